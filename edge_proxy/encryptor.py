@@ -1,0 +1,29 @@
+"""Bind each encryption entity of a config to its message key, once, so the hot path only encrypts."""
+
+from __future__ import annotations
+
+import base64
+
+from profiles import EncryptionEntity, FleConfig
+
+from . import esdk
+
+
+class FieldEncryptor:
+    """Encrypts decoded field values for the entities of one FLE config."""
+
+    def __init__(self, config: FleConfig) -> None:
+        self._keys: dict[EncryptionEntity, esdk.FieldKey] = {}
+        profiles = [m.profile for m in config.content_type_profiles if m.profile is not None]
+        profiles += [m.profile for m in config.query_arg_profiles]
+        for profile in profiles:
+            for entity in profile.entities:
+                self._keys[entity] = esdk.FieldKey(
+                    public_key=entity.public_key.key,
+                    provider_id=entity.provider_id.encode("utf-8"),
+                    key_name=entity.public_key.name.encode("utf-8"),
+                )
+
+    def __call__(self, value: bytes, entity: EncryptionEntity) -> bytes:
+        """The standard base64 of one ESDK message holding `value`."""
+        return base64.b64encode(esdk.encrypt(value, self._keys[entity]))

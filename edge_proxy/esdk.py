@@ -1,0 +1,92 @@
+"""AWS Encryption SDK message encoder for one field value, as CloudFront field-level encryption writes it.
+
+Format v1, suite 0x0178 (AES-256-GCM, IV 12, tag 16, HKDF-SHA256, no signature), no encryption context,
+one encrypted data key wrapped with RSA-OAEP (SHA-256, MGF1-SHA-256), framed body (frame length 4096).
+
+Why not aws-encryption-sdk itself: the proxy encrypts one short value per field per request, and the SDK
+builds a materials manager, a stream and several attrs objects per message. This module calls the same
+`cryptography` primitives directly. `tests/test_esdk_interop.py` proves the bytes are a valid message by
+decrypting them with aws-encryption-sdk's own RawMasterKey.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+SUITE_ID = 0x0178
+FRAME_LENGTH = 4096  # bytes of plaintext per frame, the SDK's default
+_IV_LENGTH = 12
+_ZERO_IV = bytes(_IV_LENGTH)
+_OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+_FRAME_AAD = b"AWSKMSEncryptionClient Frame"
+_FINAL_FRAME_AAD = b"AWSKMSEncryptionClient Final Frame"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldKey:
+    """A public key bound to the provider id and key name written into every message's data key."""
+
+    public_key: RSAPublicKey = field(repr=False)
+    provider_id: bytes
+    key_name: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.provider_id) > 0xFFFF or len(self.key_name) > 0xFFFF:
+            raise ValueError("provider id and key name must each fit in 65535 bytes")
+
+
+def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
+    """Return one complete ESDK message (v1, 0x0178) holding `plaintext`; `random` is injectable for tests."""
+    data_key = random(32)
+    message_id = random(16)
+    wrapped = key.public_key.encrypt(data_key, _OAEP)
+    header = b"".join(
+        (
+            b"\x01\x80",  # version 1, type customer-authenticated encrypted data
+            struct.pack(">H", SUITE_ID),
+            message_id,
+            b"\x00\x00",  # AAD length: empty encryption context
+            b"\x00\x01",  # one encrypted data key
+            struct.pack(">H", len(key.provider_id)),
+            key.provider_id,
+            struct.pack(">H", len(key.key_name)),
+            key.key_name,
+            struct.pack(">H", len(wrapped)),
+            wrapped,
+            b"\x02",  # framed content
+            b"\x00\x00\x00\x00",  # reserved
+            bytes((_IV_LENGTH,)),
+            struct.pack(">I", FRAME_LENGTH),
+        )
+    )
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=struct.pack(">H", SUITE_ID) + message_id
+    ).derive(data_key)
+    aead = AESGCM(derived)
+    header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
+    parts = [header, _ZERO_IV, header_tag]
+
+    sequence = 1
+    offset = 0
+    while len(plaintext) - offset > FRAME_LENGTH:
+        chunk = plaintext[offset : offset + FRAME_LENGTH]
+        iv = sequence.to_bytes(_IV_LENGTH, "big")
+        aad = message_id + _FRAME_AAD + struct.pack(">IQ", sequence, len(chunk))
+        parts += [struct.pack(">I", sequence), iv, aead.encrypt(iv, chunk, aad)]
+        sequence += 1
+        offset += FRAME_LENGTH
+    final = plaintext[offset:]
+    iv = sequence.to_bytes(_IV_LENGTH, "big")
+    aad = message_id + _FINAL_FRAME_AAD + struct.pack(">IQ", sequence, len(final))
+    sealed = aead.encrypt(iv, final, aad)  # ciphertext || tag
+    parts += [b"\xff\xff\xff\xff", struct.pack(">I", sequence), iv, struct.pack(">I", len(final)), sealed]
+    return b"".join(parts)

@@ -1,0 +1,1 @@
+"""The `fle` command: thin wiring of the packages into runnable services."""

@@ -1,0 +1,46 @@
+"""`fle origin --listen HOST:PORT --store URL`"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from origin import build_app
+from store import StoreError, open_store
+
+from . import cli, serve
+
+log = logging.getLogger("fle")
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = commands.add_parser("origin", help="run the sample origin application")
+    p.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT")
+    p.add_argument(
+        "--store",
+        default=os.environ.get("FLE_STORE"),
+        metavar="URL",
+        help="sqlite:///PATH or dynamodb://TABLE (default: $FLE_STORE)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.store:
+        raise cli.CliError("give --store sqlite:///PATH (or set FLE_STORE)")
+    try:
+        host, port = serve.parse_listen(args.listen)
+        store = open_store(args.store)
+    except (ValueError, StoreError) as e:
+        raise cli.CliError(str(e)) from e
+
+    async def main() -> None:
+        runner, url = await serve.start_site(build_app(store), host, port)
+        log.info("origin listening on %s, storing in %s", url, args.store)
+        try:
+            await serve.until_signalled()
+        finally:
+            await runner.cleanup()
+
+    return serve.run(main)

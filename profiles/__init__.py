@@ -1,0 +1,36 @@
+"""FLE configuration: CloudFront public keys, profiles and configs, loaded, validated and matched."""
+
+from .errors import ConfigError
+from .loader import load_config_dir, normalise_media_type
+from .model import (
+    BodyFormat,
+    ConfigSet,
+    ContentTypeProfile,
+    EncryptionEntity,
+    FleConfig,
+    Profile,
+    PublicKey,
+    QueryArgProfile,
+)
+from .patterns import FieldPattern, parse_pattern
+from .select import QUERY_ARG_NAME, Action, Decision, select
+
+__all__ = [
+    "QUERY_ARG_NAME",
+    "Action",
+    "BodyFormat",
+    "ConfigError",
+    "ConfigSet",
+    "ContentTypeProfile",
+    "Decision",
+    "EncryptionEntity",
+    "FieldPattern",
+    "FleConfig",
+    "Profile",
+    "PublicKey",
+    "QueryArgProfile",
+    "load_config_dir",
+    "normalise_media_type",
+    "parse_pattern",
+    "select",
+]

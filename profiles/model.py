@@ -1,0 +1,112 @@
+"""The FLE configuration as frozen records, linked by reference once loading has resolved the ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from .patterns import FieldPattern
+
+
+class BodyFormat(Enum):
+    """How a body is parsed; CloudFront's wire value is the enum value."""
+
+    URL_ENCODED = "URLEncoded"
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A CloudFront PublicKey: `name` is what goes into the ciphertext as the key id."""
+
+    id: str
+    name: str
+    key: RSAPublicKey = field(repr=False, compare=False)
+    encoded_key: str = field(repr=False)
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptionEntity:
+    """Fields matching `patterns` are encrypted with `public_key`, labelled with `provider_id`."""
+
+    public_key: PublicKey
+    provider_id: str
+    patterns: tuple[FieldPattern, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A FieldLevelEncryptionProfile: encryption entities whose patterns never overlap."""
+
+    id: str
+    name: str
+    entities: tuple[EncryptionEntity, ...]
+    comment: str = ""
+
+    def entity_for(self, field_name: str) -> EncryptionEntity | None:
+        """The entity whose pattern selects `field_name`, or None; patterns never overlap, so one at most."""
+        for entity in self.entities:
+            for pattern in entity.patterns:
+                if pattern.matches(field_name):
+                    return entity
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ContentTypeProfile:
+    """Requests with this media type (lower-case, no parameters) get `profile`, or none when it is None."""
+
+    content_type: str
+    format: BodyFormat
+    profile: Profile | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryArgProfile:
+    """`fle-profile=<query_arg>` selects `profile`."""
+
+    query_arg: str
+    profile: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class FleConfig:
+    """A FieldLevelEncryption configuration: what a cache behaviour points at."""
+
+    id: str
+    comment: str
+    forward_when_content_type_is_unknown: bool
+    content_type_profiles: tuple[ContentTypeProfile, ...]
+    forward_when_query_arg_profile_is_unknown: bool
+    query_arg_profiles: tuple[QueryArgProfile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSet:
+    """Everything loaded from one configuration directory, by CloudFront id."""
+
+    public_keys: dict[str, PublicKey]
+    profiles: dict[str, Profile]
+    configs: dict[str, FleConfig]
+
+    def only_config(self, config_id: str | None = None) -> FleConfig:
+        """The config named `config_id`, or the single one when no id is given."""
+        from .errors import ConfigError
+
+        if config_id is not None:
+            try:
+                return self.configs[config_id]
+            except KeyError:
+                known = ", ".join(sorted(self.configs)) or "none"
+                raise ConfigError(
+                    f"no field-level encryption config with Id {config_id!r} (known: {known})"
+                ) from None
+        if len(self.configs) != 1:
+            known = ", ".join(sorted(self.configs)) or "none"
+            raise ConfigError(
+                f"expected exactly one field-level encryption config, found {len(self.configs)} ({known}); "
+                "choose one by its Id"
+            )
+        return next(iter(self.configs.values()))

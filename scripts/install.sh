@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install what the project needs on a Debian machine with Python 3.11 (root for apt):
+#   scripts/install.sh          runtime: a virtualenv in .venv with the package
+#   scripts/install.sh --test   also the test tools and the real components the tests start
+# Safe to run again: it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-runtime}
+apt_packages=()
+if [ "$mode" = "--test" ]; then
+  # Real components the test suite starts (see docs/testing.md), one per line.
+  apt_packages+=(
+  )
+fi
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+  echo "install: Python 3.11 or newer is required (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
+  apt_packages+=(python3-venv)
+fi
+
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install: apt-get install ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+extras=""
+[ "$mode" = "--test" ] && extras="[test]"
+stamp=".venv/.installed${extras}"
+fingerprint=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  echo "$fingerprint" > "$stamp"
+fi

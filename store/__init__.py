@@ -1,0 +1,18 @@
+"""The table of submissions: one interface, an embedded SQLite default and a DynamoDB-compatible backend."""
+
+from .base import Store
+from .errors import DuplicateItem, StoreError, StoreUnavailable, StoreUrlError
+from .model import Submission
+from .sqlite import SqliteStore
+from .url import open_store
+
+__all__ = [
+    "DuplicateItem",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "StoreUrlError",
+    "Submission",
+    "open_store",
+]

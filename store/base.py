@@ -1,0 +1,27 @@
+"""The interface every store backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .model import Submission
+
+
+class Store(Protocol):
+    """A table of submissions keyed by id. All methods are coroutines and never block the event loop."""
+
+    async def put(self, item: Submission) -> None:
+        """Store `item`; DuplicateItem if its id exists (so a retried put stores it once)."""
+
+    async def get(self, item_id: str) -> Submission | None:
+        """The item with this id, or None."""
+
+    async def get_many(self, item_ids: Sequence[str]) -> dict[str, Submission]:
+        """The items found among `item_ids`, by id."""
+
+    async def recent(self, limit: int) -> list[Submission]:
+        """Up to `limit` items, newest first."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,25 @@
+"""Store errors.
+
+StoreError
+├── StoreUrlError       the store URL cannot be understood
+├── DuplicateItem       an item with this id is already stored
+└── StoreUnavailable    the backing table cannot be reached or refused the operation
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Root of the store's errors."""
+
+
+class StoreUrlError(StoreError, ValueError):
+    """The store URL cannot be understood."""
+
+
+class DuplicateItem(StoreError):
+    """An item with this id is already stored."""
+
+
+class StoreUnavailable(StoreError):
+    """The backing table cannot be reached or refused the operation."""
