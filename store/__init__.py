@@ -1,13 +1,17 @@
 """The table of submissions: one interface, an embedded SQLite default and a DynamoDB-compatible backend."""
 
 from .base import Store
-from .errors import DuplicateItem, StoreError, StoreUnavailable, StoreUrlError
+from .dynamodb import DynamoSettings, DynamoStore
+from .errors import DuplicateItem, InvalidItem, StoreError, StoreUnavailable, StoreUrlError
 from .model import Submission
 from .sqlite import SqliteStore
 from .url import open_store
 
 __all__ = [
     "DuplicateItem",
+    "DynamoSettings",
+    "DynamoStore",
+    "InvalidItem",
     "SqliteStore",
     "Store",
     "StoreError",
