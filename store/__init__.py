@@ -2,8 +2,8 @@
 
 from .base import Store
 from .dynamodb import DynamoSettings, DynamoStore
-from .errors import DuplicateItem, InvalidItem, StoreError, StoreUnavailable, StoreUrlError
-from .model import Submission
+from .errors import DuplicateItem, InvalidItem, ItemTooLarge, StoreError, StoreUnavailable, StoreUrlError
+from .model import Submission, new_id
 from .sqlite import SqliteStore
 from .url import open_store
 
@@ -12,11 +12,13 @@ __all__ = [
     "DynamoSettings",
     "DynamoStore",
     "InvalidItem",
+    "ItemTooLarge",
     "SqliteStore",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "StoreUrlError",
     "Submission",
+    "new_id",
     "open_store",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidItem
+from .errors import InvalidItem, ItemTooLarge
 from .model import Submission
 
 MAX_ITEM_BYTES = 400 * 1024
@@ -56,6 +56,6 @@ def check_item(item: Submission) -> None:
         raise InvalidItem(f"encrypted_fields names fields the item does not have: {sorted(unknown)}")
     size = item_size(item)
     if size > MAX_ITEM_BYTES:
-        raise InvalidItem(
+        raise ItemTooLarge(
             f"the submission is {size:,} bytes as stored; the limit is {MAX_ITEM_BYTES:,} bytes (400 KB)"
         )

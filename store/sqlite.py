@@ -70,10 +70,14 @@ class SqliteStore:
 
     async def put(self, item: Submission) -> None:
         check_item(item)
-        await self._rows(
-            f"INSERT INTO submissions ({_COLUMNS}) VALUES (?, ?, ?, ?)",
-            (item.id, item.received_at, json.dumps(item.fields), json.dumps(list(item.encrypted_fields))),
-        )
+        try:
+            await self._rows(
+                f"INSERT INTO submissions ({_COLUMNS}) VALUES (?, ?, ?, ?)",
+                (item.id, item.received_at, json.dumps(item.fields), json.dumps(list(item.encrypted_fields))),
+            )
+        except DuplicateItem:
+            if await self.get(item.id) != item:  # the very same item again is a retry, not a clash
+                raise
 
     async def get(self, item_id: str) -> Submission | None:
         rows = await self._rows(f"SELECT {_COLUMNS} FROM submissions WHERE id = ?", (item_id,))
