@@ -21,14 +21,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--store",
         default=os.environ.get("FLE_STORE"),
         metavar="URL",
-        help="sqlite:///PATH or dynamodb://TABLE (default: $FLE_STORE)",
+        help="sqlite:///PATH or dynamodb://TABLE[?create=false] (default: $FLE_STORE); DynamoDB's endpoint, "
+        "region and credentials come from AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION, AWS_PROFILE, ...",
     )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.store:
-        raise cli.CliError("give --store sqlite:///PATH (or set FLE_STORE)")
+        raise cli.CliError("give --store sqlite:///PATH or --store dynamodb://TABLE (or set FLE_STORE)")
     try:
         host, port = serve.parse_listen(args.listen)
         store = open_store(args.store)

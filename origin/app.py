@@ -1,39 +1,37 @@
 """The sample application behind the proxy: a sign-up form whose submissions are stored as received.
 
 It never decrypts: what it stores (and shows) for a protected field is the ciphertext the edge wrote.
+
+    GET  /                          the form (full name, email address, phone number)
+    POST /submit                    store the form as received; the answer page shows what was stored
+    GET  /submissions/{id}          the answer page again
+    POST /api/submissions           JSON object of text fields -> 201 {"id", "received_at", ...}
+    GET  /api/submissions/{id}      the stored submission as JSON (404 if there is none)
 """
 
 from __future__ import annotations
 
-import html
-import logging
 from collections.abc import AsyncIterator
-from importlib import resources
-from string import Template
 
 from aiohttp import web
 
-from store import Store, StoreError, Submission
+from store import Store, StoreError
 
-log = logging.getLogger("origin")
+from . import api, pages
+from .saving import BadSubmission, refusal, store_once, submission
 
 STORE = web.AppKey("store", Store)
 MAX_BODY = 2 * 1024 * 1024  # bytes: the proxy's 1 MB limit grows with base64 ciphertext
-
-
-def _template(name: str) -> str:
-    return resources.files("origin").joinpath("templates", name).read_text(encoding="utf-8")
-
-
-_FORM = _template("form.html")
-_STORED = Template(_template("stored.html"))
+ID_FIELD = "submission_id"  # the form's hidden field: posting the same form twice stores it once
 
 
 async def form_page(request: web.Request) -> web.Response:
-    return web.Response(text=_FORM, content_type="text/html")
+    return web.Response(
+        text=pages.form_page(), content_type="text/html", headers={"Cache-Control": "no-store"}
+    )
 
 
-async def submit(request: web.Request) -> web.Response:
+async def _form_fields(request: web.Request) -> dict[str, str]:
     if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise web.HTTPUnsupportedMediaType(text="submit the form as application/x-www-form-urlencoded\n")
     form = await request.post()
@@ -44,18 +42,28 @@ async def submit(request: web.Request) -> web.Response:
         if name in fields:
             raise web.HTTPBadRequest(text=f"field {name!r} appears more than once\n")
         fields[name] = value
-    item = Submission(fields=fields)
+    return fields
+
+
+async def submit(request: web.Request) -> web.Response:
+    fields = await _form_fields(request)
+    client_id = fields.pop(ID_FIELD, None)
     try:
-        await request.app[STORE].put(item)
-    except StoreError as e:
-        log.error("store failed: %s", type(e).__name__)
-        raise web.HTTPServiceUnavailable(text="the submission could not be stored; try again\n") from e
-    rows = "\n".join(
-        f'<tr><td>{name}</td><td class="value" data-field="{name}">{html.escape(v)}</td></tr>'
-        for name, v in ((html.escape(k), v) for k, v in item.fields.items())
-    )
-    page = _STORED.substitute(id=html.escape(item.id), received_at=html.escape(item.received_at), rows=rows)
+        item, repeated = await store_once(request.app[STORE], submission(fields, client_id))
+    except (StoreError, BadSubmission) as e:
+        raise refusal(e, as_json=False) from e
+    page = pages.stored_page(item, repeated=repeated)
     return web.Response(text=page, content_type="text/html", headers={"X-Submission-Id": item.id})
+
+
+async def stored(request: web.Request) -> web.Response:
+    try:
+        item = await request.app[STORE].get(request.match_info["id"])
+    except StoreError as e:
+        raise refusal(e, as_json=False) from e
+    if item is None:
+        raise web.HTTPNotFound(text="no submission with this id\n")
+    return web.Response(text=pages.stored_page(item), content_type="text/html")
 
 
 def build_app(store: Store) -> web.Application:
@@ -70,4 +78,6 @@ def build_app(store: Store) -> web.Application:
     app.cleanup_ctx.append(close_store)
     app.router.add_get("/", form_page)
     app.router.add_post("/submit", submit)
+    app.router.add_get("/submissions/{id}", stored)
+    api.add_routes(app, STORE)
     return app

@@ -11,7 +11,10 @@ apt_packages=()
 if [ "$mode" = "--test" ]; then
   # Real components the test suite starts (see docs/testing.md), one per line.
   apt_packages+=(
+    chromium
+    nodejs
   )
+  command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi
 
 python=${PYTHON:-python3}
@@ -46,4 +49,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
   echo "$fingerprint" > "$stamp"
+fi
+
+if [ "$mode" = "--test" ]; then
+  # Node servers the tests start (dynalite), pinned by tests/node/package-lock.json, installed locally.
+  if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+    echo "install: the tests' dynalite needs Node.js 20 or newer (found $(node --version))" >&2
+    exit 1
+  fi
+  lock_sum=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
+  if [ ! -d tests/node/node_modules/dynalite ] || [ "$(cat tests/node/node_modules/.fle-lock 2>/dev/null)" != "$lock_sum" ]; then
+    echo "install: npm ci in tests/node"
+    npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$lock_sum" > tests/node/node_modules/.fle-lock
+  fi
 fi

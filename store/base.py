@@ -12,7 +12,9 @@ class Store(Protocol):
     """A table of submissions keyed by id. All methods are coroutines and never block the event loop."""
 
     async def put(self, item: Submission) -> None:
-        """Store `item`; DuplicateItem if its id exists (so a retried put stores it once)."""
+        """Store `item` whole or not at all. Putting the identical item again is a no-op (a retried put stores
+        it once); DuplicateItem if a different item has its id; InvalidItem if it breaks the rules in
+        store/rules.py; StoreUnavailable if the table cannot take it."""
 
     async def get(self, item_id: str) -> Submission | None:
         """The item with this id, or None."""
@@ -22,6 +24,9 @@ class Store(Protocol):
 
     async def recent(self, limit: int) -> list[Submission]:
         """Up to `limit` items, newest first."""
+
+    async def delete(self, item_id: str) -> bool:
+        """Remove the item with this id; True if it was there."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -3,6 +3,8 @@
 StoreError
 ├── StoreUrlError       the store URL cannot be understood
 ├── DuplicateItem       an item with this id is already stored
+├── InvalidItem         the item breaks the table's rules (size, names, id)
+│   └── ItemTooLarge    the item is over DynamoDB's 400 KB
 └── StoreUnavailable    the backing table cannot be reached or refused the operation
 """
 
@@ -23,3 +25,11 @@ class DuplicateItem(StoreError):
 
 class StoreUnavailable(StoreError):
     """The backing table cannot be reached or refused the operation."""
+
+
+class InvalidItem(StoreError, ValueError):
+    """The item breaks the table's rules (size, field names, id); the message says which, never a value."""
+
+
+class ItemTooLarge(InvalidItem):
+    """The item is larger than DynamoDB's 400 KB item limit."""

@@ -11,15 +11,19 @@ from pathlib import Path
 
 from .errors import DuplicateItem, StoreUnavailable
 from .model import Submission
+from .rules import check_item
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
     id TEXT PRIMARY KEY,
     received_at TEXT NOT NULL,
-    fields TEXT NOT NULL
+    fields TEXT NOT NULL,
+    encrypted_fields TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS submissions_received_at ON submissions (received_at);
 """
+_COLUMNS = "id, received_at, fields, encrypted_fields"
+Row = tuple[str, str, str, str]
 
 
 class SqliteStore:
@@ -33,53 +37,68 @@ class SqliteStore:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(submissions)")}
+            if "encrypted_fields" not in columns:  # a store written before the metadata existed
+                self._db.execute(
+                    "ALTER TABLE submissions ADD COLUMN encrypted_fields TEXT NOT NULL DEFAULT '[]'"
+                )
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"cannot open SQLite store {str(self.path)!r}: {e}") from e
 
-    def _run(self, sql: str, params: Sequence[object] = ()) -> list[tuple[str, str, str]]:
+    def _run(self, sql: str, params: Sequence[object] = ()) -> tuple[list[Row], int]:
         with self._lock:
             try:
-                return self._db.execute(sql, params).fetchall()
+                cursor = self._db.execute(sql, params)
+                return cursor.fetchall(), cursor.rowcount
             except sqlite3.IntegrityError as e:
                 raise DuplicateItem(str(e)) from e
             except sqlite3.Error as e:
                 raise StoreUnavailable(f"SQLite store {str(self.path)!r}: {e}") from e
 
+    async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        rows, _count = await asyncio.to_thread(self._run, sql, params)
+        return rows
+
     @staticmethod
-    def _item(row: tuple[str, str, str]) -> Submission:
-        return Submission(id=row[0], received_at=row[1], fields=json.loads(row[2]))
+    def _item(row: Row) -> Submission:
+        return Submission(
+            id=row[0],
+            received_at=row[1],
+            fields=json.loads(row[2]),
+            encrypted_fields=tuple(json.loads(row[3])),
+        )
 
     async def put(self, item: Submission) -> None:
-        await asyncio.to_thread(
-            self._run,
-            "INSERT INTO submissions (id, received_at, fields) VALUES (?, ?, ?)",
-            (item.id, item.received_at, json.dumps(item.fields)),
-        )
+        check_item(item)
+        try:
+            await self._rows(
+                f"INSERT INTO submissions ({_COLUMNS}) VALUES (?, ?, ?, ?)",
+                (item.id, item.received_at, json.dumps(item.fields), json.dumps(list(item.encrypted_fields))),
+            )
+        except DuplicateItem:
+            if await self.get(item.id) != item:  # the very same item again is a retry, not a clash
+                raise
 
     async def get(self, item_id: str) -> Submission | None:
-        rows = await asyncio.to_thread(
-            self._run, "SELECT id, received_at, fields FROM submissions WHERE id = ?", (item_id,)
-        )
+        rows = await self._rows(f"SELECT {_COLUMNS} FROM submissions WHERE id = ?", (item_id,))
         return self._item(rows[0]) if rows else None
 
     async def get_many(self, item_ids: Sequence[str]) -> dict[str, Submission]:
         if not item_ids:
             return {}
         marks = ",".join("?" * len(item_ids))
-        rows = await asyncio.to_thread(
-            self._run,
-            f"SELECT id, received_at, fields FROM submissions WHERE id IN ({marks})",
-            list(item_ids),
-        )
+        rows = await self._rows(f"SELECT {_COLUMNS} FROM submissions WHERE id IN ({marks})", list(item_ids))
         return {row[0]: self._item(row) for row in rows}
 
     async def recent(self, limit: int) -> list[Submission]:
-        rows = await asyncio.to_thread(
-            self._run,
-            "SELECT id, received_at, fields FROM submissions ORDER BY received_at DESC, rowid DESC LIMIT ?",
-            (limit,),
+        rows = await self._rows(
+            f"SELECT {_COLUMNS} FROM submissions ORDER BY received_at DESC, rowid DESC LIMIT ?", (limit,)
         )
         return [self._item(row) for row in rows]
+
+    async def delete(self, item_id: str) -> bool:
+        _rows, count = await asyncio.to_thread(self._run, "DELETE FROM submissions WHERE id = ?", (item_id,))
+        return count > 0
 
     async def close(self) -> None:
         with self._lock:

@@ -1,0 +1,129 @@
+"""One suite for every store backend: SQLite (embedded) and DynamoDB (dynalite on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from store import DuplicateItem, InvalidItem, Store, Submission, open_store
+from store.rules import MAX_ITEM_BYTES, item_size
+
+JANE = {"name": "Jane Doe", "email": "jane@example.org", "phone": "AYABeHd2ZXJ5IGZha2UgY2lwaGVydGV4dA=="}
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return f"dynamodb://{request.getfixturevalue('dynamodb_env')}"
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = open_store(store_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def stamp(n: int) -> str:
+    return f"2026-01-01T00:00:{n:02d}.000Z"
+
+
+async def test_put_then_get_returns_every_field_and_the_metadata(store: Store) -> None:
+    item = Submission(fields={**JANE, "note": "", "city": "Zürich ☃"}, encrypted_fields=("phone",))
+    await store.put(item)
+    assert await store.get(item.id) == item
+    assert (await store.get(item.id)).encrypted_fields == ("phone",)  # type: ignore[union-attr]
+
+
+async def test_get_of_a_missing_id_is_none(store: Store) -> None:
+    assert await store.get("0" * 32) is None
+
+
+async def test_a_retried_put_stores_the_item_once(store: Store) -> None:
+    item = Submission(fields=JANE, encrypted_fields=("phone",))
+    await store.put(item)
+    await store.put(item)  # the same submission again: a retry, stored once
+    assert [i.id for i in await store.recent(10)] == [item.id]
+
+
+async def test_a_different_item_with_a_taken_id_is_refused_and_the_first_kept(store: Store) -> None:
+    first = Submission(fields=JANE)
+    await store.put(first)
+    with pytest.raises(DuplicateItem):
+        await store.put(Submission(id=first.id, fields={"name": "Mallory"}))
+    assert await store.get(first.id) == first
+
+
+async def test_get_many_finds_what_exists_across_batches(store: Store) -> None:
+    items = [Submission(fields={"n": str(i)}) for i in range(130)]  # more than one BatchGetItem (100)
+    await asyncio.gather(*(store.put(i) for i in items))
+    wanted = [i.id for i in items] + ["f" * 32, items[0].id]  # a missing id and a repeated one
+    found = await store.get_many(wanted)
+    assert found == {i.id: i for i in items}
+    assert await store.get_many([]) == {}
+
+
+async def test_recent_is_newest_first_and_limited(store: Store) -> None:
+    items = [Submission(fields={"n": str(i)}, received_at=stamp(i)) for i in range(7)]
+    for item in reversed(items):
+        await store.put(item)
+    assert [i.fields["n"] for i in await store.recent(3)] == ["6", "5", "4"]
+    assert len(await store.recent(100)) == 7
+
+
+async def test_delete_removes_and_says_whether_it_was_there(store: Store) -> None:
+    item = Submission(fields=JANE)
+    await store.put(item)
+    assert await store.delete(item.id) is True
+    assert await store.get(item.id) is None
+    assert await store.delete(item.id) is False
+    assert await store.recent(10) == []
+
+
+async def test_an_item_at_the_size_limit_is_stored_and_one_byte_more_is_refused(store: Store) -> None:
+    probe = Submission(fields={"name": "", "pad": ""})
+    at_limit = Submission(id=probe.id, fields={"name": "", "pad": "x" * (MAX_ITEM_BYTES - item_size(probe))})
+    assert item_size(at_limit) == MAX_ITEM_BYTES
+    await store.put(at_limit)
+    assert await store.get(at_limit.id) == at_limit
+    too_big = Submission(fields={"name": "", "pad": "x" * (MAX_ITEM_BYTES - item_size(probe) + 1)})
+    with pytest.raises(InvalidItem, match="limit is 409,600 bytes"):
+        await store.put(too_big)
+    assert await store.get(too_big.id) is None
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        (Submission(fields={"": "x"}), "field name is empty"),
+        (Submission(fields={"n" * 256: "x"}), "longer than 255 bytes"),
+        (Submission(fields={"a": "\ud800"}), "not valid Unicode"),
+        (Submission(fields={"a": "1"}, encrypted_fields=("b",)), "does not have"),
+        (Submission(id="", fields={"a": "1"}), "the id must be"),
+        (Submission(id="a/b", fields={"a": "1"}), "the id must be"),
+    ],
+)
+async def test_items_breaking_the_rules_are_refused_with_a_reason(
+    store: Store, item: Submission, message: str
+) -> None:
+    with pytest.raises(InvalidItem, match=message):
+        await store.put(item)
+    assert await store.recent(10) == []
+
+
+async def test_what_is_stored_survives_reopening(store_url: str) -> None:
+    item = Submission(fields=JANE, encrypted_fields=("phone",))
+    first = open_store(store_url)
+    await first.put(item)
+    await first.close()
+    second = open_store(store_url)
+    try:
+        assert await second.get(item.id) == item
+    finally:
+        await second.close()
