@@ -71,7 +71,8 @@ class Decryptor:
         """The plaintext of one message and the key used; DecryptError with a reason otherwise."""
         if not isinstance(ciphertext_b64, str):
             raise DecryptError("expected a base64 string")
-        self.policy.check_size(len(ciphertext_b64) * 3 // 4 - 2)  # before decoding a huge value
+        # before decoding a huge value: the decoded size of valid base64, exactly
+        self.policy.check_size(len(ciphertext_b64) * 3 // 4 - ciphertext_b64[-2:].count("="))
         try:
             message = base64.b64decode(ciphertext_b64, validate=True)
         except (binascii.Error, ValueError):
