@@ -90,7 +90,9 @@ class Decryptor:
                     raise DecryptError(
                         f"key backend unavailable: {failure}", key=key, suite=header.suite, detail=_detail(e)
                     ) from e
-            raise DecryptError(CORRUPT, key=key, suite=header.suite, detail=_detail(e)) from e
+            inner = "; ".join(f"{type(f).__name__}: {f}" for f in provider.failures)
+            detail = f"{_detail(e)}; {inner}" if inner else _detail(e)
+            raise DecryptError(CORRUPT, key=key, suite=header.suite, detail=detail) from e
         except Exception as e:  # the SDK raises assorted errors on malformed input
             raise DecryptError(CORRUPT, key=key, suite=header.suite, detail=_detail(e)) from e
         provider_id, key_name = provider.used or key
