@@ -36,6 +36,10 @@ def payload_kind(event: Any) -> str | None:
     return None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _strings(source: Any, names: dict[str, str]) -> dict[str, str]:
     """`{ours: source[theirs]}` for the values present and textual."""
     if not isinstance(source, dict):
@@ -49,7 +53,7 @@ def caller(event: dict[str, Any], kind: str, lambda_request_id: str | None) -> C
     """Who called, as far as API Gateway says (IAM user, authorizer principal, JWT subject, source IP)."""
     context = event["requestContext"]
     details = _strings(context, {"request_id": "requestId", "api_id": "apiId", "stage": "stage"})
-    authorizer = context.get("authorizer") if isinstance(context.get("authorizer"), dict) else {}
+    authorizer = _dict(context.get("authorizer"))
     if kind == REST:
         details |= _strings(
             context.get("identity"),
@@ -67,7 +71,7 @@ def caller(event: dict[str, Any], kind: str, lambda_request_id: str | None) -> C
     else:
         details |= _strings(context["http"], {"source_ip": "sourceIp", "user_agent": "userAgent"})
         details |= _strings(authorizer.get("iam"), {"user_arn": "userArn", "iam_caller": "callerId"})
-        details |= _strings((authorizer.get("jwt") or {}).get("claims"), {"jwt_sub": "sub"})
+        details |= _strings(_dict(authorizer.get("jwt")).get("claims"), {"jwt_sub": "sub"})
         details |= _strings(authorizer.get("lambda"), {"principal_id": "principalId"})
     if lambda_request_id:
         details["lambda_request_id"] = lambda_request_id
