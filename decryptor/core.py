@@ -83,9 +83,9 @@ class Decryptor:
         try:
             plaintext, _header = self._client.decrypt(source=message, key_provider=provider)
         except AWSEncryptionSDKClientError as e:
+            # _known_key made sure the keystore holds one of the keys, so an UnknownKey among the failures
+            # only says another data key was skipped; what counts is why the known one failed.
             for failure in provider.failures:
-                if isinstance(failure, UnknownKey):
-                    raise DecryptError(str(failure), key=key, suite=header.suite) from e
                 if isinstance(failure, (BackendUnavailable, KeystoreConfigError)):
                     raise DecryptError(
                         f"key backend unavailable: {failure}", key=key, suite=header.suite, detail=_detail(e)

@@ -79,14 +79,17 @@ def test_configured_policy(
     monkeypatch.setenv("FLE_MAX_DATA_KEYS", "2")
     monkeypatch.setenv("FLE_MAX_MESSAGE_BYTES", "2000")
     two_keys = sdk_encrypt([KeySpec(other_rsa_key, "Gone", "Gone"), KeySpec(rsa_key)], b"two keys")
+    wrong_known = sdk_encrypt([KeySpec(other_rsa_key, "Gone", "Gone"), KeySpec(other_rsa_key)], b"no")
     assert decrypt(
         sdk_encrypt([KeySpec(rsa_key)], b"signed v1", SIGNED_V1),
         two_keys,
+        wrong_known,
         sdk_encrypt([KeySpec(rsa_key)], b"c", Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY),
         proxy_encrypt(rsa_key, b"x" * 2000),
     ) == [
         {"plaintext": "signed v1"},
         {"plaintext": "two keys"},
+        {"error": "message could not be decrypted (corrupt, tampered or wrong key)"},
         {"error": "algorithm suite 0x0478 is not accepted (accepted: 0x0178, 0x0378)"},
         {
             "error": f"message is {len(base64.b64decode(proxy_encrypt(rsa_key, b'x' * 2000)))} bytes; "
