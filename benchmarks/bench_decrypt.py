@@ -8,7 +8,8 @@ Both are measured in the same run, alternating rounds so a busy machine slows bo
 Each item needs exactly one private-key operation, so items/s divided by raw ops/s is the share of the
 hardware's RSA capacity the decryptor turns into decrypted items (the goal is >= 0.8). CPU time per item
 against CPU time per raw operation (`cpu_ratio`) is the same share measured in CPU seconds, which holds
-steadier than wall-clock rates when other work shares the machine.
+steadier than wall-clock rates when other work shares the machine. `sdk_only` is stock
+aws-encryption-sdk decrypting with its own RawMasterKey and nothing of ours: the ceiling the SDK sets.
 
     python3 -m benchmarks.bench_decrypt [--items 1000] [--rounds 3] [--workers 8]
 """
@@ -26,6 +27,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import aws_encryption_sdk
+from aws_encryption_sdk.identifiers import CommitmentPolicy, EncryptionKeyType, WrappingAlgorithm
+from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
+from aws_encryption_sdk.key_providers.raw import RawMasterKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -79,6 +84,30 @@ def raw_rate(key: rsa.RSAPrivateKey, pool: ThreadPoolExecutor, ops: int) -> tupl
     return ops / (time.perf_counter() - start), (time.process_time() - cpu) / ops
 
 
+def sdk_rate(key: rsa.RSAPrivateKey, pool: ThreadPoolExecutor, ops: int) -> tuple[float, float]:
+    """Stock aws-encryption-sdk with its own raw RSA master key, no decryptor around it: the ceiling the SDK
+    itself sets (messages/s on `pool`, CPU seconds per message)."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    master_key = RawMasterKey(
+        provider_id="FLEDemo",
+        key_id=b"DemoPublicKey",
+        wrapping_key=WrappingKey(
+            wrapping_algorithm=WrappingAlgorithm.RSA_OAEP_SHA256_MGF1,
+            wrapping_key=pem,
+            wrapping_key_type=EncryptionKeyType.PRIVATE,
+        ),
+    )
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
+    )
+    message = esdk.encrypt(b"404-555-0150", esdk.FieldKey(key.public_key(), b"FLEDemo", b"DemoPublicKey"))
+    cpu, start = time.process_time(), time.perf_counter()
+    list(pool.map(lambda _: client.decrypt(source=message, key_provider=master_key), range(ops)))
+    return ops / (time.perf_counter() - start), (time.process_time() - cpu) / ops
+
+
 def decrypt_rate(items: int) -> tuple[float, float]:
     """Items per second through lambda_handler({"recent": items}), and CPU seconds per item."""
     cpu, start = time.process_time(), time.perf_counter()
@@ -111,13 +140,16 @@ def main() -> None:
         )
         asyncio.run(fill_store(directory / "store.db", key, args.items))
         handler.lambda_handler({"recent": 1}, None)  # warm: keystore opened, pool started, as a warm Lambda
-        raw_single, raw_pool, items, raw_cpu, item_cpu = [], [], [], [], []
+        raw_single, raw_pool, items, raw_cpu, item_cpu, sdk, sdk_cpu = [], [], [], [], [], [], []
         with ThreadPoolExecutor(1) as one, ThreadPoolExecutor(args.workers) as pool:
             for _ in range(args.rounds):
                 raw_single.append(raw_rate(key, one, args.items // 2)[0])
                 rate, cpu = raw_rate(key, pool, args.items)
                 raw_pool.append(rate)
                 raw_cpu.append(cpu)
+                rate, cpu = sdk_rate(key, pool, args.items)
+                sdk.append(rate)
+                sdk_cpu.append(cpu)
                 rate, cpu = decrypt_rate(args.items)
                 items.append(rate)
                 item_cpu.append(cpu)
@@ -135,6 +167,9 @@ def main() -> None:
         "cpu_ms_per_rsa_op": round(statistics.median(raw_cpu) * 1e3, 3),
         "cpu_ms_per_item": round(statistics.median(item_cpu) * 1e3, 3),
         "cpu_ratio": round(statistics.median(raw_cpu) / statistics.median(item_cpu), 2),
+        "sdk_only_msgs_per_s_pool": round(statistics.median(sdk)),
+        "cpu_ms_per_sdk_only_msg": round(statistics.median(sdk_cpu) * 1e3, 3),
+        "sdk_only_cpu_ratio": round(statistics.median(raw_cpu) / statistics.median(sdk_cpu), 2),
         "audit_lines": audit_lines,
     }
     print(json.dumps(result, indent=2))
