@@ -11,7 +11,7 @@ another backend, add a factory fixture and its name to KEYSTORE_FACTORIES.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +81,7 @@ def decrypt_env(
     other_rsa_key: rsa.RSAPrivateKey,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> DecryptEnv:
+) -> Iterator[DecryptEnv]:
     """A keystore with the current key (DemoPublicKey) and the one it replaced (OldKey), a SQLite store and
     an audit file, named by FLE_KEYSTORE, FLE_STORE and FLE_AUDIT_FILE."""
     keystore = make_keystore([KeySpec(rsa_key), KeySpec(other_rsa_key, key_name="OldKey")])
@@ -92,7 +92,7 @@ def decrypt_env(
     for name in ("FLE_ACCEPTED_SUITES", "FLE_MAX_DATA_KEYS", "FLE_MAX_MESSAGE_BYTES", "FLE_DECRYPT_WORKERS"):
         monkeypatch.delenv(name, raising=False)
     handler._decryptors.clear()
-    yield env  # type: ignore[misc]
+    yield env
     for service in handler._decryptors.values():
         service.close()
     handler._decryptors.clear()
