@@ -1,6 +1,29 @@
 """The decryptor: the only place where protected values become plaintext again, with keystore-held keys."""
 
-from .core import DecryptError, Decryptor
+from .audit import AuditLog, Caller, Subject
+from .batch import DecryptService
+from .config import DecryptorConfig
+from .core import Decrypted, Decryptor
+from .errors import BadRequest, DecryptError, DecryptorConfigError, DecryptorError, PolicyRefused
+from .events import Request, parse_request
 from .handler import lambda_handler
+from .policy import Policy
 
-__all__ = ["DecryptError", "Decryptor", "lambda_handler"]
+__all__ = [
+    "AuditLog",
+    "BadRequest",
+    "Caller",
+    "DecryptError",
+    "DecryptService",
+    "Decrypted",
+    "Decryptor",
+    "DecryptorConfig",
+    "DecryptorConfigError",
+    "DecryptorError",
+    "Policy",
+    "PolicyRefused",
+    "Request",
+    "Subject",
+    "lambda_handler",
+    "parse_request",
+]

@@ -1,7 +1,9 @@
 """Decrypt one field value: base64 text of an AWS Encryption SDK message -> plaintext bytes.
 
-Failures are folded into a few opaque reasons (DecryptError.reason); the detail stays in the exception
-chain for the audit log, never in what a caller sees.
+Order of work, cheapest and safest first: decode base64, apply the policy to the header (size, suite,
+number of data keys), check the keystore holds a key the message names, and only then let
+aws-encryption-sdk unwrap the data key through the keystore and decrypt. Failures are folded into a few
+reasons a caller may see (DecryptError.reason); the detail goes to the audit log, never to the caller.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from dataclasses import dataclass
 
 import aws_encryption_sdk
 from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
@@ -16,18 +19,14 @@ from aws_encryption_sdk.identifiers import CommitmentPolicy
 
 from keystore import BackendUnavailable, Keystore, KeystoreConfigError, UnknownKey
 
+from .errors import DecryptError
 from .master_key import KeystoreKeyProvider
+from .policy import CORRUPT, HeaderSummary, Policy
 
-# The SDK logs tracebacks of its own on failed decrypts; our callers get a reason instead.
+# On a failed decrypt the SDK logs "Error on closing" with a traceback (streaming_client.__exit__) through
+# the "aws_encryption_sdk" logger, which would reach stderr and CloudWatch. Our callers get a reason
+# instead and the audit log gets the detail, so the SDK's own log is silenced below CRITICAL.
 logging.getLogger("aws_encryption_sdk").setLevel(logging.CRITICAL)
-
-
-class DecryptError(Exception):
-    """One value could not be decrypted; `reason` is safe to show to the caller."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 def looks_like_message(value: str) -> bool:
@@ -39,33 +38,74 @@ def looks_like_message(value: str) -> bool:
     return len(value) >= 40 and (head[:2] == b"\x01\x80" or head[:1] == b"\x02")
 
 
-class Decryptor:
-    """Decrypts ESDK messages with keys from a Keystore. Accepts CloudFront's non-committing suite 0x0178."""
+@dataclass(frozen=True, slots=True)
+class Decrypted:
+    """A decrypted value and the key that opened it."""
 
-    def __init__(self, keystore: Keystore, max_encrypted_data_keys: int = 1) -> None:
+    plaintext: bytes
+    provider_id: str
+    key_name: str
+    suite: int
+
+
+def _detail(error: BaseException) -> str:
+    """The innermost cause, for the audit log (never holds plaintext: errors come from headers and keys)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+class Decryptor:
+    """Decrypts ESDK messages with keys from a Keystore, under a Policy; thread-safe."""
+
+    def __init__(self, keystore: Keystore, policy: Policy | None = None) -> None:
         self.keystore = keystore
+        self.policy = policy or Policy()
         # 0x0178 does not commit to its key: only this policy lets SDK 2.x+ decrypt CloudFront's messages.
         self._client = aws_encryption_sdk.EncryptionSDKClient(
             commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT,
-            max_encrypted_data_keys=max_encrypted_data_keys,
+            max_encrypted_data_keys=self.policy.max_data_keys,
         )
 
-    def decrypt(self, ciphertext_b64: str) -> bytes:
-        """The plaintext of one message; DecryptError with a reason otherwise."""
+    def decrypt(self, ciphertext_b64: str) -> Decrypted:
+        """The plaintext of one message and the key used; DecryptError with a reason otherwise."""
+        if not isinstance(ciphertext_b64, str):
+            raise DecryptError("expected a base64 string")
+        # before decoding a huge value: the decoded size of valid base64, exactly
+        self.policy.check_size(len(ciphertext_b64) * 3 // 4 - ciphertext_b64[-2:].count("="))
         try:
             message = base64.b64decode(ciphertext_b64, validate=True)
-        except (binascii.Error, ValueError, TypeError):
+        except (binascii.Error, ValueError):
             raise DecryptError("not standard base64") from None
+        header = self.policy.check(message)
+        key = self._known_key(header)
         provider = KeystoreKeyProvider(self.keystore)
         try:
             plaintext, _header = self._client.decrypt(source=message, key_provider=provider)
         except AWSEncryptionSDKClientError as e:
+            # _known_key made sure the keystore holds one of the keys, so an UnknownKey among the failures
+            # only says another data key was skipped; what counts is why the known one failed.
             for failure in provider.failures:
-                if isinstance(failure, UnknownKey):
-                    raise DecryptError(str(failure)) from e
                 if isinstance(failure, (BackendUnavailable, KeystoreConfigError)):
-                    raise DecryptError(f"key backend unavailable: {failure}") from e
-            raise DecryptError("message could not be decrypted (corrupt, tampered or wrong key)") from e
+                    raise DecryptError(
+                        f"key backend unavailable: {failure}", key=key, suite=header.suite, detail=_detail(e)
+                    ) from e
+            inner = "; ".join(f"{type(f).__name__}: {f}" for f in provider.failures)
+            detail = f"{_detail(e)}; {inner}" if inner else _detail(e)
+            raise DecryptError(CORRUPT, key=key, suite=header.suite, detail=detail) from e
         except Exception as e:  # the SDK raises assorted errors on malformed input
-            raise DecryptError("message could not be decrypted (corrupt, tampered or wrong key)") from e
-        return plaintext
+            raise DecryptError(CORRUPT, key=key, suite=header.suite, detail=_detail(e)) from e
+        provider_id, key_name = provider.used or key
+        return Decrypted(plaintext, provider_id, key_name, header.suite)
+
+    def _known_key(self, header: HeaderSummary) -> tuple[str, str]:
+        """The first (provider id, key name) of the message that the keystore holds; DecryptError if none."""
+        for ref in header.data_keys:
+            try:
+                self.keystore.entry(ref.provider_id, ref.key_name)
+            except UnknownKey:
+                continue
+            return (ref.provider_id, ref.key_name)
+        first = header.data_keys[0]
+        unknown = [str(UnknownKey(r.provider_id, r.key_name)) for r in header.data_keys]
+        raise DecryptError("; ".join(unknown), key=(first.provider_id, first.key_name), suite=header.suite)

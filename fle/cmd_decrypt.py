@@ -1,41 +1,149 @@
-"""`fle decrypt`: decrypt stored items (--id, --recent) or base64 ciphertexts read from stdin."""
+"""`fle decrypt`: decrypt stored items (--id, --recent) or base64 ciphertexts read from stdin.
+
+Settings come from the same environment variables as the Lambda handler (FLE_KEYSTORE, FLE_STORE, ...);
+a flag overrides its variable. Output: a readable table, or JSON lines with --json (one per value or
+item, the handler's answer shapes). Audit lines go to stderr unless --audit-file (or FLE_AUDIT_FILE) is
+given, so stdout holds only the answer. Exit status 1 when any value or item could not be decrypted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
+import socket
 import sys
+from typing import Any
 
-from decryptor.handler import lambda_handler
+from decryptor import (
+    AuditLog,
+    BadRequest,
+    Caller,
+    DecryptorConfig,
+    DecryptorConfigError,
+    DecryptService,
+    parse_request,
+)
+from decryptor import config as settings
+from keystore import KeystoreError
+from store import StoreError
 
 from . import cli
+
+# flag -> the environment variable it overrides
+_OVERRIDES = {
+    "keystore": settings.KEYSTORE_ENV,
+    "store": settings.STORE_ENV,
+    "accepted_suites": settings.SUITES_ENV,
+    "max_data_keys": settings.MAX_DATA_KEYS_ENV,
+    "max_message_bytes": settings.MAX_MESSAGE_ENV,
+    "workers": settings.WORKERS_ENV,
+    "audit_file": settings.AUDIT_FILE_ENV,
+}
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = commands.add_parser(
         "decrypt",
         help="decrypt stored items or ciphertexts (keystore from FLE_KEYSTORE, store from FLE_STORE)",
+        description="Decrypt stored items (--id, --recent) or base64 ciphertexts from stdin, one a line.",
     )
     group = p.add_mutually_exclusive_group()
     group.add_argument(
-        "--id", action="append", dest="ids", metavar="ID", help="a stored item's id (repeatable)"
+        "--id", action="extend", nargs="+", dest="ids", metavar="ID", help="stored item id(s) (repeatable)"
     )
     group.add_argument("--recent", type=int, metavar="N", help="the N newest stored items")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p.add_argument("--keystore", metavar="PATH", help=f"keystore file (default ${settings.KEYSTORE_ENV})")
+    p.add_argument("--store", metavar="URL", help=f"store URL (default ${settings.STORE_ENV})")
+    p.add_argument(
+        "--accepted-suites",
+        metavar="IDS",
+        help=f"algorithm suites accepted, e.g. 0x0178,0x0478 (default ${settings.SUITES_ENV} or "
+        "0x0178,0x0478,0x0578)",
+    )
+    p.add_argument("--max-data-keys", metavar="N", help="most encrypted data keys per message (default 1)")
+    p.add_argument("--max-message-bytes", metavar="N", help="largest message accepted (default 65536)")
+    p.add_argument("--workers", metavar="N", help="values decrypted at once (default 8)")
+    p.add_argument("--audit-file", metavar="PATH", help="append audit lines here (default: stderr)")
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def cli_caller() -> Caller:
+    """The local user, for the audit log."""
+    return Caller("cli", {"user": getpass.getuser(), "uid": str(os.getuid()), "host": socket.gethostname()})
+
+
+def _event(args: argparse.Namespace) -> dict[str, object]:
     if args.ids:
-        event: dict[str, object] = {"ids": args.ids}
-    elif args.recent is not None:
-        event = {"recent": args.recent}
+        return {"ids": args.ids}
+    if args.recent is not None:
+        return {"recent": args.recent}
+    if sys.stdin.isatty():
+        print("paste base64 ciphertexts, one per line, then Ctrl-D", file=sys.stderr)
+    return {"ciphertexts": [line.strip() for line in sys.stdin if line.strip()]}
+
+
+def run(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    for flag, variable in _OVERRIDES.items():
+        if getattr(args, flag) is not None:
+            env[variable] = str(getattr(args, flag))
+    try:
+        request = parse_request(_event(args))
+        config = DecryptorConfig.from_env(env)
+        audit = AuditLog(config.audit_file, stream=sys.stderr)
+        service = DecryptService(config, audit=audit)
+    except (BadRequest, DecryptorConfigError, KeystoreError) as e:
+        raise cli.CliError(str(e)) from e
+    try:
+        answer = service.run(request, cli_caller())
+    except StoreError as e:
+        raise cli.CliError(f"store: {e}") from e
+    finally:
+        service.close()
+    rows: list[dict[str, Any]] = answer.get("results", answer.get("items", []))
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
     else:
-        if sys.stdin.isatty():
-            print("paste base64 ciphertexts, one per line, then Ctrl-D", file=sys.stderr)
-        event = {"ciphertexts": [line.strip() for line in sys.stdin if line.strip()]}
-    result = lambda_handler(event, None)
+        print(render_table(answer))
+    failed = any("error" in row or row.get("errors") for row in rows)
+    return 1 if failed else 0
+
+
+def _cell(text: str) -> str:
+    """One line, control characters escaped (a plaintext may hold a newline)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _shown(result: dict[str, str]) -> str:
     if "error" in result:
-        raise cli.CliError(str(result["error"]))
-    for row in result.get("results", result.get("items", [])):
-        print(json.dumps(row, ensure_ascii=False))
-    return 0
+        return f"ERROR: {result['error']}"
+    return result.get("plaintext", f"(base64) {result.get('plaintext_base64')}")
+
+
+def render_table(answer: dict[str, Any]) -> str:
+    """The answer as aligned columns: one row per value (ciphertexts) or per field (items)."""
+    if "results" in answer:
+        header: tuple[str, ...] = ("#", "plaintext")
+        rows = [(str(i + 1), _shown(r)) for i, r in enumerate(answer["results"])]
+    else:
+        header = ("id", "received", "field", "value")
+        rows = []
+        for item in answer["items"]:
+            first = (item["id"], item.get("received_at", ""))
+            if "error" in item:
+                rows.append((*first, "", f"ERROR: {item['error']}"))
+                continue
+            for n, (name, value) in enumerate(item["fields"].items()):
+                shown = f"ERROR: {item['errors'][name]}" if name in item["errors"] else value
+                rows.append((*(first if n == 0 else ("", "")), name, shown))
+            if not item["fields"]:
+                rows.append((*first, "", "(no fields)"))
+    table = [header, *((tuple(_cell(c) for c in row)) for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
+    )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-pytest_plugins = ["tests.fixtures_dynalite", "tests.fixtures_browser"]
+pytest_plugins = ["tests.fixtures_dynalite", "tests.fixtures_browser", "tests.fixtures_decryptor"]
 
 
 @pytest.fixture(scope="session")

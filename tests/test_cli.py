@@ -81,7 +81,7 @@ async def test_demo_runs_encrypts_and_stops_cleanly(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
     decrypt = subprocess.run(
-        [sys.executable, "-m", "fle", "decrypt", "--recent", "1"],
+        [sys.executable, "-m", "fle", "decrypt", "--recent", "1", "--json"],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -1,115 +1,106 @@
-"""The Lambda-style handler with the file backend: interop with stock aws-encryption-sdk, errors as data."""
+"""Direct-invoke events against each keystore backend: ciphertexts, ids, recent; rotation; errors as data."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from pathlib import Path
 
-import aws_encryption_sdk
 import pytest
-from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+from aws_encryption_sdk.identifiers import Algorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import handler
-from edge_proxy import esdk
 from store import SqliteStore, Submission
-from tests.helpers import raw_master_key, write_file_keystore
+from tests.fixtures_decryptor import DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
+
+CORRUPT = "message could not be decrypted (corrupt, tampered or wrong key)"
 
 
-@pytest.fixture
-def keystore_env(tmp_path: Path, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("TEST_KEY_PASSPHRASE", "pw")
-    path = write_file_keystore(tmp_path / "ks", rsa_key, "pw")
-    monkeypatch.setenv("FLE_KEYSTORE", str(path))
-    handler._decryptors.clear()
-    return path
+def tamper(value: str, at: int = -5) -> str:
+    message = bytearray(base64.b64decode(value))
+    message[at] ^= 0x40
+    return base64.b64encode(bytes(message)).decode()
 
 
-def sdk_encrypt(key: rsa.RSAPrivateKey, plaintext: bytes, algorithm: Algorithm) -> str:
-    client = aws_encryption_sdk.EncryptionSDKClient(
-        commitment_policy=CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT
-    )
-    if algorithm.is_committing():
-        client = aws_encryption_sdk.EncryptionSDKClient(
-            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
-        )
-    message, _ = client.encrypt(source=plaintext, key_provider=raw_master_key(key), algorithm=algorithm)
-    return base64.b64encode(message).decode()
-
-
-def proxy_encrypt(
-    key: rsa.RSAPrivateKey, plaintext: bytes, provider: bytes = b"FLEDemo", name: bytes = b"DemoPublicKey"
-) -> str:
-    return base64.b64encode(esdk.encrypt(plaintext, esdk.FieldKey(key.public_key(), provider, name))).decode()
-
-
-def test_ciphertexts_event_in_order(keystore_env: Path, rsa_key: rsa.RSAPrivateKey) -> None:
-    good_proxy = proxy_encrypt(rsa_key, "404-555-0150 ☎".encode())
-    good_sdk = sdk_encrypt(rsa_key, b"from the SDK", Algorithm.AES_256_GCM_IV12_TAG16_HKDF_SHA256)
-    committing = sdk_encrypt(rsa_key, b"committed", Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY)
-    binary = proxy_encrypt(rsa_key, b"\xff\x00")
-    tampered = bytearray(base64.b64decode(good_proxy))
-    tampered[-5] ^= 0x40
-    result = handler.lambda_handler(
-        {
-            "ciphertexts": [
-                good_proxy,
-                good_sdk,
-                committing,
-                binary,
-                base64.b64encode(bytes(tampered)).decode(),
-                "%%%",
-                7,
-                proxy_encrypt(rsa_key, b"x", name=b"OldKey"),
-                good_proxy[:60],
-            ]
-        },
-        None,
-    )
+def test_ciphertexts_event_in_order(
+    decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey
+) -> None:
+    good = proxy_encrypt(rsa_key, "404-555-0150 ☎".encode())
+    values = [
+        good,
+        sdk_encrypt([KeySpec(rsa_key)], b"from the SDK"),
+        sdk_encrypt([KeySpec(rsa_key)], b"committed", Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY),
+        sdk_encrypt([KeySpec(rsa_key)], b"signed", Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384),
+        proxy_encrypt(other_rsa_key, b"written before the rotation", name="OldKey"),
+        proxy_encrypt(rsa_key, b"\xff\x00"),
+        tamper(good),
+        tamper(good, at=60),  # inside the wrapped data key
+        "%%%",
+        7,
+        proxy_encrypt(rsa_key, b"x", name="RetiredKey"),
+        proxy_encrypt(rsa_key, b"x", provider="OtherProvider"),
+        proxy_encrypt(other_rsa_key, b"wrong key under a known name"),
+        good[:60],
+        good[:300],
+    ]
+    result = handler.lambda_handler({"ciphertexts": values}, None)
     assert result["results"] == [
         {"plaintext": "404-555-0150 ☎"},
         {"plaintext": "from the SDK"},
         {"plaintext": "committed"},
+        {"plaintext": "signed"},
+        {"plaintext": "written before the rotation"},
         {"plaintext_base64": base64.b64encode(b"\xff\x00").decode()},
-        {"error": "message could not be decrypted (corrupt, tampered or wrong key)"},
+        {"error": CORRUPT},
+        {"error": CORRUPT},
         {"error": "not standard base64"},
         {"error": "expected a base64 string"},
-        {"error": "no keystore entry for provider 'FLEDemo' key 'OldKey'"},
-        {"error": "message could not be decrypted (corrupt, tampered or wrong key)"},
+        {"error": "no keystore entry for provider 'FLEDemo' key 'RetiredKey'"},
+        {"error": "no keystore entry for provider 'OtherProvider' key 'DemoPublicKey'"},
+        {"error": CORRUPT},
+        {"error": CORRUPT},
+        {"error": CORRUPT},
     ]
 
 
-async def test_ids_and_recent_events(
-    keystore_env: Path, rsa_key: rsa.RSAPrivateKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = SqliteStore(tmp_path / "store.db")
-    item = Submission(fields={"name": "Jane Doe", "phone": proxy_encrypt(rsa_key, b"404-555-0150")})
-    broken = Submission(fields={"phone": proxy_encrypt(rsa_key, b"1", provider=b"Nope")})
-    await store.put(item)
-    await store.put(broken)
+async def store_items(env: DecryptEnv, *items: Submission) -> None:
+    store = SqliteStore(env.store_path)
+    for item in items:
+        await store.put(item)
     await store.close()
-    monkeypatch.setenv("FLE_STORE", f"sqlite:///{tmp_path / 'store.db'}")
-    import asyncio
 
+
+async def test_ids_and_recent_events(
+    decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey
+) -> None:
+    item = Submission(
+        fields={
+            "name": "Jane Doe",
+            "phone": proxy_encrypt(rsa_key, b"404-555-0150"),
+            "card": proxy_encrypt(other_rsa_key, b"4111 1111", name="OldKey"),
+        }
+    )
+    broken = Submission(fields={"phone": proxy_encrypt(rsa_key, b"1", provider="Nope")})
+    await store_items(decrypt_env, item, broken)
     result = await asyncio.to_thread(handler.lambda_handler, {"ids": [item.id, "missing", broken.id]}, None)
-    assert result["items"][0] == {
-        "id": item.id,
-        "received_at": item.received_at,
-        "fields": {"name": "Jane Doe", "phone": "404-555-0150"},
-        "errors": {},
-    }
-    assert result["items"][1] == {
-        "id": "missing",
-        "fields": {},
-        "errors": {},
-        "error": "no item with this id",
-    }
-    assert result["items"][2]["errors"] == {
-        "phone": "no keystore entry for provider 'Nope' key 'DemoPublicKey'"
-    }
-    assert result["items"][2]["fields"]["phone"] == broken.fields["phone"]
-    recent = await asyncio.to_thread(handler.lambda_handler, {"recent": 1}, None)
-    assert [i["id"] for i in recent["items"]] == [broken.id]
+    assert result["items"] == [
+        {
+            "id": item.id,
+            "received_at": item.received_at,
+            "fields": {"name": "Jane Doe", "phone": "404-555-0150", "card": "4111 1111"},
+            "errors": {},
+        },
+        {"id": "missing", "fields": {}, "errors": {}, "error": "no item with this id"},
+        {
+            "id": broken.id,
+            "received_at": broken.received_at,
+            "fields": {"phone": broken.fields["phone"]},
+            "errors": {"phone": "no keystore entry for provider 'Nope' key 'DemoPublicKey'"},
+        },
+    ]
+    recent = await asyncio.to_thread(handler.lambda_handler, {"recent": 2}, None)
+    assert [i["id"] for i in recent["items"]] == [broken.id, item.id]
+    assert recent["items"][1]["fields"]["phone"] == "404-555-0150"
 
 
 @pytest.mark.parametrize(
@@ -118,22 +109,52 @@ async def test_ids_and_recent_events(
         ({}, "exactly one of"),
         ([], "exactly one of"),
         ({"ciphertexts": "AYAB"}, "must be a list"),
+        ({"ciphertexts": ["x"] * 1001}, "at most 1000"),
         ({"ids": [1]}, "non-empty strings"),
+        ({"ids": [""]}, "non-empty strings"),
         ({"recent": 0}, "integer from 1"),
+        ({"recent": True}, "integer from 1"),
+        ({"recent": 1001}, "integer from 1"),
         ({"ciphertexts": [], "ids": []}, "exactly one of"),
     ],
 )
-def test_bad_events_are_errors_not_exceptions(keystore_env: Path, event: object, message: str) -> None:
+def test_bad_events_are_errors_not_exceptions(decrypt_env: DecryptEnv, event: object, message: str) -> None:
     assert message in handler.lambda_handler(event, None)["error"]
 
 
-def test_missing_keystore_and_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FLE_KEYSTORE", raising=False)
-    handler._decryptors.clear()
+def test_missing_keystore_and_store(decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLE_STORE")
+    assert "FLE_STORE" in handler.lambda_handler({"recent": 1}, None)["error"]
+    monkeypatch.setenv("FLE_STORE", "mysql://x")
+    assert handler.lambda_handler({"recent": 1}, None)["error"].startswith("store: 'mysql://x'")
+    monkeypatch.delenv("FLE_KEYSTORE")
     assert "FLE_KEYSTORE" in handler.lambda_handler({"ciphertexts": []}, None)["error"]
 
 
-def test_no_sdk_noise_on_stderr(keystore_env: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    handler.lambda_handler({"ciphertexts": ["AYABeA" + "A" * 100]}, None)
-    captured = capfd.readouterr()
-    assert "Traceback" not in captured.err and "Traceback" not in captured.out
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("FLE_ACCEPTED_SUITES", "0x9999", "FLE_ACCEPTED_SUITES: unknown algorithm suite '0x9999'"),
+        ("FLE_ACCEPTED_SUITES", "AES", "not a hex id"),
+        ("FLE_MAX_DATA_KEYS", "0", "FLE_MAX_DATA_KEYS must be from 1 to 64"),
+        ("FLE_MAX_MESSAGE_BYTES", "big", "FLE_MAX_MESSAGE_BYTES must be an integer"),
+        ("FLE_DECRYPT_WORKERS", "1000", "FLE_DECRYPT_WORKERS must be from 1 to 256"),
+    ],
+)
+def test_bad_settings_are_named(
+    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    error = handler.lambda_handler({"ciphertexts": []}, None)["error"]
+    assert error.startswith("config: ") and message in error
+
+
+def test_service_is_reused_until_the_settings_change(
+    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler.lambda_handler({"ciphertexts": []}, None)
+    handler.lambda_handler({"ciphertexts": []}, None)
+    assert len(handler._decryptors) == 1
+    monkeypatch.setenv("FLE_DECRYPT_WORKERS", "2")
+    handler.lambda_handler({"ciphertexts": []}, None)
+    assert sorted(s.config.workers for s in handler._decryptors.values()) == [2, 8]

@@ -1,0 +1,125 @@
+"""The decrypt service: answers a Request, many values at once, every value audited.
+
+Values are decrypted on a thread pool sized by the config, so several data keys are being unwrapped at
+the same time (HSM sessions, Parameter Store calls, or RSA in OpenSSL, all of which release the GIL).
+One service lives as long as its Lambda container or CLI process and is reused across requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from keystore import Keystore, KeystoreConfigError
+from store import StoreError, Submission, open_store
+
+from .audit import AuditLog, Caller, Subject
+from .config import KEYSTORE_ENV, STORE_ENV, DecryptorConfig
+from .core import Decrypted, Decryptor, looks_like_message
+from .errors import DecryptError
+from .events import Request
+
+NOT_UTF8 = "plaintext is not UTF-8; decrypt the value alone to get plaintext_base64"
+
+
+def value_answer(result: Decrypted | DecryptError) -> dict[str, str]:
+    """{"plaintext"} (UTF-8), {"plaintext_base64"} (other bytes) or {"error"} for one value."""
+    if isinstance(result, DecryptError):
+        return {"error": result.reason}
+    try:
+        return {"plaintext": result.plaintext.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"plaintext_base64": base64.b64encode(result.plaintext).decode("ascii")}
+
+
+class DecryptService:
+    """A keystore, a decryptor with its policy, an audit log and a thread pool; thread-safe."""
+
+    def __init__(
+        self, config: DecryptorConfig, keystore: Keystore | None = None, audit: AuditLog | None = None
+    ) -> None:
+        if keystore is None:
+            if not config.keystore_path:
+                raise KeystoreConfigError(f"set {KEYSTORE_ENV} to the path of the keystore file")
+            keystore = Keystore.from_file(config.keystore_path)
+        self.config = config
+        self.keystore = keystore
+        self.decryptor = Decryptor(keystore, config.policy)
+        self.audit = audit or AuditLog(config.audit_file)
+        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="fle-decrypt")
+
+    def _one(self, value: object, subject: Subject, caller: Caller) -> Decrypted | DecryptError:
+        try:
+            result: Decrypted | DecryptError = self.decryptor.decrypt(value)  # type: ignore[arg-type]
+        except DecryptError as e:
+            result = e
+        self.audit.record(caller, subject, result)
+        return result
+
+    def decrypt_all(
+        self, values: Sequence[tuple[object, Subject]], caller: Caller
+    ) -> list[Decrypted | DecryptError]:
+        """Each value's result, in order; up to `workers` of them in flight at once."""
+        futures = [self._pool.submit(self._one, value, subject, caller) for value, subject in values]
+        return [f.result() for f in futures]
+
+    def run(self, request: Request, caller: Caller) -> dict[str, Any]:
+        """The answer to `request`; StoreError when the store cannot be read."""
+        if request.kind == "ciphertexts":
+            subjects = [(value, Subject(index=i)) for i, value in enumerate(request.values)]
+            return {"results": [value_answer(r) for r in self.decrypt_all(subjects, caller)]}
+        items = asyncio.run(self._load(request))
+        return {"items": self._decrypt_items(request, items, caller)}
+
+    async def _load(self, request: Request) -> dict[str, Submission]:
+        if not self.config.store_url:
+            raise StoreError(f"set {STORE_ENV} to the store URL (sqlite:///PATH or dynamodb://TABLE)")
+        store = open_store(self.config.store_url)
+        try:
+            if request.kind == "recent":
+                return {item.id: item for item in await store.recent(request.recent)}
+            return await store.get_many(request.ids)
+        finally:
+            await store.close()
+
+    def _decrypt_items(
+        self, request: Request, found: dict[str, Submission], caller: Caller
+    ) -> list[dict[str, Any]]:
+        order = list(request.ids) if request.kind == "ids" else list(found)
+        work = [
+            (value, Subject(item_id=item_id, field=name))
+            for item_id in order
+            if item_id in found
+            for name, value in found[item_id].fields.items()
+            if looks_like_message(value)
+        ]
+        results = dict(
+            zip(((s.item_id, s.field) for _, s in work), self.decrypt_all(work, caller), strict=True)
+        )
+        answers: list[dict[str, Any]] = []
+        for item_id in order:
+            item = found.get(item_id)
+            if item is None:
+                answers.append({"id": item_id, "fields": {}, "errors": {}, "error": "no item with this id"})
+                continue
+            fields: dict[str, str] = {}
+            errors: dict[str, str] = {}
+            for name, value in item.fields.items():
+                answer = value_answer(results[(item_id, name)]) if (item_id, name) in results else {}
+                fields[name] = answer.get("plaintext", value)
+                if "error" in answer:
+                    errors[name] = answer["error"]
+                elif "plaintext_base64" in answer:
+                    errors[name] = NOT_UTF8
+            answers.append(
+                {"id": item.id, "received_at": item.received_at, "fields": fields, "errors": errors}
+            )
+        return answers
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.keystore.close()
+        self.audit.close()

@@ -1,0 +1,80 @@
+"""The decryptor's settings, read once from the environment (Lambda) or from `fle decrypt` flags.
+
+| variable | meaning | default |
+| --- | --- | --- |
+| FLE_KEYSTORE | path of the keystore file (TOML) | required |
+| FLE_STORE | store URL for `ids` / `recent` events | required for those events |
+| FLE_ACCEPTED_SUITES | algorithm suites accepted, hex ids, comma-separated | 0x0178,0x0478,0x0578 |
+| FLE_MAX_DATA_KEYS | most encrypted data keys per message | 1 |
+| FLE_MAX_MESSAGE_BYTES | largest message accepted (decoded bytes) | 65536 |
+| FLE_DECRYPT_WORKERS | threads decrypting at once (unwraps in flight) | 8 |
+| FLE_AUDIT_FILE | append the audit log to this file instead of stdout | stdout |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import DecryptorConfigError
+from .policy import DEFAULT_MAX_DATA_KEYS, DEFAULT_MAX_MESSAGE_BYTES, Policy, parse_suites, suite_name
+
+KEYSTORE_ENV = "FLE_KEYSTORE"
+STORE_ENV = "FLE_STORE"
+SUITES_ENV = "FLE_ACCEPTED_SUITES"
+MAX_DATA_KEYS_ENV = "FLE_MAX_DATA_KEYS"
+MAX_MESSAGE_ENV = "FLE_MAX_MESSAGE_BYTES"
+WORKERS_ENV = "FLE_DECRYPT_WORKERS"
+AUDIT_FILE_ENV = "FLE_AUDIT_FILE"
+DEFAULT_WORKERS = 8
+MAX_WORKERS = 256
+
+
+def _int(value: str, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise DecryptorConfigError(f"{name} must be an integer, not {value!r}") from None
+    if not low <= number <= high:
+        raise DecryptorConfigError(f"{name} must be from {low} to {high}, not {number}")
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptorConfig:
+    """Everything the decrypt service needs to start; hashable, so a Lambda container can reuse it."""
+
+    keystore_path: str | None = None
+    store_url: str | None = None
+    policy: Policy = field(default_factory=Policy)
+    workers: int = DEFAULT_WORKERS  # threads decrypting at once
+    audit_file: str | None = None  # None: stdout
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise DecryptorConfigError(f"decrypt workers must be from 1 to {MAX_WORKERS}, not {self.workers}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DecryptorConfig:
+        """The settings in `env` (os.environ in Lambda); DecryptorConfigError names the bad variable."""
+        default_suites = ",".join(suite_name(s) for s in sorted(Policy().suites))
+        try:
+            suites = parse_suites(env.get(SUITES_ENV) or default_suites)
+        except DecryptorConfigError as e:
+            raise DecryptorConfigError(f"{SUITES_ENV}: {e}") from None
+        policy = Policy(
+            suites=suites,
+            max_data_keys=_int(
+                env.get(MAX_DATA_KEYS_ENV) or str(DEFAULT_MAX_DATA_KEYS), MAX_DATA_KEYS_ENV, 1, 64
+            ),
+            max_message_bytes=_int(
+                env.get(MAX_MESSAGE_ENV) or str(DEFAULT_MAX_MESSAGE_BYTES), MAX_MESSAGE_ENV, 64, 1 << 30
+            ),
+        )
+        return cls(
+            keystore_path=env.get(KEYSTORE_ENV) or None,
+            store_url=env.get(STORE_ENV) or None,
+            policy=policy,
+            workers=_int(env.get(WORKERS_ENV) or str(DEFAULT_WORKERS), WORKERS_ENV, 1, MAX_WORKERS),
+            audit_file=env.get(AUDIT_FILE_ENV) or None,
+        )
