@@ -62,7 +62,7 @@ async def test_fle_origin_on_dynamodb_behind_fle_proxy(
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_KEY_PASSPHRASE": "pw"}
     env |= {"FLE_KEYSTORE": str(keystore), "FLE_STORE": store_url}
     decrypt = subprocess.run(
-        [sys.executable, "-m", "fle", "decrypt", "--id", item_id],
+        [sys.executable, "-m", "fle", "decrypt", "--json", "--id", item_id],
         capture_output=True,
         text=True,
         cwd=ROOT,
