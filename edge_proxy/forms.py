@@ -38,6 +38,9 @@ def check_body(body: bytes) -> None:
     if bad is not None:
         what = "a raw ';'" if bad.group() == b";" else f"control byte 0x{bad.group()[0]:02x}"
         raise _malformed(f"form body holds {what} at offset {bad.start()}; it must be percent-encoded")
+    escape = _BAD_ESCAPE.search(body)
+    if escape is not None:
+        raise _malformed(f"invalid percent-escape in the form body at offset {escape.start()}")
 
 
 def _decode(component: bytes, what: str) -> bytes:
