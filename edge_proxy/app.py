@@ -30,7 +30,9 @@ log = logging.getLogger("edge_proxy")
 
 def _refusal(refused: RequestRefused) -> web.Response:
     body = json.dumps({"error": refused.reason, "message": refused.detail})
-    return web.Response(status=refused.status, text=body, content_type="application/json")
+    response = web.Response(status=refused.status, text=body, content_type="application/json")
+    response.force_close()  # the rest of a refused body is never read: the connection cannot be reused
+    return response
 
 
 async def _rewrite(

@@ -29,6 +29,7 @@ async def start_site(
     ssl_context: ssl.SSLContext | None = None,
     keepalive_timeout: float = 75.0,
     shutdown_timeout: float = 30.0,
+    lingering_time: float = 2.0,
 ) -> tuple[web.AppRunner, str]:
     """Serve `app` on host:port; returns the runner (cleanup() drains in-flight requests) and base URL."""
     runner = web.AppRunner(
@@ -38,6 +39,7 @@ async def start_site(
         auto_decompress=False,  # the proxy decides what to do with a compressed body, not the server
         keepalive_timeout=keepalive_timeout,
         shutdown_timeout=shutdown_timeout,
+        lingering_time=lingering_time,  # seconds spent discarding the rest of a refused body
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)

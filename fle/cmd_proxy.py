@@ -160,6 +160,15 @@ async def serve_proxy(settings: ProxySettings, listen: ListenOptions) -> None:
     """Run the proxy until SIGINT/SIGTERM, then drain: stop accepting, finish in-flight requests."""
     runtime = Runtime(settings)
     t = settings.timeouts
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def on_hangup() -> None:
+        task = loop.create_task(reload_config(runtime))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)  # before "listening" is logged: no window to die in
     runner, url = await start_site(
         build_app(runtime),
         listen.host,
@@ -174,15 +183,6 @@ async def serve_proxy(settings: ProxySettings, listen: ListenOptions) -> None:
         log.info("admin listening on %s (/healthz /readyz /metrics)", admin_url)
     log.info("proxy listening on %s, forwarding to %s (config %s)", url, settings.origin, settings.config.id)
 
-    loop = asyncio.get_running_loop()
-    reloads: set[asyncio.Task[bool]] = set()
-
-    def on_hangup() -> None:
-        task = loop.create_task(reload_config(runtime))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     try:
         await serve.until_signalled()
     finally:

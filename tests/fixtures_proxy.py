@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes
 
+import aiohttp
 import pytest
 from aiohttp import web
 from cryptography import x509
@@ -58,6 +59,7 @@ class Canary:
     plaintexts: set[bytes] = field(default_factory=set)
     received: list[Received] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    aborted: int = 0  # request bodies that broke off before their end
 
     def protect(self, *values: str | bytes) -> None:
         for value in values:
@@ -108,7 +110,11 @@ async def _read_and_check(canary: Canary, request: web.Request) -> tuple[bytes, 
 
 def canary_app(canary: Canary) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
-        body, size = await _read_and_check(canary, request)
+        try:
+            body, size = await _read_and_check(canary, request)
+        except (ConnectionError, asyncio.CancelledError, web.HTTPException, aiohttp.ClientPayloadError):
+            canary.aborted += 1
+            raise
         peer = request.transport.get_extra_info("peername") if request.transport else None
         canary.received.append(
             Received(request.method, request.path_qs, dict(request.headers), body, size, peer and peer[1])

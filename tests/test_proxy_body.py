@@ -200,3 +200,5 @@ async def test_idle_client_is_cut_off(canary: Canary, config_dir: Path) -> None:
         assert canary.received == []
         answer = await _stall(stack.url, b"hello", "text/plain")
         assert answer.startswith(b"HTTP/1.1 408")
+        await asyncio.sleep(0.3)
+        assert canary.aborted == 1 and canary.received == []  # the origin saw the upload cut, not completed
