@@ -4,10 +4,12 @@ SIGHUP reload and SIGTERM drain (the last two with `fle proxy` as a real process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -77,6 +79,32 @@ async def test_origin_down_is_502_and_slow_origin_is_504(canary: Canary, config_
         async with aiohttp.ClientSession() as session, session.get(f"{stack.admin}/metrics") as response:
             text = await response.text()
         assert 'fle_proxy_origin_errors_total{kind="timeout"} 1.0' in text
+
+
+async def test_origin_that_never_accepts_is_a_connect_timeout_504(canary: Canary, config_dir: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)  # a backlog that fills at once: further handshakes are never completed
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        timeouts = Timeouts(origin_connect=0.5)
+        async with proxy_stack(
+            canary, config_dir, origin=f"http://127.0.0.1:{port}", timeouts=timeouts
+        ) as stack:
+            started = asyncio.get_running_loop().time()
+            status, body = await post(f"{stack.url}/x", b"hi", "text/plain")
+            assert (status, body) == (504, b"origin timed out\n")
+            assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
 
 
 async def test_tls_termination(canary: Canary, config_dir: Path, tls_files: tuple[Path, Path]) -> None:
