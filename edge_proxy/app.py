@@ -126,6 +126,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response = await _proxy(request, runtime, outcome)
         outcome.status = response.status
         return response
+    except Exception:
+        outcome.status = 500  # a bug: aiohttp answers 500, and nothing was forwarded half-rewritten
+        raise
     finally:
         metrics.in_flight.dec()
         status = outcome.status or 499  # 499: the client went away before an answer
