@@ -6,17 +6,20 @@ The rule under every test: a protected value never reaches the canary origin in 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import os
 import zlib
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_from_bytes
 
 import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from edge_proxy import Timeouts
+from edge_proxy import Limits, Timeouts, forms
 from tests.fixtures_proxy import (
     FORM,
     Canary,
@@ -171,6 +174,7 @@ async def test_unprotected_upload_and_download_stream_in_constant_memory(
         assert got == 800 * 65536
     stop.set()
     await sampler
+    print(f"upload {BIG_UPLOAD_MIB} MiB + download 50 MiB: RSS grew {(peak - start) / 2**20:.1f} MiB")
     assert peak - start < 96 * 1024 * 1024, (
         f"RSS grew by {(peak - start) >> 20} MiB for a {BIG_UPLOAD_MIB} MiB upload"
     )
@@ -202,3 +206,39 @@ async def test_idle_client_is_cut_off(canary: Canary, config_dir: Path) -> None:
         assert answer.startswith(b"HTTP/1.1 408")
         await asyncio.sleep(0.3)
         assert canary.aborted == 1 and canary.received == []  # the origin saw the upload cut, not completed
+
+
+_NAMES = st.sampled_from(["phone", "ph%6Fne", "%70hone", "phone%20", "phon", "name", "PHONE", "ph+one"])
+_VALUE_BYTES = st.binary(max_size=12)
+
+
+def _encode_value(data: bytes, style: int) -> bytes:
+    if style == 0:
+        return quote_from_bytes(data, safe="").encode()
+    if style == 1:
+        return quote_from_bytes(data).replace("%20", "+").encode()
+    return "".join(f"%{b:02x}" for b in data).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_NAMES, _VALUE_BYTES, st.integers(0, 2)), max_size=8))
+def test_property_no_parser_finds_a_protected_plaintext(pairs: list[tuple[str, bytes, int]]) -> None:
+    """Whatever the spelling, every value an origin's parser files under `phone` is a ciphertext."""
+    from profiles import load_config_dir as load
+
+    profile = load(Path(__file__).parent.parent / "profiles" / "examples").only_config()
+    entity_profile = profile.content_type_profiles[0].profile
+    assert entity_profile is not None
+    body = b"&".join(name.encode() + b"=" + _encode_value(value, style) for name, value, style in pairs)
+
+    def fake_encrypt(value: bytes, entity: object) -> bytes:
+        return base64.b64encode(b"\x00ENC" + value)
+
+    out, count = forms.rewrite(body, entity_profile, fake_encrypt, Limits(max_encrypted_fields=100))
+    before = [k for k, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1")]
+    parsed = parse_qsl(out.decode("ascii"), keep_blank_values=True, encoding="latin-1")
+    assert [k for k, _ in parsed] == before  # same fields, same order
+    protected = [v for k, v in parsed if k == "phone"]
+    assert len(protected) == count
+    for value in protected:
+        assert base64.b64decode(value).startswith(b"\x00ENC")
