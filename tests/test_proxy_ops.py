@@ -67,6 +67,16 @@ async def test_forwarding_headers_hop_by_hop_and_pooled_keep_alive(canary: Canar
     assert len({r.peer_port for r in canary.received}) == 1  # one pooled connection carried all three
 
 
+async def test_expect_100_continue_is_answered_by_the_proxy(canary: Canary, config_dir: Path) -> None:
+    canary.protect("404-555-0150")
+    async with proxy_stack(canary, config_dir) as stack, aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{stack.url}/x", data="phone=404-555-0150", headers={"Content-Type": FORM}, expect100=True
+        ) as response:
+            assert response.status == 200
+    assert "Expect" not in canary.last.headers and canary.last.body.startswith(b"phone=AYAB")
+
+
 async def test_origin_down_is_502_and_slow_origin_is_504(canary: Canary, config_dir: Path) -> None:
     runner, dead = await start_site(web.Application(), "127.0.0.1", 0)
     await runner.cleanup()  # nothing listens there any more
