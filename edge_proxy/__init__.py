@@ -3,8 +3,27 @@
 It holds public keys only; nothing here may import private-key code (see tests/test_boundaries.py).
 """
 
-from .app import ProxySettings, build_app
+from .admin import build_admin_app
+from .app import build_app
 from .errors import ProxyError, RequestRefused
 from .limits import Limits
+from .reload import reload_config
+from .runtime import RUNTIME, Runtime
+from .serving import start_site, tls_context
+from .settings import ConfigSource, ProxySettings, Timeouts
 
-__all__ = ["Limits", "ProxyError", "ProxySettings", "RequestRefused", "build_app"]
+__all__ = [
+    "RUNTIME",
+    "ConfigSource",
+    "Limits",
+    "ProxyError",
+    "ProxySettings",
+    "RequestRefused",
+    "Runtime",
+    "Timeouts",
+    "build_admin_app",
+    "build_app",
+    "reload_config",
+    "start_site",
+    "tls_context",
+]

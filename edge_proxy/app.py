@@ -1,165 +1,163 @@
 """The reverse proxy as an aiohttp application: select a profile, encrypt protected fields, forward.
 
-The security rule lives in `_forward_body`: a body that a profile applies to is read whole and rewritten
-before a single byte goes to the origin; if anything on that path fails, the request is refused.
+The security rule lives in `_body_to_send`: a body that a profile applies to is read whole and rewritten
+before a single byte goes to the origin; if anything on that path fails, the request is refused. A body no
+profile applies to is streamed to the origin as it arrives, in constant memory.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
-import aiohttp
 from aiohttp import web
-from yarl import URL
 
-from profiles import QUERY_ARG_NAME, Action, BodyFormat, FleConfig, select
+from profiles import QUERY_ARG_NAME, Action, BodyFormat, Profile, select
 
 from . import forms
-from .encryptor import FieldEncryptor
+from .accesslog import Outcome
+from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_limited
 from .errors import RequestRefused
-from .headers import end_to_end, request_headers
-from .limits import Limits
+from .forward import SESSION, Body, OriginFailed, failure_response, relay, send, session_for, target_url
+from .headers import request_headers
+from .runtime import RUNTIME, Live, Runtime
+from .settings import ProxySettings
 
 log = logging.getLogger("edge_proxy")
-
-_SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
-_CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class ProxySettings:
-    """What the proxy needs to run; built once at start-up."""
-
-    origin: URL
-    config: FleConfig
-    limits: Limits = field(default_factory=Limits)
-    connect_timeout: float = 10.0  # seconds to open a connection to the origin
-    read_timeout: float = 60.0  # seconds of silence tolerated from the origin
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    settings: ProxySettings
-    encryptor: FieldEncryptor
-
-
-STATE = web.AppKey("state", _State)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
 def _refusal(refused: RequestRefused) -> web.Response:
     body = json.dumps({"error": refused.reason, "message": refused.detail})
-    return web.Response(status=refused.status, text=body, content_type="application/json")
+    response = web.Response(status=refused.status, text=body, content_type="application/json")
+    response.force_close()  # the rest of a refused body is never read: the connection cannot be reused
+    return response
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise RequestRefused(400, "RequestLengthLimitClientError", f"body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise RequestRefused(400, "RequestLengthLimitClientError", f"body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _forward_body(request: web.Request, state: _State) -> bytes | aiohttp.StreamReader | None:
-    """The body to send: None (none), the request stream (no profile applies), or rewritten bytes."""
-    if not request.body_exists:
-        return None
-    decision = select(
-        state.settings.config, request.headers.get("Content-Type"), request.query.get(QUERY_ARG_NAME)
-    )
-    if decision.action is Action.REJECT:
-        raise RequestRefused(
-            400, decision.reason or "Rejected", "no field-level encryption profile accepts it"
-        )
-    if decision.action is Action.FORWARD:
-        return request.content
-    assert decision.profile is not None
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding != "identity":
-        raise RequestRefused(415, "UnsupportedContentEncoding", "compressed bodies cannot be field-encrypted")
-    body = await _read_limited(request, state.settings.limits.max_body_bytes)
-    if decision.format is not BodyFormat.URL_ENCODED:
-        raise RequestRefused(415, "UnsupportedFormat", f"body format {decision.format} is not supported")
+async def _rewrite(
+    request: web.Request, runtime: Runtime, live: Live, profile: Profile, outcome: Outcome
+) -> bytes:
+    """Read the whole body, encrypt its protected values, and return what the origin gets."""
+    limits, idle = runtime.settings.limits, runtime.settings.timeouts.client_idle
+    coding = content_coding(request.headers.getall("Content-Encoding", []))
+    raw = await read_limited(request.content, request.content_length, limits.max_body_bytes, idle)
+    outcome.body_bytes = len(raw)
+    plain = decode(raw, coding, limits.max_body_bytes)
+    started = time.perf_counter()
     try:
-        rewritten, count = forms.rewrite(body, decision.profile, state.encryptor, state.settings.limits)
+        rewritten, count = forms.rewrite(plain, profile, live.encryptor, limits)
     except RequestRefused:
         raise
     except Exception as e:  # fail closed: whatever broke, the body does not go out
         log.error("field encryption failed: %s", type(e).__name__)
         raise RequestRefused(500, "EncryptionFailed", "a protected field could not be encrypted") from e
-    log.debug("encrypted %d field(s) with profile %s", count, decision.profile.id)
-    return rewritten
+    runtime.metrics.encrypt_duration.observe(time.perf_counter() - started)
+    outcome.fields_encrypted = count
+    return encode(rewritten, coding)
 
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
+async def _stream(request: web.Request, idle: float, outcome: Outcome) -> AsyncIterator[bytes]:
+    """The client's body, passed on chunk by chunk; an idle client is noted and ends the upload."""
     try:
-        body = await _forward_body(request, state)
+        async for chunk in idle_chunks(request.content, idle):
+            yield chunk
+    except ClientIdle:
+        outcome.reason = "ClientIdleTimeout"
+        raise
+
+
+async def _body_to_send(request: web.Request, runtime: Runtime, live: Live, outcome: Outcome) -> Body:
+    """None (no body), a stream (no profile applies), or the rewritten bytes; RequestRefused otherwise."""
+    if not request.body_exists:
+        return None
+    decision = select(
+        live.config, request.headers.get("Content-Type"), request.query.getall(QUERY_ARG_NAME, [])
+    )
+    if len(request.headers.getall("Content-Type", [])) > 1:
+        raise RequestRefused(400, "MalformedContentTypeClientError", "more than one Content-Type header")
+    if decision.action is Action.REJECT:
+        raise RequestRefused(
+            400, decision.reason or "Rejected", "no field-level encryption profile accepts it"
+        )
+    if decision.action is Action.FORWARD:
+        outcome.action = "forward"
+        return _stream(request, runtime.settings.timeouts.client_idle, outcome)
+    assert decision.profile is not None
+    outcome.action, outcome.profile = "encrypt", decision.profile.id
+    if decision.format is not BodyFormat.URL_ENCODED:
+        raise RequestRefused(415, "UnsupportedFormat", f"body format {decision.format} is not supported")
+    return await _rewrite(request, runtime, live, decision.profile, outcome)
+
+
+async def _proxy(request: web.Request, runtime: Runtime, outcome: Outcome) -> web.StreamResponse:
+    live = runtime.live  # one config for the whole request, even if a reload happens meanwhile
+    try:
+        body = await _body_to_send(request, runtime, live, outcome)
     except RequestRefused as refused:
-        log.info("refused %s %s: %s", request.method, request.path, refused.reason)
+        outcome.action, outcome.reason = "refuse", refused.reason
         return _refusal(refused)
 
-    origin = state.settings.origin
-    target = URL(str(origin).rstrip("/") + request.rel_url.raw_path_qs, encoded=True)
     headers = request_headers(
         request.headers, client_ip=request.remote, scheme=request.scheme, host=request.host
     )
+    if body is not None and not isinstance(body, bytes) and request.content_length is not None:
+        headers["Content-Length"] = str(request.content_length)  # streamed as sent, not re-chunked
     try:
-        upstream = await request.app[SESSION].request(
-            request.method, target, headers=headers, data=body, allow_redirects=False
+        upstream = await send(
+            request.app[SESSION], request, target_url(runtime.settings.origin, request), headers, body
         )
-    except TimeoutError:
-        return web.Response(status=504, text="origin timed out\n")
-    except aiohttp.ClientError as e:
-        log.warning("origin request failed: %s", type(e).__name__)
-        return web.Response(status=502, text="origin unreachable\n")
+    except OriginFailed as failure:
+        if outcome.reason == "ClientIdleTimeout":
+            outcome.action = "refuse"
+            return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))
+        outcome.origin_error = failure.kind
+        return failure_response(failure)
+    return await relay(request, upstream, outcome)
 
-    async with upstream:
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(end_to_end(upstream.headers))
-        if upstream.content_length is not None and "chunked" not in upstream.headers.get(
-            "Transfer-Encoding", ""
-        ):
-            response.content_length = upstream.content_length
-        await response.prepare(request)
-        try:
-            async for chunk in upstream.content.iter_chunked(_CHUNK):
-                await response.write(chunk)
-        except (TimeoutError, aiohttp.ClientError) as e:
-            log.warning("origin response broke off: %s", type(e).__name__)
-            request.transport and request.transport.close()  # type: ignore[func-returns-value]
-            return response
-        await response.write_eof()
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    """Every request: proxy it, then count it and write its access-log line (never a field value)."""
+    runtime = request.app[RUNTIME]
+    metrics = runtime.metrics
+    outcome = Outcome.of(request)
+    metrics.in_flight.inc()
+    try:
+        response = await _proxy(request, runtime, outcome)
+        outcome.status = response.status
         return response
+    except Exception:
+        outcome.status = 500  # a bug: aiohttp answers 500, and nothing was forwarded half-rewritten
+        raise
+    finally:
+        metrics.in_flight.dec()
+        status = outcome.status or 499  # 499: the client went away before an answer
+        outcome.status = status
+        metrics.requests.labels(outcome.method_label, outcome.action, str(status)).inc()
+        metrics.duration.labels(outcome.action).observe(outcome.seconds())
+        if outcome.fields_encrypted:
+            metrics.fields_encrypted.inc(outcome.fields_encrypted)
+        if outcome.action == "refuse" and outcome.reason:
+            metrics.refusals.labels(outcome.reason).inc()
+        if outcome.origin_error:
+            metrics.origin_errors.labels(outcome.origin_error).inc()
+        outcome.emit()
 
 
 async def _client_session(app: web.Application) -> AsyncIterator[None]:
-    settings = app[STATE].settings
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
-    )
-    async with aiohttp.ClientSession(
-        timeout=timeout,
-        auto_decompress=False,
-        skip_auto_headers=_SKIP_AUTO_HEADERS,
-        connector=aiohttp.TCPConnector(limit=256),
-    ) as session:
+    async with session_for(app[RUNTIME].settings) as session:
         app[SESSION] = session
         yield
 
 
-def build_app(settings: ProxySettings) -> web.Application:
-    """The proxy application; every path and method goes to `handle`."""
+def build_app(settings: ProxySettings | Runtime) -> web.Application:
+    """The proxy application; every path and method goes to `handle`.
+
+    Pass a Runtime to share its metrics and config with an admin app and with reloads.
+    """
+    runtime = settings if isinstance(settings, Runtime) else Runtime(settings)
     app = web.Application()
-    app[STATE] = _State(settings=settings, encryptor=FieldEncryptor(settings.config))
+    app[RUNTIME] = runtime
     app.cleanup_ctx.append(_client_session)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

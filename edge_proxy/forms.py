@@ -3,6 +3,11 @@
 Names are matched after decoding (`+` is a space, `%XX` a byte), as the origin's form parser will see them.
 Protected values are decoded to their raw bytes, encrypted, and written back as base64 with `+`, `/` and
 `=` percent-encoded, so every form parser recovers the base64 text exactly.
+
+The body is read strictly, because a byte that parsers disagree on could hide a protected field from us
+while the origin still finds it: a `%` not followed by two hex digits, a raw `;` (a pair separator for
+some parsers), control bytes, and field names that are not UTF-8 once decoded are all refused with a 400
+and a reason, never guessed at.
 """
 
 from __future__ import annotations
@@ -20,21 +25,41 @@ EncryptValue = Callable[[bytes, EncryptionEntity], bytes]
 """Encrypts one decoded value for an entity and returns the base64 text (ASCII bytes)."""
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_FORBIDDEN = re.compile(rb"[\x00-\x1f\x7f;]")
+
+
+def _malformed(detail: str) -> RequestRefused:
+    return RequestRefused(400, "MalformedInputClientError", detail)
+
+
+def check_body(body: bytes) -> None:
+    """Refuse a body that form parsers could split differently from us."""
+    bad = _FORBIDDEN.search(body)
+    if bad is not None:
+        what = "a raw ';'" if bad.group() == b";" else f"control byte 0x{bad.group()[0]:02x}"
+        raise _malformed(f"form body holds {what} at offset {bad.start()}; it must be percent-encoded")
+    escape = _BAD_ESCAPE.search(body)
+    if escape is not None:
+        raise _malformed(f"invalid percent-escape in the form body at offset {escape.start()}")
 
 
 def _decode(component: bytes, what: str) -> bytes:
     if _BAD_ESCAPE.search(component):
-        raise RequestRefused(400, "MalformedInputClientError", f"invalid percent-escape in a form {what}")
+        raise _malformed(f"invalid percent-escape in a form {what}")
     return unquote_to_bytes(component.replace(b"+", b" "))
 
 
 def decode_name(raw_name: bytes) -> str:
-    """A field name as an origin decodes it (invalid UTF-8 becomes U+FFFD, as in most frameworks)."""
-    return _decode(raw_name, "field name").decode("utf-8", errors="replace")
+    """A field name as an origin decodes it; a name that is not UTF-8 is refused (parsers differ on it)."""
+    try:
+        return _decode(raw_name, "field name").decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _malformed("a form field name is not UTF-8 once decoded") from e
 
 
 def rewrite(body: bytes, profile: Profile, encrypt_value: EncryptValue, limits: Limits) -> tuple[bytes, int]:
     """Return the rewritten body and the number of values encrypted; RequestRefused when it must not pass."""
+    check_body(body)
     segments = body.split(b"&")
     encrypted = 0
     for index, segment in enumerate(segments):

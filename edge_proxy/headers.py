@@ -35,6 +35,7 @@ def request_headers(
     """Headers to send to the origin: end-to-end ones, Host dropped, X-Forwarded-* appended."""
     out = end_to_end(headers)
     out.popall("Host", None)
+    out.popall("Expect", None)  # 100-continue was answered to the client already; the origin gets the body
     if client_ip:
         prior = headers.get("X-Forwarded-For")
         out["X-Forwarded-For"] = f"{prior}, {client_ip}" if prior else client_ip

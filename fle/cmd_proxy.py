@@ -1,18 +1,43 @@
-"""`fle proxy --config DIR --origin URL --listen HOST:PORT`"""
+"""`fle proxy --config DIR --origin URL --listen HOST:PORT [--admin HOST:PORT] [--tls-cert C --tls-key K]`
+
+Three steps, kept apart so that other ways of running the proxy (several workers) can reuse them:
+`build_settings` turns arguments into ProxySettings, `ListenOptions.from_args` says where and how to listen,
+and `serve_proxy` runs one proxy (and its admin listener) until SIGTERM, reloading the config on SIGHUP.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
+import ssl
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 from yarl import URL
 
-from edge_proxy import ProxySettings, build_app
+from edge_proxy import (
+    ConfigSource,
+    Limits,
+    ProxyError,
+    ProxySettings,
+    Runtime,
+    Timeouts,
+    build_admin_app,
+    build_app,
+    reload_config,
+    start_site,
+    tls_context,
+)
 from profiles import ConfigError, load_config_dir
 
 from . import cli, serve
 
 log = logging.getLogger("fle")
+_DEFAULT_LIMITS = Limits()
+_DEFAULT_TIMEOUTS = Timeouts()
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,10 +50,46 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--origin", required=True, metavar="URL", help="origin base URL, e.g. http://127.0.0.1:8081"
     )
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    p.add_argument(
+        "--admin",
+        default="127.0.0.1:9180",
+        metavar="HOST:PORT",
+        help="admin listener for /healthz, /readyz, /metrics ('off' to disable)",
+    )
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    p.add_argument(
+        "--access-log", default="-", metavar="PATH", help="JSON access log file ('-': stdout, 'off')"
+    )
+    limits = p.add_argument_group("limits (defaults: CloudFront's field-level encryption quotas)")
+    limits.add_argument("--max-body-bytes", type=int, default=_DEFAULT_LIMITS.max_body_bytes, metavar="N")
+    limits.add_argument("--max-field-bytes", type=int, default=_DEFAULT_LIMITS.max_field_bytes, metavar="N")
+    limits.add_argument(
+        "--max-encrypted-fields", type=int, default=_DEFAULT_LIMITS.max_encrypted_fields, metavar="N"
+    )
+    times = p.add_argument_group("timeouts, in seconds")
+    times.add_argument(
+        "--origin-connect-timeout", type=float, default=_DEFAULT_TIMEOUTS.origin_connect, metavar="S"
+    )
+    times.add_argument(
+        "--origin-read-timeout", type=float, default=_DEFAULT_TIMEOUTS.origin_read, metavar="S"
+    )
+    times.add_argument(
+        "--client-idle-timeout", type=float, default=_DEFAULT_TIMEOUTS.client_idle, metavar="S"
+    )
+    times.add_argument("--shutdown-timeout", type=float, default=_DEFAULT_TIMEOUTS.shutdown, metavar="S")
     p.set_defaults(run=run)
 
 
-def proxy_settings(config_dir: str, origin: str, config_id: str | None = None) -> ProxySettings:
+def proxy_settings(
+    config_dir: str,
+    origin: str,
+    config_id: str | None = None,
+    *,
+    limits: Limits | None = None,
+    timeouts: Timeouts | None = None,
+) -> ProxySettings:
+    """Load and check everything the proxy needs; CliError with the file and JSON path on bad config."""
     try:
         config = load_config_dir(config_dir).only_config(config_id)
     except ConfigError as e:
@@ -36,24 +97,106 @@ def proxy_settings(config_dir: str, origin: str, config_id: str | None = None) -
     url = URL(origin)
     if url.scheme not in ("http", "https") or not url.host:
         raise cli.CliError(f"--origin {origin!r}: expected an http:// or https:// URL")
-    return ProxySettings(origin=url, config=config)
+    return ProxySettings(
+        origin=url,
+        config=config,
+        limits=limits or Limits(),
+        timeouts=timeouts or Timeouts(),
+        source=ConfigSource(Path(config_dir), config_id),
+    )
+
+
+def build_settings(args: argparse.Namespace) -> ProxySettings:
+    """ProxySettings from parsed `fle proxy` arguments."""
+    try:
+        limits = Limits(args.max_body_bytes, args.max_field_bytes, args.max_encrypted_fields)
+        timeouts = Timeouts(
+            origin_connect=args.origin_connect_timeout,
+            origin_read=args.origin_read_timeout,
+            client_idle=args.client_idle_timeout,
+            shutdown=args.shutdown_timeout,
+        )
+    except ValueError as e:
+        raise cli.CliError(str(e)) from e
+    return proxy_settings(args.config, args.origin, args.config_id, limits=limits, timeouts=timeouts)
+
+
+@dataclass(frozen=True, slots=True)
+class ListenOptions:
+    """Where the proxy and its admin listener accept connections, and with which TLS context."""
+
+    host: str
+    port: int
+    admin: tuple[str, int] | None
+    tls: ssl.SSLContext | None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ListenOptions:
+        if bool(args.tls_cert) != bool(args.tls_key):
+            raise cli.CliError("--tls-cert and --tls-key go together")
+        try:
+            host, port = serve.parse_listen(args.listen)
+            admin = None if args.admin == "off" else serve.parse_listen(args.admin)
+            tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+        except (ValueError, ProxyError) as e:
+            raise cli.CliError(str(e)) from e
+        return cls(host, port, admin, tls)
+
+
+def configure_access_log(target: str) -> None:
+    """Access-log lines are bare JSON, one per request, apart from the diagnostic log on stderr."""
+    access = logging.getLogger("edge_proxy.access")
+    access.propagate = False
+    if target == "off":
+        access.disabled = True
+        return
+    handler = logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+
+
+async def serve_proxy(settings: ProxySettings, listen: ListenOptions) -> None:
+    """Run the proxy until SIGINT/SIGTERM, then drain: stop accepting, finish in-flight requests."""
+    runtime = Runtime(settings)
+    t = settings.timeouts
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def on_hangup() -> None:
+        task = loop.create_task(reload_config(runtime))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)  # before "listening" is logged: no window to die in
+    runner, url = await start_site(
+        build_app(runtime),
+        listen.host,
+        listen.port,
+        ssl_context=listen.tls,
+        keepalive_timeout=t.client_idle,
+        shutdown_timeout=t.shutdown,
+    )
+    admin_runner = None
+    if listen.admin is not None:
+        admin_runner, admin_url = await start_site(build_admin_app(runtime), *listen.admin)
+        log.info("admin listening on %s (/healthz /readyz /metrics)", admin_url)
+    log.info("proxy listening on %s, forwarding to %s (config %s)", url, settings.origin, settings.config.id)
+
+    try:
+        await serve.until_signalled()
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        runtime.draining = True
+        log.info("draining: finishing in-flight requests (at most %.0f s)", t.shutdown)
+        await runner.cleanup()
+        if admin_runner is not None:
+            await admin_runner.cleanup()
+        log.info("proxy stopped")
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = proxy_settings(args.config, args.origin, args.config_id)
-    try:
-        host, port = serve.parse_listen(args.listen)
-    except ValueError as e:
-        raise cli.CliError(str(e)) from e
-
-    async def main() -> None:
-        runner, url = await serve.start_site(build_app(settings), host, port)
-        log.info(
-            "proxy listening on %s, forwarding to %s (config %s)", url, settings.origin, settings.config.id
-        )
-        try:
-            await serve.until_signalled()
-        finally:
-            await runner.cleanup()
-
-    return serve.run(main)
+    settings = build_settings(args)
+    listen = ListenOptions.from_args(args)
+    configure_access_log(args.access_log)
+    return serve.run(lambda: serve_proxy(settings, listen))

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -18,8 +19,9 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+async def start_site(app: web.Application, host: str, port: int, **options: Any) -> tuple[web.AppRunner, str]:
+    """Serve `app`; `options` go to aiohttp's AppRunner (e.g. auto_decompress=False for the proxy)."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **options)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

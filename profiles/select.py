@@ -1,7 +1,23 @@
-"""Choose what happens to a request body: which profile encrypts it, or why it is forwarded or refused."""
+"""Choose what happens to a request body: which profile encrypts it, or why it is forwarded or refused.
+
+The rules, in order (docs/cloudfront.md says which come from CloudFront's documentation and which are ours):
+
+1. `fle-profile` query argument, when the config has query-argument profiles: more than one value is
+   malformed; a mapped value selects that profile; an unknown value is refused unless
+   `ForwardWhenQueryArgProfileIsUnknown`, in which case the content type decides.
+2. The media type of `Content-Type`, compared case-insensitively and without parameters. A header that is
+   not `type/subtype` is malformed (refused whatever the config says: we cannot tell what the origin will
+   make of it). A listed media type selects its profile (none: forwarded as is); an unlisted one is refused
+   unless `ForwardWhenContentTypeIsUnknown`.
+3. A profile chosen by query argument still needs a media type that the config maps to a body format; if
+   the media type is unknown the request is refused even when unknown types may be forwarded, because the
+   client asked for fields to be encrypted and the body cannot be parsed (stricter than CloudFront states).
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -9,6 +25,9 @@ from .loader import normalise_media_type
 from .model import BodyFormat, FleConfig, Profile
 
 QUERY_ARG_NAME = "fle-profile"
+
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
 
 
 class Action(Enum):
@@ -30,29 +49,49 @@ class Decision:
 FORWARD = Decision(Action.FORWARD)
 
 
-def select(config: FleConfig, content_type: str | None, query_profile: str | None) -> Decision:
+def _reject(reason: str) -> Decision:
+    return Decision(Action.REJECT, reason=reason)
+
+
+def media_type_of(content_type: str) -> str | None:
+    """The lower-case media type of a Content-Type value, or None when it is not `type/subtype[; ...]`."""
+    media_type = normalise_media_type(content_type)
+    return media_type if _MEDIA_TYPE.fullmatch(media_type) else None
+
+
+def select(
+    config: FleConfig, content_type: str | None, query_profile: str | Sequence[str] | None
+) -> Decision:
     """Decide for a request that carries a body.
 
-    `content_type` is the raw Content-Type header (None when absent); `query_profile` is the value of the
-    `fle-profile` query argument (None when absent).
+    `content_type` is the raw Content-Type header (None when absent); `query_profile` is the value, or all
+    the values, of the `fle-profile` query argument (None or empty when absent).
     """
+    values = (query_profile,) if isinstance(query_profile, str) else tuple(query_profile or ())
     override: Profile | None = None
-    if query_profile is not None and config.query_arg_profiles:
+    if values and config.query_arg_profiles:
+        if len(values) > 1:
+            return _reject("MalformedQueryArgsClientError")
         for mapping in config.query_arg_profiles:
-            if mapping.query_arg == query_profile:
+            if mapping.query_arg == values[0]:
                 override = mapping.profile
                 break
         else:
             if not config.forward_when_query_arg_profile_is_unknown:
-                return Decision(Action.REJECT, reason="RejectedByQueryArgsClientError")
+                return _reject("RejectedByQueryArgsClientError")
 
-    media_type = normalise_media_type(content_type) if content_type else ""
+    media_type = ""
+    if content_type is not None:
+        parsed = media_type_of(content_type)
+        if parsed is None:
+            return _reject("MalformedContentTypeClientError")
+        media_type = parsed
     for mapping in config.content_type_profiles:
         if mapping.content_type == media_type:
             profile = override or mapping.profile
             if profile is None:
                 return FORWARD
             return Decision(Action.ENCRYPT, profile=profile, format=mapping.format)
-    if config.forward_when_content_type_is_unknown:
+    if config.forward_when_content_type_is_unknown and override is None:
         return FORWARD
-    return Decision(Action.REJECT, reason="RejectedByContentTypeClientError")
+    return _reject("RejectedByContentTypeClientError")

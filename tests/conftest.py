@@ -3,7 +3,12 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-pytest_plugins = ["tests.fixtures_dynalite", "tests.fixtures_browser", "tests.fixtures_decryptor"]
+pytest_plugins = [
+    "tests.fixtures_dynalite",
+    "tests.fixtures_browser",
+    "tests.fixtures_decryptor",
+    "tests.fixtures_proxy",
+]
 
 
 @pytest.fixture(scope="session")

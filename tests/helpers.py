@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aws_encryption_sdk.identifiers import EncryptionKeyType, WrappingAlgorithm
@@ -75,9 +76,9 @@ def write_file_keystore(
 
 
 @asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[str]:
-    """Run `app` on a free loopback port; yields its base URL."""
-    runner, url = await start_site(app, "127.0.0.1", 0)
+async def serving(app: web.Application, **options: Any) -> AsyncIterator[str]:
+    """Run `app` on a free loopback port; yields its base URL. `options` go to aiohttp's AppRunner."""
+    runner, url = await start_site(app, "127.0.0.1", 0, **options)
     try:
         yield url
     finally:

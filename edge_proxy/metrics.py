@@ -1,0 +1,54 @@
+"""Prometheus metrics of one proxy, in its own registry (never the process-wide default one)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """Every series the proxy exports; labels hold codes and names, never request data."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "fle_proxy_requests",
+            "Requests answered, by method, action and status class.",
+            ("method", "action", "status"),
+            registry=r,
+        )
+        self.fields_encrypted = Counter(
+            "fle_proxy_fields_encrypted", "Protected field values encrypted.", registry=r
+        )
+        self.refusals = Counter(
+            "fle_proxy_refusals", "Requests refused by the proxy, by reason code.", ("reason",), registry=r
+        )
+        self.origin_errors = Counter(
+            "fle_proxy_origin_errors", "Failures talking to the origin, by kind.", ("kind",), registry=r
+        )
+        self.duration = Histogram(
+            "fle_proxy_request_duration_seconds",
+            "Time from request to the end of the response, by action.",
+            ("action",),
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.encrypt_duration = Histogram(
+            "fle_proxy_encrypt_duration_seconds",
+            "Time to rewrite one body (all its protected fields).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("fle_proxy_in_flight_requests", "Requests being handled.", registry=r)
+        self.reloads = Counter(
+            "fle_proxy_config_reloads", "Configuration reloads, by result.", ("result",), registry=r
+        )
+        self.config_info = Gauge(
+            "fle_proxy_config_loaded_timestamp_seconds", "When the active FLE config was loaded.", registry=r
+        )
+
+    def exposition(self) -> bytes:
+        """The text exposition format of every series."""
+        return generate_latest(self.registry)

@@ -1,0 +1,45 @@
+"""The proxy's live state: settings, the active config with its bound keys, metrics, and drain status.
+
+Everything a request needs is read once from `Runtime.live` at its start, so a reload in the middle of a
+request never mixes two configs in one body.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from profiles import FleConfig
+
+from .encryptor import FieldEncryptor
+from .metrics import Metrics
+from .settings import ProxySettings
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """One loaded config and the encryption keys bound from it."""
+
+    config: FleConfig
+    encryptor: FieldEncryptor
+
+
+class Runtime:
+    """Shared by the proxy app and its admin app."""
+
+    def __init__(self, settings: ProxySettings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.live = Live(settings.config, FieldEncryptor(settings.config))
+        self.draining = False
+        self.metrics.config_info.set(time.time())
+
+    def swap(self, config: FleConfig, encryptor: FieldEncryptor) -> None:
+        """Make `config` the active one for every request that starts from now on."""
+        self.live = Live(config, encryptor)
+        self.metrics.config_info.set(time.time())
+
+
+RUNTIME = web.AppKey("runtime", Runtime)

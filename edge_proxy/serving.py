@@ -1,0 +1,52 @@
+"""Listening sockets for the proxy: plain or TLS, client keep-alive idle limit, graceful shutdown."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+from aiohttp import web
+
+from .errors import ProxyError
+
+
+def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2 or later) from PEM files; ProxyError says which file is unusable."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    except (OSError, ssl.SSLError) as e:
+        raise ProxyError(f"cannot load TLS certificate {cert} with key {key}: {e}") from e
+    return context
+
+
+async def start_site(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    keepalive_timeout: float = 75.0,
+    shutdown_timeout: float = 30.0,
+    lingering_time: float = 2.0,
+) -> tuple[web.AppRunner, str]:
+    """Serve `app` on host:port; returns the runner (cleanup() drains in-flight requests) and base URL."""
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        auto_decompress=False,  # the proxy decides what to do with a compressed body, not the server
+        keepalive_timeout=keepalive_timeout,
+        shutdown_timeout=shutdown_timeout,
+        lingering_time=lingering_time,  # seconds spent discarding the rest of a refused body
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+    await site.start()
+    server = site._server  # aiohttp exposes the bound port only here
+    sockets = server.sockets if server is not None else []  # type: ignore[union-attr]
+    bound_port = sockets[0].getsockname()[1] if sockets else port
+    scheme = "https" if ssl_context else "http"
+    shown = f"[{host}]" if ":" in host else host
+    return runner, f"{scheme}://{shown}:{bound_port}"

@@ -1,0 +1,47 @@
+"""What the proxy needs to run, built once at start-up (and again, validated, on reload)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yarl import URL
+
+from profiles import FleConfig
+
+from .limits import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSource:
+    """Where the FLE config came from, so that it can be read again on SIGHUP."""
+
+    directory: Path
+    config_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Time limits, in seconds; each breach ends the request instead of holding a connection open."""
+
+    origin_connect: float = 10.0  # to open a connection to the origin (CloudFront: 1-10 s)
+    origin_read: float = 30.0  # of silence from the origin once the request is sent (CloudFront: 30 s)
+    client_idle: float = 60.0  # of silence from the client while reading its body, and between requests
+    shutdown: float = 30.0  # granted to in-flight requests after SIGTERM
+
+    def __post_init__(self) -> None:
+        for name in ("origin_connect", "origin_read", "client_idle", "shutdown"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"timeout {name} must be greater than 0 seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """What the proxy needs to run; built once at start-up."""
+
+    origin: URL
+    config: FleConfig
+    limits: Limits = field(default_factory=Limits)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    source: ConfigSource | None = None  # None: the config cannot be reloaded
+    pool_size: int = 256  # pooled keep-alive connections to the origin
