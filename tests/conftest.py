@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+pytest_plugins = ["tests.fixtures_softhsm", "tests.fixtures_moto"]
+
 
 @pytest.fixture(scope="session")
 def rsa_key() -> rsa.RSAPrivateKey:

@@ -1,0 +1,301 @@
+"""PKCS#11 sessions for one token: a pool safe across threads, one login, recovery after loss.
+
+python-pkcs11 sessions must not be used by two threads at once, so each call borrows a whole session.
+PKCS#11 logs in per application and token, not per session: the pool keeps one logged-in session open
+for its lifetime (closing it would log every session out) and opens the working sessions without a PIN.
+
+When a call fails in a way that means the session, the key handle or the token went away, the pool
+drops everything it holds for the token, finds the token and the key again (re-initialising the library
+if the token cannot be found, as SoftHSM needs after its token directory comes back) and retries once.
+If that fails too the caller gets TokenUnavailable, which the cluster layer uses to fail over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import pkcs11
+from pkcs11 import Attribute, ObjectClass
+from pkcs11 import exceptions as p11e
+
+from .errors import BackendUnavailable, KeystoreConfigError
+
+T = TypeVar("T")
+
+# Errors meaning "this session / key handle / token is gone", not "this ciphertext is bad".
+LOST = (
+    p11e.SessionHandleInvalid,
+    p11e.SessionClosed,
+    p11e.ObjectHandleInvalid,
+    p11e.DeviceRemoved,
+    p11e.DeviceError,
+    p11e.DeviceMemory,
+    p11e.TokenNotPresent,
+    p11e.TokenNotRecognised,
+    p11e.UserNotLoggedIn,
+    p11e.GeneralError,
+    p11e.SlotIDInvalid,
+)
+
+
+class TokenUnavailable(BackendUnavailable):
+    """This token (or the session to it) cannot be used right now."""
+
+
+class _RWLock:
+    """Many calls at once, or one library re-initialisation alone (C_Finalize under live calls is UB)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing and self._readers == 0)
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+class Module:
+    """One loaded PKCS#11 library, shared by every token pool that uses it."""
+
+    _loaded: ClassVar[dict[str, Module]] = {}
+    _loaded_lock = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.lib = pkcs11.lib(path)
+        except (p11e.PKCS11Error, OSError, RuntimeError) as e:
+            raise BackendUnavailable(f"cannot load PKCS#11 library {path!r}: {e}") from e
+        self.path = path
+        self.lock = _RWLock()
+        self.generation = 0
+
+    @classmethod
+    def get(cls, path: str) -> Module:
+        with cls._loaded_lock:
+            if path not in cls._loaded:
+                cls._loaded[path] = cls(path)
+            return cls._loaded[path]
+
+    def reinitialize(self, seen_generation: int) -> None:
+        """C_Finalize + C_Initialize, once per generation however many pools ask at the same time."""
+        with self.lock.exclusive():
+            if self.generation != seen_generation:
+                return
+            self.generation += 1
+            with contextlib.suppress(p11e.PKCS11Error):
+                self.lib.finalize()
+            self.lib.initialize()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSpec:
+    """Which token and key: by label or slot id, by key label and/or CKA_ID (hex)."""
+
+    token_label: str | None
+    slot: int | None
+    key_label: str | None
+    key_id: bytes | None
+    pin: str
+
+    @property
+    def name(self) -> str:
+        return f"token {self.token_label!r}" if self.token_label is not None else f"slot {self.slot}"
+
+
+class _Session:
+    __slots__ = ("generation", "key", "session")
+
+    def __init__(self, session: Any, key: Any, generation: int) -> None:
+        self.session = session
+        self.key = key
+        self.generation = generation
+
+
+class TokenPool:
+    """Up to `size` sessions to one token, each with a handle to the private key; thread-safe."""
+
+    def __init__(self, module: Module, spec: TokenSpec, size: int, acquire_timeout: float = 30.0) -> None:
+        self.module = module
+        self.spec = spec
+        self.size = size
+        self.acquire_timeout = acquire_timeout
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self._idle: list[_Session] = []
+        self._token: Any = None
+        self._login: Any = None
+        self._generation = 0  # bumped whenever the pool reconnects
+        self.reconnects = 0
+        with self.module.lock.shared():
+            self._connect()
+
+    # -- connecting ---------------------------------------------------------------------------------
+    def _find_token(self) -> Any:
+        lib = self.module.lib
+        if self.spec.slot is not None:
+            for slot in lib.get_slots(token_present=True):
+                if slot.slot_id == self.spec.slot:
+                    return slot.get_token()
+            raise TokenUnavailable(f"PKCS#11 {self.spec.name}: no token present in that slot")
+        try:
+            return lib.get_token(token_label=self.spec.token_label)
+        except p11e.NoSuchToken as e:
+            raise TokenUnavailable(f"PKCS#11 {self.spec.name}: no such token in {self.module.path}") from e
+        except p11e.MultipleTokensReturned as e:
+            raise KeystoreConfigError(f"PKCS#11 {self.spec.name}: several tokens have this label") from e
+
+    def _connect(self) -> None:
+        """(Re)open the login session; caller holds the module lock shared."""
+        token = self._find_token()
+        try:
+            login = token.open(user_pin=self.spec.pin)
+        except p11e.UserAlreadyLoggedIn:
+            login = token.open()  # another pool in this process logged in to this token already
+        except p11e.PinIncorrect as e:
+            raise KeystoreConfigError(f"PKCS#11 {self.spec.name}: the PIN is incorrect") from e
+        except p11e.PinLocked as e:
+            raise KeystoreConfigError(f"PKCS#11 {self.spec.name}: the PIN is locked") from e
+        self._token, self._login = token, login
+        self._find_key(login)  # fail now, not on first use, if the key is not there
+
+    def _find_key(self, session: Any) -> Any:
+        attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
+        if self.spec.key_label is not None:
+            attrs[Attribute.LABEL] = self.spec.key_label
+        if self.spec.key_id is not None:
+            attrs[Attribute.ID] = self.spec.key_id
+        keys = list(session.get_objects(attrs))
+        if len(keys) != 1:
+            what = "no" if not keys else "more than one"
+            raise KeystoreConfigError(
+                f"PKCS#11 {self.spec.name}: {what} private key with label {self.spec.key_label!r}"
+                + (f" id {self.spec.key_id.hex()}" if self.spec.key_id is not None else "")
+            )
+        return keys[0]
+
+    def _open(self) -> _Session:
+        session = self._token.open()
+        try:
+            return _Session(session, self._find_key(session), self._generation)
+        except BaseException:
+            with contextlib.suppress(p11e.PKCS11Error):
+                session.close()
+            raise
+
+    def _reconnect(self, failed_generation: int) -> None:
+        """Drop every session and find the token again; once per failure however many threads saw it."""
+        with self._lock:
+            if self._generation != failed_generation:
+                return  # another thread already reconnected
+            self._generation += 1
+            self.reconnects += 1
+            stale, self._idle = self._idle, []
+            login, self._login = self._login, None
+        for held in stale:
+            with contextlib.suppress(p11e.PKCS11Error):
+                held.session.close()
+        if login is not None:
+            with contextlib.suppress(p11e.PKCS11Error):
+                login.close()
+        seen = self.module.generation
+        try:
+            with self.module.lock.shared():
+                self._connect()
+            return
+        except (TokenUnavailable, KeystoreConfigError, *LOST):
+            pass
+        # SoftHSM (and some USB tokens) only rediscover a token after C_Finalize/C_Initialize.
+        self.module.reinitialize(seen)
+        try:
+            with self.module.lock.shared():
+                self._connect()
+        except (KeystoreConfigError, *LOST) as e:
+            raise TokenUnavailable(f"PKCS#11 {self.spec.name}: {type(e).__name__} {e}") from e
+
+    # -- using ----------------------------------------------------------------------------------------
+    def _borrow(self) -> _Session:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            if self._login is None:
+                raise TokenUnavailable(f"PKCS#11 {self.spec.name} is not connected")
+        return self._open()
+
+    def _give_back(self, held: _Session) -> None:
+        with self._lock:
+            if held.generation == self._generation and self._login is not None:
+                self._idle.append(held)
+                return
+        with contextlib.suppress(p11e.PKCS11Error):
+            held.session.close()
+
+    def call(self, operation: Callable[[Any], T]) -> T:
+        """`operation(private_key_object)` on a borrowed session; TokenUnavailable if the token is gone."""
+        if not self._slots.acquire(timeout=self.acquire_timeout):
+            raise TokenUnavailable(
+                f"PKCS#11 {self.spec.name}: no free session within {self.acquire_timeout}s"
+            )
+        try:
+            for attempt in (1, 2):
+                generation = self._generation
+                try:
+                    with self.module.lock.shared():
+                        held = self._borrow()
+                        try:
+                            result = operation(held.key)
+                        except LOST:
+                            with contextlib.suppress(p11e.PKCS11Error):
+                                held.session.close()
+                            raise
+                    self._give_back(held)
+                    return result
+                except (TokenUnavailable, *LOST) as e:
+                    if attempt == 2:
+                        raise TokenUnavailable(f"PKCS#11 {self.spec.name}: {type(e).__name__} {e}") from e
+                    try:
+                        self._reconnect(generation)
+                    except (TokenUnavailable, *LOST) as again:
+                        raise TokenUnavailable(
+                            f"PKCS#11 {self.spec.name}: cannot reconnect: {again}"
+                        ) from again
+            raise AssertionError("unreachable")
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            login, self._login = self._login, None
+            self._generation += 1
+        with self.module.lock.shared():
+            for held in idle:
+                with contextlib.suppress(p11e.PKCS11Error):
+                    held.session.close()
+            if login is not None:
+                with contextlib.suppress(p11e.PKCS11Error):
+                    login.close()
