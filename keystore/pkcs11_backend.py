@@ -30,7 +30,7 @@ from pkcs11 import exceptions as p11e
 from . import oaep
 from .base import KeyBackend
 from .errors import BackendUnavailable, KeystoreConfigError, UnwrapError
-from .pkcs11_pool import Module, TokenPool, TokenSpec, TokenUnavailable
+from .pkcs11_pool import Module, OperationFailed, TokenPool, TokenSpec, TokenUnavailable
 from .wrapping import Wrapping
 
 log = logging.getLogger("keystore")
@@ -175,18 +175,23 @@ class Pkcs11Backend(KeyBackend):
             ):
                 return Mode.IN_TOKEN
             log.warning("pkcs11 %s: %s in the token gave a wrong result", member.spec.name, wrapping.value)
-        except _UNSUPPORTED + _BAD_DATA:
+        except (*_UNSUPPORTED, *_BAD_DATA, OperationFailed):
             pass
         try:
             raw = member.pool.call(lambda key: key.decrypt(ciphertext, mechanism=Mechanism.RSA_X_509))
             if oaep.decode(raw, self._modulus_bytes, wrapping) == secret:
                 return Mode.RAW_HOST_DECODE
-        except (*_UNSUPPORTED, *_BAD_DATA, UnwrapError) as e:
+        except (*_UNSUPPORTED, *_BAD_DATA, OperationFailed, UnwrapError) as e:
             raise KeystoreConfigError(
                 f"PKCS#11 {member.spec.name} can neither unwrap {wrapping.value} "
                 "nor do raw RSA (CKM_RSA_X_509)"
             ) from e
         raise KeystoreConfigError(f"PKCS#11 {member.spec.name}: raw RSA gave a wrong result")
+
+    @property
+    def _modulus(self) -> int:
+        assert self._public is not None
+        return self._public.public_numbers().n
 
     @property
     def _modulus_bytes(self) -> int:
@@ -220,7 +225,9 @@ class Pkcs11Backend(KeyBackend):
     def _unwrap_on(self, member: _Member, encrypted_key: bytes, wrapping: Wrapping) -> bytes:
         assert member.pool is not None
         mode = self._mode(member, wrapping)
-        if len(encrypted_key) != self._modulus_bytes:
+        # Public checks, done here so a malformed ciphertext never looks like a failing token
+        # (SoftHSM answers CKR_GENERAL_ERROR to a value above the modulus).
+        if len(encrypted_key) != self._modulus_bytes or int.from_bytes(encrypted_key, "big") >= self._modulus:
             raise UnwrapError("the data key could not be unwrapped")
         try:
             if mode is Mode.IN_TOKEN:
@@ -231,7 +238,7 @@ class Pkcs11Backend(KeyBackend):
             else:
                 raw = member.pool.call(lambda key: key.decrypt(encrypted_key, mechanism=Mechanism.RSA_X_509))
                 result = oaep.decode(raw, self._modulus_bytes, wrapping)
-        except _BAD_DATA as e:
+        except (*_BAD_DATA, OperationFailed) as e:
             raise UnwrapError("the data key could not be unwrapped") from e
         except p11e.PKCS11Error as e:  # anything else the token says: opaque to the caller, logged here
             log.warning("pkcs11 %s: unwrap failed: %s", member.spec.name, type(e).__name__)

@@ -13,6 +13,7 @@ If that fails too the caller gets TokenUnavailable, which the cluster layer uses
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,8 +43,25 @@ LOST = (
 )
 
 
+# Of those, what some tokens also answer to bad input (SoftHSM: CKR_GENERAL_ERROR for bad OAEP padding);
+# the pool then asks the token something harmless to tell the two apart.
+_AMBIGUOUS = (p11e.GeneralError, p11e.DeviceError)
+
+
 class TokenUnavailable(BackendUnavailable):
     """This token (or the session to it) cannot be used right now."""
+
+
+class OperationFailed(Exception):
+    """The token is fine but refused this operation (bad input); not a reason to reconnect or fail over."""
+
+
+def _alive(held: _Session) -> bool:
+    try:
+        held.key[Attribute.KEY_TYPE]
+    except p11e.PKCS11Error:
+        return False
+    return True
 
 
 class _RWLock:
@@ -79,6 +97,42 @@ class _RWLock:
                 self._cond.notify_all()
 
 
+CKF_OS_LOCKING_OK = 0x2
+
+
+class _InitArgs(ctypes.Structure):
+    """CK_C_INITIALIZE_ARGS."""
+
+    _fields_: ClassVar = [
+        ("create_mutex", ctypes.c_void_p),
+        ("destroy_mutex", ctypes.c_void_p),
+        ("lock_mutex", ctypes.c_void_p),
+        ("unlock_mutex", ctypes.c_void_p),
+        ("flags", ctypes.c_ulong),
+        ("reserved", ctypes.c_void_p),
+    ]
+
+
+def _initialize_for_threads(path: str) -> bool:
+    """Re-initialise the library with CKF_OS_LOCKING_OK; False if it cannot do that.
+
+    python-pkcs11 calls C_Initialize(NULL), which per PKCS#11 promises the library that no two threads
+    call it at once; SoftHSM then takes no locks and crashes under concurrent sessions. The same loaded
+    library (dlopen returns the same handle) is finalised and initialised again, here, with OS locking.
+    """
+    try:
+        so = ctypes.CDLL(path)
+        so.C_Finalize.argtypes = [ctypes.c_void_p]
+        so.C_Initialize.argtypes = [ctypes.c_void_p]
+    except (OSError, AttributeError):
+        return False
+    so.C_Finalize(None)
+    if so.C_Initialize(ctypes.byref(_InitArgs(None, None, None, None, CKF_OS_LOCKING_OK, None))) == 0:
+        return True
+    so.C_Initialize(None)  # back to what python-pkcs11 set up; calls are then serialised by Module
+    return False
+
+
 class Module:
     """One loaded PKCS#11 library, shared by every token pool that uses it."""
 
@@ -93,6 +147,11 @@ class Module:
         self.path = path
         self.lock = _RWLock()
         self.generation = 0
+        self.threaded = _initialize_for_threads(path)
+        # Without OS locking the library may not be entered by two threads at once.
+        self.serial: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if self.threaded else threading.Lock()
+        )
 
     @classmethod
     def get(cls, path: str) -> Module:
@@ -107,9 +166,9 @@ class Module:
             if self.generation != seen_generation:
                 return
             self.generation += 1
-            with contextlib.suppress(p11e.PKCS11Error):
-                self.lib.finalize()
-            self.lib.initialize()
+            if not _initialize_for_threads(self.path):
+                with contextlib.suppress(p11e.PKCS11Error):
+                    self.lib.reinitialize()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +210,7 @@ class TokenPool:
         self._login: Any = None
         self._generation = 0  # bumped whenever the pool reconnects
         self.reconnects = 0
-        with self.module.lock.shared():
+        with self.module.lock.shared(), self.module.serial:
             self._connect()
 
     # -- connecting ---------------------------------------------------------------------------------
@@ -216,15 +275,16 @@ class TokenPool:
             self.reconnects += 1
             stale, self._idle = self._idle, []
             login, self._login = self._login, None
-        for held in stale:
-            with contextlib.suppress(p11e.PKCS11Error):
-                held.session.close()
-        if login is not None:
-            with contextlib.suppress(p11e.PKCS11Error):
-                login.close()
+        with self.module.lock.shared(), self.module.serial:
+            for held in stale:
+                with contextlib.suppress(p11e.PKCS11Error):
+                    held.session.close()
+            if login is not None:
+                with contextlib.suppress(p11e.PKCS11Error):
+                    login.close()
         seen = self.module.generation
         try:
-            with self.module.lock.shared():
+            with self.module.lock.shared(), self.module.serial:
                 self._connect()
             return
         except (TokenUnavailable, KeystoreConfigError, *LOST):
@@ -232,7 +292,7 @@ class TokenPool:
         # SoftHSM (and some USB tokens) only rediscover a token after C_Finalize/C_Initialize.
         self.module.reinitialize(seen)
         try:
-            with self.module.lock.shared():
+            with self.module.lock.shared(), self.module.serial:
                 self._connect()
         except (KeystoreConfigError, *LOST) as e:
             raise TokenUnavailable(f"PKCS#11 {self.spec.name}: {type(e).__name__} {e}") from e
@@ -264,17 +324,23 @@ class TokenPool:
             for attempt in (1, 2):
                 generation = self._generation
                 try:
-                    with self.module.lock.shared():
+                    with self.module.lock.shared(), self.module.serial:
                         held = self._borrow()
                         try:
                             result = operation(held.key)
-                        except LOST:
+                        except LOST as e:
+                            if isinstance(e, _AMBIGUOUS) and _alive(held):
+                                self._give_back(held)
+                                raise OperationFailed(f"{type(e).__name__}") from e
                             with contextlib.suppress(p11e.PKCS11Error):
                                 held.session.close()
                             raise
-                    self._give_back(held)
+                        except BaseException:  # bad input or a Python error: the session is fine
+                            self._give_back(held)
+                            raise
+                        self._give_back(held)
                     return result
-                except (TokenUnavailable, *LOST) as e:
+                except (TokenUnavailable, KeystoreConfigError, *LOST) as e:
                     if attempt == 2:
                         raise TokenUnavailable(f"PKCS#11 {self.spec.name}: {type(e).__name__} {e}") from e
                     try:
@@ -292,7 +358,7 @@ class TokenPool:
             idle, self._idle = self._idle, []
             login, self._login = self._login, None
             self._generation += 1
-        with self.module.lock.shared():
+        with self.module.lock.shared(), self.module.serial:
             for held in idle:
                 with contextlib.suppress(p11e.PKCS11Error):
                     held.session.close()

@@ -64,7 +64,9 @@ def import_key(module: str, token_label: str, key: rsa.RSAPrivateKey, label: str
     from pkcs11.util.rsa import decode_rsa_private_key
 
     der = key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     )
     attrs = decode_rsa_private_key(der)
     attrs.update(
