@@ -76,6 +76,7 @@ class TokenHealth:
     healthy: bool
     last_error: str | None
     reconnects: int
+    unwraps: int
     modes: Mapping[str, str]
 
 
@@ -89,6 +90,7 @@ class _Member:
         self.down_until = 0.0
         self.backoff = _RETRY_AFTER[0]
         self.last_error: str | None = None
+        self.unwraps = 0
         self.lock = threading.Lock()
 
     def failed(self, error: Exception, now: float) -> None:
@@ -98,6 +100,7 @@ class _Member:
             self.backoff = min(self.backoff * 2, _RETRY_AFTER[1])
 
     def succeeded(self) -> None:
+        self.unwraps += 1  # a statistic: an occasional lost increment under threads does not matter
         if self.down_until or self.last_error:
             with self.lock:
                 self.down_until = 0.0
@@ -259,6 +262,7 @@ class Pkcs11Backend(KeyBackend):
                 m.pool is not None and m.down_until <= now,
                 m.last_error,
                 m.pool.reconnects if m.pool else 0,
+                m.unwraps,
                 {w.value: mode.value for w, mode in m.modes.items()},
             )
             for m in self._members

@@ -210,8 +210,19 @@ class TokenPool:
         self._login: Any = None
         self._generation = 0  # bumped whenever the pool reconnects
         self.reconnects = 0
-        with self.module.lock.shared(), self.module.serial:
-            self._connect()
+        seen = self.module.generation
+        try:
+            with self.module.lock.shared(), self.module.serial:
+                self._connect()
+            return
+        except (TokenUnavailable, *LOST):
+            pass
+        self.module.reinitialize(seen)  # a token that appeared since the library was loaded
+        try:
+            with self.module.lock.shared(), self.module.serial:
+                self._connect()
+        except LOST as e:
+            raise TokenUnavailable(f"PKCS#11 {self.spec.name}: {type(e).__name__} {e}") from e
 
     # -- connecting ---------------------------------------------------------------------------------
     def _find_token(self) -> Any:
@@ -221,12 +232,21 @@ class TokenPool:
                 if slot.slot_id == self.spec.slot:
                     return slot.get_token()
             raise TokenUnavailable(f"PKCS#11 {self.spec.name}: no token present in that slot")
-        try:
-            return lib.get_token(token_label=self.spec.token_label)
-        except p11e.NoSuchToken as e:
-            raise TokenUnavailable(f"PKCS#11 {self.spec.name}: no such token in {self.module.path}") from e
-        except p11e.MultipleTokensReturned as e:
-            raise KeystoreConfigError(f"PKCS#11 {self.spec.name}: several tokens have this label") from e
+        # Not lib.get_token(): it gives up on the first slot whose token fails to answer, and in a
+        # cluster that must not hide the tokens that do.
+        found = []
+        for slot in lib.get_slots(token_present=True):
+            try:
+                token = slot.get_token()
+            except p11e.PKCS11Error:
+                continue
+            if token.label == self.spec.token_label:
+                found.append(token)
+        if not found:
+            raise TokenUnavailable(f"PKCS#11 {self.spec.name}: no such token in {self.module.path}")
+        if len(found) > 1:
+            raise KeystoreConfigError(f"PKCS#11 {self.spec.name}: several tokens have this label")
+        return found[0]
 
     def _connect(self) -> None:
         """(Re)open the login session; caller holds the module lock shared."""
