@@ -93,6 +93,30 @@ def create_pkcs11_key(
         return _public_key_of(private)
 
 
+def _check_kms_key(kms_key_id: str, region: str | None) -> None:
+    """Refuse a KMS key that does not exist or is not enabled, before anything is stored."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .errors import BackendUnavailable
+    from .ssm_backend import RETRIES
+
+    kms = boto3.session.Session(region_name=region).client("kms", config=RETRIES)
+    try:
+        state = kms.describe_key(KeyId=kms_key_id)["KeyMetadata"].get("KeyState", "Enabled")
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "")
+        if code in ("AccessDeniedException", "AccessDenied"):
+            return  # allowed to use the key without describing it: let Parameter Store decide
+        if code == "NotFoundException":
+            raise KeystoreConfigError(f"KMS key {kms_key_id!r} does not exist") from e
+        raise BackendUnavailable(f"KMS: {code}: {e.response.get('Error', {}).get('Message', '')}") from e
+    except BotoCoreError as e:
+        raise BackendUnavailable(f"cannot reach KMS: {e}") from e
+    if state != "Enabled":
+        raise KeystoreConfigError(f"KMS key {kms_key_id!r} is {state}, not Enabled")
+
+
 def store_ssm_key(parameter: str, kms_key_id: str, region: str | None, bits: int = 2048) -> rsa.RSAPublicKey:
     """Generate a key pair in memory and store the private half as a SecureString under `kms_key_id`."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -101,6 +125,7 @@ def store_ssm_key(parameter: str, kms_key_id: str, region: str | None, bits: int
     from .ssm_backend import explain, ssm_client
 
     _check_bits(bits)
+    _check_kms_key(kms_key_id, region)
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
