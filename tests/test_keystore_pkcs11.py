@@ -157,3 +157,34 @@ def test_cluster_tokens_must_hold_the_same_key(softhsm: SoftHsm) -> None:
             ],
             1,
         )
+
+
+async def test_unwraps_from_asyncio_run_off_the_event_loop(softhsm: SoftHsm) -> None:
+    import asyncio
+
+    b = backend(softhsm, sessions=2)
+    public = softhsm.cluster_key.public_key()
+    keys = [os.urandom(32) for _ in range(20)]
+    try:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        results = await asyncio.gather(
+            *(
+                b.aunwrap(
+                    public.encrypt(k, Wrapping.RSA_OAEP_SHA256_MGF1.padding()), Wrapping.RSA_OAEP_SHA256_MGF1
+                )
+                for k in keys
+            )
+        )
+        task.cancel()
+        assert results == keys
+        assert ticks > len(keys)  # the loop kept running while the token worked
+    finally:
+        b.close()
