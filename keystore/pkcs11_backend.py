@@ -92,6 +92,7 @@ class _Member:
         self.last_error: str | None = None
         self.unwraps = 0
         self.lock = threading.Lock()
+        self.probe_lock = threading.Lock()
 
     def failed(self, error: Exception, now: float) -> None:
         with self.lock:
@@ -159,8 +160,11 @@ class Pkcs11Backend(KeyBackend):
     def _mode(self, member: _Member, wrapping: Wrapping) -> Mode:
         mode = member.modes.get(wrapping)
         if mode is None:
-            mode = member.modes[wrapping] = self._probe(member, wrapping)
-            log.info("pkcs11 %s: %s unwraps %s", member.spec.name, wrapping.value, mode.value)
+            with member.probe_lock:  # once per token and wrapping, however many threads arrive
+                mode = member.modes.get(wrapping)
+                if mode is None:
+                    mode = member.modes[wrapping] = self._probe(member, wrapping)
+                    log.info("pkcs11 %s: %s unwraps %s", member.spec.name, wrapping.value, mode.value)
         return mode
 
     def _probe(self, member: _Member, wrapping: Wrapping) -> Mode:
