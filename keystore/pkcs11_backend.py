@@ -223,7 +223,7 @@ class Pkcs11Backend(KeyBackend):
                 if member.pool is None:
                     self._start(member)
                 return self._unwrap_on(member, encrypted_key, wrapping)
-            except TokenUnavailable as e:
+            except (TokenUnavailable, KeystoreConfigError) as e:  # e.g. a late token without the key
                 log.warning("pkcs11 %s unavailable, failing over: %s", member.spec.name, e)
                 member.failed(e, time.monotonic())
                 errors.append(str(e))

@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -50,7 +50,17 @@ class ParameterStoreError(BackendUnavailable):
 
 def ssm_client(region: str | None) -> Any:
     """An SSM client configured the standard AWS way, with retries and backoff for throttling."""
-    return boto3.session.Session(region_name=region).client("ssm", config=RETRIES)
+    return aws_client("ssm", region)
+
+
+def aws_client(service: str, region: str | None) -> Any:
+    """A boto3 client the standard AWS way; a clear error when no region is configured anywhere."""
+    try:
+        return boto3.session.Session(region_name=region).client(service, config=RETRIES)
+    except NoRegionError as e:
+        raise KeystoreConfigError(
+            f"no AWS region for {service}: set region in the keystore entry, AWS_DEFAULT_REGION or a profile"
+        ) from e
 
 
 def explain(error: ClientError, parameter: str) -> str:

@@ -95,13 +95,12 @@ def create_pkcs11_key(
 
 def _check_kms_key(kms_key_id: str, region: str | None) -> None:
     """Refuse a KMS key that does not exist or is not enabled, before anything is stored."""
-    import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
     from .errors import BackendUnavailable
-    from .ssm_backend import RETRIES
+    from .ssm_backend import aws_client
 
-    kms = boto3.session.Session(region_name=region).client("kms", config=RETRIES)
+    kms = aws_client("kms", region)
     try:
         state = kms.describe_key(KeyId=kms_key_id)["KeyMetadata"].get("KeyState", "Enabled")
     except ClientError as e:

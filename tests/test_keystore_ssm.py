@@ -81,3 +81,10 @@ def test_keystore_entry_and_endpoint_from_environment(aws: Aws, tmp_path: Path) 
     path.write_text(path.read_text().replace("cache_seconds = 30", 'cache_seconds = "x"'))
     with pytest.raises(KeystoreConfigError, match="cache_seconds"):
         Keystore.from_file(path).backend("FLEDemo", "DemoPublicKey")
+
+
+def test_no_region_anywhere_is_a_clear_error(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    with pytest.raises(KeystoreConfigError, match="no AWS region"):
+        SsmBackend(PARAM, None)
