@@ -188,3 +188,25 @@ async def test_unwraps_from_asyncio_run_off_the_event_loop(softhsm: SoftHsm) -> 
         assert ticks > len(keys)  # the loop kept running while the token worked
     finally:
         b.close()
+
+
+def test_token_by_slot_and_key_by_id(softhsm: SoftHsm, pkcs11_pin: str, tmp_path: Path) -> None:
+    (slot,) = [
+        s for s in pkcs11.lib(softhsm.module).get_slots(token_present=True) if s.get_token().label == "fle-a"
+    ]
+    path = tmp_path / "ks.toml"
+    path.write_text(
+        f'[[key]]\nprovider_id = "P"\nkey_name = "K"\nbackend = "pkcs11"\nmodule = "{softhsm.module}"\n'
+        f'slot = {slot.slot_id}\nkey_id = "{CLUSTER_KEY_LABEL.encode().hex()}"\npin_env = "TEST_PKCS11_PIN"\n'
+    )
+    keystore = Keystore.from_file(path)
+    try:
+        b = keystore.backend("P", "K")
+        data_key = os.urandom(32)
+        ct = softhsm.cluster_key.public_key().encrypt(data_key, Wrapping.RSA_OAEP_SHA256_MGF1.padding())
+        assert b.unwrap(ct, Wrapping.RSA_OAEP_SHA256_MGF1) == data_key
+    finally:
+        keystore.close()
+    path.write_text(path.read_text().replace(f"slot = {slot.slot_id}", 'slot = 1\ntoken_label = "fle-a"'))
+    with pytest.raises(KeystoreConfigError, match="exactly one of"):
+        Keystore.from_file(path).backend("P", "K")
