@@ -88,3 +88,32 @@ def test_no_region_anywhere_is_a_clear_error(aws: Aws, monkeypatch: pytest.Monke
     monkeypatch.delenv("AWS_REGION", raising=False)
     with pytest.raises(KeystoreConfigError, match="no AWS region"):
         SsmBackend(PARAM, None)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (
+            "AccessDeniedException",
+            "was denied (AccessDeniedException): allow ssm:GetParameter and kms:Decrypt",
+        ),
+        ("KMSAccessDeniedException", "KMS could not decrypt"),
+        ("KMSDisabledException", "KMS could not decrypt"),
+        ("ThrottlingException", "throttling requests"),
+        ("ParameterNotFound", "does not exist"),
+        ("InternalServerError", "Parameter Store error for '/p': InternalServerError: detail"),
+    ],
+)
+def test_error_codes_moto_cannot_produce_are_explained(code: str, expected: str) -> None:
+    """Pure mapping of AWS error codes to messages (moto models neither IAM denials for SSM, KMS failures
+    on SecureString reads, nor throttling, so these are checked on the mapping alone)."""
+    from botocore.exceptions import ClientError
+
+    from keystore.ssm_backend import RETRIES, explain
+
+    error = ClientError({"Error": {"Code": code, "Message": "detail"}}, "GetParameter")
+    assert expected in explain(error, "/p")
+    assert RETRIES.retries == {
+        "mode": "standard",
+        "max_attempts": 5,
+    }  # botocore retries throttling with backoff
