@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -15,6 +16,10 @@ class KeyBackend(ABC):
     @abstractmethod
     def unwrap(self, encrypted_key: bytes, wrapping: Wrapping) -> bytes:
         """The data key inside `encrypted_key`; UnwrapError when it cannot be recovered."""
+
+    async def aunwrap(self, encrypted_key: bytes, wrapping: Wrapping) -> bytes:
+        """`unwrap` from asyncio: the blocking call runs in a worker thread, off the event loop."""
+        return await asyncio.to_thread(self.unwrap, encrypted_key, wrapping)
 
     @abstractmethod
     def public_key(self) -> RSAPublicKey:

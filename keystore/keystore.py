@@ -49,9 +49,31 @@ def _open_file(entry: KeyEntry) -> KeyBackend:
     return FileBackend(path if path.is_absolute() else entry.base_dir / path, passphrase_env)
 
 
+def _open_pkcs11(entry: KeyEntry) -> KeyBackend:
+    from .pkcs11_backend import Pkcs11Backend, specs_from_settings  # loads the C extension only if used
+
+    module, specs, sessions = specs_from_settings(entry.settings, entry.where)
+    return Pkcs11Backend(module, specs, sessions, probe=entry.wrapping)
+
+
+def _open_ssm(entry: KeyEntry) -> KeyBackend:
+    from .ssm_backend import DEFAULT_CACHE_SECONDS, SsmBackend
+
+    cache = entry.settings.get("cache_seconds", DEFAULT_CACHE_SECONDS)
+    if not isinstance(cache, int | float) or isinstance(cache, bool) or cache < 0:
+        raise KeystoreConfigError(f"{entry.where}: 'cache_seconds' must be a number >= 0")
+    return SsmBackend(
+        _setting(entry, "parameter", str), _setting(entry, "region", str, required=False), float(cache)
+    )
+
+
 BackendFactory = Callable[[KeyEntry], KeyBackend]
-FACTORIES: dict[str, BackendFactory] = {"file": _open_file}
-_SETTINGS = {"file": {"path", "passphrase_env"}}
+FACTORIES: dict[str, BackendFactory] = {"file": _open_file, "pkcs11": _open_pkcs11, "ssm": _open_ssm}
+_SETTINGS = {
+    "file": {"path", "passphrase_env"},
+    "pkcs11": {"module", "token_label", "slot", "key_label", "key_id", "pin_env", "sessions"},
+    "ssm": {"parameter", "region", "cache_seconds"},
+}
 _COMMON = {"provider_id", "key_name", "backend", "wrapping"}
 
 

@@ -13,6 +13,7 @@ if [ "$mode" = "--test" ]; then
   apt_packages+=(
     chromium
     nodejs
+    softhsm2
   )
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi

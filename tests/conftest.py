@@ -8,6 +8,8 @@ pytest_plugins = [
     "tests.fixtures_browser",
     "tests.fixtures_decryptor",
     "tests.fixtures_proxy",
+    "tests.fixtures_softhsm",
+    "tests.fixtures_moto",
 ]
 
 
