@@ -64,7 +64,7 @@ def test_hsm_and_parameter_store_keys_decrypt_proxy_ciphertext(keystore_file: Pa
             {"plaintext": "404-555-0150"},
         ]
     }
-    backend = handler._decryptors[str(keystore_file)].keystore.backend("FLEDemo", "HsmKey")
+    backend = handler._service().keystore.backend("FLEDemo", "HsmKey")
     assert backend.health()[0].unwraps == 2  # type: ignore[attr-defined]  # the HSM did the unwrapping
 
 
