@@ -15,9 +15,9 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from profiles import QUERY_ARG_NAME, Action, BodyFormat, FleConfig, select
+from profiles import QUERY_ARG_NAME, Action, FleConfig, select
 
-from . import forms
+from .bodies import rewrite_body
 from .encryptor import FieldEncryptor
 from .errors import RequestRefused
 from .headers import end_to_end, request_headers
@@ -86,10 +86,9 @@ async def _forward_body(request: web.Request, state: _State) -> bytes | aiohttp.
     if encoding != "identity":
         raise RequestRefused(415, "UnsupportedContentEncoding", "compressed bodies cannot be field-encrypted")
     body = await _read_limited(request, state.settings.limits.max_body_bytes)
-    if decision.format is not BodyFormat.URL_ENCODED:
-        raise RequestRefused(415, "UnsupportedFormat", f"body format {decision.format} is not supported")
+    content_type = request.headers.get("Content-Type", "")
     try:
-        rewritten, count = forms.rewrite(body, decision.profile, state.encryptor, state.settings.limits)
+        rewritten, count = rewrite_body(decision, body, content_type, state.encryptor, state.settings.limits)
     except RequestRefused:
         raise
     except Exception as e:  # fail closed: whatever broke, the body does not go out
