@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.message import Message
+
 from profiles import EncryptionEntity
 from profiles.loader import profile_reads
 from profiles.model import BodyFormat
@@ -37,7 +39,17 @@ def rewrite_body(
     if body_format is BodyFormat.URL_ENCODED:
         return forms.rewrite(body, profile, encrypt, limits)
     if body_format is BodyFormat.JSON:
+        charset = _charset(content_type)
+        if charset not in (None, "utf-8", "utf8"):  # the origin would read other bytes than were encrypted
+            raise RequestRefused(415, "UnsupportedCharsetClientError", "a JSON body must be UTF-8")
         return json_body.rewrite(body, profile, encrypt, limits)
     if body_format is BodyFormat.MULTIPART:
         return multipart.rewrite(body, content_type, profile, encrypt, limits)
     raise RequestRefused(415, "UnsupportedFormat", f"body format {body_format.value} is not supported")
+
+
+def _charset(content_type: str) -> str | None:
+    message = Message()
+    message["Content-Type"] = content_type
+    charset = message.get_param("charset")
+    return charset.strip().lower() if isinstance(charset, str) else None
