@@ -14,6 +14,8 @@ by CRLF or `--`, no close delimiter, a part without exactly one form-data Conten
 folded or malformed part headers, a `name*` parameter or a backslash in a quoted name. A protected part
 with a Content-Transfer-Encoding other than 7bit/8bit/binary, or with its own Content-Length, is refused
 too (the proxy will not guess whether the origin decodes it).
+
+`MultipartRewriter` works on chunks, so unprotected parts can be streamed; `rewrite` feeds it a whole body.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .limits import Limits
 
 MAX_PROTECTED_FILE_BYTES = 1024 * 1024  # content bytes of one protected file part
 MAX_PARTS = 1000
+MAX_HEAD_BYTES = 16 * 1024  # bytes of one part's headers
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _HEADER = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(.*?)[ \t]*")
@@ -53,13 +56,13 @@ def boundary_of(content_type: str) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class _Part:
+class _Head:
+    """What the proxy needs from one part's headers."""
+
     name: str
     is_file: bool
     transfer_encoding: bytes | None
     has_length: bool
-    content_start: int  # offsets into the body
-    content_end: int
 
 
 def _parse_disposition(value: bytes) -> tuple[str, bool]:
@@ -90,14 +93,12 @@ def _parse_disposition(value: bytes) -> tuple[str, bool]:
     return raw_name.decode("utf-8", errors="replace"), (b"filename" in params or b"filename*" in params)
 
 
-def _parse_part(body: bytes, start: int, end: int) -> _Part:
-    head_end = body.find(b"\r\n\r\n", start, end)
-    if body.startswith(b"\r\n", start) or head_end < 0:
-        raise _malformed("a part has no headers or no blank line after them")
+def _parse_head(block: bytes) -> _Head:
+    """Parse a part's header lines (without the blank line that ends them)."""
     disposition: bytes | None = None
     encoding: bytes | None = None
     has_length = False
-    for line in body[start:head_end].split(b"\r\n"):
+    for line in block.split(b"\r\n"):
         match = _HEADER.fullmatch(line)
         if not match:
             raise _malformed("a part header is malformed or folded")
@@ -115,44 +116,106 @@ def _parse_part(body: bytes, start: int, end: int) -> _Part:
     if disposition is None:
         raise _malformed("a part has no Content-Disposition")
     field_name, is_file = _parse_disposition(disposition)
-    return _Part(field_name, is_file, encoding, has_length, head_end + 4, end)
+    return _Head(field_name, is_file, encoding, has_length)
 
 
-def parse(body: bytes, boundary: bytes) -> list[_Part]:
-    """The parts of `body`, strictly; RequestRefused for anything another parser might read differently."""
-    delimiter = b"--" + boundary
-    if not body.startswith(delimiter):
-        raise _malformed("the body must start with the boundary (no preamble)")
-    separator = b"\r\n" + delimiter
-    parts: list[_Part] = []
-    at = len(delimiter)
-    while True:
-        if body.startswith(b"--", at):
-            if body[at + 2 :] not in (b"", b"\r\n"):
-                raise _malformed("nothing but CRLF may follow the close delimiter")
-            return parts
-        if not body.startswith(b"\r\n", at):
-            raise _malformed("a boundary delimiter must be followed by CRLF or --")
-        start = at + 2
-        end = body.find(separator, start)
-        if end < 0:
+class MultipartRewriter:
+    """Rewrites a multipart/form-data body incrementally: `feed` chunks as they arrive, then `close`.
+
+    Each call returns the bytes that may be sent on: unprotected content as soon as it is known not to be
+    part of a delimiter, a protected part (headers and content) only once it is complete and encrypted.
+    Any RequestRefused leaves the rewriter unusable; bytes already returned were checked and hold no
+    protected plaintext.
+    """
+
+    def __init__(
+        self, content_type: str, profile: Profile, encrypt_value: EncryptValue, limits: Limits
+    ) -> None:
+        self._delimiter = b"--" + boundary_of(content_type)
+        self._separator = b"\r\n" + self._delimiter
+        self._profile = profile
+        self._encrypt = encrypt_value
+        self._limits = limits
+        self._buffer = bytearray()
+        self._state = "start"  # start -> after -> (head -> content -> after)* -> end
+        self._parts = 0
+        self.encrypted = 0
+        self._held_head = b""  # a protected part's header bytes, sent with its ciphertext
+        self._held: bytearray | None = None  # a protected part's content, None for an unprotected part
+        self._held_entity: EncryptionEntity | None = None
+        self._held_limit = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take the next bytes of the body; return the rewritten bytes that may be sent now."""
+        self._buffer += chunk
+        out = bytearray()
+        while self._step(out):
+            pass
+        return bytes(out)
+
+    def close(self) -> bytes:
+        """The body has ended: return the last bytes, or refuse an incomplete body."""
+        if self._state != "end":
             raise _malformed("the body has no close delimiter")
-        if len(parts) >= MAX_PARTS:
+        if self._buffer not in (b"", b"\r\n"):
+            raise _malformed("nothing but CRLF may follow the close delimiter")
+        return bytes(self._buffer)
+
+    def _step(self, out: bytearray) -> bool:
+        buffer = self._buffer
+        if self._state == "start":
+            size = len(self._delimiter)
+            if not self._delimiter.startswith(bytes(buffer[:size])):
+                raise _malformed("the body must start with the boundary (no preamble)")
+            if len(buffer) < size:
+                return False
+            out += buffer[:size]
+            del buffer[:size]
+            self._state = "after"
+            return True
+        if self._state == "after":  # right after a delimiter: CRLF and a part, or -- and the end
+            if len(buffer) < 2:
+                return False
+            if buffer[:2] not in (b"\r\n", b"--"):
+                raise _malformed("a boundary delimiter must be followed by CRLF or --")
+            self._state = "head" if buffer[:2] == b"\r\n" else "end"
+            out += buffer[:2]
+            del buffer[:2]
+            return True
+        if self._state == "head":
+            return self._head(out)
+        if self._state == "content":
+            return self._content(out)
+        if len(buffer) > 2 or not b"\r\n".startswith(bytes(buffer)):  # "end": only CRLF may follow
+            raise _malformed("nothing but CRLF may follow the close delimiter")
+        return False
+
+    def _head(self, out: bytearray) -> bool:
+        buffer = self._buffer
+        if buffer[:2] == b"\r\n":
+            raise _malformed("a part has no headers")
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > MAX_HEAD_BYTES:
+                raise _malformed(f"a part's headers are longer than {MAX_HEAD_BYTES} bytes")
+            return False
+        head = bytes(buffer[: end + 4])
+        if head.startswith(self._delimiter) or self._separator in head:
+            raise _malformed("a part has no blank line before the next delimiter")
+        del buffer[: end + 4]
+        self._parts += 1
+        if self._parts > MAX_PARTS:
             raise _malformed(f"more than {MAX_PARTS} parts")
-        parts.append(_parse_part(body, start, end))
-        at = end + len(separator)
-
-
-def rewrite(
-    body: bytes, content_type: str, profile: Profile, encrypt_value: EncryptValue, limits: Limits
-) -> tuple[bytes, int]:
-    """Return the rewritten body and the number of parts encrypted; RequestRefused when it must not pass."""
-    parts = parse(body, boundary_of(content_type))
-    selected: list[tuple[_Part, EncryptionEntity]] = []
-    for part in parts:
-        entity = profile.entity_for(part.name)
+        part = _parse_head(head[:end])
+        entity = self._profile.entity_for(part.name)
         if entity is None:
-            continue
+            out += head
+        else:
+            self._protect(part, entity, head)
+        self._state = "content"
+        return True
+
+    def _protect(self, part: _Head, entity: EncryptionEntity, head: bytes) -> None:
         if part.transfer_encoding is not None and part.transfer_encoding not in _IDENTITY_ENCODINGS:
             raise RequestRefused(
                 400,
@@ -161,25 +224,51 @@ def rewrite(
             )
         if part.has_length:
             raise _malformed("a protected part may not carry its own Content-Length")
-        limit = MAX_PROTECTED_FILE_BYTES if part.is_file else limits.max_field_bytes
-        if part.content_end - part.content_start > limit:
+        self.encrypted += 1
+        if self.encrypted > self._limits.max_encrypted_fields:
             raise RequestRefused(
-                400, "FieldLengthLimitClientError", f"a protected part is longer than {limit} bytes"
+                400,
+                "FieldNumberLimitClientError",
+                f"more than {self._limits.max_encrypted_fields} protected fields in one request",
             )
-        selected.append((part, entity))
-    if len(selected) > limits.max_encrypted_fields:
-        raise RequestRefused(
-            400,
-            "FieldNumberLimitClientError",
-            f"more than {limits.max_encrypted_fields} protected fields in one request",
-        )
-    pieces: list[bytes] = []
-    done = 0
-    for part, entity in selected:
-        pieces += [
-            body[done : part.content_start],
-            encrypt_value(body[part.content_start : part.content_end], entity),
-        ]
-        done = part.content_end
-    pieces.append(body[done:])
-    return b"".join(pieces), len(selected)
+        self._held_head = head
+        self._held = bytearray()
+        self._held_entity = entity
+        self._held_limit = MAX_PROTECTED_FILE_BYTES if part.is_file else self._limits.max_field_bytes
+
+    def _content(self, out: bytearray) -> bool:
+        buffer = self._buffer
+        end = buffer.find(self._separator)
+        # Without a delimiter in sight, keep back what could be the start of one.
+        size = end if end >= 0 else max(0, len(buffer) - len(self._separator) + 1)
+        if self._held is None:
+            out += buffer[:size]
+        else:
+            self._held += buffer[:size]
+            if len(self._held) > self._held_limit:
+                raise RequestRefused(
+                    400,
+                    "FieldLengthLimitClientError",
+                    f"a protected part is longer than {self._held_limit} bytes",
+                )
+        del buffer[:size]
+        if end < 0:
+            return False
+        if self._held is not None:
+            assert self._held_entity is not None
+            out += self._held_head
+            out += self._encrypt(bytes(self._held), self._held_entity)
+            self._held = None
+        out += self._separator
+        del buffer[: len(self._separator)]
+        self._state = "after"
+        return True
+
+
+def rewrite(
+    body: bytes, content_type: str, profile: Profile, encrypt_value: EncryptValue, limits: Limits
+) -> tuple[bytes, int]:
+    """Return the rewritten body and the number of parts encrypted; RequestRefused when it must not pass."""
+    rewriter = MultipartRewriter(content_type, profile, encrypt_value, limits)
+    rewritten = rewriter.feed(body) + rewriter.close()
+    return rewritten, rewriter.encrypted
