@@ -35,7 +35,7 @@ MAX_PARTS = 1000
 MAX_HEAD_BYTES = 16 * 1024  # bytes of one part's headers
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_HEADER = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(.*?)[ \t]*")
+_HEADER = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([^\r\n]*?)[ \t]*")
 _PARAM = re.compile(rb";[ \t]*(" + _TOKEN + rb")[ \t]*=[ \t]*(\"[^\"]*\"|" + _TOKEN + rb")[ \t]*")
 _IDENTITY_ENCODINGS = {b"7bit", b"8bit", b"binary"}
 

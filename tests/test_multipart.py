@@ -99,6 +99,11 @@ def test_quoted_boundary_and_identity_transfer_encoding() -> None:
         (B + b"\r\n\r\n1\r\n" + B + b"--", CT, "MalformedMultipartClientError"),
         (body(part(b"card", b"1", b" folded\r\n")), CT, "MalformedMultipartClientError"),
         (
+            body(part(b"card", b"1", b"X-Note: a\rContent-Disposition: form-data; name=x\r\n")),
+            CT,
+            "MalformedMultipartClientError",
+        ),
+        (
             body(part(b"card", b"1", b"Content-Disposition: form-data; name=x\r\n")),
             CT,
             "MalformedMultipartClientError",
