@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from profiles import QUERY_ARG_NAME, Action, BodyFormat, Profile, select
+from profiles import QUERY_ARG_NAME, Action, Decision, select
 
-from . import forms
 from .accesslog import Outcome
+from .bodies import rewrite_body
 from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_limited
 from .errors import RequestRefused
 from .forward import SESSION, Body, OriginFailed, failure_response, relay, send, session_for, target_url
@@ -36,7 +36,7 @@ def _refusal(refused: RequestRefused) -> web.Response:
 
 
 async def _rewrite(
-    request: web.Request, runtime: Runtime, live: Live, profile: Profile, outcome: Outcome
+    request: web.Request, runtime: Runtime, live: Live, decision: Decision, outcome: Outcome
 ) -> bytes:
     """Read the whole body, encrypt its protected values, and return what the origin gets."""
     limits, idle = runtime.settings.limits, runtime.settings.timeouts.client_idle
@@ -46,7 +46,8 @@ async def _rewrite(
     plain = decode(raw, coding, limits.max_body_bytes)
     started = time.perf_counter()
     try:
-        rewritten, count = forms.rewrite(plain, profile, live.encryptor, limits)
+        content_type = request.headers.get("Content-Type", "")
+        rewritten, count = rewrite_body(decision, plain, content_type, live.encryptor, limits)
     except RequestRefused:
         raise
     except Exception as e:  # fail closed: whatever broke, the body does not go out
@@ -85,9 +86,7 @@ async def _body_to_send(request: web.Request, runtime: Runtime, live: Live, outc
         return _stream(request, runtime.settings.timeouts.client_idle, outcome)
     assert decision.profile is not None
     outcome.action, outcome.profile = "encrypt", decision.profile.id
-    if decision.format is not BodyFormat.URL_ENCODED:
-        raise RequestRefused(415, "UnsupportedFormat", f"body format {decision.format} is not supported")
-    return await _rewrite(request, runtime, live, decision.profile, outcome)
+    return await _rewrite(request, runtime, live, decision, outcome)
 
 
 async def _proxy(request: web.Request, runtime: Runtime, outcome: Outcome) -> web.StreamResponse:

@@ -6,7 +6,7 @@ import base64
 
 from profiles import EncryptionEntity, FleConfig
 
-from . import esdk
+from . import esdk, esdk_v2
 
 
 class FieldEncryptor:
@@ -24,6 +24,10 @@ class FieldEncryptor:
                     key_name=entity.public_key.name.encode("utf-8"),
                 )
 
-    def __call__(self, value: bytes, entity: EncryptionEntity) -> bytes:
-        """The standard base64 of one ESDK message holding `value`."""
+    def __call__(self, value: bytes, entity: EncryptionEntity, suite: int = esdk.SUITE_ID) -> bytes:
+        """The standard base64 of one ESDK message holding `value`, in `suite` (0x0178 or 0x0478)."""
+        if suite == esdk_v2.SUITE_ID:
+            return base64.b64encode(esdk_v2.encrypt(value, self._keys[entity]))
+        if suite != esdk.SUITE_ID:
+            raise ValueError(f"unsupported algorithm suite {suite:#06x}")
         return base64.b64encode(esdk.encrypt(value, self._keys[entity]))

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from .errors import ConfigError
+from .json_pointer import is_pointer_pattern, parse_pointer_pattern
 from .model import (
     BodyFormat,
     ConfigSet,
@@ -178,9 +179,17 @@ def _profile(raw: _Raw, keys: dict[str, PublicKey]) -> Profile:
         patterns = []
         for pattern_node in entity_node.get("FieldPatterns").items():
             try:
-                pattern = parse_pattern(pattern_node.value)
+                if is_pointer_pattern(pattern_node.value):
+                    pattern: Any = parse_pointer_pattern(pattern_node.value)
+                else:
+                    pattern = parse_pattern(pattern_node.value)
             except ValueError as e:
                 raise pattern_node.error(str(e)) from e
+            if seen_patterns and type(pattern) is not type(seen_patterns[0][1]):
+                raise pattern_node.error(
+                    "a profile's patterns must all be JSON pointers (JSON bodies) or all field names "
+                    "(URLEncoded and Multipart bodies), not both"
+                )
             for other_node, other in seen_patterns:
                 if pattern.overlaps(other):  # type: ignore[arg-type]
                     raise pattern_node.error(
@@ -210,7 +219,52 @@ def _profile(raw: _Raw, keys: dict[str, PublicKey]) -> Profile:
         name=node.get("Name").str(),
         entities=tuple(entities),
         comment=comment.str(allow_empty=True) if comment else "",
+        algorithm_suite=_algorithm_suite(node.opt(ALGORITHM_SUITE_KEY)),
     )
+
+
+# --- fle-edge extensions to CloudFront's format (docs/formats.md) ---
+ALGORITHM_SUITE_KEY = "Fle:AlgorithmSuite"  # the colon keeps it apart from every AWS key name
+ALGORITHM_SUITES = {"0x0178": 0x0178, "0x0478": 0x0478}
+_FORMAT_MEDIA_TYPES = {
+    BodyFormat.JSON: "application/json or a type ending in +json",
+    BodyFormat.MULTIPART: "multipart/form-data",
+}
+
+
+def _algorithm_suite(node: Node | None) -> int:
+    if node is None:
+        return 0x0178
+    text = node.str().lower()
+    if text not in ALGORITHM_SUITES:
+        raise node.error(
+            f"unsupported algorithm suite {node.value!r}; supported: {', '.join(ALGORITHM_SUITES)}"
+        )
+    return ALGORITHM_SUITES[text]
+
+
+def profile_reads(profile: Profile, body_format: BodyFormat) -> bool:
+    """True when `profile`'s patterns are of the kind `body_format` reads (JSON pointers for JSON only)."""
+    pointers = any(is_pointer_pattern(p.text) for e in profile.entities for p in e.patterns)
+    return pointers == (body_format is BodyFormat.JSON)
+
+
+def _check_format(node: Node, body_format: BodyFormat, media_type: str, profile: Profile | None) -> None:
+    if body_format is BodyFormat.JSON and not (
+        media_type == "application/json" or media_type.endswith("+json")
+    ):
+        raise node.error(f"Format JSON needs {_FORMAT_MEDIA_TYPES[body_format]}, not {media_type!r}")
+    if body_format is BodyFormat.MULTIPART and media_type != "multipart/form-data":
+        raise node.error(f"Format Multipart needs {_FORMAT_MEDIA_TYPES[body_format]}, not {media_type!r}")
+    if profile is not None and not profile_reads(profile, body_format):
+        wanted = "JSON pointers (/a/b)" if body_format is BodyFormat.JSON else "field names"
+        raise node.error(
+            f"profile {profile.id!r} cannot be used with Format {body_format.value}: "
+            f"its patterns must be {wanted}"
+        )
+
+
+# --- end of fle-edge extensions ---
 
 
 def normalise_media_type(content_type: str) -> str:
@@ -239,7 +293,8 @@ def _config(raw: _Raw, profiles: dict[str, Profile]) -> FleConfig:
             body_format = BodyFormat(format_node.str())
         except ValueError:
             raise format_node.error(
-                f"unsupported Format {format_node.value!r}; supported: URLEncoded"
+                f"unsupported Format {format_node.value!r}; "
+                f"supported: {', '.join(f.value for f in BodyFormat)}"
             ) from None
         ct_node = item.get("ContentType")
         media_type = normalise_media_type(ct_node.str())
@@ -249,6 +304,7 @@ def _config(raw: _Raw, profiles: dict[str, Profile]) -> FleConfig:
             raise ct_node.error(f"content type {media_type!r} is mapped twice")
         profile_node = item.opt("ProfileId")
         profile = _resolve_profile(profile_node, profiles) if profile_node and profile_node.value else None
+        _check_format(item, body_format, media_type, profile)
         content_types.append(ContentTypeProfile(media_type, body_format, profile))
 
     qa_config = node.opt("QueryArgProfileConfig")
@@ -262,7 +318,10 @@ def _config(raw: _Raw, profiles: dict[str, Profile]) -> FleConfig:
             arg = arg_node.str()
             if any(existing.query_arg == arg for existing in query_args):
                 raise arg_node.error(f"query argument {arg!r} is mapped twice")
-            query_args.append(QueryArgProfile(arg, _resolve_profile(item.get("ProfileId"), profiles)))
+            profile = _resolve_profile(item.get("ProfileId"), profiles)
+            if content_types and not any(profile_reads(profile, ct.format) for ct in content_types):
+                raise item.error(f"profile {profile.id!r} reads none of the Formats this config maps")
+            query_args.append(QueryArgProfile(arg, profile))
     comment = node.opt("Comment")
     return FleConfig(
         id=raw.id,

@@ -7,6 +7,7 @@ from enum import Enum
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from .json_pointer import JsonPointerPattern
 from .patterns import FieldPattern
 
 
@@ -14,6 +15,9 @@ class BodyFormat(Enum):
     """How a body is parsed; CloudFront's wire value is the enum value."""
 
     URL_ENCODED = "URLEncoded"
+    # fle-edge extensions (docs/formats.md); CloudFront itself accepts only URLEncoded.
+    JSON = "JSON"
+    MULTIPART = "Multipart"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +37,7 @@ class EncryptionEntity:
 
     public_key: PublicKey
     provider_id: str
-    patterns: tuple[FieldPattern, ...]
+    patterns: tuple[FieldPattern | JsonPointerPattern, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class Profile:
     name: str
     entities: tuple[EncryptionEntity, ...]
     comment: str = ""
+    algorithm_suite: int = 0x0178  # "Fle:AlgorithmSuite" in the profile config; 0x0478 commits to its key
 
     def entity_for(self, field_name: str) -> EncryptionEntity | None:
         """The entity whose pattern selects `field_name`, or None; patterns never overlap, so one at most."""

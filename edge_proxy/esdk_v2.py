@@ -1,0 +1,84 @@
+"""AWS Encryption SDK message encoder, format v2 with the committing suite 0x0478.
+
+Suite 0x0478 is AES-256-GCM (IV 12, tag 16) with HKDF-SHA512 key derivation and key commitment, no
+signature. Compared with `esdk` (v1, 0x0178) the message differs in four places:
+
+- the header starts with version 0x02 and has no message type byte; the message id is 32 bytes;
+- the header ends with the 32-byte commitment key (the suite's "algorithm suite data") after the frame
+  length, and the IV-length byte and the reserved bytes are gone;
+- the data key is HKDF-SHA512(salt=message id, info=suite id || "DERIVEKEY") of the plaintext data key,
+  and the commitment key HKDF-SHA512(salt=message id, info="COMMITKEY");
+- the header authentication is the 16-byte tag alone (its IV is the implied all-zero IV).
+
+Frames are as in v1, with the 32-byte message id in their AAD. Same wrapping (RSA-OAEP-SHA256), no
+encryption context, one encrypted data key, frame length 4096. `tests/test_esdk_v2.py` proves the bytes
+with aws-encryption-sdk's own decryptor, which checks the commitment key.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .esdk import _FINAL_FRAME_AAD, _FRAME_AAD, _OAEP, FRAME_LENGTH, FieldKey
+
+SUITE_ID = 0x0478
+_IV_LENGTH = 12
+_ZERO_IV = bytes(_IV_LENGTH)
+_KEY_LABEL = b"DERIVEKEY"
+_COMMIT_LABEL = b"COMMITKEY"
+
+
+def _hkdf(data_key: bytes, message_id: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA512(), length=32, salt=message_id, info=info).derive(data_key)
+
+
+def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
+    """Return one complete ESDK message (v2, 0x0478) holding `plaintext`; `random` is injectable for tests."""
+    data_key = random(32)
+    message_id = random(32)
+    wrapped = key.public_key.encrypt(data_key, _OAEP)
+    commitment = _hkdf(data_key, message_id, _COMMIT_LABEL)
+    header = b"".join(
+        (
+            b"\x02",  # version 2
+            struct.pack(">H", SUITE_ID),
+            message_id,
+            b"\x00\x00",  # AAD length: empty encryption context
+            b"\x00\x01",  # one encrypted data key
+            struct.pack(">H", len(key.provider_id)),
+            key.provider_id,
+            struct.pack(">H", len(key.key_name)),
+            key.key_name,
+            struct.pack(">H", len(wrapped)),
+            wrapped,
+            b"\x02",  # framed content
+            struct.pack(">I", FRAME_LENGTH),
+            commitment,
+        )
+    )
+    aead = AESGCM(_hkdf(data_key, message_id, struct.pack(">H", SUITE_ID) + _KEY_LABEL))
+    header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
+    parts = [header, header_tag]
+
+    # The frame loop repeats esdk's (with a 32-byte message id) so that module stays untouched.
+    sequence = 1
+    offset = 0
+    while len(plaintext) - offset > FRAME_LENGTH:
+        chunk = plaintext[offset : offset + FRAME_LENGTH]
+        iv = sequence.to_bytes(_IV_LENGTH, "big")
+        aad = message_id + _FRAME_AAD + struct.pack(">IQ", sequence, len(chunk))
+        parts += [struct.pack(">I", sequence), iv, aead.encrypt(iv, chunk, aad)]
+        sequence += 1
+        offset += FRAME_LENGTH
+    final = plaintext[offset:]
+    iv = sequence.to_bytes(_IV_LENGTH, "big")
+    aad = message_id + _FINAL_FRAME_AAD + struct.pack(">IQ", sequence, len(final))
+    sealed = aead.encrypt(iv, final, aad)  # ciphertext || tag
+    parts += [b"\xff\xff\xff\xff", struct.pack(">I", sequence), iv, struct.pack(">I", len(final)), sealed]
+    return b"".join(parts)

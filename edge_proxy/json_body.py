@@ -1,0 +1,207 @@
+"""Rewrite a JSON body: encrypt the values a profile's JSON-pointer patterns select, keep every other byte.
+
+The body is first validated whole by the standard library's C parser (strict: duplicate keys and NaN
+refused), then walked by a small scanner that records where each selected value starts and ends,
+skipping with the C parser every subtree no pattern can reach; nothing is re-serialised. A selected
+string is replaced by `"<base64 message>"` whose plaintext is the string's decoded text in UTF-8; a
+selected number, `true`, `false`, `null`, object or array becomes such a string too, its plaintext the
+value's exact JSON text as sent (`1.50` stays `1.50`).
+
+Refused with 400 before anything is encrypted: a body that is not UTF-8 JSON (a BOM, NaN, trailing
+data, control characters in strings all count), an object with a key twice (parsers disagree on which
+wins, so the origin might read the plaintext copy), nesting deeper than `MAX_DEPTH`, and a selected string
+holding a lone surrogate escape (it has no UTF-8 form). The body size is bounded by `Limits.max_body_bytes`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from itertools import accumulate
+from json import JSONDecodeError
+from json.decoder import scanstring
+
+from profiles import EncryptionEntity, Profile
+from profiles.json_pointer import JsonPointerPattern, Path
+
+from .errors import RequestRefused
+from .forms import EncryptValue
+from .limits import Limits
+
+MAX_DEPTH = 64  # nested objects/arrays; deeper documents are refused
+_WS = re.compile(r"[ \t\n\r]*")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_LITERALS = ("true", "false", "null")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_PLAIN = json.JSONDecoder()
+_Live = tuple[tuple[JsonPointerPattern, EncryptionEntity], ...]
+
+
+def _invalid(detail: str) -> RequestRefused:
+    return RequestRefused(400, "InvalidJsonClientError", detail)
+
+
+class _DuplicateKey(Exception):
+    """An object in the body has a key twice."""
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey
+    return obj
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
+def _validate(text: str, max_depth: int) -> None:
+    """Refuse what is not strict JSON, nests too deep or repeats a key, at the C parser's speed."""
+    brackets = _BRACKETS.findall(_STRING.sub("", text))
+    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth:
+        raise RequestRefused(400, "JsonDepthLimitClientError", f"JSON nested deeper than {max_depth} levels")
+    try:
+        _STRICT.decode(text)
+    except _DuplicateKey:
+        raise RequestRefused(
+            400, "DuplicateJsonKeyClientError", "an object in the body has a key twice"
+        ) from None
+    except JSONDecodeError as e:
+        raise _invalid(f"invalid JSON at character {e.pos}: {e.msg}") from None
+    except (ValueError, RecursionError) as e:
+        raise _invalid(f"invalid JSON: {e}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    start: int
+    end: int
+    entity: EncryptionEntity
+    text: str | None  # the decoded string, or None when the plaintext is the JSON text itself
+
+
+class _Scanner:
+    def __init__(self, text: str, max_depth: int) -> None:
+        self.text = text
+        self.max_depth = max_depth
+        self.hits: list[_Hit] = []
+
+    def ws(self, i: int) -> int:
+        return _WS.match(self.text, i).end()  # type: ignore[union-attr]
+
+    def value(self, i: int, path: Path, depth: int, live: _Live) -> int:
+        """Scan the value at `i`; return where it ends. `live`: patterns that may select here or below."""
+        entity = next((e for p, e in live if p.matches(path)), None)
+        if entity is None and not live:  # nothing selects here or below: skip it with the C parser
+            return _PLAIN.raw_decode(self.text, i)[1]
+        if entity is not None:
+            live = ()
+        text = self.text
+        char = text[i : i + 1]
+        decoded: str | None = None
+        if char == '"':
+            decoded, end = self.string(i)
+        elif char in ("{", "["):
+            if depth >= self.max_depth:
+                raise RequestRefused(
+                    400, "JsonDepthLimitClientError", f"JSON nested deeper than {self.max_depth} levels"
+                )
+            end = self.container(i, path, depth + 1, live)
+        elif match := _NUMBER.match(text, i):
+            end = match.end()
+        else:
+            for literal in _LITERALS:
+                if text.startswith(literal, i):
+                    end = i + len(literal)
+                    break
+            else:
+                raise _invalid(f"invalid JSON: expected a value at character {i}")
+        if entity is not None:
+            self.hits.append(_Hit(i, end, entity, decoded))
+        return end
+
+    def string(self, i: int) -> tuple[str, int]:
+        try:
+            return scanstring(self.text, i + 1, True)
+        except JSONDecodeError as e:
+            raise _invalid(f"invalid JSON string at character {e.pos}: {e.msg}") from None
+
+    def container(self, i: int, path: Path, depth: int, live: _Live) -> int:
+        text = self.text
+        is_object = text[i] == "{"
+        close = "}" if is_object else "]"
+        i = self.ws(i + 1)
+        if text[i : i + 1] == close:
+            return i + 1
+        index = 0
+        while True:
+            key: str | int = index
+            if is_object:
+                if text[i : i + 1] != '"':
+                    raise _invalid(f"invalid JSON: expected a string key at character {i}")
+                key, i = self.string(i)
+                i = self.ws(i)
+                if text[i : i + 1] != ":":
+                    raise _invalid(f"invalid JSON: expected ':' at character {i}")
+                i = self.ws(i + 1)
+            child = (*path, key)
+            i = self.ws(
+                self.value(i, child, depth, tuple(pe for pe in live if pe[0].may_select_under(child)))
+            )
+            index += 1
+            char = text[i : i + 1]
+            if char == close:
+                return i + 1
+            if char != ",":
+                raise _invalid(f"invalid JSON: expected ',' or {close!r} at character {i}")
+            i = self.ws(i + 1)
+
+
+def rewrite(
+    body: bytes, profile: Profile, encrypt_value: EncryptValue, limits: Limits, max_depth: int = MAX_DEPTH
+) -> tuple[bytes, int]:
+    """Return the rewritten body and the number of values encrypted; RequestRefused when it must not pass."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _invalid("a JSON body must be UTF-8") from None
+    _validate(text, max_depth)
+    live = tuple((p, e) for e in profile.entities for p in e.patterns if isinstance(p, JsonPointerPattern))
+    scanner = _Scanner(text, max_depth)
+    end = scanner.ws(scanner.value(scanner.ws(0), (), 0, live))
+    if end != len(text):
+        raise _invalid(f"invalid JSON: unexpected data at character {end}")
+    if len(scanner.hits) > limits.max_encrypted_fields:
+        raise RequestRefused(
+            400,
+            "FieldNumberLimitClientError",
+            f"more than {limits.max_encrypted_fields} protected fields in one request",
+        )
+    plaintexts: list[bytes] = []
+    for hit in scanner.hits:
+        try:
+            plaintext = (text[hit.start : hit.end] if hit.text is None else hit.text).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _invalid("a protected string holds a lone surrogate escape") from None
+        if len(plaintext) > limits.max_field_bytes:
+            raise RequestRefused(
+                400,
+                "FieldLengthLimitClientError",
+                f"a protected field is longer than {limits.max_field_bytes} bytes",
+            )
+        plaintexts.append(plaintext)
+    pieces: list[str] = []
+    done = 0
+    for hit, plaintext in zip(scanner.hits, plaintexts, strict=True):
+        ciphertext = encrypt_value(plaintext, hit.entity).decode("ascii")
+        pieces += [text[done : hit.start], '"', ciphertext, '"']
+        done = hit.end
+    pieces.append(text[done:])
+    return "".join(pieces).encode("utf-8"), len(scanner.hits)
