@@ -294,7 +294,8 @@ async def test_the_decryptor_accepts_the_committing_suite(
     assert base64.b64decode(value)[:3] == b"\x02\x04\x78"
     monkeypatch.setenv("TEST_KEY_PASSPHRASE", "pw")
     decryptor = Decryptor(Keystore.from_file(write_file_keystore(tmp_path / "ks", rsa_key, "pw")))
-    assert await asyncio.to_thread(decryptor.decrypt, value) == b"4111"
+    decrypted = await asyncio.to_thread(decryptor.decrypt, value)
+    assert (decrypted.plaintext, decrypted.suite) == (b"4111", 0x0478)
 
 
 # --- property through the real proxy: the servers run in a thread, hypothesis drives a plain client ---
