@@ -16,6 +16,7 @@ import shlex
 from pathlib import Path
 
 from edge_proxy import build_app as build_proxy
+from edge_proxy import start_site as start_proxy_site
 from keystore.tooling import create_file_key, public_pem
 from origin import build_app as build_origin
 from profiles.examples import write_example_config
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         origin_runner, _ = await serve.start_site(
             build_origin(open_store(store_url)), args.host, args.origin_port
         )
-        proxy_runner, proxy_url = await serve.start_site(build_proxy(settings), args.host, args.proxy_port)
+        # the proxy's own server settings: it, not aiohttp, decides what to do with compressed bodies
+        proxy_runner, proxy_url = await start_proxy_site(build_proxy(settings), args.host, args.proxy_port)
         passphrase = shlex.quote(generated) if generated else f'"${PASSPHRASE_ENV}"'
         env = (
             f"FLE_KEYSTORE={shlex.quote(str(state / 'keystore.toml'))} FLE_STORE={shlex.quote(store_url)} "
