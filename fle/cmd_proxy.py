@@ -10,7 +10,7 @@ from yarl import URL
 from edge_proxy import ProxySettings, build_app
 from profiles import ConfigError, load_config_dir
 
-from . import cli, serve
+from . import cli, serve, workers
 
 log = logging.getLogger("fle")
 
@@ -25,6 +25,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--origin", required=True, metavar="URL", help="origin base URL, e.g. http://127.0.0.1:8081"
     )
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=workers.default_workers(),
+        metavar="N",
+        help="worker processes sharing the port with SO_REUSEPORT (default: the number of cores)",
+    )
     p.set_defaults(run=run)
 
 
@@ -45,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         host, port = serve.parse_listen(args.listen)
     except ValueError as e:
         raise cli.CliError(str(e)) from e
+    if args.workers != 1:
+        return _run_workers(settings, host, port, args.workers)
 
     async def main() -> None:
         runner, url = await serve.start_site(build_app(settings), host, port)
@@ -57,3 +66,19 @@ def run(args: argparse.Namespace) -> int:
             await runner.cleanup()
 
     return serve.run(main)
+
+
+def _run_workers(settings: ProxySettings, host: str, port: int, count: int) -> int:
+    def ready(url: str) -> None:
+        log.info(
+            "proxy listening on %s with %d workers, forwarding to %s (config %s)",
+            url,
+            count,
+            settings.origin,
+            settings.config.id,
+        )
+
+    try:
+        return workers.run(lambda: build_app(settings), workers.WorkerPlan(host, port, count), ready)
+    except workers.WorkersError as e:
+        raise cli.CliError(str(e)) from e
