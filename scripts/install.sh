@@ -11,6 +11,7 @@ apt_packages=()
 if [ "$mode" = "--test" ]; then
   # Real components the test suite starts (see docs/testing.md), one per line.
   apt_packages+=(
+    wrk
   )
 fi
 
