@@ -46,10 +46,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
         response.headers.update(_headers(upstream.headers))
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
-        await response.prepare(request)
-        async for chunk in upstream.content.iter_chunked(64 * 1024):
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_chunked(64 * 1024):
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:  # the client left (wrk closes its connections at the end of a run)
+            pass
         return response
 
 
