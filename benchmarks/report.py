@@ -7,6 +7,7 @@ import platform
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .encoder import EncoderResult
 from .load import LongRun, Paced, Point, Upload
@@ -173,6 +174,14 @@ def summary_rows(r: Results) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _connections_axis(ax: Any, r: Results) -> None:
+    cs = sorted({c for points in r.matrix.values() for c in points})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(cs, [str(c) for c in cs])
+    ax.minorticks_off()
+    ax.set_xlabel("concurrent connections (wrk -c)")
+
+
 def plots(r: Results, img_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -185,14 +194,16 @@ def plots(r: Results, img_dir: Path) -> list[Path]:
         "passthrough": "edge proxy, pass-through",
         "reference": "reference aiohttp proxy",
     }
+    colors = {"fle": "tab:blue", "passthrough": "tab:orange", "reference": "tab:green"}
     written = []
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, points in r.matrix.items():
         cs = sorted(points)
-        ax.plot(cs, [points[c].rps for c in cs], marker="o", label=labels.get(name, name))
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("concurrent connections (wrk -c)")
+        ax.plot(
+            cs, [points[c].rps for c in cs], marker="o", label=labels.get(name, name), color=colors.get(name)
+        )
+    _connections_axis(ax, r)
     ax.set_ylabel("requests per second (median)")
     ax.set_title("Throughput, 3-field form POST, loopback")
     ax.set_ylim(bottom=0)
@@ -208,9 +219,14 @@ def plots(r: Results, img_dir: Path) -> list[Path]:
     for ax, attr, title in ((axes[0], "p50_ms", "p50"), (axes[1], "p99_ms", "p99")):
         for name, points in r.matrix.items():
             cs = sorted(points)
-            ax.plot(cs, [getattr(points[c], attr) for c in cs], marker="o", label=labels.get(name, name))
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("concurrent connections (wrk -c)")
+            ax.plot(
+                cs,
+                [getattr(points[c], attr) for c in cs],
+                marker="o",
+                label=labels.get(name, name),
+                color=colors.get(name),
+            )
+        _connections_axis(ax, r)
         ax.set_ylabel("latency, ms (median of runs)")
         ax.set_title(f"{title} latency")
         ax.set_ylim(bottom=0)
