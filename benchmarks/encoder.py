@@ -77,13 +77,12 @@ def _primitives(public_key: rsa.RSAPublicKey) -> Callable[[bytes], object]:
     aad = bytes(16) + b"AWSKMSEncryptionClient Final Frame" + struct.pack(">IQ", 1, 12)
     info_prefix = struct.pack(">H", esdk.SUITE_ID)
     iv = bytes(12)
+    sha256 = hashes.SHA256()
 
     def run(plaintext: bytes) -> object:
         data_key, message_id = os.urandom(32), os.urandom(16)
         public_key.encrypt(data_key, esdk._OAEP)
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info_prefix + message_id).derive(
-            data_key
-        )
+        derived = HKDF(algorithm=sha256, length=32, salt=None, info=info_prefix + message_id).derive(data_key)
         aead = AESGCM(derived)
         aead.encrypt(iv, b"", header)
         return aead.encrypt(iv, plaintext, aad)
