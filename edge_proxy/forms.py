@@ -20,6 +20,18 @@ EncryptValue = Callable[[bytes, EncryptionEntity], bytes]
 """Encrypts one decoded value for an entity and returns the base64 text (ASCII bytes)."""
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_BASE64 = re.compile(rb"[A-Za-z0-9+/=]*")
+
+
+def _escape_value(text: bytes) -> bytes:
+    """Percent-encode an encrypted value; the same bytes as `quote(text, safe="")`.
+
+    Base64 needs only `+`, `/` and `=` escaped, and three replaces cost ~1 µs where `quote` costs ~50 µs
+    for a typical 500-byte message (about as much as encrypting it).
+    """
+    if _BASE64.fullmatch(text):
+        return text.replace(b"+", b"%2B").replace(b"/", b"%2F").replace(b"=", b"%3D")
+    return quote(text, safe="").encode("ascii")
 
 
 def _decode(component: bytes, what: str) -> bytes:
@@ -59,5 +71,5 @@ def rewrite(body: bytes, profile: Profile, encrypt_value: EncryptValue, limits: 
                 f"more than {limits.max_encrypted_fields} protected fields in one request",
             )
         ciphertext = encrypt_value(value, entity)
-        segments[index] = raw_name + b"=" + quote(ciphertext, safe="").encode("ascii")
+        segments[index] = raw_name + b"=" + _escape_value(ciphertext)
     return b"&".join(segments), encrypted
