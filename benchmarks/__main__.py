@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
             reference = servers.reference(origin)
             load.check_forwarding(fle.url)
             targets = [
-                load.Target("fle", fle.url, FORM_TYPE),
-                load.Target("passthrough", fle.url, PASS_TYPE),
-                load.Target("reference", reference.url, FORM_TYPE),
+                load.Target("fle", fle.url, FORM_TYPE, (fle.pid,)),
+                load.Target("passthrough", fle.url, PASS_TYPE, (fle.pid,)),
+                load.Target("reference", reference.url, FORM_TYPE, (reference.pid,)),
             ]
             load.warm_up(targets)
             step(f"proxy matrix: connections {concurrencies}, {seconds:g} s x {repeats}")

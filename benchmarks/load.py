@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from . import wrk
-from .servers import FORM, FORM_TYPE, PASS_TYPE, RssSampler, Server, rss_mib
+from .servers import FORM, FORM_TYPE, PASS_TYPE, RssSampler, Server, cpu_seconds, rss_mib
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class Target:
     name: str
     url: str
     content_type: str
+    pids: tuple[int, ...] = ()  # processes whose CPU time is charged to this contender
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +35,17 @@ class Point:
     p99_ms: float
     errors: int
     runs: int
+    cpu_us: float | None = None  # CPU time of the contender's processes per request (load-independent)
 
 
-def median_point(results: list[wrk.WrkResult]) -> Point:
+def median_point(results: list[wrk.WrkResult], cpu: list[float] | None = None) -> Point:
     return Point(
         rps=statistics.median(r.rps for r in results),
         p50_ms=statistics.median(r.p50_ms for r in results),
         p99_ms=statistics.median(r.p99_ms for r in results),
         errors=sum(r.errors for r in results),
         runs=len(results),
+        cpu_us=statistics.median(cpu) if cpu else None,
     )
 
 
@@ -82,11 +85,17 @@ def matrix(
 ) -> dict[str, dict[int, Point]]:
     """Throughput and latency of every target at every concurrency, interleaved per repeat."""
     raw: dict[str, dict[int, list[wrk.WrkResult]]] = {t.name: {c: [] for c in concurrencies} for t in targets}
+    cpu: dict[str, dict[int, list[float]]] = {t.name: {c: [] for c in concurrencies} for t in targets}
     for _ in range(repeats):
         for c in concurrencies:
             for target in targets:
-                raw[target.name][c].append(_run(target, c, seconds))
-    return {name: {c: median_point(rs) for c, rs in by_c.items()} for name, by_c in raw.items()}
+                before = cpu_seconds(target.pids) if target.pids else 0.0
+                result = _run(target, c, seconds)
+                raw[target.name][c].append(result)
+                if target.pids and result.requests:
+                    used = cpu_seconds(target.pids) - before
+                    cpu[target.name][c].append(used / result.requests * 1e6)
+    return {name: {c: median_point(rs, cpu[name][c]) for c, rs in by_c.items()} for name, by_c in raw.items()}
 
 
 @dataclass(frozen=True, slots=True)

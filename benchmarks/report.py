@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,23 @@ def peak(points: dict[int, Point]) -> tuple[int, Point]:
     return max(points.items(), key=lambda item: item[1].rps)
 
 
+def cpu_ratios(r: Results) -> tuple[float, float, float] | None:
+    """Medians over concurrencies of pass-through/FLE and reference/FLE CPU per request, and FLE - pass µs."""
+    m = r.matrix
+    if not {"fle", "passthrough", "reference"} <= m.keys():
+        return None
+    vs_pass, vs_ref, added = [], [], []
+    for c, fle in m["fle"].items():
+        p, ref = m["passthrough"][c].cpu_us, m["reference"][c].cpu_us
+        if fle.cpu_us and p and ref:
+            vs_pass.append(p / fle.cpu_us)
+            vs_ref.append(ref / fle.cpu_us)
+            added.append(fle.cpu_us - p)
+    if not vs_pass:
+        return None
+    return statistics.median(vs_pass), statistics.median(vs_ref), statistics.median(added)
+
+
 def summary_rows(r: Results) -> list[tuple[str, str, str, str]]:
     """(target, threshold, measured, verdict) for every target that was measured."""
     rows = []
@@ -129,6 +147,33 @@ def summary_rows(r: Results) -> list[tuple[str, str, str, str]]:
                 f">= {PROXY_VS_REFERENCE:g}",
                 f"{vs_ref:.2f}",
                 _verdict(vs_ref >= PROXY_VS_REFERENCE),
+            )
+        )
+    cpu = cpu_ratios(r)
+    if cpu is not None:
+        vs_pass, vs_ref, added = cpu
+        rows.append(
+            (
+                "same, from proxy CPU per request (load-independent): pass-through CPU / FLE CPU",
+                f">= {PROXY_VS_PASSTHROUGH:g}",
+                f"{vs_pass:.2f}",
+                _verdict(vs_pass >= PROXY_VS_PASSTHROUGH),
+            )
+        )
+        rows.append(
+            (
+                "same: reference CPU / FLE CPU",
+                f">= {PROXY_VS_REFERENCE:g}",
+                f"{vs_ref:.2f}",
+                _verdict(vs_ref >= PROXY_VS_REFERENCE),
+            )
+        )
+        rows.append(
+            (
+                "proxy CPU added per request by encryption (median over concurrencies)",
+                "reported",
+                f"{added:.0f} µs",
+                "",
             )
         )
     if r.half_peak is not None and {"fle", "passthrough"} <= r.half_peak.points.keys():
@@ -350,6 +395,28 @@ def markdown(r: Results, images: list[Path], out: Path) -> str:
         for path in images:
             rel = os.path.relpath(path, out.parent)
             lines += ["", f"![{path.stem}]({rel})"]
+
+    if r.matrix and all(p.cpu_us for points in r.matrix.values() for p in points.values()):
+        lines += [
+            "",
+            "### Proxy CPU time per request",
+            "",
+            "User + system CPU of the proxy process (not wrk's, not the origin's) per request, from "
+            "/proc, over each run; median of runs. Unlike throughput it barely depends on what else "
+            "runs on the machine, so its ratios are the steadier estimate of throughput on a dedicated "
+            "core.",
+            "",
+        ]
+        names = list(r.matrix)
+        rows = []
+        for c in sorted(next(iter(r.matrix.values()))):
+            cpus = {n: r.matrix[n][c].cpu_us or float("nan") for n in names}
+            row = [str(c), *[f"{cpus[n]:.0f}" for n in names]]
+            if {"fle", "passthrough", "reference"} <= cpus.keys():
+                row += [f"{cpus['passthrough'] / cpus['fle']:.2f}", f"{cpus['reference'] / cpus['fle']:.2f}"]
+            rows.append(row)
+        header = ["connections", *[f"{n} µs" for n in names], "pass-through / fle", "reference / fle"]
+        lines += _table(header[: len(rows[0])], rows)
 
     if r.half_peak is not None:
         hp = r.half_peak

@@ -163,6 +163,15 @@ def rss_mib(pid: int) -> float:
     raise ServerError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pids: tuple[int, ...] | list[int]) -> float:
+    """User + system CPU time the processes have used so far, from /proc (clock-tick resolution)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the full line)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
     """Samples the summed RSS of some processes every `interval` seconds in a thread, while in a block."""
 
