@@ -30,6 +30,7 @@ async def start_site(
     keepalive_timeout: float = 75.0,
     shutdown_timeout: float = 30.0,
     lingering_time: float = 2.0,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, str]:
     """Serve `app` on host:port; returns the runner (cleanup() drains in-flight requests) and base URL."""
     runner = web.AppRunner(
@@ -42,7 +43,9 @@ async def start_site(
         lingering_time=lingering_time,  # seconds spent discarding the rest of a refused body
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+    site = web.TCPSite(
+        runner, host, port, ssl_context=ssl_context, reuse_address=True, reuse_port=reuse_port or None
+    )
     await site.start()
     server = site._server  # aiohttp exposes the bound port only here
     sockets = server.sockets if server is not None else []  # type: ignore[union-attr]

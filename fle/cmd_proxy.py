@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import ssl
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from edge_proxy import (
 )
 from profiles import ConfigError, load_config_dir
 
-from . import cli, serve
+from . import cli, serve, workers
 
 log = logging.getLogger("fle")
 _DEFAULT_LIMITS = Limits()
@@ -78,6 +80,14 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--client-idle-timeout", type=float, default=_DEFAULT_TIMEOUTS.client_idle, metavar="S"
     )
     times.add_argument("--shutdown-timeout", type=float, default=_DEFAULT_TIMEOUTS.shutdown, metavar="S")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=workers.default_workers(),
+        metavar="N",
+        help="worker processes sharing the port with SO_REUSEPORT (default: the number of cores); "
+        "worker i's admin listener is on the admin port + i",
+    )
     p.set_defaults(run=run)
 
 
@@ -156,8 +166,18 @@ def configure_access_log(target: str) -> None:
     access.setLevel(logging.INFO)
 
 
-async def serve_proxy(settings: ProxySettings, listen: ListenOptions) -> None:
-    """Run the proxy until SIGINT/SIGTERM, then drain: stop accepting, finish in-flight requests."""
+async def serve_proxy(
+    settings: ProxySettings,
+    listen: ListenOptions,
+    *,
+    reuse_port: bool = False,
+    on_listening: Callable[[], None] | None = None,
+) -> None:
+    """Run the proxy until SIGINT/SIGTERM, then drain: stop accepting, finish in-flight requests.
+
+    With `reuse_port` several processes serve one port (see fle/workers.py); `on_listening` is called
+    once the proxy and admin sites accept connections.
+    """
     runtime = Runtime(settings)
     t = settings.timeouts
     loop = asyncio.get_running_loop()
@@ -176,12 +196,15 @@ async def serve_proxy(settings: ProxySettings, listen: ListenOptions) -> None:
         ssl_context=listen.tls,
         keepalive_timeout=t.client_idle,
         shutdown_timeout=t.shutdown,
+        reuse_port=reuse_port,
     )
     admin_runner = None
     if listen.admin is not None:
         admin_runner, admin_url = await start_site(build_admin_app(runtime), *listen.admin)
         log.info("admin listening on %s (/healthz /readyz /metrics)", admin_url)
     log.info("proxy listening on %s, forwarding to %s (config %s)", url, settings.origin, settings.config.id)
+    if on_listening is not None:
+        on_listening()
 
     try:
         await serve.until_signalled()
@@ -199,4 +222,33 @@ def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     listen = ListenOptions.from_args(args)
     configure_access_log(args.access_log)
+    if args.workers != 1:
+        return _run_workers(settings, listen, args.workers)
     return serve.run(lambda: serve_proxy(settings, listen))
+
+
+def _run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> int:
+    """`--workers N`: each worker runs serve_proxy on the shared port; admin listeners on port + index."""
+
+    async def serve_worker(slot: workers.WorkerSlot) -> None:
+        admin = listen.admin
+        if admin is not None and admin[1] != 0:
+            admin = (admin[0], admin[1] + slot.index)
+        mine = dataclasses.replace(listen, port=slot.port, admin=admin)
+        await serve_proxy(settings, mine, reuse_port=True, on_listening=slot.ready)
+
+    def ready(url: str) -> None:
+        log.info(
+            "proxy listening on %s with %d workers, forwarding to %s (config %s)",
+            url,
+            count,
+            settings.origin,
+            settings.config.id,
+        )
+
+    # a worker drains for up to the shutdown timeout after SIGTERM; only then may the parent kill it
+    plan = workers.WorkerPlan(listen.host, listen.port, count, stop_timeout=settings.timeouts.shutdown + 5)
+    try:
+        return workers.run(serve_worker, plan, ready)
+    except workers.WorkersError as e:
+        raise cli.CliError(str(e)) from e

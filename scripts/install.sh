@@ -14,6 +14,7 @@ if [ "$mode" = "--test" ]; then
     chromium
     nodejs
     softhsm2
+    wrk
   )
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi

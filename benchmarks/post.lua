@@ -1,0 +1,39 @@
+-- wrk script for the proxy benchmarks: POST one fixed body, optional pacing and request cap,
+-- and a machine-readable summary line. Settings come from the environment (see benchmarks/wrk.py).
+wrk.method = "POST"
+wrk.body = os.getenv("BENCH_BODY") or ""
+wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE") or "application/x-www-form-urlencoded"
+
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+local max_requests = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "0")
+
+if delay_ms > 0 then
+  -- pacing: each connection waits this long before each request (an open-ish, lower load)
+  function delay()
+    return delay_ms
+  end
+end
+
+if max_requests > 0 then
+  -- a cap on responses per thread (run wrk with -t1): stops the run after exactly that many
+  local seen = 0
+  function response(status, headers, body)
+    seen = seen + 1
+    if seen == max_requests then
+      -- wrk's main thread sleeps out -d; benchmarks/wrk.py sends SIGINT when it reads this line
+      io.write("BENCH_REACHED\n")
+      io.flush()
+      wrk.thread:stop()
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "bytes": %d, "p50_us": %d, "p90_us": %d, ' ..
+    '"p99_us": %d, "mean_us": %.1f, "max_us": %d, "errors_connect": %d, "errors_read": %d, ' ..
+    '"errors_write": %d, "errors_status": %d, "errors_timeout": %d}\n',
+    summary.requests, summary.duration, summary.bytes, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.mean, latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end

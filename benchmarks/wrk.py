@@ -1,0 +1,115 @@
+"""Run wrk with `post.lua` and read back its summary line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+SCRIPT = Path(__file__).with_name("post.lua")
+
+
+class WrkError(Exception):
+    """wrk is missing, failed, or printed no summary."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    errors: int  # connect, read, write, timeout, and non-2xx/3xx responses
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def version() -> str:
+    found = shutil.which("wrk")
+    if not found:
+        raise WrkError("wrk is not installed (Debian: apt-get install wrk)")
+    out = subprocess.run([found, "-v"], capture_output=True, text=True, timeout=10)
+    return (out.stdout + out.stderr).strip().splitlines()[0]
+
+
+def _wrk(command: list[str], env: dict[str, str], timeout: float) -> tuple[str, str, int]:
+    """Run wrk; end it early (SIGINT, which still prints the summary) once the script reports its cap."""
+    with tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        timer = threading.Timer(timeout, process.kill)
+        timer.start()
+        lines = []
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                if line.startswith("BENCH_REACHED"):
+                    process.send_signal(signal.SIGINT)
+            code = process.wait()
+        finally:
+            timer.cancel()
+        err.seek(0)
+        return "".join(lines), err.read().decode(errors="replace"), code
+
+
+def run(
+    url: str,
+    *,
+    body: bytes,
+    content_type: str,
+    connections: int,
+    seconds: float,
+    delay_ms: int = 0,
+    max_requests: int = 0,
+) -> WrkResult:
+    """One wrk run with one thread (the proxies under test need the other cores)."""
+    if not shutil.which("wrk"):
+        raise WrkError("wrk is not installed (Debian: apt-get install wrk)")
+    env = dict(
+        os.environ,
+        BENCH_BODY=body.decode("latin-1"),
+        BENCH_CONTENT_TYPE=content_type,
+        BENCH_DELAY_MS=str(delay_ms),
+        BENCH_MAX_REQUESTS=str(max_requests),
+    )
+    duration = max(1, round(seconds))
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(SCRIPT),
+        url,
+    ]
+    stdout, stderr, code = _wrk(command, env, duration + 30)
+    for line in stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            data = json.loads(line.removeprefix("BENCH_JSON "))
+            break
+    else:
+        raise WrkError(f"wrk printed no summary (exit {code}): {stderr.strip()[:500]}")
+    errors = sum(v for k, v in data.items() if k.startswith("errors_"))
+    return WrkResult(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1e3,
+        p90_ms=data["p90_us"] / 1e3,
+        p99_ms=data["p99_us"] / 1e3,
+        mean_ms=data["mean_us"] / 1e3,
+        max_ms=data["max_us"] / 1e3,
+        errors=errors,
+    )

@@ -1,0 +1,224 @@
+"""Run a server in N pre-forked worker processes that share a port with SO_REUSEPORT.
+
+Why this model: one Python process uses one core, and encryption is CPU work. Every worker opens its own
+listening socket on the same address with SO_REUSEPORT, so the kernel spreads new connections across them
+without a shared accept lock. The parent first binds (without listening) to resolve port 0 and to hold the
+port while workers come and go; it serves nothing itself. It forks before any event loop or thread exists,
+waits for every worker to report ready, restarts a worker that dies, and on SIGTERM or SIGINT stops them
+all (SIGTERM, then SIGKILL after a grace period). SIGHUP is passed on to every worker (config reload).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from . import serve
+
+log = logging.getLogger("fle.workers")
+
+_READY = b"R"
+
+
+class WorkersError(Exception):
+    """The worker processes could not be started or kept running."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPlan:
+    """How to run the workers: where to listen, how many, and the grace period on shutdown."""
+
+    host: str
+    port: int
+    workers: int
+    stop_timeout: float = 10.0  # seconds a worker gets to finish after SIGTERM before SIGKILL
+    start_timeout: float = 30.0  # seconds every worker gets to start listening
+    max_restarts: int = 5  # crashed workers restarted per minute before giving up
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSlot:
+    """What one worker is told: its index, the shared (resolved) port, and how to say it is listening."""
+
+    index: int
+    host: str
+    port: int
+    ready: Callable[[], None]
+
+
+ServeWorker = Callable[[WorkerSlot], Awaitable[None]]
+"""Runs one worker's server on slot.host:slot.port with SO_REUSEPORT until SIGTERM/SIGINT."""
+
+
+def default_workers() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _worker_main(serve_worker: ServeWorker, index: int, host: str, port: int, ready_fd: int) -> None:
+    """Body of one worker process: serve on the shared port until SIGTERM/SIGINT."""
+
+    def ready() -> None:
+        os.write(ready_fd, _READY)
+        os.close(ready_fd)
+
+    serve.run(lambda: serve_worker(WorkerSlot(index, host, port, ready)))
+
+
+class _Supervisor:
+    def __init__(self, serve_worker: ServeWorker, plan: WorkerPlan) -> None:
+        self.serve_worker = serve_worker
+        self.plan = plan
+        self.children: dict[int, int] = {}  # pid -> worker index
+        self.stopping = False
+        self.restarts: list[float] = []
+
+    def spawn(self, index: int) -> tuple[int, int]:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os.close(read_fd)
+            code = 0
+            try:
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_DFL)
+                _worker_main(self.serve_worker, index, self.plan.host, self.plan.port, write_fd)
+            except BaseException:
+                logging.getLogger("fle.workers").exception("worker %d failed", index)
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(write_fd)
+        self.children[pid] = index
+        return pid, read_fd
+
+    def wait_ready(self, pending: dict[int, int]) -> None:
+        deadline = time.monotonic() + self.plan.start_timeout
+        for pid, read_fd in pending.items():
+            try:
+                while True:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise WorkersError(f"worker {pid} did not start within {self.plan.start_timeout}s")
+                    readable, _, _ = select.select([read_fd], [], [], min(remaining, 0.2))
+                    if readable:
+                        if os.read(read_fd, 1) != _READY:
+                            raise WorkersError(f"worker {pid} exited before listening")
+                        break
+            finally:
+                os.close(read_fd)
+
+    def stop_all(self) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.plan.stop_timeout
+        while self.children and time.monotonic() < deadline:
+            self.reap(block=False)
+            time.sleep(0.05)
+        for pid in list(self.children):
+            log.warning("worker %d did not stop in %.0fs; killing it", pid, self.plan.stop_timeout)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            self.children.pop(pid, None)
+
+    def reap(self, block: bool) -> list[tuple[int, int, int]]:
+        """Collect exited workers: (pid, index, exit status)."""
+        gone = []
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            index = self.children.pop(pid, -1)
+            gone.append((pid, index, os.waitstatus_to_exitcode(status)))
+            block = False
+        return gone
+
+    def restart_allowed(self) -> bool:
+        now = time.monotonic()
+        self.restarts = [t for t in self.restarts if now - t < 60.0]
+        self.restarts.append(now)
+        return len(self.restarts) <= self.plan.max_restarts
+
+
+def run(serve_worker: ServeWorker, plan: WorkerPlan, on_ready: Callable[[str], None]) -> int:
+    """Run `serve_worker` in `plan.workers` processes until SIGTERM/SIGINT; returns the exit code.
+
+    `serve_worker` runs in each worker after the fork. `on_ready` gets the URL once all workers listen.
+    """
+    if plan.workers < 1:
+        raise WorkersError("--workers must be at least 1")
+    try:
+        holder = _reuse_port_socket(plan.host, plan.port)
+    except OSError as e:
+        raise WorkersError(f"cannot bind {plan.host}:{plan.port}: {e.strerror}") from e
+    port = holder.getsockname()[1]
+    plan = WorkerPlan(plan.host, port, plan.workers, plan.stop_timeout, plan.start_timeout, plan.max_restarts)
+    supervisor = _Supervisor(serve_worker, plan)
+
+    stop_requested = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    def pass_on(signum: int, frame: object) -> None:
+        for pid in list(supervisor.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, pass_on)
+    try:
+        try:
+            supervisor.wait_ready(dict(supervisor.spawn(i) for i in range(plan.workers)))
+        except WorkersError:
+            supervisor.stop_all()
+            raise
+        host = f"[{plan.host}]" if ":" in plan.host else plan.host
+        on_ready(f"http://{host}:{port}")
+        while not stop_requested:
+            for pid, index, code in supervisor.reap(block=False):
+                if stop_requested:
+                    break
+                log.error("worker %d (pid %d) exited with status %d", index, pid, code)
+                if not supervisor.restart_allowed():
+                    log.error("workers keep failing; stopping")
+                    supervisor.stop_all()
+                    return 1
+                supervisor.wait_ready(dict([supervisor.spawn(index)]))
+            time.sleep(0.1)
+        supervisor.stop_all()
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        holder.close()
