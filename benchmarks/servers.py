@@ -123,6 +123,12 @@ class Servers:
             "{listen}",
             "--workers",
             str(workers),
+            # no admin listener (two proxies run side by side) and no access log (the reference proxy
+            # writes none either): the comparison is of request handling
+            "--admin",
+            "off",
+            "--access-log",
+            "off",
         )
 
     def reference(self, origin: Server) -> Server:
