@@ -32,7 +32,7 @@ from store import Store, Submission
 
 from .audit import AuditLog, Caller
 from .core import looks_like_message
-from .rewrap import KeyRef, NewKey, RewrapError, names_key, rewrap
+from .rewrap import KeyRef, NewKey, RewrapError, names_key, parse, rewrap
 
 Progress = Callable[[int, int], None]  # (items done, items to do)
 
@@ -45,6 +45,7 @@ class RewrapReport:
     planned: int = 0  # items holding at least one value for the old key
     rewrapped_items: int = 0
     rewrapped_fields: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (item id, field): not a valid header
     conflicts: list[str] = field(default_factory=list)  # item ids changed by someone else meanwhile
     failures: dict[str, dict[str, str]] = field(default_factory=dict)  # item id -> field -> reason
     seconds: float = 0.0
@@ -81,6 +82,21 @@ def _decoded(value: str) -> bytes | None:
 def fields_for(item: Submission, old: KeyRef) -> list[str]:
     """The names of the item's values whose header names `old`."""
     return [name for name, value in item.fields.items() if (raw := _decoded(value)) and names_key(raw, old)]
+
+
+def unreadable_fields(item: Submission) -> list[str]:
+    """The names of the item's values that look like ciphertext but whose header cannot be parsed."""
+    names = []
+    for name, value in item.fields.items():
+        raw = _decoded(value)
+        if raw is None:
+            continue
+        try:
+            parse(raw)
+        except RewrapError as e:
+            if "cannot be re-wrapped" not in str(e):  # another suite is readable, just not ours to re-wrap
+                names.append(name)
+    return names
 
 
 class Rewrapper:
@@ -126,6 +142,7 @@ class Rewrapper:
         ids: list[str] = []
         async for page in self.store.scan(page_size=self.batch * 4):
             report.scanned += len(page)
+            report.unreadable += [(item.id, name) for item in page for name in unreadable_fields(item)]
             ids += [item.id for item in page if fields_for(item, self.old)]
         report.planned = len(ids)
         return ids

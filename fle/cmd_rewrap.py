@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from cryptography.hazmat.primitives import serialization
 
@@ -95,9 +96,9 @@ def check_config(directory: str, new: NewKey) -> None:
 class ProgressLine:
     """`done/total items, rate` on stderr: rewritten in place on a terminal, a line every 5 s otherwise."""
 
-    def __init__(self, stream=sys.stderr) -> None:  # type: ignore[no-untyped-def]
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self.started = time.monotonic()
         self.shown = 0.0
 
@@ -121,6 +122,13 @@ def summary(report: RewrapReport, dry_run: bool) -> str:
         f"{verb} {report.rewrapped_fields} values in {report.rewrapped_items} items "
         f"in {report.seconds:.1f} s",
     ]
+    if report.unreadable:
+        count = len(report.unreadable)
+        which = ", ".join(f"{i} {n}" for i, n in report.unreadable[:20])
+        look = "value looks" if count == 1 else "values look"
+        lines.append(
+            f"{count} {look} like ciphertext but cannot be read (left as is; no key opens it): {which}"
+        )
     for item_id in report.conflicts:
         lines.append(f"CONFLICT {item_id}: changed while being re-wrapped; left as it was (run again)")
     for item_id, fields in report.failures.items():
