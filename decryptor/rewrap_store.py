@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from keystore import Keystore, KeystoreError
+from keystore import BackendUnavailable, Keystore, KeystoreError
 from store import Store, Submission
 
 from .audit import AuditLog, Caller
@@ -173,6 +173,9 @@ class Rewrapper:
             *(loop.run_in_executor(self._pool, self._one, item.fields[n]) for n in names),
             return_exceptions=True,
         )
+        for result in results:  # the old key's backend is down: stop, rather than fail every item after it
+            if isinstance(result, RewrapError) and isinstance(result.__cause__, BackendUnavailable):
+                raise RewrapError(f"stopped: {result.__cause__}; items done so far are kept, run again")
         new: dict[str, str] = {}
         for name, result in zip(names, results, strict=True):
             if isinstance(result, str):

@@ -29,7 +29,7 @@ from profiles import ConfigError, load_config_dir
 from store import StoreError, open_store
 
 from . import cli
-from .cmd_decrypt import cli_caller
+from . import cmd_decrypt
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -152,12 +152,17 @@ async def _rewrap(
         check_config(args.config, new)
     store = open_store(store_url)
     try:
-        rewrapper = Rewrapper(
-            keystore, store, old, new, audit, cli_caller(),
-            workers=args.workers, batch=args.batch, dry_run=args.dry_run,
-        )  # fmt: skip
+        try:
+            rewrapper = await asyncio.to_thread(  # opens the old key's backend: blocking
+                Rewrapper, keystore, store, old, new, audit, cmd_decrypt.cli_caller(),
+                workers=args.workers, batch=args.batch, dry_run=args.dry_run,
+            )  # fmt: skip
+        except KeystoreError as e:
+            raise cli.CliError(f"old key {old}: {e}") from e
         try:
             return await rewrapper.run(ProgressLine())
+        except RewrapError as e:
+            raise cli.CliError(str(e)) from e
         finally:
             rewrapper.close()
     finally:

@@ -175,3 +175,15 @@ def test_a_config_whose_public_key_differs_from_the_keystore_is_refused(
     code = _rewrap(keystore, f"sqlite:///{tmp_path}/s.db", "--config", str(config))
     assert code == 2
     assert "differs from the keystore's new key" in capsys.readouterr().err
+
+
+def test_an_old_key_that_cannot_be_opened_is_a_clear_error_before_anything_is_read(
+    keystore: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = keystore.read_text().replace(
+        'passphrase_env = "TEST_KEY_PASSPHRASE"', 'passphrase_env = "NOT_SET"', 1
+    )
+    keystore.write_text(text)  # the old key's entry (written first) now names an unset variable
+    monkeypatch.delenv("NOT_SET", raising=False)
+    assert _rewrap(keystore, f"sqlite:///{tmp_path}/s.db") == 2
+    assert "old key FLEDemo/OldKey: " in capsys.readouterr().err
