@@ -28,8 +28,7 @@ from keystore import Keystore, KeystoreError
 from profiles import ConfigError, load_config_dir
 from store import StoreError, open_store
 
-from . import cli
-from . import cmd_decrypt
+from . import cli, cmd_decrypt
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
