@@ -14,12 +14,13 @@ from pathlib import Path
 import aiohttp
 import aws_encryption_sdk
 import pytest
+from aiohttp import web
 from aws_encryption_sdk.identifiers import CommitmentPolicy
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import multipart_stream
 from tests.fixtures_proxy import Canary, cf_config, cf_profile, cf_public_key, proxy_stack, write_config_dir
-from tests.helpers import raw_master_key
+from tests.helpers import raw_master_key, serving
 
 BOUNDARY = "----fle-stream-test"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -184,3 +185,29 @@ async def test_a_compressed_multipart_body_takes_the_whole_body_path(
     got = gzip.decompress(canary.last.body)
     ciphertext = got.split(b'name="card"\r\n\r\n', 1)[1].split(b"\r\n", 1)[0]
     assert sdk_decrypt(ciphertext, rsa_key) == CARD
+
+
+async def test_the_origin_gets_the_upload_while_the_client_is_still_sending(
+    canary: Canary, config_dir: Path
+) -> None:
+    """If the proxy held the body, the client would wait here for bytes that never reach the origin."""
+    arrived = [0]
+
+    async def counting(request: web.Request) -> web.Response:
+        async for chunk in request.content.iter_any():
+            arrived[0] += len(chunk)
+        return web.json_response({"size": arrived[0]})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", counting)
+    head = part("card", CARD) + part("big", b"b" * 2_000_000, "b.bin")[:-2]
+    canary.protect(CARD)
+
+    async def client_body() -> AsyncIterator[bytes]:
+        yield head
+        await until(lambda: arrived[0] >= 1_000_000, seconds=10)  # half the upload is at the origin already
+        yield b"\r\n" + f"--{BOUNDARY}--\r\n".encode()
+
+    async with serving(app) as origin_url, proxy_stack(canary, config_dir, origin=origin_url) as stack:
+        status, answer = await post(f"{stack.url}/upload", client_body())
+    assert status == 200 and answer["size"] > 2_000_000
