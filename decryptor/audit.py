@@ -98,6 +98,14 @@ class AuditLog:
             out.write(text)
             out.flush()
 
+    def event(self, line: dict[str, Any]) -> None:
+        """Write a record of another event (e.g. `fle.rewrap`), `time` first; the caller keeps values out."""
+        text = json.dumps({"time": _now(), **line}, ensure_ascii=False) + "\n"
+        with self._lock:
+            out = self._out()
+            out.write(text)
+            out.flush()
+
     def close(self) -> None:
         with self._lock:
             if self._file is not None:

@@ -2,7 +2,8 @@
 
 The security rule lives in `_body_to_send`: a body that a profile applies to is read whole and rewritten
 before a single byte goes to the origin; if anything on that path fails, the request is refused. A body no
-profile applies to is streamed to the origin as it arrives, in constant memory.
+profile applies to is streamed to the origin as it arrives, in constant memory; so is a multipart body,
+rewritten on the way without ever sending a protected part's plaintext (multipart_stream.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_
 from .errors import RequestRefused
 from .forward import SESSION, Body, OriginFailed, failure_response, relay, send, session_for, target_url
 from .headers import request_headers
+from .multipart_stream import multipart_stream, refusal_in, streams
 from .runtime import RUNTIME, Live, Runtime
 from .settings import ProxySettings
 
@@ -86,6 +88,8 @@ async def _body_to_send(request: web.Request, runtime: Runtime, live: Live, outc
         return _stream(request, runtime.settings.timeouts.client_idle, outcome)
     assert decision.profile is not None
     outcome.action, outcome.profile = "encrypt", decision.profile.id
+    if streams(request, decision):  # multipart: rewritten as it streams (see multipart_stream.py)
+        return multipart_stream(request, runtime, live, decision, outcome)
     return await _rewrite(request, runtime, live, decision, outcome)
 
 
@@ -100,13 +104,18 @@ async def _proxy(request: web.Request, runtime: Runtime, outcome: Outcome) -> we
     headers = request_headers(
         request.headers, client_ip=request.remote, scheme=request.scheme, host=request.host
     )
-    if body is not None and not isinstance(body, bytes) and request.content_length is not None:
+    if outcome.action == "forward" and body is not None and request.content_length is not None:
         headers["Content-Length"] = str(request.content_length)  # streamed as sent, not re-chunked
     try:
         upstream = await send(
             request.app[SESSION], request, target_url(runtime.settings.origin, request), headers, body
         )
     except OriginFailed as failure:
+        if (
+            refused := refusal_in(failure)
+        ) is not None:  # a streamed body was refused: not the origin's fault
+            outcome.action, outcome.reason = "refuse", refused.reason
+            return _refusal(refused)
         if outcome.reason == "ClientIdleTimeout":
             outcome.action = "refuse"
             return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
 from .model import Submission
@@ -24,6 +24,14 @@ class Store(Protocol):
 
     async def recent(self, limit: int) -> list[Submission]:
         """Up to `limit` items, newest first."""
+
+    def scan(self, page_size: int = 100) -> AsyncIterator[list[Submission]]:
+        """Every item, pages of up to `page_size`, in no particular order (reads the whole table)."""
+
+    async def replace_fields(self, item_id: str, expected: Mapping[str, str], new: Mapping[str, str]) -> bool:
+        """Set the fields in `new` only if each field in `expected` holds exactly that value now (one
+        conditional write: all or nothing); False when the item is gone or a value differs. Every name in
+        `new` must be in `expected`; InvalidItem if the changed item breaks the rules."""
 
     async def delete(self, item_id: str) -> bool:
         """Remove the item with this id; True if it was there."""

@@ -17,8 +17,8 @@ import asyncio
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
@@ -28,7 +28,7 @@ import botocore.session
 
 from .errors import DuplicateItem, InvalidItem, StoreError, StoreUnavailable
 from .model import Submission
-from .rules import check_item
+from .rules import check_item, check_replacement
 
 INDEX = "by_received_at"  # GSI: partition `kind` (always KIND), sort `received_at`
 KIND = "submission"
@@ -297,6 +297,62 @@ class DynamoStore:
             if not start:
                 break
         return items[:limit]
+
+    async def scan(self, page_size: int = 100) -> AsyncIterator[list[Submission]]:
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {"Limit": page_size, "ConsistentRead": True}
+            if start:
+                request["ExclusiveStartKey"] = start
+            answer = await self._run("scan", **request)
+            items = [decode(raw) for raw in answer.get("Items", [])]
+            if items:
+                yield items
+            start = answer.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    async def replace_fields(self, item_id: str, expected: Mapping[str, str], new: Mapping[str, str]) -> bool:
+        check_replacement(expected, new)
+        current = await self.get(item_id)
+        if current is None or any(current.fields.get(k) != v for k, v in expected.items()):
+            return False
+        check_item(replace(current, fields={**current.fields, **new}))  # our size rules, as put applies them
+        # One UpdateItem whose condition compares every expected value: DynamoDB applies it whole or not.
+        names = {"#fields": "fields"}
+        values: dict[str, Any] = {}
+        conditions = ["attribute_exists(id)"]
+        sets = []
+        for n, name in enumerate(dict.fromkeys([*expected, *new])):
+            names[f"#n{n}"] = name
+            if name in expected:
+                values[f":e{n}"] = {"S": expected[name]}
+                conditions.append(f"#fields.#n{n} = :e{n}")
+            if name in new:
+                values[f":v{n}"] = {"S": new[name]}
+                sets.append(f"#fields.#n{n} = :v{n}")
+        request = {
+            "Key": {"id": {"S": item_id}},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        return await asyncio.to_thread(self._update, request)
+
+    def _update(self, request: dict[str, Any]) -> bool:
+        try:
+            self._ready().update_item(TableName=self.settings.table, **request)
+        except botocore.exceptions.ClientError as e:
+            if _code(e) == "ConditionalCheckFailedException":
+                return False
+            if _code(e) == "ValidationException":
+                message = e.response["Error"].get("Message", "")
+                raise InvalidItem(f"DynamoDB refused the change: {message}") from e
+            raise self._unavailable("UpdateItem", e) from e
+        except botocore.exceptions.BotoCoreError as e:
+            raise self._unavailable("UpdateItem", e) from e
+        return True
 
     async def delete(self, item_id: str) -> bool:
         answer = await self._run("delete_item", Key={"id": {"S": item_id}}, ReturnValues="ALL_OLD")

@@ -9,6 +9,7 @@ DynamoDB counts an item's size as the UTF-8 length of every attribute name plus 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from .errors import InvalidItem, ItemTooLarge
 from .model import Submission
@@ -59,3 +60,15 @@ def check_item(item: Submission) -> None:
         raise ItemTooLarge(
             f"the submission is {size:,} bytes as stored; the limit is {MAX_ITEM_BYTES:,} bytes (400 KB)"
         )
+
+
+def check_replacement(expected: Mapping[str, str], new: Mapping[str, str]) -> None:
+    """InvalidItem unless `new` only names fields in `expected`, all text (see Store.replace_fields)."""
+    if not new:
+        raise InvalidItem("replace_fields needs at least one field to set")
+    unknown = set(new) - set(expected)
+    if unknown:
+        raise InvalidItem(f"replace_fields sets fields it does not expect: {sorted(unknown)}")
+    for values in (expected, new):
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
+            raise InvalidItem("field names and values must be text")

@@ -6,12 +6,13 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import DuplicateItem, StoreUnavailable
 from .model import Submission
-from .rules import check_item
+from .rules import check_item, check_replacement
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -95,6 +96,48 @@ class SqliteStore:
             f"SELECT {_COLUMNS} FROM submissions ORDER BY received_at DESC, rowid DESC LIMIT ?", (limit,)
         )
         return [self._item(row) for row in rows]
+
+    async def scan(self, page_size: int = 100) -> AsyncIterator[list[Submission]]:
+        after = ""
+        while True:
+            rows = await self._rows(
+                f"SELECT {_COLUMNS} FROM submissions WHERE id > ? ORDER BY id LIMIT ?", (after, page_size)
+            )
+            if rows:
+                yield [self._item(row) for row in rows]
+            if len(rows) < page_size:
+                return
+            after = rows[-1][0]
+
+    def _replace(self, item_id: str, expected: Mapping[str, str], new: Mapping[str, str]) -> bool:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")  # other processes too: no write between read and write
+                try:
+                    rows = self._db.execute(f"SELECT {_COLUMNS} FROM submissions WHERE id = ?", (item_id,))
+                    row = rows.fetchone()
+                    if row is None:
+                        return False
+                    item = self._item(row)
+                    if any(item.fields.get(name) != value for name, value in expected.items()):
+                        return False
+                    changed = replace(item, fields={**item.fields, **new})
+                    check_item(changed)
+                    self._db.execute(
+                        "UPDATE submissions SET fields = ? WHERE id = ?",
+                        (json.dumps(changed.fields), item_id),
+                    )
+                    self._db.execute("COMMIT")
+                    return True
+                finally:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"SQLite store {str(self.path)!r}: {e}") from e
+
+    async def replace_fields(self, item_id: str, expected: Mapping[str, str], new: Mapping[str, str]) -> bool:
+        check_replacement(expected, new)
+        return await asyncio.to_thread(self._replace, item_id, dict(expected), dict(new))
 
     async def delete(self, item_id: str) -> bool:
         _rows, count = await asyncio.to_thread(self._run, "DELETE FROM submissions WHERE id = ?", (item_id,))

@@ -127,3 +127,72 @@ async def test_what_is_stored_survives_reopening(store_url: str) -> None:
         assert await second.get(item.id) == item
     finally:
         await second.close()
+
+
+async def test_scan_pages_through_every_item_once(store: Store) -> None:
+    items = [Submission(fields={"n": str(i)}) for i in range(23)]
+    await asyncio.gather(*(store.put(i) for i in items))
+    pages = [page async for page in store.scan(page_size=5)]
+    assert all(1 <= len(page) <= 5 for page in pages)
+    seen = [item for page in pages for item in page]
+    assert sorted(i.id for i in seen) == sorted(i.id for i in items)
+    assert {i.id: i for i in seen} == {i.id: i for i in items}
+
+
+async def test_scan_of_an_empty_table_yields_nothing(store: Store) -> None:
+    assert [page async for page in store.scan()] == []
+
+
+async def test_replace_fields_writes_only_when_the_expected_values_are_there(store: Store) -> None:
+    item = Submission(fields=JANE, encrypted_fields=("phone",))
+    await store.put(item)
+    new_phone = "AYABeG5ldyBjaXBoZXJ0ZXh0IGhlcmUgcGxlYXNlIQ=="
+    assert await store.replace_fields(item.id, {"phone": JANE["phone"]}, {"phone": new_phone}) is True
+    stored = await store.get(item.id)
+    assert stored is not None
+    assert stored.fields == {**JANE, "phone": new_phone}
+    assert list(stored.fields) == list(JANE)  # order and other fields kept
+    assert stored.encrypted_fields == ("phone",) and stored.received_at == item.received_at
+    # the old value is no longer there: a second identical call (a stale or concurrent writer) fails
+    assert await store.replace_fields(item.id, {"phone": JANE["phone"]}, {"phone": "other"}) is False
+    assert (await store.get(item.id)).fields["phone"] == new_phone  # type: ignore[union-attr]
+
+
+async def test_replace_fields_compares_every_expected_field_and_writes_all_or_nothing(store: Store) -> None:
+    item = Submission(fields=JANE)
+    await store.put(item)
+    expected = {"phone": JANE["phone"], "email": "someone-else@example.org"}
+    assert await store.replace_fields(item.id, expected, {"phone": "x", "email": "y"}) is False
+    assert await store.get(item.id) == item
+    both = {"phone": JANE["phone"], "email": JANE["email"]}
+    assert await store.replace_fields(item.id, both, {"phone": "x", "email": "y"}) is True
+    assert (await store.get(item.id)).fields == {**JANE, "phone": "x", "email": "y"}  # type: ignore[union-attr]
+
+
+async def test_replace_fields_of_a_missing_item_or_field_is_false(store: Store) -> None:
+    assert await store.replace_fields("f" * 32, {"phone": "a"}, {"phone": "b"}) is False
+    item = Submission(fields=JANE)
+    await store.put(item)
+    assert await store.replace_fields(item.id, {"nope": "a"}, {"nope": "b"}) is False
+    assert await store.get(item.id) == item
+
+
+async def test_replace_fields_refuses_fields_it_does_not_expect_and_oversized_results(store: Store) -> None:
+    item = Submission(fields=JANE)
+    await store.put(item)
+    with pytest.raises(InvalidItem, match="does not expect"):
+        await store.replace_fields(item.id, {"phone": JANE["phone"]}, {"name": "x"})
+    with pytest.raises(InvalidItem, match="limit is 409,600 bytes"):
+        await store.replace_fields(item.id, {"phone": JANE["phone"]}, {"phone": "x" * MAX_ITEM_BYTES})
+    assert await store.get(item.id) == item
+
+
+async def test_concurrent_replacements_of_one_value_let_exactly_one_win(store: Store) -> None:
+    item = Submission(fields=JANE)
+    await store.put(item)
+    results = await asyncio.gather(
+        *(store.replace_fields(item.id, {"phone": JANE["phone"]}, {"phone": f"v{n}"}) for n in range(6))
+    )
+    assert sorted(results) == [False] * 5 + [True]
+    winner = results.index(True)
+    assert (await store.get(item.id)).fields["phone"] == f"v{winner}"  # type: ignore[union-attr]

@@ -1,0 +1,217 @@
+"""`fle rewrap`'s work: walk the store and re-wrap every stored value from an old key to a new one.
+
+Two passes. The plan scans the table and notes the items holding a value whose header names the old key
+(no key is used for that). The work then reads those items again in batches, re-wraps each such value
+(decryptor/rewrap.py: only the data key is unwrapped, never the content) and writes the item's new values
+with one conditional write that succeeds only if every old value is still there. So:
+
+- a rerun after an interruption plans only what is left (re-wrapped values name the new key);
+- a value changed meanwhile (another rewrap, an application's update) makes the write fail: the item is
+  reported as a conflict and left as it is, never overwritten;
+- a value that cannot be re-wrapped (tampered, unsupported suite, the old key refuses it) fails alone: the
+  item's other values are still re-wrapped and the failure is reported.
+
+Every re-wrapped (or failed) value gets an audit line `fle.rewrap` with the item, field and keys, never a
+value. Before anything is written, the new key is self-tested: a random data key wrapped with its public
+key must come back through the keystore's backend for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from keystore import BackendUnavailable, Keystore, KeystoreError
+from store import Store, Submission
+
+from .audit import AuditLog, Caller
+from .core import looks_like_message
+from .rewrap import KeyRef, NewKey, RewrapError, names_key, parse, rewrap
+
+Progress = Callable[[int, int], None]  # (items done, items to do)
+
+
+@dataclass
+class RewrapReport:
+    """What a run did, counted in items (fields where it says so)."""
+
+    scanned: int = 0  # items read by the plan
+    planned: int = 0  # items holding at least one value for the old key
+    rewrapped_items: int = 0
+    rewrapped_fields: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (item id, field): not a valid header
+    conflicts: list[str] = field(default_factory=list)  # item ids changed by someone else meanwhile
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)  # item id -> field -> reason
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts and not self.failures
+
+
+def new_key_for(keystore: Keystore, ref: KeyRef) -> NewKey:
+    """The new key from the keystore, self-tested: wrap a random data key, unwrap it, compare."""
+    entry = keystore.entry(ref.provider_id, ref.key_name)
+    backend = keystore.backend(ref.provider_id, ref.key_name)
+    new = NewKey(ref, backend.public_key(), entry.wrapping.padding())
+    probe = os.urandom(32)
+    try:
+        back = backend.unwrap(new.public_key.encrypt(probe, new.padding), entry.wrapping)
+    except KeystoreError as e:
+        raise RewrapError(f"self-test of the new key {ref} failed: {e}") from e
+    if back != probe:
+        raise RewrapError(f"self-test of the new key {ref} failed: the key does not unwrap its own data key")
+    return new
+
+
+def _decoded(value: str) -> bytes | None:
+    if not looks_like_message(value):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def fields_for(item: Submission, old: KeyRef) -> list[str]:
+    """The names of the item's values whose header names `old`."""
+    return [name for name, value in item.fields.items() if (raw := _decoded(value)) and names_key(raw, old)]
+
+
+def unreadable_fields(item: Submission) -> list[str]:
+    """The names of the item's values that look like ciphertext but whose header cannot be parsed."""
+    names = []
+    for name, value in item.fields.items():
+        raw = _decoded(value)
+        if raw is None:
+            continue
+        try:
+            parse(raw)
+        except RewrapError as e:
+            if "cannot be re-wrapped" not in str(e):  # another suite is readable, just not ours to re-wrap
+                names.append(name)
+    return names
+
+
+class Rewrapper:
+    """Re-wraps a store's values from `old` to `new`; unwraps run on a thread pool of `workers`."""
+
+    def __init__(
+        self,
+        keystore: Keystore,
+        store: Store,
+        old: KeyRef,
+        new: NewKey,
+        audit: AuditLog,
+        caller: Caller,
+        *,
+        workers: int = 4,
+        batch: int = 50,
+        dry_run: bool = False,
+    ) -> None:
+        self.keystore = keystore
+        self.store = store
+        self.old = old
+        self.new = new
+        self.audit = audit
+        self.caller = caller
+        self.batch = batch
+        self.dry_run = dry_run
+        self._entry = keystore.entry(old.provider_id, old.key_name)
+        self._backend = keystore.backend(old.provider_id, old.key_name)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fle-rewrap")
+
+    def _unwrap(self, wrapped: bytes) -> bytes:
+        return self._backend.unwrap(wrapped, self._entry.wrapping)
+
+    def _one(self, value: str) -> str:
+        message = base64.b64decode(value, validate=True)
+        rewrapped = rewrap(message, self.old, self.new, self._unwrap)
+        if rewrapped is None:  # planned, but someone re-wrapped it meanwhile
+            raise RewrapError("the value no longer names the old key")
+        return base64.b64encode(rewrapped).decode("ascii")
+
+    async def plan(self, report: RewrapReport) -> list[str]:
+        """The ids of the items holding a value for the old key."""
+        ids: list[str] = []
+        async for page in self.store.scan(page_size=self.batch * 4):
+            report.scanned += len(page)
+            report.unreadable += [(item.id, name) for item in page for name in unreadable_fields(item)]
+            ids += [item.id for item in page if fields_for(item, self.old)]
+        report.planned = len(ids)
+        return ids
+
+    async def run(self, progress: Progress | None = None) -> RewrapReport:
+        report = RewrapReport()
+        started = time.monotonic()
+        try:
+            ids = await self.plan(report)
+            done = 0
+            if progress:
+                progress(0, len(ids))
+            for start in range(0, len(ids), self.batch):
+                chunk = ids[start : start + self.batch]
+                found = await self.store.get_many(chunk)
+                await asyncio.gather(*(self._item(found[i], report) for i in chunk if i in found))
+                done += len(chunk)
+                if progress:
+                    progress(done, len(ids))
+        finally:
+            report.seconds = time.monotonic() - started
+        return report
+
+    async def _item(self, item: Submission, report: RewrapReport) -> None:
+        names = fields_for(item, self.old)
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._pool, self._one, item.fields[n]) for n in names),
+            return_exceptions=True,
+        )
+        for result in results:  # the old key's backend is down: stop, rather than fail every item after it
+            if isinstance(result, RewrapError) and isinstance(result.__cause__, BackendUnavailable):
+                raise RewrapError(f"stopped: {result.__cause__}; items done so far are kept, run again")
+        new: dict[str, str] = {}
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, str):
+                new[name] = result
+                continue
+            reason = str(result) if isinstance(result, RewrapError) else f"unexpected {type(result).__name__}"
+            report.failures.setdefault(item.id, {})[name] = reason
+            self._audit(item.id, name, "failed", reason)
+        if not new:
+            return
+        outcome = "would-rewrap" if self.dry_run else "rewrapped"
+        if not self.dry_run:
+            expected = {name: item.fields[name] for name in new}
+            if not await self.store.replace_fields(item.id, expected, new):
+                report.conflicts.append(item.id)
+                for name in new:
+                    self._audit(item.id, name, "conflict", "the item changed meanwhile; not overwritten")
+                return
+        report.rewrapped_items += 1
+        report.rewrapped_fields += len(new)
+        for name in new:
+            self._audit(item.id, name, outcome)
+
+    def _audit(self, item_id: str, name: str, outcome: str, reason: str | None = None) -> None:
+        line: dict[str, object] = {
+            "event": "fle.rewrap",
+            "outcome": outcome,
+            "caller": self.caller.to_json(),
+            "item_id": item_id,
+            "field": name,
+            "from": {"provider_id": self.old.provider_id, "key_name": self.old.key_name},
+            "to": {"provider_id": self.new.ref.provider_id, "key_name": self.new.ref.key_name},
+        }
+        if reason:
+            line["reason"] = reason
+        self.audit.event(line)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,106 @@
+"""Stream a multipart/form-data body to the origin, rewriting it on the way (`multipart.MultipartRewriter`).
+
+A multipart body under a profile is not read whole: each chunk from the client goes through the rewriter
+and what it releases is sent on at once. Unprotected parts (file uploads, most of all) therefore pass in
+constant memory, up to `MAX_STREAMED_BYTES` per request instead of the 1 MB a body read whole may have.
+A protected part is still held until it is complete and encrypted, within its own limit (text parts
+`Limits.max_field_bytes`, file parts `multipart.MAX_PROTECTED_FILE_BYTES`): the rewriter never releases a
+byte of a protected part's plaintext, so the fail-closed rule holds mid-stream too.
+
+What is checked before the first byte goes out (a clean 4xx, nothing sent): the boundary parameter, that
+the profile reads multipart bodies, and a declared Content-Length over the limit. Anything refused later
+(a malformed part, a protected part over its limit, too many protected parts, a body over the limit, an
+idle client) is raised from the body generator; aiohttp's client then fails the origin request with a
+ClientConnectionError caused by our RequestRefused, which `refusal_in` finds so the client gets the
+refusal (not a 502). The origin may by then have seen the start of the body and a connection that broke
+off before its end: a truncated upload, never a protected plaintext (if the refusal comes before the first
+bytes were released, it sees nothing at all). An origin must treat an incomplete body
+as a failed request (HTTP servers do: the chunked body has no final chunk).
+
+Compressed multipart bodies (Content-Encoding gzip/deflate) are not streamed: they take the whole-body
+path and its 1 MB limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from profiles.loader import profile_reads
+from profiles.model import BodyFormat
+from profiles.select import Decision
+
+from .accesslog import Outcome
+from .body import ClientIdle, idle_chunks, too_long
+from .errors import RequestRefused
+from .multipart import MultipartRewriter
+from .runtime import Live, Runtime
+
+MAX_STREAMED_BYTES = 100 * 1024 * 1024  # bytes of one streamed multipart body, as sent by the client
+
+
+def streams(request: web.Request, decision: Decision) -> bool:
+    """True when this body is multipart under a profile and arrives uncompressed: it can be streamed."""
+    values = request.headers.getall("Content-Encoding", [])
+    codings = [t.strip().lower() for v in values for t in v.split(",")]
+    return decision.format is BodyFormat.MULTIPART and all(t in ("", "identity") for t in codings)
+
+
+def multipart_stream(
+    request: web.Request, runtime: Runtime, live: Live, decision: Decision, outcome: Outcome
+) -> AsyncIterator[bytes]:
+    """The rewritten body as a stream; RequestRefused now for what can be refused before sending."""
+    profile = decision.profile
+    assert profile is not None
+    if not profile_reads(profile, BodyFormat.MULTIPART):
+        raise RequestRefused(
+            400, "ProfileFormatMismatchClientError", "the selected profile cannot read multipart bodies"
+        )
+    limit = MAX_STREAMED_BYTES
+    if request.content_length is not None and request.content_length > limit:
+        raise too_long(limit)
+    suite = profile.algorithm_suite
+    rewriter = MultipartRewriter(
+        request.headers.get("Content-Type", ""),
+        profile,
+        lambda value, entity: live.encryptor(value, entity, suite),
+        runtime.settings.limits,
+    )
+    return _rewritten(request, rewriter, limit, runtime.settings.timeouts.client_idle, outcome)
+
+
+async def _rewritten(
+    request: web.Request, rewriter: MultipartRewriter, limit: int, idle: float, outcome: Outcome
+) -> AsyncIterator[bytes]:
+    size = 0
+    try:
+        async for chunk in idle_chunks(request.content, idle):
+            size += len(chunk)
+            if size > limit:
+                raise too_long(limit)
+            out = rewriter.feed(chunk)
+            outcome.fields_encrypted = rewriter.encrypted
+            if out:
+                yield out
+        tail = rewriter.close()
+        if tail:
+            yield tail
+    except ClientIdle:
+        raise RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body") from None
+    except RequestRefused:
+        raise
+    except Exception as e:  # fail closed: whatever broke, the rest of the body does not go out
+        raise RequestRefused(500, "EncryptionFailed", "a protected field could not be encrypted") from e
+    finally:
+        outcome.body_bytes = size
+
+
+def refusal_in(error: BaseException) -> RequestRefused | None:
+    """The RequestRefused that a streamed body raised, if it is what made the origin request fail."""
+    seen: BaseException | None = error
+    for _ in range(8):  # a short chain: OriginFailed <- ClientConnectionError <- RequestRefused
+        if seen is None or isinstance(seen, RequestRefused):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

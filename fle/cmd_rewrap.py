@@ -1,0 +1,193 @@
+"""`fle rewrap --from PROVIDER/OLD --to PROVIDER/NEW`: move stored values from an old key to a new one.
+
+The keystore must hold both keys: the old one unwraps each data key, the new one is self-tested before
+anything is written (and its public key wraps the data keys). With --config, the new key's public key
+must also be the one the proxy's CloudFront config names, so what the proxy writes from now on and what
+rewrap writes open with the same private key. Progress goes to stderr, the summary to stdout, audit lines
+to --audit-file (or FLE_AUDIT_FILE, or stderr). Exit status 1 when any item failed or changed meanwhile.
+See docs/key-rotation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from cryptography.hazmat.primitives import serialization
+
+from decryptor import AuditLog
+from decryptor.config import AUDIT_FILE_ENV, KEYSTORE_ENV, STORE_ENV
+from decryptor.rewrap import KeyRef, NewKey, RewrapError
+from decryptor.rewrap_store import Rewrapper, RewrapReport, new_key_for
+from keystore import Keystore, KeystoreError
+from profiles import ConfigError, load_config_dir
+from store import StoreError, open_store
+
+from . import cli, cmd_decrypt
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = commands.add_parser(
+        "rewrap",
+        help="re-wrap stored values from an old key to a new one (data keys only, never the plaintext)",
+        description="Re-wrap every stored value whose data key names the old key, for the new key. "
+        "Resumable and idempotent: run it again after an interruption. See docs/key-rotation.md.",
+    )
+    p.add_argument("--from", dest="old", required=True, metavar="PROVIDER/KEY", help="e.g. FLEDemo/OldKey")
+    p.add_argument("--to", dest="new", required=True, metavar="PROVIDER/KEY", help="e.g. FLEDemo/NewKey")
+    p.add_argument("--keystore", metavar="PATH", help=f"keystore holding both keys (default ${KEYSTORE_ENV})")
+    p.add_argument("--store", metavar="URL", help=f"store URL (default ${STORE_ENV})")
+    p.add_argument("--config", metavar="DIR", help="check the new public key against this CloudFront config")
+    p.add_argument("--dry-run", action="store_true", help="re-wrap in memory and report; write nothing")
+    p.add_argument("--workers", type=int, default=4, metavar="N", help="data keys unwrapped at once (4)")
+    p.add_argument("--batch", type=int, default=50, metavar="N", help="items read per batch (50)")
+    p.add_argument(
+        "--audit-file", metavar="PATH", help=f"append audit lines here (default ${AUDIT_FILE_ENV})"
+    )
+    p.set_defaults(run=run)
+
+
+def key_ref(text: str) -> KeyRef:
+    provider_id, sep, key_name = text.partition("/")
+    if not sep or not provider_id or not key_name or "/" in key_name:
+        raise cli.CliError(f"{text!r}: name a key as PROVIDER_ID/KEY_NAME, e.g. FLEDemo/DemoPublicKey")
+    return KeyRef(provider_id, key_name)
+
+
+def _pem(key: object) -> bytes:
+    return key.public_bytes(  # type: ignore[attr-defined, no-any-return]
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def check_config(directory: str, new: NewKey) -> None:
+    """CliError unless the CloudFront config in `directory` has a public key named like the new key, equal
+    to the keystore's, used by an entity with the new provider id."""
+    try:
+        configs = load_config_dir(directory)
+    except ConfigError as e:
+        raise cli.CliError(f"--config: {e}") from e
+    keys = [k for k in configs.public_keys.values() if k.name == new.ref.key_name]
+    if not keys:
+        raise cli.CliError(f"--config {directory}: no public key named {new.ref.key_name!r}")
+    if _pem(keys[0].key) != _pem(new.public_key):
+        raise cli.CliError(
+            f"--config {directory}: public key {new.ref.key_name!r} differs from the keystore's new key"
+        )
+    providers = {
+        e.provider_id
+        for p in configs.profiles.values()
+        for e in p.entities
+        if e.public_key.name == keys[0].name
+    }
+    if new.ref.provider_id not in providers:
+        raise cli.CliError(
+            f"--config {directory}: no profile uses key {new.ref.key_name!r} with provider "
+            f"{new.ref.provider_id!r}"
+        )
+
+
+class ProgressLine:
+    """`done/total items, rate` on stderr: rewritten in place on a terminal, a line every 5 s otherwise."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+        self.shown = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        last = done == total
+        if not last and now - self.shown < (0.2 if self.tty else 5.0):
+            return
+        self.shown = now
+        rate = done / max(now - self.started, 1e-6)
+        share = f" ({100 * done / total:.0f}%)" if total else ""
+        text = f"rewrap: {done}/{total} items{share}, {rate:.1f} items/s"
+        self.stream.write(("\r" + text + ("\n" if last else "")) if self.tty else text + "\n")
+        self.stream.flush()
+
+
+def summary(report: RewrapReport, dry_run: bool) -> str:
+    verb = "would re-wrap" if dry_run else "re-wrapped"
+    lines = [
+        f"scanned {report.scanned} items; {report.planned} held values for the old key",
+        f"{verb} {report.rewrapped_fields} values in {report.rewrapped_items} items "
+        f"in {report.seconds:.1f} s",
+    ]
+    if report.unreadable:
+        count = len(report.unreadable)
+        which = ", ".join(f"{i} {n}" for i, n in report.unreadable[:20])
+        look = "value looks" if count == 1 else "values look"
+        lines.append(
+            f"{count} {look} like ciphertext but cannot be read (left as is; no key opens it): {which}"
+        )
+    for item_id in report.conflicts:
+        lines.append(f"CONFLICT {item_id}: changed while being re-wrapped; left as it was (run again)")
+    for item_id, fields in report.failures.items():
+        for name, reason in fields.items():
+            lines.append(f"FAILED   {item_id} {name}: {reason}")
+    return "\n".join(lines)
+
+
+async def _rewrap(
+    args: argparse.Namespace, keystore: Keystore, store_url: str, audit: AuditLog
+) -> RewrapReport:
+    old, new_ref = key_ref(args.old), key_ref(args.new)
+    if old == new_ref:
+        raise cli.CliError("--from and --to name the same key")
+    try:
+        keystore.entry(old.provider_id, old.key_name)
+        new = await asyncio.to_thread(new_key_for, keystore, new_ref)
+    except (KeystoreError, RewrapError) as e:
+        raise cli.CliError(str(e)) from e
+    if args.config:
+        check_config(args.config, new)
+    store = open_store(store_url)
+    try:
+        try:
+            rewrapper = await asyncio.to_thread(  # opens the old key's backend: blocking
+                Rewrapper, keystore, store, old, new, audit, cmd_decrypt.cli_caller(),
+                workers=args.workers, batch=args.batch, dry_run=args.dry_run,
+            )  # fmt: skip
+        except KeystoreError as e:
+            raise cli.CliError(f"old key {old}: {e}") from e
+        try:
+            return await rewrapper.run(ProgressLine())
+        except RewrapError as e:
+            raise cli.CliError(str(e)) from e
+        finally:
+            rewrapper.close()
+    finally:
+        await store.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    keystore_path = args.keystore or os.environ.get(KEYSTORE_ENV)
+    store_url = args.store or os.environ.get(STORE_ENV)
+    if not keystore_path:
+        raise cli.CliError(f"give --keystore PATH (or set {KEYSTORE_ENV})")
+    if not store_url:
+        raise cli.CliError(f"give --store URL (or set {STORE_ENV})")
+    if args.workers < 1 or args.batch < 1:
+        raise cli.CliError("--workers and --batch must be at least 1")
+    try:
+        keystore = Keystore.from_file(Path(keystore_path))
+        audit = AuditLog(args.audit_file or os.environ.get(AUDIT_FILE_ENV), stream=sys.stderr)
+    except Exception as e:
+        raise cli.CliError(str(e)) from e
+    try:
+        report = asyncio.run(_rewrap(args, keystore, store_url, audit))
+    except StoreError as e:
+        raise cli.CliError(f"store: {e}") from e
+    finally:
+        keystore.close()
+        audit.close()
+    print(summary(report, args.dry_run))
+    return 0 if report.ok else 1
