@@ -113,13 +113,14 @@ class Fault:
     code: str
     times: int
     status: int = 400
+    used: int = 0
 
 
 @dataclass
 class AwsFaults:
     upstream: str
     url: str = ""
-    faults: list[Fault] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)  # applied in order, each for its `times` calls
     calls: dict[str, int] = field(default_factory=dict)  # every call that arrived, by operation
     injected: dict[str, int] = field(default_factory=dict)  # faults answered, by operation
     arrivals: list[tuple[str, float]] = field(default_factory=list)  # (operation, loop time)
@@ -132,7 +133,8 @@ class AwsFaults:
 
     def _fault_for(self, operation: str) -> Fault | None:
         for fault in self.faults:
-            if fault.operation == operation and self.injected.get(operation, 0) < fault.times:
+            if fault.operation == operation and fault.used < fault.times:
+                fault.used += 1
                 return fault
         return None
 
