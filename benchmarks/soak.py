@@ -324,7 +324,9 @@ async def run_soak(
                         unexpected[f"{name} {status}"] += 1
                 done += 1
                 if done % sample_every == 0:
-                    samples.append(sample(process.pid, done, started))
+                    samples.append(last := sample(process.pid, done, started))
+                    if done % (sample_every * 20) == 0:
+                        print(f"{done} answered, {last.seconds} s, RSS {_mib(last.rss)} MiB", file=sys.stderr)
                     if len(canary.received) > 1000:
                         forwarded += len(canary.received)
                         canary.received.clear()  # the soak needs the canary's checks, not what it kept

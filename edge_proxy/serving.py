@@ -61,6 +61,7 @@ async def drain(runner: web.AppRunner, busy: Callable[[], bool], timeout: float)
     aiohttp's runner.cleanup() alone is not enough: from its first step it ignores bytes arriving on
     open connections, so a request whose body was still being uploaded would stall until the timeout
     and fail. Waiting here first, with the listening sockets closed, lets such uploads complete.
+    Meanwhile a kept-alive connection may still bring a request; it is answered like the others.
     """
     for site in list(runner.sites):
         await site.stop()
