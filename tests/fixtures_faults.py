@@ -122,14 +122,9 @@ class AwsFaults:
     url: str = ""
     faults: list[Fault] = field(default_factory=list)  # applied in order, each for its `times` calls
     calls: dict[str, int] = field(default_factory=dict)  # every call that arrived, by operation
-    injected: dict[str, int] = field(default_factory=dict)  # faults answered, by operation
-    arrivals: list[tuple[str, float]] = field(default_factory=list)  # (operation, loop time)
 
     def inject(self, operation: str, code: str, times: int, status: int = 400) -> None:
         self.faults.append(Fault(operation, code, times, status))
-
-    def clear(self) -> None:
-        self.faults.clear()
 
     def _fault_for(self, operation: str) -> Fault | None:
         for fault in self.faults:
@@ -141,16 +136,13 @@ class AwsFaults:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         operation = request.headers.get("X-Amz-Target", request.method)
         self.calls[operation] = self.calls.get(operation, 0) + 1
-        self.arrivals.append((operation, asyncio.get_running_loop().time()))
         body = await request.read()
         fault = self._fault_for(operation)
-        if fault is not None:
-            self.injected[operation] = self.injected.get(operation, 0) + 1
-            if fault.code != "lose-answer":
-                error = {"__type": f"com.amazonaws.fault#{fault.code}", "message": "injected by AwsFaults"}
-                return web.Response(
-                    status=fault.status, text=json.dumps(error), content_type="application/x-amz-json-1.0"
-                )
+        if fault is not None and fault.code != "lose-answer":
+            error = {"__type": f"com.amazonaws.fault#{fault.code}", "message": "injected by AwsFaults"}
+            return web.Response(
+                status=fault.status, text=json.dumps(error), content_type="application/x-amz-json-1.0"
+            )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         async with aiohttp.ClientSession(auto_decompress=False) as session:
             async with session.request(

@@ -112,8 +112,6 @@ async def test_ssm_throttling_is_retried_with_backoff(aws: Aws, ssm_faults, decr
     ssm_faults.inject("AmazonSSM.GetParameter", "InternalServerError", times=1, status=500)
     assert await decrypt(encrypt(public, b"jane@example.org")) == [{"plaintext": "jane@example.org"}]
     assert ssm_faults.calls["AmazonSSM.GetParameter"] == 4  # throttled twice, a 500, then answered
-    times = [t for op, t in ssm_faults.arrivals if op == "AmazonSSM.GetParameter"]
-    assert times[-1] - times[0] > 0  # retried after a pause, not in a tight loop
 
 
 async def test_ssm_throttling_that_persists_is_a_clear_error_then_recovers(  # type: ignore[no-untyped-def]
