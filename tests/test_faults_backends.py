@@ -131,6 +131,20 @@ async def test_ssm_throttling_that_persists_is_a_clear_error_then_recovers(  # t
     assert await decrypt(value) == [{"plaintext": "jane@example.org"}]  # the next call opens it afresh
 
 
+async def test_ssm_access_denied_is_not_retried_and_says_what_to_allow(  # type: ignore[no-untyped-def]
+    aws: Aws, ssm_faults, decryptor_env: Path
+) -> None:
+    public = await asyncio.to_thread(store_ssm_key, PARAM, kms_key(aws), None, bits=2048)
+    ssm_keystore(decryptor_env)
+    ssm_faults.inject("AmazonSSM.GetParameter", "AccessDeniedException", times=1)
+    (result,) = await decrypt(encrypt(public, b"x"))
+    assert result["error"] == (
+        f"key backend unavailable: access to parameter '{PARAM}' was denied (AccessDeniedException): "
+        "allow ssm:GetParameter and kms:Decrypt"
+    )
+    assert ssm_faults.calls["AmazonSSM.GetParameter"] == 1  # not worth retrying
+
+
 # --- DynamoDB throttles, loses an answer, or goes away ------------------------------------------------------
 
 PUT = "DynamoDB_20120810.PutItem"
