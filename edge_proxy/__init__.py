@@ -9,7 +9,7 @@ from .errors import ProxyError, RequestRefused
 from .limits import Limits
 from .reload import reload_config
 from .runtime import RUNTIME, Runtime
-from .serving import start_site, tls_context
+from .serving import drain, start_site, tls_context
 from .settings import ConfigSource, ProxySettings, Timeouts
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "Timeouts",
     "build_admin_app",
     "build_app",
+    "drain",
     "reload_config",
     "start_site",
     "tls_context",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -53,3 +55,24 @@ async def start_site(
     scheme = "https" if ssl_context else "http"
     shown = f"[{host}]" if ":" in host else host
     return runner, f"{scheme}://{shown}:{bound_port}"
+
+
+async def drain(runner: web.AppRunner, busy: Callable[[], bool], timeout: float) -> None:
+    """Stop accepting connections, let requests in progress finish for at most `timeout` seconds, cut
+    those still running, then shut `runner` down (closing idle keep-alive connections).
+
+    aiohttp's runner.cleanup() alone is not enough: from its first step it ignores bytes arriving on
+    open connections, so a request whose body was still being uploaded would stall until the timeout
+    and fail. Waiting here first, with the listening sockets closed, lets such uploads complete.
+    Meanwhile a kept-alive connection may still bring a request; it is answered like the others.
+    """
+    for site in list(runner.sites):
+        await site.stop()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while busy() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    if busy() and runner.server is not None:
+        runner.server.pre_shutdown()
+        await runner.server.shutdown(0.05)  # cancel the handlers still running, briefly await their ends
+    await runner.cleanup()

@@ -29,6 +29,7 @@ from edge_proxy import (
     Timeouts,
     build_admin_app,
     build_app,
+    drain,
     reload_config,
     start_site,
     tls_context,
@@ -212,7 +213,10 @@ async def serve_proxy(
         loop.remove_signal_handler(signal.SIGHUP)
         runtime.draining = True
         log.info("draining: finishing in-flight requests (at most %.0f s)", t.shutdown)
-        await runner.cleanup()
+        registry = runtime.metrics.registry
+        await drain(
+            runner, lambda: bool(registry.get_sample_value("fle_proxy_in_flight_requests")), t.shutdown
+        )
         if admin_runner is not None:
             await admin_runner.cleanup()
         log.info("proxy stopped")
