@@ -243,7 +243,7 @@ def main() -> None:
                 store = root / f"{name}.db"
                 asyncio.run(fill_store(store, public, args.items))
                 envs[name] = {"FLE_KEYSTORE": str(keystore), "FLE_STORE": f"sqlite:///{store}"}
-                decrypt_rate(envs[name] | {}, 1)  # warm: keystore opened, pool started, as a warm Lambda
+                decrypt_rate(envs[name], 1)  # warm: keystore opened, pool started, as a warm Lambda
             token = TokenRaw("bench", "BenchKey", "1234", args.sessions)
             runs: dict[str, list[Rate]] = {n: [] for n in ("raw", "sdk", "token", "file", "pkcs11", "ssm")}
             with ThreadPoolExecutor(args.workers) as pool:
