@@ -1,17 +1,25 @@
-"""Decryptor throughput: `{"recent": N}` items/s through lambda_handler vs the raw RSA-2048 private-op rate.
+"""Decryptor throughput: `{"recent": N}` items/s through lambda_handler, per keystore backend, each against
+the rate of the private-key operation underneath it, measured in the same run.
 
-Both are measured in the same run, alternating rounds so a busy machine slows both alike:
-- raw: RSA-2048 OAEP-SHA256 decrypt of a 32-byte data key with `cryptography`, on a thread pool of the
-  same size as the decryptor's, i.e. what this machine's cores can do in private-key operations;
-- decrypt: lambda_handler({"recent": N}) with the file backend and a SQLite store holding N form
-  submissions (name, email in clear, phone encrypted as the edge proxy writes it), audit lines to a file.
-Each item needs exactly one private-key operation, so items/s divided by raw ops/s is the share of the
-hardware's RSA capacity the decryptor turns into decrypted items (the goal is >= 0.8). CPU time per item
-against CPU time per raw operation (`cpu_ratio`) is the same share measured in CPU seconds, which holds
-steadier than wall-clock rates when other work shares the machine. `sdk_only` is stock
-aws-encryption-sdk decrypting with its own RawMasterKey and nothing of ours: the ceiling the SDK sets.
+Every backend decrypts N form submissions from its own SQLite store (name, email in clear, phone encrypted
+as the edge proxy writes it), warm (keystore opened, pool started, as in a warm Lambda container), with
+audit lines going to a file. Rounds alternate all measurements, so a busy machine slows them alike.
 
-    python3 -m benchmarks.bench_decrypt [--items 1000] [--rounds 3] [--workers 8]
+- file: against raw RSA-2048 OAEP-SHA256 private-key decrypts with `cryptography` on a thread pool of the
+  decryptor's size (what the cores do in private-key operations). `sdk_only` is stock aws-encryption-sdk
+  decrypting with its own RawMasterKey, nothing of ours: the ceiling the SDK sets.
+- pkcs11: a SoftHSM2 token (key generated inside it), a keystore entry with `sessions = S`, against the
+  token's own raw RSA rate (CKM_RSA_X_509 on S sessions, one thread each, straight through python-pkcs11:
+  the token's work per unwrap, without our pool or the host-side OAEP decoding).
+- ssm: Parameter Store on a moto server, key cached after the first read; for information (the unwrap is
+  the same in-process RSA operation as the file backend's).
+
+Each item needs exactly one private-key operation, so items/s divided by reference ops/s is the share of
+the reference rate turned into decrypted items (the goal is >= 0.8 for file and pkcs11). CPU time per
+reference op divided by CPU time per item (`cpu_ratio`) is the same share in CPU seconds, steadier than
+wall-clock rates when other work shares the machine (SoftHSM runs in this process, so it counts too).
+
+    python3 -m benchmarks.bench_decrypt [--items 1000] [--rounds 3] [--workers 8] [--sessions 2]
 """
 
 from __future__ import annotations
@@ -24,8 +32,10 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import aws_encryption_sdk
 from aws_encryption_sdk.identifiers import CommitmentPolicy, EncryptionKeyType, WrappingAlgorithm
@@ -34,13 +44,16 @@ from aws_encryption_sdk.key_providers.raw import RawMasterKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from benchmarks.bench_keystore import SOFTHSM, softhsm_backend, start_moto, start_softhsm
 from decryptor import handler
 from edge_proxy import esdk
 from keystore import DEFAULT_WRAPPING
 from store import SqliteStore, Submission
 
+Rate = tuple[float, float]  # (operations per second, CPU seconds per operation)
 
-def write_keystore(directory: Path, key: rsa.RSAPrivateKey) -> Path:
+
+def write_file_keystore(directory: Path, key: rsa.RSAPrivateKey) -> Path:
     pem = directory / "demo.pem"
     pem.write_bytes(
         key.private_bytes(
@@ -50,16 +63,17 @@ def write_keystore(directory: Path, key: rsa.RSAPrivateKey) -> Path:
         )
     )
     pem.chmod(0o600)
-    toml = directory / "keystore.toml"
-    toml.write_text(
-        '[[key]]\nprovider_id = "FLEDemo"\nkey_name = "DemoPublicKey"\nbackend = "file"\n'
-        'path = "demo.pem"\npassphrase_env = "BENCH_KEY_PASSPHRASE"\n'
-    )
-    return toml
+    return write_keystore(directory / "file.toml", 'backend = "file"\npath = "demo.pem"\n'
+                          'passphrase_env = "BENCH_KEY_PASSPHRASE"\n')  # fmt: skip
 
 
-async def fill_store(path: Path, key: rsa.RSAPrivateKey, items: int) -> None:
-    field_key = esdk.FieldKey(key.public_key(), b"FLEDemo", b"DemoPublicKey")
+def write_keystore(path: Path, settings: str) -> Path:
+    path.write_text(f'[[key]]\nprovider_id = "FLEDemo"\nkey_name = "DemoPublicKey"\n{settings}')
+    return path
+
+
+async def fill_store(path: Path, public: rsa.RSAPublicKey, items: int) -> None:
+    field_key = esdk.FieldKey(public, b"FLEDemo", b"DemoPublicKey")
     store = SqliteStore(path)
     for i in range(items):
         phone = esdk.encrypt(f"404-555-{i:04d}".encode(), field_key)
@@ -75,18 +89,21 @@ async def fill_store(path: Path, key: rsa.RSAPrivateKey, items: int) -> None:
     await store.close()
 
 
-def raw_rate(key: rsa.RSAPrivateKey, pool: ThreadPoolExecutor, ops: int) -> tuple[float, float]:
-    """RSA-2048 OAEP-SHA256 private-key decrypts per second on `pool`, and CPU seconds per operation."""
-    wrapped = key.public_key().encrypt(os.urandom(32), DEFAULT_WRAPPING.padding())
-    padding = DEFAULT_WRAPPING.padding()
+def timed(work: Callable[[], object], ops: int) -> Rate:
     cpu, start = time.process_time(), time.perf_counter()
-    list(pool.map(lambda _: key.decrypt(wrapped, padding), range(ops)))
+    work()
     return ops / (time.perf_counter() - start), (time.process_time() - cpu) / ops
 
 
-def sdk_rate(key: rsa.RSAPrivateKey, pool: ThreadPoolExecutor, ops: int) -> tuple[float, float]:
-    """Stock aws-encryption-sdk with its own raw RSA master key, no decryptor around it: the ceiling the SDK
-    itself sets (messages/s on `pool`, CPU seconds per message)."""
+def raw_rate(key: rsa.RSAPrivateKey, pool: ThreadPoolExecutor, ops: int) -> Rate:
+    """RSA-2048 OAEP-SHA256 private-key decrypts on `pool`."""
+    wrapped = key.public_key().encrypt(os.urandom(32), DEFAULT_WRAPPING.padding())
+    padding = DEFAULT_WRAPPING.padding()
+    return timed(lambda: list(pool.map(lambda _: key.decrypt(wrapped, padding), range(ops))), ops)
+
+
+def sdk_rate(key: rsa.RSAPrivateKey, pool: ThreadPoolExecutor, ops: int) -> Rate:
+    """Stock aws-encryption-sdk with its own raw RSA master key, no decryptor around it."""
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -103,23 +120,79 @@ def sdk_rate(key: rsa.RSAPrivateKey, pool: ThreadPoolExecutor, ops: int) -> tupl
         commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
     )
     message = esdk.encrypt(b"404-555-0150", esdk.FieldKey(key.public_key(), b"FLEDemo", b"DemoPublicKey"))
-    cpu, start = time.process_time(), time.perf_counter()
-    list(pool.map(lambda _: client.decrypt(source=message, key_provider=master_key), range(ops)))
-    return ops / (time.perf_counter() - start), (time.process_time() - cpu) / ops
+    return timed(
+        lambda: list(pool.map(lambda _: client.decrypt(source=message, key_provider=master_key), range(ops))),
+        ops,
+    )
 
 
-def decrypt_rate(items: int) -> tuple[float, float]:
-    """Items per second through lambda_handler({"recent": items}), and CPU seconds per item."""
-    cpu, start = time.process_time(), time.perf_counter()
-    answer = handler.lambda_handler({"recent": items}, None)
-    elapsed = time.perf_counter() - start
-    cpu = time.process_time() - cpu
+class TokenRaw:
+    """The token's own rate: CKM_RSA_X_509 decrypts on `sessions` sessions, one thread each."""
+
+    def __init__(self, token_label: str, key_label: str, pin: str, sessions: int) -> None:
+        from pkcs11 import Attribute, ObjectClass
+        from pkcs11 import exceptions as p11e
+
+        from keystore.pkcs11_pool import Module
+
+        token = Module.get(SOFTHSM).lib.get_token(token_label=token_label)  # initialised for threads
+        try:
+            self._login = token.open(user_pin=pin)
+        except p11e.UserAlreadyLoggedIn:
+            self._login = token.open()
+        self._sessions = [token.open() for _ in range(sessions)]
+        find = {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: key_label}
+        self._keys = [next(iter(s.get_objects(find))) for s in self._sessions]
+        self._pool = ThreadPoolExecutor(sessions)
+
+    def rate(self, public: rsa.RSAPublicKey, ops: int) -> Rate:
+        from pkcs11 import Mechanism
+
+        wrapped = public.encrypt(os.urandom(32), DEFAULT_WRAPPING.padding())
+        share = -(-ops // len(self._keys))
+
+        def work(key: Any) -> None:
+            for _ in range(share):
+                key.decrypt(wrapped, mechanism=Mechanism.RSA_X_509)
+
+        return timed(lambda: list(self._pool.map(work, self._keys)), share * len(self._keys))
+
+    def close(self) -> None:
+        self._pool.shutdown()
+        for session in [*self._sessions, self._login]:
+            session.close()
+
+
+def decrypt_rate(env: dict[str, str], items: int) -> Rate:
+    """lambda_handler({"recent": items}) with the keystore and store in `env`; every item must decrypt."""
+    os.environ.update(env)
+    answer: dict[str, Any] = {}
+
+    def work() -> None:
+        answer.update(handler.lambda_handler({"recent": items}, None))
+
+    rate = timed(work, items)
     decrypted = sum(
         1 for item in answer["items"] if not item["errors"] and item["fields"]["phone"][:4] == "404-"
     )
     if decrypted != items:
         raise SystemExit(f"only {decrypted} of {items} items decrypted: {answer['items'][:1]}")
-    return items / elapsed, cpu / items
+    return rate
+
+
+def median(rates: list[Rate]) -> Rate:
+    return statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
+
+
+def summary(items: Rate, reference: Rate, reference_name: str) -> dict[str, float]:
+    return {
+        "items_per_s": round(items[0]),
+        f"{reference_name}_per_s": round(reference[0]),
+        "ratio": round(items[0] / reference[0], 2),
+        "cpu_ms_per_item": round(items[1] * 1e3, 3),
+        f"cpu_ms_per_{reference_name}": round(reference[1] * 1e3, 3),
+        "cpu_ratio": round(reference[1] / items[1], 2),
+    }
 
 
 def main() -> None:
@@ -127,49 +200,79 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=8, help="decryptor threads and raw-RSA threads")
+    parser.add_argument("--sessions", type=int, default=2, help="pkcs11 sessions (and raw token threads)")
     args = parser.parse_args()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="fle-bench-") as tmp:
+        root = Path(tmp)
         os.environ.update(
             BENCH_KEY_PASSPHRASE="bench",
-            FLE_KEYSTORE=str(write_keystore(directory, key)),
-            FLE_STORE=f"sqlite:///{directory / 'store.db'}",
-            FLE_AUDIT_FILE=str(directory / "audit.jsonl"),
+            BENCH_PKCS11_PIN="1234",
+            FLE_AUDIT_FILE=str(root / "audit.jsonl"),
             FLE_DECRYPT_WORKERS=str(args.workers),
         )
-        asyncio.run(fill_store(directory / "store.db", key, args.items))
-        handler.lambda_handler({"recent": 1}, None)  # warm: keystore opened, pool started, as a warm Lambda
-        raw_single, raw_pool, items, raw_cpu, item_cpu, sdk, sdk_cpu = [], [], [], [], [], [], []
-        with ThreadPoolExecutor(1) as one, ThreadPoolExecutor(args.workers) as pool:
-            for _ in range(args.rounds):
-                raw_single.append(raw_rate(key, one, args.items // 2)[0])
-                rate, cpu = raw_rate(key, pool, args.items)
-                raw_pool.append(rate)
-                raw_cpu.append(cpu)
-                rate, cpu = sdk_rate(key, pool, args.items)
-                sdk.append(rate)
-                sdk_cpu.append(cpu)
-                rate, cpu = decrypt_rate(args.items)
-                items.append(rate)
-                item_cpu.append(cpu)
-        audit_lines = len((directory / "audit.jsonl").read_text().splitlines())
+        start_softhsm(root)  # token "bench", key "BenchKey" generated inside it
+        probe = softhsm_backend(root, 1)
+        token_public = probe.public_key()
+        probe.close()
+        moto = start_moto()
+        try:
+            import boto3
+
+            from keystore.tooling import store_ssm_key
+
+            kms_key = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
+            ssm_public = store_ssm_key("/bench/private-key", kms_key, None)
+            backends = {
+                "file": (write_file_keystore(root, key), key.public_key()),
+                "pkcs11": (
+                    write_keystore(
+                        root / "pkcs11.toml",
+                        f'backend = "pkcs11"\nmodule = "{SOFTHSM}"\ntoken_label = "bench"\n'
+                        f'key_label = "BenchKey"\npin_env = "BENCH_PKCS11_PIN"\nsessions = {args.sessions}\n',
+                    ),
+                    token_public,
+                ),
+                "ssm": (
+                    write_keystore(root / "ssm.toml", 'backend = "ssm"\nparameter = "/bench/private-key"\n'),
+                    ssm_public,
+                ),
+            }
+            envs = {}
+            for name, (keystore, public) in backends.items():
+                store = root / f"{name}.db"
+                asyncio.run(fill_store(store, public, args.items))
+                envs[name] = {"FLE_KEYSTORE": str(keystore), "FLE_STORE": f"sqlite:///{store}"}
+                decrypt_rate(envs[name], 1)  # warm: keystore opened, pool started, as a warm Lambda
+            token = TokenRaw("bench", "BenchKey", "1234", args.sessions)
+            runs: dict[str, list[Rate]] = {n: [] for n in ("raw", "sdk", "token", "file", "pkcs11", "ssm")}
+            with ThreadPoolExecutor(args.workers) as pool:
+                for _ in range(args.rounds):
+                    runs["raw"].append(raw_rate(key, pool, args.items))
+                    runs["sdk"].append(sdk_rate(key, pool, args.items))
+                    runs["file"].append(decrypt_rate(envs["file"], args.items))
+                    runs["token"].append(token.rate(token_public, args.items))
+                    runs["pkcs11"].append(decrypt_rate(envs["pkcs11"], args.items))
+                    runs["ssm"].append(decrypt_rate(envs["ssm"], args.items))
+            token.close()
+            for service in handler._decryptors.values():
+                service.close()
+        finally:
+            moto.terminate()
+            moto.wait(timeout=10)
+        audit_lines = len((root / "audit.jsonl").read_text().splitlines())
+    m = {name: median(rates) for name, rates in runs.items()}
     result = {
         "items": args.items,
         "rounds": args.rounds,
         "workers": args.workers,
+        "pkcs11_sessions": args.sessions,
         "cpus": os.cpu_count(),
-        "raw_rsa_ops_per_s_1_thread": round(statistics.median(raw_single)),
-        "raw_rsa_ops_per_s_pool": round(statistics.median(raw_pool)),
-        "recent_items_per_s": round(statistics.median(items)),
-        "ratio_vs_pool": round(statistics.median(items) / statistics.median(raw_pool), 2),
-        "ratio_vs_1_thread": round(statistics.median(items) / statistics.median(raw_single), 2),
-        "cpu_ms_per_rsa_op": round(statistics.median(raw_cpu) * 1e3, 3),
-        "cpu_ms_per_item": round(statistics.median(item_cpu) * 1e3, 3),
-        "cpu_ratio": round(statistics.median(raw_cpu) / statistics.median(item_cpu), 2),
-        "sdk_only_msgs_per_s_pool": round(statistics.median(sdk)),
-        "cpu_ms_per_sdk_only_msg": round(statistics.median(sdk_cpu) * 1e3, 3),
-        "sdk_only_cpu_ratio": round(statistics.median(raw_cpu) / statistics.median(sdk_cpu), 2),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "file": summary(m["file"], m["raw"], "rsa_op"),
+        "sdk_only": summary(m["sdk"], m["raw"], "rsa_op"),
+        "pkcs11": summary(m["pkcs11"], m["token"], "token_op"),
+        "ssm_cached": summary(m["ssm"], m["raw"], "rsa_op"),
         "audit_lines": audit_lines,
     }
     print(json.dumps(result, indent=2))

@@ -3,7 +3,9 @@
 Settings come from the same environment variables as the Lambda handler (FLE_KEYSTORE, FLE_STORE, ...);
 a flag overrides its variable. Output: a readable table, or JSON lines with --json (one per value or
 item, the handler's answer shapes). Audit lines go to stderr unless --audit-file (or FLE_AUDIT_FILE) is
-given, so stdout holds only the answer. Exit status 1 when any value or item could not be decrypted.
+given, so stdout holds only the answer; stderr then holds the audit's JSON lines and log lines of level
+WARNING and above only (unless --log-level DEBUG asks for everything). Exit status 1 when any value or
+item could not be decrypted.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import os
 import socket
 import sys
@@ -93,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         request = parse_request(_event(args))
         config = DecryptorConfig.from_env(env)
+        if config.audit_file is None and logging.getLogger().level == logging.INFO:
+            # stderr carries the audit lines: routine notices (botocore's credential source, the mechanism
+            # a token was probed for) would break them up; warnings and errors still show
+            logging.getLogger().setLevel(logging.WARNING)
         audit = AuditLog(config.audit_file, stream=sys.stderr)
         service = DecryptService(config, audit=audit)
     except (BadRequest, DecryptorConfigError, KeystoreError) as e:

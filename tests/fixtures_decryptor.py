@@ -6,14 +6,20 @@ factories named in KEYSTORE_FACTORIES. A factory is a fixture returning a callab
 (provider id, key name), writes a keystore TOML naming them, sets any environment the backend needs
 (PINs, passphrases, AWS endpoint) and returns the TOML's path. To run every decryptor test against
 another backend, add a factory fixture and its name to KEYSTORE_FACTORIES.
+
+The factories of all three backends are listed: file, pkcs11 (the session's SoftHSM2 token `fle-dec`)
+and ssm (the session's moto server). Every environment variable a backend needs is set with monkeypatch,
+because the CLI tests run `fle decrypt` as a separate process that sees only os.environ.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import aws_encryption_sdk
 import pytest
@@ -23,9 +29,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import handler
 from edge_proxy import esdk
-from tests.helpers import raw_master_key, write_file_keystore
+from tests.helpers import private_pem, raw_master_key, write_file_keystore
 
-KEYSTORE_FACTORIES = ["file_keystore_factory"]  # add "pkcs11_keystore_factory", "ssm_keystore_factory"
+if TYPE_CHECKING:
+    from tests.fixtures_moto import Aws
+    from tests.fixtures_softhsm import SoftHsm
+
+KEYSTORE_FACTORIES = ["file_keystore_factory", "pkcs11_keystore_factory", "ssm_keystore_factory"]
+DECRYPTOR_TOKEN = "fle-dec"
+# For a test whose subject is refused or fails before any key backend is opened (a malformed event, a bad
+# setting, a usage error): it runs with the file keystore only, since the other backends would repeat it.
+BEFORE_ANY_BACKEND = pytest.mark.parametrize("make_keystore", ["file_keystore_factory"], indirect=True)
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,95 @@ def file_keystore_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ke
             path = write_file_keystore(
                 path.parent, spec.key, "pw", provider_id=spec.provider_id, name=spec.key_name
             )
+        return path
+
+    return make
+
+
+def _fingerprint(key: rsa.RSAPrivateKey) -> str:
+    return hashlib.sha256(str(key.public_key().public_numbers().n).encode()).hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def decryptor_token(softhsm: SoftHsm) -> dict[str, str]:
+    """Labels of the keys already imported into the token `fle-dec`, by key fingerprint: a key is imported
+    once per session, whatever (provider id, key name) the tests give it."""
+    return {}
+
+
+@pytest.fixture
+def pkcs11_keystore_factory(
+    softhsm: SoftHsm,
+    decryptor_token: dict[str, str],
+    pkcs11_pin: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> KeystoreFactory:
+    """Keys in a SoftHSM2 token (`backend = "pkcs11"`), sensitive and non-extractable.
+
+    The tests encrypt with the public half of known keys, so these keys are made outside and imported;
+    the product never does that (`fle keys create --backend pkcs11` generates inside the token, which
+    tests/test_keystore_pkcs11.py and test_keystore_cli.py cover)."""
+    monkeypatch.setenv("SOFTHSM2_CONF", str(softhsm.conf))
+
+    def make(keys: Sequence[KeySpec]) -> Path:
+        entries = []
+        for spec in keys:
+            label = decryptor_token.get(_fingerprint(spec.key))
+            if label is None:
+                from tests.fixtures_softhsm import import_key  # not at the top: pytest loads it as a plugin
+
+                label = f"dec-{_fingerprint(spec.key)}"
+                import_key(softhsm.module, DECRYPTOR_TOKEN, spec.key, label)
+                decryptor_token[_fingerprint(spec.key)] = label
+            entries.append(
+                softhsm.keystore_entry(
+                    DECRYPTOR_TOKEN, label, provider_id=spec.provider_id, key_name=spec.key_name, sessions=4
+                )
+            )
+        path = tmp_path / "keystore-pkcs11" / "keystore.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(entries))
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def decryptor_ssm(moto_server: str) -> Any:
+    """One SSM client on moto for the session (a boto3 client takes longer to make than the calls)."""
+    import boto3
+
+    from tests.fixtures_moto import REGION  # not at the top: pytest loads it as a plugin
+
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    ).client("ssm", endpoint_url=moto_server)
+
+
+@pytest.fixture
+def ssm_keystore_factory(aws: Aws, decryptor_ssm: Any, tmp_path: Path) -> KeystoreFactory:
+    """Keys as SecureString parameters in moto's Parameter Store (`backend = "ssm"`), encrypted under the
+    account's default KMS key for SSM, the way the CloudFront sample keeps its private key. The `aws`
+    fixture points the AWS environment at moto and resets moto's state after the test."""
+
+    def make(keys: Sequence[KeySpec]) -> Path:
+        entries = []
+        for spec in keys:
+            parameter = f"/fle-test/{spec.provider_id}/{spec.key_name}"
+            decryptor_ssm.put_parameter(
+                Name=parameter,
+                Value=private_pem(spec.key).decode("ascii"),
+                Type="SecureString",
+                Overwrite=True,
+            )
+            entries.append(
+                f'[[key]]\nprovider_id = "{spec.provider_id}"\nkey_name = "{spec.key_name}"\n'
+                f'backend = "ssm"\nparameter = "{parameter}"\nregion = "{aws.region}"\n\n'
+            )
+        path = tmp_path / "keystore-ssm" / "keystore.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(entries))
         return path
 
     return make

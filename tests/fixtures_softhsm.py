@@ -8,6 +8,7 @@ Tokens:
   The product never does this: `fle keys create --backend pkcs11` generates inside the token.
 - `fle-gen`: keys generated inside the token by the tooling under test.
 - `fle-solo`: a token whose directory the recovery tests move away and back.
+- `fle-dec`: the decryptor tests' keys (tests/fixtures_decryptor.py imports them, like the cluster key).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "1234"
 SO_PIN = "12345678"
 PIN_ENV = "TEST_PKCS11_PIN"
-TOKENS = ("fle-a", "fle-b", "fle-gen", "fle-solo")
+TOKENS = ("fle-a", "fle-b", "fle-gen", "fle-solo", "fle-dec")
 CLUSTER_KEY_LABEL = "ClusterKey"
 
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import handler
 from store import SqliteStore, Submission
-from tests.fixtures_decryptor import DecryptEnv, proxy_encrypt
+from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, proxy_encrypt
 
 
 def rest_event(body: str | None, method: str = "POST", base64_body: bool = False) -> dict[str, Any]:
@@ -105,6 +105,7 @@ def test_base64_encoded_body(decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey
     assert call(event) == (200, {"results": [{"plaintext": "x"}]})
 
 
+@BEFORE_ANY_BACKEND
 @pytest.mark.parametrize("make_event", [rest_event, http_event], ids=["rest-v1", "http-v2"])
 @pytest.mark.parametrize(
     ("body", "method", "status", "reason"),
@@ -124,12 +125,14 @@ def test_bad_requests_get_400_with_a_reason(
     assert got_status == status and reason in answer["error"]
 
 
+@BEFORE_ANY_BACKEND
 def test_undecodable_base64_body(decrypt_env: DecryptEnv) -> None:
     event = rest_event("{}")
     event.update(body="%%%", isBase64Encoded=True)
     assert call(event) == (400, {"error": "the body is not base64 of UTF-8 text"})
 
 
+@BEFORE_ANY_BACKEND
 def test_server_side_problems_are_5xx(decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLE_STORE", "sqlite:///")
     status, answer = call(http_event('{"recent": 1}'))
@@ -139,6 +142,7 @@ def test_server_side_problems_are_5xx(decrypt_env: DecryptEnv, monkeypatch: pyte
     assert status == 500 and "FLE_KEYSTORE" in answer["error"]
 
 
+@BEFORE_ANY_BACKEND
 def test_store_unavailable_is_503(decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     directory = decrypt_env.store_path.parent / "not-a-db"
     directory.mkdir()

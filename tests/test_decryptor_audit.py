@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import AuditLog, Caller, DecryptError, Subject, handler
 from store import SqliteStore, Submission
-from tests.fixtures_decryptor import DecryptEnv, proxy_encrypt
+from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, proxy_encrypt
 
 PLAINTEXTS = ["404-555-0150", "4111-1111-1111-1111", "Jane's secret ☎"]
 
@@ -128,6 +128,7 @@ def test_audit_lines_from_many_threads_stay_whole(tmp_path: Path) -> None:
     assert sorted(json.loads(line)["index"] for line in lines) == list(range(400))
 
 
+@BEFORE_ANY_BACKEND
 def test_unwritable_audit_file_is_a_config_error(
     decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:

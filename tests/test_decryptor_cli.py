@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fle.cmd_decrypt import render_table
 from store import SqliteStore, Submission
-from tests.fixtures_decryptor import DecryptEnv, proxy_encrypt
+from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, proxy_encrypt
 
 ROOT = Path(__file__).parent.parent
 
@@ -112,6 +112,7 @@ def test_flags_override_the_environment(
     assert json.loads(audit.read_text())["outcome"] == "decrypted"
 
 
+@BEFORE_ANY_BACKEND
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import handler
 from store import SqliteStore, Submission
-from tests.fixtures_decryptor import DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
+from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
 
 CORRUPT = "message could not be decrypted (corrupt, tampered or wrong key)"
 
@@ -103,6 +103,7 @@ async def test_ids_and_recent_events(
     assert recent["items"][1]["fields"]["phone"] == "404-555-0150"
 
 
+@BEFORE_ANY_BACKEND
 @pytest.mark.parametrize(
     ("event", "message"),
     [
@@ -122,6 +123,7 @@ def test_bad_events_are_errors_not_exceptions(decrypt_env: DecryptEnv, event: ob
     assert message in handler.lambda_handler(event, None)["error"]
 
 
+@BEFORE_ANY_BACKEND
 def test_missing_keystore_and_store(decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLE_STORE")
     assert "FLE_STORE" in handler.lambda_handler({"recent": 1}, None)["error"]
@@ -131,6 +133,7 @@ def test_missing_keystore_and_store(decrypt_env: DecryptEnv, monkeypatch: pytest
     assert "FLE_KEYSTORE" in handler.lambda_handler({"ciphertexts": []}, None)["error"]
 
 
+@BEFORE_ANY_BACKEND
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -149,6 +152,7 @@ def test_bad_settings_are_named(
     assert error.startswith("config: ") and message in error
 
 
+@BEFORE_ANY_BACKEND
 def test_service_is_reused_until_the_settings_change(
     decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -158,3 +162,21 @@ def test_service_is_reused_until_the_settings_change(
     monkeypatch.setenv("FLE_DECRYPT_WORKERS", "2")
     handler.lambda_handler({"ciphertexts": []}, None)
     assert sorted(s.config.workers for s in handler._decryptors.values()) == [2, 8]
+
+
+def test_the_backend_under_test_does_the_unwrap(
+    decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, request: pytest.FixtureRequest
+) -> None:
+    """The parametrized keystore really is the backend its name says, and that backend unwrapped the key."""
+    backend_name = request.node.callspec.params["make_keystore"].removesuffix("_keystore_factory")
+    result = handler.lambda_handler({"ciphertexts": [proxy_encrypt(rsa_key, b"404-555-0150")]}, None)
+    assert result["results"] == [{"plaintext": "404-555-0150"}]
+    (service,) = handler._decryptors.values()
+    assert {entry.backend for entry in service.keystore.entries} == {backend_name}
+    backend = service.keystore.backend("FLEDemo", "DemoPublicKey")
+    if backend_name == "pkcs11":
+        (token,) = backend.health()  # type: ignore[attr-defined]
+        assert (token.name, token.healthy) == ("token 'fle-dec'", True)
+        assert token.unwraps == 1  # the data key of the message (the probe at open is not counted)
+    elif backend_name == "ssm":
+        assert backend.fetches == 1  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from decryptor import DecryptError, Policy, PolicyRefused, handler
 from decryptor.policy import DataKeyRef, parse_suites, read_header
-from tests.fixtures_decryptor import DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
+from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
 
 SIGNED_V1 = Algorithm.AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384  # 0x0378, not accepted by default
 
@@ -98,6 +98,7 @@ def test_configured_policy(
     ]
 
 
+@BEFORE_ANY_BACKEND
 def test_refused_before_the_backend_is_opened(
     decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
