@@ -6,6 +6,7 @@ It holds public keys only; nothing here may import private-key code (see tests/t
 from .admin import build_admin_app
 from .app import build_app
 from .errors import ProxyError, RequestRefused
+from .guards import ClientLimits
 from .limits import Limits
 from .reload import reload_config
 from .runtime import RUNTIME, Runtime
@@ -14,6 +15,7 @@ from .settings import ConfigSource, ProxySettings, Timeouts
 
 __all__ = [
     "RUNTIME",
+    "ClientLimits",
     "ConfigSource",
     "Limits",
     "ProxyError",

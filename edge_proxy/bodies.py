@@ -37,6 +37,8 @@ def rewrite_body(
         return encryptor(value, entity, suite)
 
     if body_format is BodyFormat.URL_ENCODED:
+        if _charset(content_type) not in (None, "utf-8", "utf8", "us-ascii"):  # utf-16/utf-7 hide names
+            raise RequestRefused(415, "UnsupportedCharsetClientError", "a form body must be UTF-8")
         return forms.rewrite(body, profile, encrypt, limits)
     if body_format is BodyFormat.JSON:
         charset = _charset(content_type)

@@ -1,6 +1,7 @@
 """Rewrite an application/x-www-form-urlencoded body: encrypt protected values, keep every other byte.
 
-Names are matched after decoding (`+` is a space, `%XX` a byte), as the origin's form parser will see them.
+Names are matched after decoding (`+` is a space, `%XX` a byte), as the origin's form parser will see them,
+and also as any origin framework could read them (`names.py`: case-insensitive, `phone[]`, `ph.one`, ...).
 Protected values are decoded to their raw bytes, encrypted, and written back as base64 with `+`, `/` and
 `=` percent-encoded, so every form parser recovers the base64 text exactly.
 
@@ -20,6 +21,7 @@ from profiles import EncryptionEntity, Profile
 
 from .errors import RequestRefused
 from .limits import Limits
+from .names import entity_for
 
 EncryptValue = Callable[[bytes, EncryptionEntity], bytes]
 """Encrypts one decoded value for an entity and returns the base64 text (ASCII bytes)."""
@@ -78,7 +80,7 @@ def rewrite(body: bytes, profile: Profile, encrypt_value: EncryptValue, limits: 
         if not segment:
             continue
         raw_name, has_value, raw_value = segment.partition(b"=")
-        entity = profile.entity_for(decode_name(raw_name))
+        entity = entity_for(profile, decode_name(raw_name))
         if entity is None:
             continue
         value = _decode(raw_value, "value") if has_value else b""

@@ -10,7 +10,10 @@ value's exact JSON text as sent (`1.50` stays `1.50`).
 Refused with 400 before anything is encrypted: a body that is not UTF-8 JSON (a BOM, NaN, trailing
 data, control characters in strings all count), an object with a key twice (parsers disagree on which
 wins, so the origin might read the plaintext copy), nesting deeper than `MAX_DEPTH`, and a selected string
-holding a lone surrogate escape (it has no UTF-8 form). The body size is bounded by `Limits.max_body_bytes`.
+holding a lone surrogate escape (it has no UTF-8 form). Keys are compared with the patterns
+case-insensitively (after their escapes are decoded), because Go's encoding/json, Jackson and
+System.Text.Json (by option) bind `"PHONE"` to a field named `phone`. The body size is bounded by
+`Limits.max_body_bytes`.
 """
 
 from __future__ import annotations
@@ -77,6 +80,11 @@ def _validate(text: str, max_depth: int) -> None:
         raise _invalid(f"invalid JSON at character {e.pos}: {e.msg}") from None
     except (ValueError, RecursionError) as e:
         raise _invalid(f"invalid JSON: {e}") from None
+
+
+def _folded(pattern: JsonPointerPattern) -> JsonPointerPattern:
+    """The pattern with its keys case-folded: Go's encoding/json (and others, by option) ignore case."""
+    return JsonPointerPattern(pattern.text, tuple(s if s is None else s.casefold() for s in pattern.segments))
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +159,7 @@ class _Scanner:
                 if text[i : i + 1] != ":":
                     raise _invalid(f"invalid JSON: expected ':' at character {i}")
                 i = self.ws(i + 1)
-            child = (*path, key)
+            child = (*path, key.casefold() if isinstance(key, str) else key)
             i = self.ws(
                 self.value(i, child, depth, tuple(pe for pe in live if pe[0].may_select_under(child)))
             )
@@ -173,7 +181,9 @@ def rewrite(
     except UnicodeDecodeError:
         raise _invalid("a JSON body must be UTF-8") from None
     _validate(text, max_depth)
-    live = tuple((p, e) for e in profile.entities for p in e.patterns if isinstance(p, JsonPointerPattern))
+    live = tuple(
+        (_folded(p), e) for e in profile.entities for p in e.patterns if isinstance(p, JsonPointerPattern)
+    )
     scanner = _Scanner(text, max_depth)
     end = scanner.ws(scanner.value(scanner.ws(0), (), 0, live))
     if end != len(text):

@@ -1,7 +1,8 @@
 """Rewrite a multipart/form-data body (RFC 7578): encrypt the parts a profile names, keep every other byte.
 
 A part is named by its `Content-Disposition: form-data; name="..."`, matched with the profile's
-CloudFront field-name patterns exactly as sent (no percent-decoding, case-sensitive). A matching part's
+CloudFront field-name patterns as sent, and also as any origin framework could read it (`names.py`:
+case-insensitive, `phone[]`, percent- or RFC 2047-decoded, ...). A matching part's
 whole content is replaced by the base64 text of one message holding the content bytes as sent: no
 charset conversion (the decrypted bytes are in whatever charset the client used) and no transfer
 decoding. Text parts may hold `Limits.max_field_bytes`; file parts (those with a `filename`) up to
@@ -29,6 +30,7 @@ from profiles import EncryptionEntity, Profile
 from .errors import RequestRefused
 from .forms import EncryptValue
 from .limits import Limits
+from .names import entity_for
 
 MAX_PROTECTED_FILE_BYTES = 1024 * 1024  # content bytes of one protected file part
 MAX_PARTS = 1000
@@ -207,7 +209,7 @@ class MultipartRewriter:
         if self._parts > MAX_PARTS:
             raise _malformed(f"more than {MAX_PARTS} parts")
         part = _parse_head(head[:end])
-        entity = self._profile.entity_for(part.name)
+        entity = entity_for(self._profile, part.name)
         if entity is None:
             out += head
         else:

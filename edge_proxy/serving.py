@@ -6,10 +6,12 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from .errors import ProxyError
+from .guards import ClientLimits, GuardedSite, guard_app
 
 
 def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
@@ -33,8 +35,13 @@ async def start_site(
     shutdown_timeout: float = 30.0,
     lingering_time: float = 2.0,
     reuse_port: bool = False,
+    client_limits: ClientLimits | None = None,
 ) -> tuple[web.AppRunner, str]:
-    """Serve `app` on host:port; returns the runner (cleanup() drains in-flight requests) and base URL."""
+    """Serve `app` on host:port; returns the runner (cleanup() drains in-flight requests) and base URL.
+
+    `client_limits` (the proxy's listener) bounds header size and count, header read time and connections.
+    """
+    guard = guard_app(app, client_limits, keepalive_timeout) if client_limits else None
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -43,10 +50,18 @@ async def start_site(
         keepalive_timeout=keepalive_timeout,
         shutdown_timeout=shutdown_timeout,
         lingering_time=lingering_time,  # seconds spent discarding the rest of a refused body
+        **(client_limits.runner_options() if client_limits else {}),
     )
     await runner.setup()
-    site = web.TCPSite(
-        runner, host, port, ssl_context=ssl_context, reuse_address=True, reuse_port=reuse_port or None
+    site_options: dict[str, Any] = {
+        "ssl_context": ssl_context,
+        "reuse_address": True,
+        "reuse_port": reuse_port or None,  # several worker processes on one port (fle/workers.py)
+    }
+    site = (
+        GuardedSite(runner, host, port, guard, **site_options)
+        if guard
+        else web.TCPSite(runner, host, port, **site_options)
     )
     await site.start()
     server = site._server  # aiohttp exposes the bound port only here

@@ -9,6 +9,7 @@ from yarl import URL
 
 from profiles import FleConfig
 
+from .guards import ClientLimits
 from .limits import Limits
 
 
@@ -45,3 +46,4 @@ class ProxySettings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     source: ConfigSource | None = None  # None: the config cannot be reloaded
     pool_size: int = 256  # pooled keep-alive connections to the origin
+    client: ClientLimits = field(default_factory=ClientLimits)  # header size/count/time, connections

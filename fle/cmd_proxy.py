@@ -21,6 +21,7 @@ from pathlib import Path
 from yarl import URL
 
 from edge_proxy import (
+    ClientLimits,
     ConfigSource,
     Limits,
     ProxyError,
@@ -41,6 +42,7 @@ from . import cli, serve, workers
 log = logging.getLogger("fle")
 _DEFAULT_LIMITS = Limits()
 _DEFAULT_TIMEOUTS = Timeouts()
+_DEFAULT_CLIENT = ClientLimits()
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -81,6 +83,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--client-idle-timeout", type=float, default=_DEFAULT_TIMEOUTS.client_idle, metavar="S"
     )
     times.add_argument("--shutdown-timeout", type=float, default=_DEFAULT_TIMEOUTS.shutdown, metavar="S")
+    client = p.add_argument_group("client connections")
+    client.add_argument("--max-header-bytes", type=int, default=_DEFAULT_CLIENT.max_header_bytes, metavar="N")
+    client.add_argument("--max-headers", type=int, default=_DEFAULT_CLIENT.max_headers, metavar="N")
+    client.add_argument("--header-timeout", type=float, default=_DEFAULT_CLIENT.header_timeout, metavar="S")
+    client.add_argument("--max-connections", type=int, default=_DEFAULT_CLIENT.max_connections, metavar="N")
     p.add_argument(
         "--workers",
         type=int,
@@ -127,9 +134,13 @@ def build_settings(args: argparse.Namespace) -> ProxySettings:
             client_idle=args.client_idle_timeout,
             shutdown=args.shutdown_timeout,
         )
+        client = ClientLimits(
+            args.max_header_bytes, args.max_headers, args.header_timeout, args.max_connections
+        )
     except ValueError as e:
         raise cli.CliError(str(e)) from e
-    return proxy_settings(args.config, args.origin, args.config_id, limits=limits, timeouts=timeouts)
+    settings = proxy_settings(args.config, args.origin, args.config_id, limits=limits, timeouts=timeouts)
+    return dataclasses.replace(settings, client=client)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +209,7 @@ async def serve_proxy(
         keepalive_timeout=t.client_idle,
         shutdown_timeout=t.shutdown,
         reuse_port=reuse_port,
+        client_limits=settings.client,
     )
     admin_runner = None
     if listen.admin is not None:

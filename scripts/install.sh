@@ -43,13 +43,14 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-extras=""
-[ "$mode" = "--test" ] && extras="[test]"
-stamp=".venv/.installed${extras}"
-fingerprint=$(sha256sum pyproject.toml | cut -d' ' -f1)
+# Dependencies come from a hash-pinned lock (docs/dependencies.md), then the project itself without deps.
+lock=requirements/runtime.txt
+[ "$mode" = "--test" ] && lock=requirements/test.txt
+stamp=".venv/.installed-$(basename "$lock" .txt)"
+fingerprint=$(cat pyproject.toml "$lock" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
   echo "$fingerprint" > "$stamp"
 fi
 
