@@ -187,6 +187,9 @@ async def test_access_log_is_json_and_never_holds_a_value(
 
 
 async def _start_fle(*args: str) -> tuple[asyncio.subprocess.Process, str, str]:
+    """`fle proxy` as one process (workers are tested in test_proxy_workers.py); its proxy and admin URLs."""
+    if "--workers" not in args:
+        args = (*args, "--workers", "1")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
