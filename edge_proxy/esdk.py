@@ -73,8 +73,12 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     derived = HKDF(algorithm=_SHA256, length=32, salt=None, info=_SUITE_BYTES + message_id).derive(data_key)
     aead = AESGCM(derived)
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
-    parts = [header, _ZERO_IV, header_tag]
+    return b"".join([header, _ZERO_IV, header_tag, *framed_body(aead, message_id, plaintext)])
 
+
+def framed_body(aead: AESGCM, message_id: bytes, plaintext: bytes) -> list[bytes]:
+    """The framed message body (regular frames, then the final frame); the same in format v1 and v2."""
+    parts: list[bytes] = []
     sequence = 1
     offset = 0
     while len(plaintext) - offset > FRAME_LENGTH:
@@ -89,4 +93,4 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     aad = message_id + _FINAL_FRAME_AAD + struct.pack(">IQ", sequence, len(final))
     sealed = aead.encrypt(iv, final, aad)  # ciphertext || tag
     parts += [b"\xff\xff\xff\xff", struct.pack(">I", sequence), iv, struct.pack(">I", len(final)), sealed]
-    return b"".join(parts)
+    return parts

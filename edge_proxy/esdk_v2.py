@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .esdk import _FINAL_FRAME_AAD, _FRAME_AAD, _OAEP, FRAME_LENGTH, FieldKey
+from .esdk import _OAEP, FRAME_LENGTH, FieldKey, framed_body
 
 SUITE_ID = 0x0478
 _IV_LENGTH = 12
@@ -64,21 +64,4 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     )
     aead = AESGCM(_hkdf(data_key, message_id, struct.pack(">H", SUITE_ID) + _KEY_LABEL))
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
-    parts = [header, header_tag]
-
-    # The frame loop repeats esdk's (with a 32-byte message id) so that module stays untouched.
-    sequence = 1
-    offset = 0
-    while len(plaintext) - offset > FRAME_LENGTH:
-        chunk = plaintext[offset : offset + FRAME_LENGTH]
-        iv = sequence.to_bytes(_IV_LENGTH, "big")
-        aad = message_id + _FRAME_AAD + struct.pack(">IQ", sequence, len(chunk))
-        parts += [struct.pack(">I", sequence), iv, aead.encrypt(iv, chunk, aad)]
-        sequence += 1
-        offset += FRAME_LENGTH
-    final = plaintext[offset:]
-    iv = sequence.to_bytes(_IV_LENGTH, "big")
-    aad = message_id + _FINAL_FRAME_AAD + struct.pack(">IQ", sequence, len(final))
-    sealed = aead.encrypt(iv, final, aad)  # ciphertext || tag
-    parts += [b"\xff\xff\xff\xff", struct.pack(">I", sequence), iv, struct.pack(">I", len(final)), sealed]
-    return b"".join(parts)
+    return b"".join([header, header_tag, *framed_body(aead, message_id, plaintext)])
