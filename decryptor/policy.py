@@ -9,12 +9,12 @@ The SDK parses the full header again when it decrypts, and checks it (including 
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from aws_encryption_sdk.identifiers import Algorithm
 
 from .errors import DecryptError, DecryptorConfigError, PolicyRefused
+from .wire import HeaderReader
 
 CLOUDFRONT_SUITE = 0x0178  # AES-256-GCM, HKDF-SHA256, no signature: what CloudFront writes
 COMMITTING_SUITES = (0x0478, 0x0578)  # message format v2, key commitment (unsigned / ECDSA P-384 signed)
@@ -73,31 +73,9 @@ def _corrupt(detail: str) -> DecryptError:
     return DecryptError(CORRUPT, detail=detail)
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.at = 0
-
-    def take(self, n: int) -> bytes:
-        if self.at + n > len(self.data):
-            raise _corrupt("header truncated")
-        chunk = self.data[self.at : self.at + n]
-        self.at += n
-        return chunk
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        return int(struct.unpack(">H", self.take(2))[0])
-
-    def field(self) -> bytes:
-        return self.take(self.u16())
-
-
 def read_header(message: bytes, max_data_keys: int) -> HeaderSummary:
     """The version, suite and data keys of `message`; stops reading once the key count is over the limit."""
-    reader = _Reader(message)
+    reader = HeaderReader(message, lambda: _corrupt("header truncated"))
     version = reader.u8()
     if version == 1:
         if reader.u8() != 0x80:

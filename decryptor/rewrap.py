@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import DecryptorError
 from .policy import suite_name
+from .wire import HeaderReader
 
 SUITE_V1 = 0x0178
 SUITE_V2 = 0x0478
@@ -108,28 +109,9 @@ class Message:
         )
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.at = 0
-
-    def take(self, n: int) -> bytes:
-        if self.at + n > len(self.data):
-            raise RewrapError("message header is truncated")
-        chunk = self.data[self.at : self.at + n]
-        self.at += n
-        return chunk
-
-    def u16(self) -> int:
-        return int(struct.unpack(">H", self.take(2))[0])
-
-    def field(self) -> bytes:
-        return self.take(self.u16())
-
-
 def parse(message: bytes) -> Message:
     """Split `message` (suite 0x0178 or 0x0478); RewrapError for anything else or a malformed header."""
-    r = _Reader(message)
+    r = HeaderReader(message, lambda: RewrapError("message header is truncated"))
     version = r.take(1)[0]
     if version == 1 and r.take(1) != b"\x80":
         raise RewrapError("message type is not 0x80")
