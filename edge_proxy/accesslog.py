@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from aiohttp import web
 
@@ -49,7 +49,12 @@ class Outcome:
         return time.monotonic() - self.started
 
     def emit(self) -> None:
-        record = {k: v for k, v in asdict(self).items() if k != "started" and v is not None}
+        if not log.isEnabledFor(logging.INFO):  # `--access-log off`: build no line at all (~30 µs)
+            return
+        record = {k: v for k in _LOGGED if (v := getattr(self, k)) is not None}
         record["duration_ms"] = round(self.seconds() * 1000, 3)
         record["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         log.info(json.dumps(record, separators=(",", ":")))
+
+
+_LOGGED = tuple(f.name for f in fields(Outcome) if f.name != "started")  # in declaration order, as before

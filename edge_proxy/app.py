@@ -141,8 +141,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         metrics.in_flight.dec()
         status = outcome.status or 499  # 499: the client went away before an answer
         outcome.status = status
-        metrics.requests.labels(outcome.method_label, outcome.action, str(status)).inc()
-        metrics.duration.labels(outcome.action).observe(outcome.seconds())
+        metrics.count_request(outcome.method_label, outcome.action, status, outcome.seconds())
         if outcome.fields_encrypted:
             metrics.fields_encrypted.inc(outcome.fields_encrypted)
         if outcome.action == "refuse" and outcome.reason:

@@ -58,13 +58,17 @@ def content_coding(values: list[str]) -> Coding:
 async def idle_chunks(stream: StreamReader, idle: float) -> AsyncIterator[bytes]:
     """The body's chunks as they arrive; ClientIdle when none comes within `idle` seconds."""
     while True:
-        try:
-            async with asyncio.timeout(idle):
-                chunk = await stream.readany()
-        except TimeoutError:
-            raise ClientIdle() from None
+        chunk = stream.read_nowait()  # what has arrived already needs no timer
         if not chunk:
-            return
+            if stream.at_eof():
+                return
+            try:
+                async with asyncio.timeout(idle):
+                    chunk = await stream.readany()
+            except TimeoutError:
+                raise ClientIdle() from None
+            if not chunk:
+                return
         yield chunk
 
 

@@ -18,14 +18,15 @@ HOP_BY_HOP = frozenset(
         "Upgrade",
     )
 )
+_DROP = HOP_BY_HOP | {"content-length"}
 
 
 def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """Copy `headers` without hop-by-hop ones, those named in Connection, and Content-Length."""
-    named = {
-        token.strip().lower() for value in headers.getall("Connection", ()) for token in value.split(",")
-    }
-    drop = HOP_BY_HOP | named | {"content-length"}
+    connection = headers.getall("Connection", ())
+    drop = _DROP
+    if connection:  # headers named in Connection are hop-by-hop too
+        drop = _DROP | {token.strip().lower() for value in connection for token in value.split(",")}
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
 
 

@@ -49,6 +49,22 @@ class Metrics:
             "fle_proxy_config_loaded_timestamp_seconds", "When the active FLE config was loaded.", registry=r
         )
 
+        # labelled children, looked up once per label set (prometheus' labels() costs ~2 µs a call)
+        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._durations: dict[str, Histogram] = {}
+
+    def count_request(self, method: str, action: str, status: int, seconds: float) -> None:
+        """One answered request: `requests` and `duration`; the label values are few (codes and names)."""
+        key = (method, action, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = self.requests.labels(method, action, str(status))
+        counter.inc()
+        histogram = self._durations.get(action)
+        if histogram is None:
+            histogram = self._durations[action] = self.duration.labels(action)
+        histogram.observe(seconds)
+
     def exposition(self) -> bytes:
         """The text exposition format of every series."""
         return generate_latest(self.registry)

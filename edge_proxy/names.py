@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from email.header import decode_header, make_header
+from functools import lru_cache
 from urllib.parse import unquote
 
 from profiles import EncryptionEntity, Profile
@@ -21,6 +22,7 @@ from profiles.patterns import FieldPattern
 
 _TRAILING_BRACKETS = re.compile(r"(\[[^\[\]]*\])+$")
 _ROUNDS = 3  # readings of readings: enough for e.g. a twice-encoded, bracketed, upper-case name
+_CACHED_NAME_LENGTH = 128  # the folded readings of names up to this long are remembered (bounded memory)
 
 
 def _php(name: str) -> str:
@@ -68,6 +70,18 @@ def readings(name: str) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=1024)
+def _cached_folded(name: str) -> frozenset[str]:
+    return frozenset(reading.casefold() for reading in readings(name))
+
+
+def _folded_readings(name: str) -> frozenset[str]:
+    """Every reading of `name`, case-folded; a form's field names repeat, so short ones are cached."""
+    if len(name) <= _CACHED_NAME_LENGTH:
+        return _cached_folded(name)
+    return frozenset(reading.casefold() for reading in readings(name))
+
+
 def _folded_match(pattern: FieldPattern, folded: str) -> bool:
     prefix = pattern.prefix.casefold()
     return folded.startswith(prefix) if pattern.wildcard else folded == prefix
@@ -78,7 +92,7 @@ def entity_for(profile: Profile, name: str) -> EncryptionEntity | None:
     exact = profile.entity_for(name)
     if exact is not None:
         return exact
-    folded = {reading.casefold() for reading in readings(name)}
+    folded = _folded_readings(name)
     for entity in profile.entities:
         for pattern in entity.patterns:
             if isinstance(pattern, FieldPattern) and any(_folded_match(pattern, f) for f in folded):
