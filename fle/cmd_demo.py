@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import shlex
+import sys
 from pathlib import Path
 
 from edge_proxy import build_app as build_proxy
@@ -68,6 +69,14 @@ def prepare_state(state: Path) -> str | None:
     return generated
 
 
+def _fle_command() -> str:
+    """How to run this same `fle` again (scripts/demo's .venv/bin/fle is not on the user's PATH)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "fle":
+        return shlex.quote(str(argv0.absolute()))
+    return f"{shlex.quote(sys.executable)} -m fle"
+
+
 def run(args: argparse.Namespace) -> int:
     state = Path(args.state_dir).resolve()
     if (state / "keys" / "demo.pem").exists() != (state / "keystore.toml").exists():
@@ -96,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             f"  State (keys, config, keystore, store): {state}",
             "",
             "Submit the form: the origin stores the phone number as ciphertext. Decrypt it with:",
-            f"  {env} fle decrypt --recent 5",
+            f"  {env} {_fle_command()} decrypt --recent 5",
         ]
         if generated:
             lines += [
