@@ -234,6 +234,20 @@ def write_config_dir(directory: Path, *documents: dict[str, Any]) -> Path:
     return directory
 
 
+def phone_config_dir(directory: Path, key: rsa.RSAPrivateKey, *, text_passes: bool = False) -> Path:
+    """The usual test config: key KA ("KeyA"), provider Alpha, pattern `phone`, for form bodies;
+    with `text_passes`, `text/plain` is mapped to no profile (forwarded untouched)."""
+    mappings: list[tuple[str, str | None]] = [(FORM, "P1")]
+    if text_passes:
+        mappings.append(("text/plain", None))
+    return write_config_dir(
+        directory,
+        cf_public_key("KA", "KeyA", key),
+        cf_profile("P1", [("KA", "Alpha", ["phone"])]),
+        cf_config("C1", mappings),
+    )
+
+
 # --- TLS ------------------------------------------------------------------------------------------------
 
 

@@ -17,19 +17,14 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fixtures_proxy import FORM, Canary, cf_config, cf_profile, cf_public_key, write_config_dir
+from tests.fixtures_proxy import FORM, Canary, phone_config_dir
 from tests.test_proxy_cloudfront import post
 from tests.test_proxy_ops import _start_fle, _stderr_until
 
 
 @pytest.fixture
 def config_dir(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
-    return write_config_dir(
-        tmp_path / "cfg",
-        cf_public_key("KA", "KeyA", rsa_key),
-        cf_profile("P1", [("KA", "Alpha", ["phone"])]),
-        cf_config("C1", [(FORM, "P1"), ("text/plain", None)]),
-    )
+    return phone_config_dir(tmp_path / "cfg", rsa_key, text_passes=True)
 
 
 async def _trickle(url: str, started: asyncio.Event) -> tuple[int, bytes]:

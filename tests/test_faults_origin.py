@@ -15,11 +15,8 @@ from tests.fixtures_faults import faulty_origin
 from tests.fixtures_proxy import (
     FORM,
     Canary,
-    cf_config,
-    cf_profile,
-    cf_public_key,
+    phone_config_dir,
     proxy_stack,
-    write_config_dir,
 )
 
 SECRET = "404-555-0150"
@@ -27,12 +24,7 @@ SECRET = "404-555-0150"
 
 @pytest.fixture
 def config_dir(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
-    return write_config_dir(
-        tmp_path / "cfg",
-        cf_public_key("KA", "KeyA", rsa_key),
-        cf_profile("P1", [("KA", "Alpha", ["phone"])]),
-        cf_config("C1", [(FORM, "P1")]),
-    )
+    return phone_config_dir(tmp_path / "cfg", rsa_key)
 
 
 async def _metrics(admin: str) -> str:

@@ -23,11 +23,8 @@ from edge_proxy import Limits, Timeouts, forms, names
 from tests.fixtures_proxy import (
     FORM,
     Canary,
-    cf_config,
-    cf_profile,
-    cf_public_key,
+    phone_config_dir,
     proxy_stack,
-    write_config_dir,
 )
 from tests.test_proxy_cloudfront import decrypt, post
 
@@ -36,12 +33,7 @@ BIG_UPLOAD_MIB = int(os.environ.get("FLE_TEST_BIG_UPLOAD_MIB", "256"))
 
 @pytest.fixture
 def config_dir(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
-    return write_config_dir(
-        tmp_path / "cfg",
-        cf_public_key("KA", "KeyA", rsa_key),
-        cf_profile("P1", [("KA", "Alpha", ["phone"])]),
-        cf_config("C1", [(FORM, "P1"), ("text/plain", None)]),
-    )
+    return phone_config_dir(tmp_path / "cfg", rsa_key, text_passes=True)
 
 
 async def test_the_canary_catches_plaintext(canary: Canary) -> None:

@@ -14,11 +14,8 @@ from edge_proxy import ClientLimits, Limits, Timeouts
 from tests.fixtures_proxy import (
     FORM,
     Canary,
-    cf_config,
-    cf_profile,
-    cf_public_key,
+    phone_config_dir,
     proxy_stack,
-    write_config_dir,
 )
 
 SMALL = ClientLimits(max_header_bytes=1024, max_headers=20, header_timeout=1.0, max_connections=8)
@@ -26,12 +23,7 @@ SMALL = ClientLimits(max_header_bytes=1024, max_headers=20, header_timeout=1.0, 
 
 @pytest.fixture
 def config_dir(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
-    return write_config_dir(
-        tmp_path / "cfg",
-        cf_public_key("KA", "KeyA", rsa_key),
-        cf_profile("P1", [("KA", "Alpha", ["phone"])]),
-        cf_config("C1", [(FORM, "P1")]),
-    )
+    return phone_config_dir(tmp_path / "cfg", rsa_key)
 
 
 async def connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -26,6 +26,7 @@ from tests.fixtures_proxy import (
     cf_config,
     cf_profile,
     cf_public_key,
+    phone_config_dir,
     proxy_stack,
     write_config_dir,
 )
@@ -36,12 +37,7 @@ ROOT = Path(__file__).parent.parent
 
 @pytest.fixture
 def config_dir(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
-    return write_config_dir(
-        tmp_path / "cfg",
-        cf_public_key("KA", "KeyA", rsa_key),
-        cf_profile("P1", [("KA", "Alpha", ["phone"])]),
-        cf_config("C1", [(FORM, "P1"), ("text/plain", None)]),
-    )
+    return phone_config_dir(tmp_path / "cfg", rsa_key, text_passes=True)
 
 
 async def test_forwarding_headers_hop_by_hop_and_pooled_keep_alive(canary: Canary, config_dir: Path) -> None:
