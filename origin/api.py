@@ -15,7 +15,7 @@ from aiohttp import web
 
 from store import Store, StoreError
 
-from .saving import BadSubmission, refusal, store_once, submission
+from .saving import BadSubmission, refusal, store_once, stored_item, submission
 
 
 def _error(status: type[web.HTTPException], reason: str) -> web.HTTPException:
@@ -52,10 +52,7 @@ def add_routes(app: web.Application, store_key: web.AppKey[Store]) -> None:
         )
 
     async def read(request: web.Request) -> web.Response:
-        try:
-            item = await request.app[store_key].get(request.match_info["id"])
-        except StoreError as e:
-            raise refusal(e, as_json=True) from e
+        item = await stored_item(request.app[store_key], request.match_info["id"], as_json=True)
         if item is None:
             raise _error(web.HTTPNotFound, "no submission with this id")
         return web.json_response(item.to_json())

@@ -18,7 +18,7 @@ from aiohttp import web
 from store import Store, StoreError
 
 from . import api, pages
-from .saving import BadSubmission, refusal, store_once, submission
+from .saving import BadSubmission, refusal, store_once, stored_item, submission
 
 STORE = web.AppKey("store", Store)
 MAX_BODY = 2 * 1024 * 1024  # bytes: the proxy's 1 MB limit grows with base64 ciphertext
@@ -57,10 +57,7 @@ async def submit(request: web.Request) -> web.Response:
 
 
 async def stored(request: web.Request) -> web.Response:
-    try:
-        item = await request.app[STORE].get(request.match_info["id"])
-    except StoreError as e:
-        raise refusal(e, as_json=False) from e
+    item = await stored_item(request.app[STORE], request.match_info["id"], as_json=False)
     if item is None:
         raise web.HTTPNotFound(text="no submission with this id\n")
     return web.Response(text=pages.stored_page(item), content_type="text/html")

@@ -47,6 +47,14 @@ async def store_once(store: Store, item: Submission) -> tuple[Submission, bool]:
         return first, True
 
 
+async def stored_item(store: Store, item_id: str, *, as_json: bool) -> Submission | None:
+    """The item with this id, or None; a store failure becomes the refusal the client sees."""
+    try:
+        return await store.get(item_id)
+    except StoreError as e:
+        raise refusal(e, as_json=as_json) from e
+
+
 def refusal(e: StoreError | BadSubmission, *, as_json: bool) -> web.HTTPException:
     """The HTTP answer for a failed store: 413/400 for the client's mistakes, 503 when the store is down."""
     reason = str(e)
