@@ -12,7 +12,11 @@ if [ "$mode" = "--test" ]; then
   # Real components the test suite starts (see docs/testing.md), one per line.
   apt_packages+=(
     chromium
+    golang-go      # tests/origins: Go net/http, a real origin parser for the differential harness
     nodejs
+    php-cli        # tests/origins: PHP's built-in server ($_POST, $_FILES)
+    ruby-rack      # tests/origins: Rack's form and multipart parsers
+    ruby-webrick   #   and a server to run them
     softhsm2
     wrk
   )
