@@ -89,14 +89,15 @@ class Servers:
     workdir: Path
     started: list[Server] = field(default_factory=list)
 
-    def start(self, name: str, *args: str) -> Server:
+    def start(self, name: str, *args: str, root: Path = ROOT) -> Server:
+        """Start `python ARGS` with the code of the tree at `root` (this checkout unless told otherwise)."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = self.workdir / f"{name}.log"
         command = [sys.executable, *[a.replace("{listen}", f"127.0.0.1:{port}") for a in args]]
-        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         with log.open("wb") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
         server = Server(name, process, url, log)
         self.started.append(server)
         _wait_listening(server)
@@ -107,7 +108,9 @@ class Servers:
     def origin(self) -> Server:
         return self.start("origin", "-m", "benchmarks.origin_app", "--listen", "{listen}")
 
-    def fle_proxy(self, origin: Server, config: Path, workers: int = 1, name: str = "fle") -> Server:
+    def fle_proxy(
+        self, origin: Server, config: Path, workers: int = 1, name: str = "fle", root: Path = ROOT
+    ) -> Server:
         return self.start(
             name,
             "-m",
@@ -129,6 +132,7 @@ class Servers:
             "off",
             "--access-log",
             "off",
+            root=root,
         )
 
     def reference(self, origin: Server) -> Server:
