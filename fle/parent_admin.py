@@ -26,7 +26,7 @@ Answer = tuple[int, str, bytes]
 """(status, content type, body) of one admin path."""
 
 _MAX_HEAD = 8192  # bytes of request line and headers
-_DEADLINE = 5.0  # seconds a connection may take from accept to the last byte of the answer
+_DEADLINE = 5.0  # seconds a connection may take, from accept to the last byte of the answer
 _REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -50,7 +50,9 @@ class _Connection:
 class AdminServer:
     """Serves `routes` (path -> function giving the answer) on host:port, one short answer per connection."""
 
-    def __init__(self, host: str, port: int, routes: Mapping[str, Callable[[], Answer]]) -> None:
+    def __init__(
+        self, host: str, port: int, routes: Mapping[str, Callable[[], Answer]], deadline: float = _DEADLINE
+    ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -62,6 +64,7 @@ class AdminServer:
             raise
         self._listener.setblocking(False)
         self._routes = routes
+        self._deadline = deadline
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ)
         self._connections: dict[int, _Connection] = {}
@@ -107,7 +110,7 @@ class AdminServer:
             except OSError:  # e.g. out of file descriptors: try again on the next poll
                 return
             sock.setblocking(False)
-            conn = _Connection(sock, time.monotonic() + _DEADLINE)
+            conn = _Connection(sock, time.monotonic() + self._deadline)
             self._connections[sock.fileno()] = conn
             self._selector.register(sock, selectors.EVENT_READ)
 
