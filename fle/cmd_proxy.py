@@ -251,6 +251,8 @@ def _run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> 
     The workers keep their metrics in one run's files (fle/shared_metrics.py), which the parent's /metrics
     adds up; the workers open no admin listener of their own.
     """
+    if count < 1:  # before anything is bound or made
+        raise cli.CliError("--workers must be at least 1")
     status = workers.Status(count)
     shared: SharedMetrics | None = None
     admin: AdminServer | None = None
