@@ -3,9 +3,9 @@
 Why this model: one Python process uses one core, and encryption is CPU work. Every worker opens its own
 listening socket on the same address with SO_REUSEPORT, so the kernel spreads new connections across them
 without a shared accept lock. The parent first binds (without listening) to resolve port 0 and to hold the
-port while workers come and go; it serves nothing itself. It forks before any event loop or thread exists,
-waits for every worker to report ready, restarts a worker that dies, and on SIGTERM or SIGINT stops them
-all (SIGTERM, then SIGKILL after a grace period). SIGHUP is passed on to every worker (config reload).
+port while workers come and go; it serves no proxy traffic itself. It forks before any event loop or thread
+exists, waits for every worker to report ready, restarts a worker that dies, and on SIGTERM or SIGINT stops
+them all (SIGTERM, then SIGKILL after a grace period). SIGHUP is passed on to every worker (config reload).
 
 The parent's own work (the admin listener of fle/parent_admin.py) runs in `Parent.idle`, called wherever the
 supervisor would otherwise sleep; it sees the workers through `Status` and hears of every exit through
