@@ -177,6 +177,9 @@ async def start_proxy(config: Path, origin: str) -> tuple[asyncio.subprocess.Pro
         "127.0.0.1:0",
         "--access-log",
         "off",
+        # one process: RSS and descriptors are sampled from this pid (with workers it is the idle parent)
+        "--workers",
+        "1",
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

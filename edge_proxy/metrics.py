@@ -41,12 +41,18 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge("fle_proxy_in_flight_requests", "Requests being handled.", registry=r)
+        # multiprocess_mode: how `fle proxy --workers N` adds up the workers' gauges (fle/shared_metrics.py)
+        self.in_flight = Gauge(
+            "fle_proxy_in_flight_requests", "Requests being handled.", registry=r, multiprocess_mode="livesum"
+        )
         self.reloads = Counter(
             "fle_proxy_config_reloads", "Configuration reloads, by result.", ("result",), registry=r
         )
         self.config_info = Gauge(
-            "fle_proxy_config_loaded_timestamp_seconds", "When the active FLE config was loaded.", registry=r
+            "fle_proxy_config_loaded_timestamp_seconds",
+            "When the active FLE config was loaded.",
+            registry=r,
+            multiprocess_mode="livemin",
         )
 
         # labelled children, looked up once per label set (prometheus' labels() costs ~2 µs a call)

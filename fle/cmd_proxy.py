@@ -38,6 +38,8 @@ from edge_proxy import (
 from profiles import ConfigError, load_config_dir
 
 from . import cli, serve, workers
+from .parent_admin import AdminServer, workers_admin
+from .shared_metrics import SharedMetrics
 
 log = logging.getLogger("fle")
 _DEFAULT_LIMITS = Limits()
@@ -94,7 +96,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         default=workers.default_workers(),
         metavar="N",
         help="worker processes sharing the port with SO_REUSEPORT (default: the number of cores); "
-        "worker i's admin listener is on the admin port + i",
+        "one admin listener (--admin) serves all of them",
     )
     p.set_defaults(run=run)
 
@@ -244,13 +246,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> int:
-    """`--workers N`: each worker runs serve_proxy on the shared port; admin listeners on port + index."""
+    """`--workers N`: each worker runs serve_proxy on the shared port; the parent serves one admin listener.
+
+    The workers keep their metrics in one run's files (fle/shared_metrics.py), which the parent's /metrics
+    adds up; the workers open no admin listener of their own.
+    """
+    if count < 1:  # before anything is bound or made
+        raise cli.CliError("--workers must be at least 1")
+    status = workers.Status(count)
+    shared: SharedMetrics | None = None
+    admin: AdminServer | None = None
+    parent = workers.Parent()
+    if listen.admin is not None:
+        shared = SharedMetrics()
+        admin = _admin_server(listen.admin, status, shared)
+        parent = workers.Parent(idle=admin.poll, worker_exited=shared.worker_gone)
 
     async def serve_worker(slot: workers.WorkerSlot) -> None:
-        admin = listen.admin
-        if admin is not None and admin[1] != 0:
-            admin = (admin[0], admin[1] + slot.index)
-        mine = dataclasses.replace(listen, port=slot.port, admin=admin)
+        if admin is not None and shared is not None:  # the parent's: close this copy, write shared files
+            admin.forget()
+            shared.use_in_this_process()
+        mine = dataclasses.replace(listen, port=slot.port, admin=None)
         await serve_proxy(settings, mine, reuse_port=True, on_listening=slot.ready)
 
     def ready(url: str) -> None:
@@ -262,9 +278,27 @@ def _run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> 
             settings.config.id,
         )
 
+    if admin is not None:
+        log.info("admin listening on %s (/healthz /readyz /metrics for all %d workers)", admin.url, count)
     # a worker drains for up to the shutdown timeout after SIGTERM; only then may the parent kill it
     plan = workers.WorkerPlan(listen.host, listen.port, count, stop_timeout=settings.timeouts.shutdown + 5)
     try:
-        return workers.run(serve_worker, plan, ready)
+        return workers.run(serve_worker, plan, ready, parent, status)
     except workers.WorkersError as e:
         raise cli.CliError(str(e)) from e
+    finally:
+        if admin is not None:
+            admin.close()
+        if shared is not None:
+            shared.close()
+
+
+def _admin_server(address: tuple[str, int], status: workers.Status, shared: SharedMetrics) -> AdminServer:
+    try:
+        return workers_admin(address, status, shared)
+    except OSError as e:
+        shared.close()
+        raise cli.CliError(
+            f"--admin {address[0]}:{address[1]}: cannot listen there ({e.strerror}); "
+            "choose another with --admin, or 'off'"
+        ) from e

@@ -3,9 +3,13 @@
 Why this model: one Python process uses one core, and encryption is CPU work. Every worker opens its own
 listening socket on the same address with SO_REUSEPORT, so the kernel spreads new connections across them
 without a shared accept lock. The parent first binds (without listening) to resolve port 0 and to hold the
-port while workers come and go; it serves nothing itself. It forks before any event loop or thread exists,
-waits for every worker to report ready, restarts a worker that dies, and on SIGTERM or SIGINT stops them
-all (SIGTERM, then SIGKILL after a grace period). SIGHUP is passed on to every worker (config reload).
+port while workers come and go; it serves no proxy traffic itself. It forks before any event loop or thread
+exists, waits for every worker to report ready, restarts a worker that dies, and on SIGTERM or SIGINT stops
+them all (SIGTERM, then SIGKILL after a grace period). SIGHUP is passed on to every worker (config reload).
+
+The parent's own work (the admin listener of fle/parent_admin.py) runs in `Parent.idle`, called wherever the
+supervisor would otherwise sleep; it sees the workers through `Status` and hears of every exit through
+`Parent.worker_exited` (fle/shared_metrics.py drops a dead worker's live gauges there).
 """
 
 from __future__ import annotations
@@ -54,6 +58,23 @@ class WorkerSlot:
     ready: Callable[[], None]
 
 
+@dataclass(slots=True)
+class Status:
+    """What the parent knows about its workers, kept up to date by the supervisor (for /readyz)."""
+
+    wanted: int
+    ready: int = 0  # workers that said they listen and have not exited since
+    stopping: bool = False  # SIGTERM/SIGINT received: the workers are draining
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The parent's own work while it supervises: `idle(seconds)` must return within about `seconds`."""
+
+    idle: Callable[[float], None] = time.sleep
+    worker_exited: Callable[[int], None] = lambda pid: None
+
+
 ServeWorker = Callable[[WorkerSlot], Awaitable[None]]
 """Runs one worker's server on slot.host:slot.port with SO_REUSEPORT until SIGTERM/SIGINT."""
 
@@ -86,10 +107,13 @@ def _worker_main(serve_worker: ServeWorker, index: int, host: str, port: int, re
 
 
 class _Supervisor:
-    def __init__(self, serve_worker: ServeWorker, plan: WorkerPlan) -> None:
+    def __init__(self, serve_worker: ServeWorker, plan: WorkerPlan, parent: Parent, status: Status) -> None:
         self.serve_worker = serve_worker
         self.plan = plan
+        self.parent = parent
+        self.status = status
         self.children: dict[int, int] = {}  # pid -> worker index
+        self.ready: set[int] = set()  # pids that reported ready
         self.stopping = False
         self.restarts: list[float] = []
 
@@ -122,23 +146,27 @@ class _Supervisor:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise WorkersError(f"worker {pid} did not start within {self.plan.start_timeout}s")
-                    readable, _, _ = select.select([read_fd], [], [], min(remaining, 0.2))
+                    readable, _, _ = select.select([read_fd], [], [], 0)
                     if readable:
                         if os.read(read_fd, 1) != _READY:
                             raise WorkersError(f"worker {pid} exited before listening")
+                        if pid in self.children:
+                            self.ready.add(pid)
+                            self.status.ready = len(self.ready)
                         break
+                    self.parent.idle(min(remaining, 0.05))
             finally:
                 os.close(read_fd)
 
     def stop_all(self) -> None:
-        self.stopping = True
+        self.stopping = self.status.stopping = True
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.plan.stop_timeout
         while self.children and time.monotonic() < deadline:
             self.reap(block=False)
-            time.sleep(0.05)
+            self.parent.idle(0.05)
         for pid in list(self.children):
             log.warning("worker %d did not stop in %.0fs; killing it", pid, self.plan.stop_timeout)
             with contextlib.suppress(ProcessLookupError):
@@ -146,6 +174,12 @@ class _Supervisor:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             self.children.pop(pid, None)
+            self.gone(pid)
+
+    def gone(self, pid: int) -> None:
+        self.ready.discard(pid)
+        self.status.ready = len(self.ready)
+        self.parent.worker_exited(pid)
 
     def reap(self, block: bool) -> list[tuple[int, int, int]]:
         """Collect exited workers: (pid, index, exit status)."""
@@ -158,6 +192,7 @@ class _Supervisor:
             if pid == 0:
                 break
             index = self.children.pop(pid, -1)
+            self.gone(pid)
             gone.append((pid, index, os.waitstatus_to_exitcode(status)))
             block = False
         return gone
@@ -169,10 +204,17 @@ class _Supervisor:
         return len(self.restarts) <= self.plan.max_restarts
 
 
-def run(serve_worker: ServeWorker, plan: WorkerPlan, on_ready: Callable[[str], None]) -> int:
+def run(
+    serve_worker: ServeWorker,
+    plan: WorkerPlan,
+    on_ready: Callable[[str], None],
+    parent: Parent | None = None,
+    status: Status | None = None,
+) -> int:
     """Run `serve_worker` in `plan.workers` processes until SIGTERM/SIGINT; returns the exit code.
 
     `serve_worker` runs in each worker after the fork. `on_ready` gets the URL once all workers listen.
+    `parent` does the parent's own work between checks; `status` is kept up to date for it.
     """
     if plan.workers < 1:
         raise WorkersError("--workers must be at least 1")
@@ -182,7 +224,7 @@ def run(serve_worker: ServeWorker, plan: WorkerPlan, on_ready: Callable[[str], N
         raise WorkersError(f"cannot bind {plan.host}:{plan.port}: {e.strerror}") from e
     port = holder.getsockname()[1]
     plan = WorkerPlan(plan.host, port, plan.workers, plan.stop_timeout, plan.start_timeout, plan.max_restarts)
-    supervisor = _Supervisor(serve_worker, plan)
+    supervisor = _Supervisor(serve_worker, plan, parent or Parent(), status or Status(plan.workers))
 
     stop_requested = False
 
@@ -215,7 +257,7 @@ def run(serve_worker: ServeWorker, plan: WorkerPlan, on_ready: Callable[[str], N
                     supervisor.stop_all()
                     return 1
                 supervisor.wait_ready(dict([supervisor.spawn(index)]))
-            time.sleep(0.1)
+            supervisor.parent.idle(0.1)
         supervisor.stop_all()
         return 0
     finally:

@@ -1,15 +1,20 @@
-"""`fle proxy --workers N`: N processes really serve one port, a dead worker comes back, SIGTERM stops all."""
+"""`fle proxy --workers N`: N processes really serve one port, a dead worker comes back, SIGTERM stops all;
+one admin listener (the parent's) answers health, readiness and metrics for all of them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import make_config_dir, serving
 from tests.test_cli import fle, wait_for_line
@@ -34,6 +39,69 @@ def connections_to(pid: int, port: int) -> int:
     return count
 
 
+def owner_of(local_port: int, pids: list[int]) -> int:
+    """Which of `pids` holds the TCP connection from 127.0.0.1:`local_port`, read from /proc."""
+    for pid in pids:
+        inodes = {os.readlink(fd)[8:-1] for fd in Path(f"/proc/{pid}/fd").iterdir() if fd.is_symlink()}
+        for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+            cols = line.split()
+            if int(cols[1].split(":")[1], 16) == local_port and cols[9] in inodes:
+                return pid
+    raise AssertionError(f"no worker holds the connection from port {local_port}")
+
+
+def metric_files_dir(pid: int) -> Path:
+    """The shared metrics directory a worker has mapped (fle/shared_metrics.py), read from /proc."""
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        path = line.split(maxsplit=5)[-1]
+        if path.endswith(".db") and "/fle-metrics-" in path:
+            return Path(path).parent
+    raise AssertionError(f"worker {pid} maps no metrics file")
+
+
+async def scrape(admin: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One GET of the admin /metrics: every sample, keyed by name and sorted labels."""
+    async with aiohttp.ClientSession() as session, session.get(f"{admin}/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    """The sum of `name` over every label set that has `labels`."""
+    return sum(
+        value
+        for (sample, sample_labels), value in samples.items()
+        if sample == name and set(labels.items()) <= set(sample_labels)
+    )
+
+
+async def post(url: str, form: dict[str, str]) -> str:
+    async with aiohttp.ClientSession() as session, session.post(url, data=form) as response:
+        return await response.text()
+
+
+async def get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def post_forms(url: str, count: int) -> None:
+    """`count` form posts, each on a fresh connection (the kernel spreads connections over the workers)."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for i in range(count):
+            form = {"name": "Jane", "phone": f"404-555-{i:04d}"}
+            async with session.post(f"{url}/submit", data=form) as response:
+                body = await response.text()
+                assert response.status == 200
+                assert f"404-555-{i:04d}" not in body and "phone=AYABe" in body
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -43,49 +111,80 @@ def alive(pid: int) -> bool:
 
 
 async def test_workers_share_the_port_restart_and_stop_on_sigterm(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
+    """Also: one admin scrape counts both workers, and a killed worker's counts survive its restart."""
+    held: list[int] = []  # proxy-side ports of requests the origin is holding
+    release = asyncio.Event()
+
     async def echo(request: web.Request) -> web.Response:
         return web.Response(body=await request.read())
 
+    async def hold(request: web.Request) -> web.Response:
+        held.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
+        await asyncio.wait_for(release.wait(), 30)
+        return web.Response(text="late")
+
     origin_app = web.Application()
     origin_app.router.add_post("/submit", echo)
+    origin_app.router.add_post("/hold", hold)
     async with serving(origin_app) as origin_url:
         origin_port = int(origin_url.rsplit(":", 1)[1])
         config = make_config_dir(tmp_path / "config", rsa_key)
         process = fle(
-            "proxy", "--config", str(config), "--origin", origin_url,
-            "--listen", "127.0.0.1:0", "--workers", "2",
+            "proxy", "--config", str(config), "--origin", origin_url, "--listen", "127.0.0.1:0",
+            "--workers", "2", "--admin", "127.0.0.1:0", "--access-log", "off",
         )  # fmt: skip
         try:
             lines = wait_for_line(process, "with 2 workers")
             url = re.search(r"listening on (http://\S+)", lines[-1]).group(1)  # type: ignore[union-attr]
+            admin = re.search(r"admin listening on (http://\S+)", "".join(lines)).group(1)  # type: ignore[union-attr]
             workers = children(process.pid)
             assert len(workers) == 2
+            shared_dir = metric_files_dir(workers[0])
+            assert shared_dir.stat().st_mode & 0o777 == 0o700
 
-            # fresh connections each time: the kernel spreads them over both workers' sockets
-            connector = aiohttp.TCPConnector(force_close=True)
-            async with aiohttp.ClientSession(connector=connector) as session:
-                for _ in range(40):
-                    form = {"name": "Jane", "phone": "404-555-0150"}
-                    async with session.post(f"{url}/submit", data=form) as response:
-                        body = await response.text()
-                        assert response.status == 200
-                        assert "404-555-0150" not in body and "phone=AYABe" in body
+            await post_forms(url, 40)
             # each worker keeps its pooled upstream connections open: both forwarded requests
             assert all(connections_to(pid, origin_port) >= 1 for pid in workers), workers
+            before = await scrape(admin)
+            assert total(before, "fle_proxy_requests_total", action="encrypt", status="200") == 40
 
-            os.kill(workers[0], signal.SIGKILL)
+            # kill the worker that has a request in flight: its in-flight gauge must not stay counted
+            holding = asyncio.create_task(post(f"{url}/hold", {"phone": "404-555-0150"}))
+            async with asyncio.timeout(15):
+                while not held:
+                    await asyncio.sleep(0.05)
+            assert total(await scrape(admin), "fle_proxy_in_flight_requests") == 1
+            victim = owner_of(held[0], workers)
+            survivor = next(pid for pid in workers if pid != victim)
+            os.kill(victim, signal.SIGKILL)
+            with pytest.raises(aiohttp.ClientError):
+                await holding
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and (
-                len(children(process.pid)) < 2 or workers[0] in children(process.pid)
+                len(children(process.pid)) < 2 or victim in children(process.pid)
             ):
                 time.sleep(0.1)
             replaced = children(process.pid)
-            assert len(replaced) == 2 and workers[0] not in replaced and workers[1] in replaced
+            assert len(replaced) == 2 and victim not in replaced and survivor in replaced
+            deadline = time.monotonic() + 15
+            while (await get(f"{admin}/readyz"))[0] != 200 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)  # ready again once the replacement listens
+            assert await get(f"{admin}/readyz") == (200, "ready\n")
+
+            # the killed worker's counts stay counted, the replacement's are added, nothing twice
+            await post_forms(url, 20)
+            after = await scrape(admin)
+            assert total(after, "fle_proxy_requests_total", action="encrypt", status="200") == 60
+            assert total(after, "fle_proxy_fields_encrypted_total") == 60
+            assert total(after, "fle_proxy_request_duration_seconds_count", action="encrypt") == 60
+            assert total(after, "fle_proxy_in_flight_requests") == 0
 
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=20) == 0
             assert not any(alive(pid) for pid in replaced)
+            assert not shared_dir.exists()  # the run's metric files go with the parent
         finally:
+            release.set()
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -99,7 +198,100 @@ def test_workers_below_one_is_a_usage_error(tmp_path: Path, rsa_key) -> None:  #
     assert "--workers must be at least 1" in output
 
 
-async def test_each_worker_has_its_admin_listener_and_sighup_reaches_all(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
+async def test_one_scrape_counts_the_requests_of_every_worker(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
+    """3 workers, M requests spread over them, then ONE scrape of the admin address counts exactly M."""
+    peers: set[int] = set()  # the proxy-side ports of the connections the origin saw
+
+    async def echo(request: web.Request) -> web.Response:
+        peers.add(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
+        return web.Response(body=await request.read())
+
+    origin_app = web.Application()
+    origin_app.router.add_post("/submit", echo)
+    async with serving(origin_app) as origin_url:
+        origin_port = int(origin_url.rsplit(":", 1)[1])
+        config = make_config_dir(tmp_path / "config", rsa_key)
+        process = fle(
+            "proxy", "--config", str(config), "--origin", origin_url, "--listen", "127.0.0.1:0",
+            "--workers", "3", "--admin", "127.0.0.1:0", "--access-log", "off",
+        )  # fmt: skip
+        try:
+            lines = wait_for_line(process, "with 3 workers")
+            url = re.search(r"listening on (http://\S+)", lines[-1]).group(1)  # type: ignore[union-attr]
+            admins = re.findall(r"admin listening on (http://\S+)", "".join(lines))
+            assert len(admins) == 1, admins  # the parent's, none per worker
+            admin = admins[0]
+            workers = children(process.pid)
+            assert len(workers) == 3
+
+            sent = 90
+            await post_forms(url, sent)
+            # every worker forwarded some: each holds pooled connections to the origin
+            held = {pid: connections_to(pid, origin_port) for pid in workers}
+            assert all(count >= 1 for count in held.values()), held
+            assert len(peers) >= 3
+
+            samples = await scrape(admin)
+            assert total(samples, "fle_proxy_requests_total") == sent
+            encrypted = {"method": "POST", "action": "encrypt", "status": "200"}
+            assert total(samples, "fle_proxy_requests_total", **encrypted) == sent
+            assert total(samples, "fle_proxy_fields_encrypted_total") == sent  # one phone field each
+            assert total(samples, "fle_proxy_request_duration_seconds_count", action="encrypt") == sent
+            buckets = "fle_proxy_request_duration_seconds_bucket"
+            assert total(samples, buckets, action="encrypt", le="+Inf") == sent
+            assert total(samples, "fle_proxy_encrypt_duration_seconds_count") == sent
+            assert total(samples, "fle_proxy_in_flight_requests") == 0
+            assert ("fle_proxy_in_flight_requests", ()) in samples  # summed: no per-worker `pid` label
+            assert total(samples, "fle_proxy_config_loaded_timestamp_seconds") > 0
+
+            assert await get(f"{admin}/healthz") == (200, "ok\n")
+            assert await get(f"{admin}/readyz") == (200, "ready\n")
+            assert (await get(f"{admin}/nothing"))[0] == 404
+
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+async def test_metrics_have_the_same_series_with_one_worker_and_with_two(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
+    """`--workers 1` (one process, its own registry) and `--workers 2` (shared files): same series."""
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    origin_app = web.Application()
+    origin_app.router.add_post("/submit", echo)
+    shapes = []
+    async with serving(origin_app) as origin_url:
+        config = make_config_dir(tmp_path / "config", rsa_key)
+        for count in ("1", "2"):
+            process = fle(
+                "proxy", "--config", str(config), "--origin", origin_url, "--listen", "127.0.0.1:0",
+                "--workers", count, "--admin", "127.0.0.1:0", "--access-log", "off",
+            )  # fmt: skip
+            try:
+                lines = wait_for_line(process, "proxy listening on")
+                url = re.search(r"proxy listening on (http://\S+?),? ", lines[-1]).group(1)  # type: ignore[union-attr]
+                admin = re.search(r"admin listening on (http://\S+)", "".join(lines)).group(1)  # type: ignore[union-attr]
+                await post_forms(url, 6)
+                samples = await scrape(admin)
+                assert total(samples, "fle_proxy_requests_total") == 6
+                # the same names and label names; `_created` samples exist with one process only
+                shape = {(name, tuple(k for k, _ in labels)) for name, labels in samples}
+                shapes.append({(name, keys) for name, keys in shape if not name.endswith("_created")})
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(timeout=30) == 0
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    assert shapes[0] == shapes[1]
+
+
+async def test_one_admin_listener_for_all_workers_and_sighup_reaches_all(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
     config = make_config_dir(tmp_path / "config", rsa_key)
     process = fle(
         "proxy", "--config", str(config), "--origin", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
@@ -108,16 +300,33 @@ async def test_each_worker_has_its_admin_listener_and_sighup_reaches_all(tmp_pat
     try:
         lines = wait_for_line(process, "with 2 workers")
         admins = re.findall(r"admin listening on (http://\S+)", "".join(lines))
-        assert len(set(admins)) == 2  # port 0: each worker's admin listener picked its own port
-        async with aiohttp.ClientSession() as session:
-            for url in admins:
-                async with session.get(f"{url}/healthz") as response:
-                    assert response.status == 200
+        assert len(admins) == 1
+        admin = admins[0]
+        assert await get(f"{admin}/healthz") == (200, "ok\n")
+        assert await get(f"{admin}/readyz") == (200, "ready\n")
         os.kill(process.pid, signal.SIGHUP)
         wait_for_line(process, "config reloaded")
         wait_for_line(process, "config reloaded")  # once per worker
+        samples = await scrape(admin)
+        assert total(samples, "fle_proxy_config_reloads_total", result="ok") == 2  # one per worker, added up
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_busy_admin_address_is_one_line(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
+    config = make_config_dir(tmp_path / "config", rsa_key)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = fle(
+            "proxy", "--config", str(config), "--origin", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
+            "--workers", "2", "--admin", f"127.0.0.1:{port}",
+        )  # fmt: skip
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode != 0
+    assert f"--admin 127.0.0.1:{port}: cannot listen there" in output
+    assert "Traceback" not in output
