@@ -44,4 +44,3 @@ def rewrite_body(
     if body_format is BodyFormat.MULTIPART:  # boundary_of checks the Content-Type the same way
         return multipart.rewrite(body, content_type, profile, encrypt, limits)
     raise RequestRefused(415, "UnsupportedFormat", f"body format {body_format.value} is not supported")
-
