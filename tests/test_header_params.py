@@ -178,6 +178,7 @@ def _names(disposition: bytes) -> dict[str, object]:
     return out
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # aiohttp warns of the header it refuses
 @pytest.mark.parametrize(
     "disposition",
     [
