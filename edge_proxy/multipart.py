@@ -121,9 +121,10 @@ class MultipartRewriter:
         buffer = self._buffer
         if buffer[:2] == b"\r\n":
             raise malformed("a part has no headers")
-        end = buffer.find(b"\r\n\r\n", max(0, self._head_scanned - 3))  # each byte looked at once
+        # Each byte looked at once, and no further than a head may reach (a whole body is fed at once).
+        end = buffer.find(b"\r\n\r\n", max(0, self._head_scanned - 3), MAX_HEAD_BYTES + 4)
         if end < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
+            if len(buffer) >= MAX_HEAD_BYTES + 4:
                 raise malformed(f"a part's headers are longer than {MAX_HEAD_BYTES} bytes")
             self._head_scanned = len(buffer)
             return False

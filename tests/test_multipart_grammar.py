@@ -211,3 +211,10 @@ def test_refused_boundaries(content_type: str, expected: tuple[int, str]) -> Non
     with pytest.raises(RequestRefused) as error:
         boundary_of(content_type)
     assert (error.value.status, error.value.reason) == expected
+
+
+def test_a_head_over_the_limit_is_refused_even_when_its_end_arrives_in_the_same_chunk() -> None:
+    long_type = b"Content-Type: text/plain; x=" + b"a" * multipart.MAX_HEAD_BYTES
+    assert refused(head(NAME_A, long_type)) == MALFORMED
+    fits = b"Content-Type: text/plain; x=" + b"a" * (multipart.MAX_HEAD_BYTES - 100)
+    assert rewrite(head(NAME_A, fits))[1] == 0
