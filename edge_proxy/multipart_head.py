@@ -32,8 +32,9 @@ from profiles.model import BodyFormat
 from .content_type import strict_content_type
 from .errors import RequestRefused
 
-# RFC 2046 bchars without the space: parsers trim a boundary's inner and trailing spaces differently.
-_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{1,70}")
+# RFC 2046 bchars without the space (parsers trim a boundary's spaces differently) and without the comma
+# (Rack 2.2 reads `boundary="a,b"` as `a`: a body framed with `--a,b` then hides `--a` parts from us).
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_\-./:=?]{1,70}")
 _FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _IDENTITY_ENCODINGS = {b"7bit", b"8bit", b"binary"}
@@ -49,13 +50,14 @@ def boundary_of(content_type: str) -> bytes:
     """The boundary of a multipart Content-Type header; RequestRefused when the header may not pass.
 
     The header is read by `content_type.strict_content_type` (parameters `boundary` and `charset` only,
-    charset UTF-8); the boundary must be 1-70 RFC 2046 characters without spaces, and PHP must read the
-    same boundary from the header (`_php_boundary`).
+    charset UTF-8); the boundary must be 1-70 RFC 2046 characters without spaces or commas, and PHP must
+    read the same boundary from the header (`_php_boundary`).
     """
     boundary = strict_content_type(content_type, BodyFormat.MULTIPART).param("boundary")
     if boundary is None or not _BOUNDARY.fullmatch(boundary):
         raise malformed(
-            "multipart/form-data needs one valid boundary parameter (1-70 RFC 2046 characters, no spaces)"
+            "multipart/form-data needs one valid boundary parameter "
+            "(1-70 RFC 2046 characters, no space or comma)"
         )
     if _php_boundary(content_type) != boundary:
         raise malformed("PHP would read another boundary from this Content-Type")

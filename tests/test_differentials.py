@@ -219,6 +219,14 @@ MULTIPART_CASES = [
     ),
     multi("boundary-case-twice", part(b"phone", P), ct=MULTI + "; BOUNDARY=other", outcome="refuse"),
     multi("unknown-ct-param", part(b"phone", P), ct=MULTI + "; x=1", outcome="refuse"),
+    multi(  # Rack 2.2 reads the boundary "a,b" as "a" and finds the phone part
+        "boundary-with-comma",
+        raw=b"--a,b\r\n"
+        + part(b"x", b"1\r\n--a\r\n" + part(b"phone", P) + b"\r\n--a--\r\n")
+        + b"\r\n--a,b--\r\n",
+        ct='multipart/form-data; boundary="a,b"',
+        outcome="refuse",
+    ),
     multi(
         "php-boundary-search",
         part(b"phone", P),
