@@ -206,6 +206,20 @@ MULTIPART_CASES = [
         outcome="refuse",
     ),
     multi("invalid-utf8-name", part(b"ph\xffone", P), outcome="refuse"),
+    # Rack 2.2 names a part after its filename when the name is empty or its regex misses the name
+    multi(
+        "rack-empty-name", part(b"", P, disposition=b'form-data; name=""; filename="phone"'), outcome="refuse"
+    ),
+    multi(
+        "rack-colon-in-filename",
+        part(b"", P, disposition=b'form-data; filename="phone:x"; name="a"'),
+        outcome="refuse",
+    ),
+    multi(
+        "rack-disposition-in-content-type",
+        part(b"a", P, b'Content-Type: text/plain; x="Content-Disposition: form-data; name=phone"\r\n'),
+        outcome="refuse",
+    ),
     multi("utf8-name", part("t\u00e9l\u00e9phone".encode(), b"x")),  # valid UTF-8 names still pass
     # issue 13: Content-Type parameters
     multi(

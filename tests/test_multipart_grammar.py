@@ -133,6 +133,11 @@ def test_property_no_byte_from_a_hidden_delimiter_on_is_released(
         ((b'Content-Disposition: form-data; name="a"; size=3',), MALFORMED),  # not name or filename
         ((b'Content-Disposition: form-data; name="a; name=card"',), MALFORMED),  # ';' in a quoted value
         ((b'Content-Disposition: form-data; name="a"; filename="a=b.txt"',), MALFORMED),  # '='
+        ((b'Content-Disposition: form-data; filename="a:b"; name="a"',), MALFORMED),  # ':' (Rack)
+        ((b'Content-Disposition: form-data; name=""; filename="card"',), MALFORMED),  # empty (Rack)
+        ((b'Content-Disposition: form-data; name=""',), MALFORMED),
+        ((b'Content-Type: text/plain; x="Content-Disposition: form-data; name=card"', NAME_A), MALFORMED),
+        ((NAME_A, b'Content-Type: text/plain; x="a;b"'), MALFORMED),
         ((b'Content-Disposition: form-data; name= "card"',), MALFORMED),
         ((b'Content-Disposition: form-data; name ="card"',), MALFORMED),
         ((b"Content-Disposition: form-data; name*=utf-8''card",), MALFORMED),
