@@ -170,6 +170,11 @@ def test_part_headers_inside_the_grammar_are_accepted(lines: tuple[bytes, ...]) 
     assert stand_in_decrypt(out.split(b"\r\n\r\n", 1)[1].split(b"\r\n", 1)[0]) == b"4111"
 
 
+def test_what_browsers_send_for_an_empty_file_input_passes() -> None:
+    data = head(DISPOSITION + b'photo"; filename=""', b"Content-Type: application/octet-stream", content=b"")
+    assert rewrite(data) == (data, 0)
+
+
 def test_a_utf8_name_is_matched_and_kept() -> None:
     data = head(DISPOSITION + "t\u00e9l\u00e9phone".encode() + b'"', content=b"x")
     assert rewrite(data) == (data, 0)
