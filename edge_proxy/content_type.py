@@ -19,7 +19,7 @@ substring search anywhere in the header, so an ignored `x="boundary=..."` could 
 
 from __future__ import annotations
 
-from profiles.header_params import HeaderParamError, HeaderValue, parse_content_type
+from profiles.header_params import HeaderParamError, HeaderValue, parse_request_content_type
 from profiles.model import BodyFormat
 
 from .errors import RequestRefused
@@ -34,7 +34,7 @@ _ALLOWED = {
 def strict_content_type(content_type: str, body_format: BodyFormat) -> HeaderValue:
     """The parsed Content-Type of a body read as `body_format`; RequestRefused when it may not pass."""
     try:
-        parsed = parse_content_type(content_type)
+        parsed = parse_request_content_type(content_type)
     except HeaderParamError as e:
         raise RequestRefused(400, "MalformedContentTypeClientError", str(e)) from None
     allowed = _ALLOWED.get(body_format, frozenset())

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from .header_params import HeaderParamError, parse_content_type
+from .header_params import HeaderParamError, parse_request_content_type
 from .model import BodyFormat, FleConfig, Profile
 
 QUERY_ARG_NAME = "fle-profile"
@@ -55,7 +55,7 @@ def _reject(reason: str) -> Decision:
 def media_type_of(content_type: str) -> str | None:
     """The lower-case media type of a Content-Type value, or None when the strict grammar refuses it."""
     try:
-        return parse_content_type(content_type).kind
+        return parse_request_content_type(content_type).kind
     except HeaderParamError:
         return None
 
