@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from email.message import Message
-from functools import lru_cache
-
 from profiles import EncryptionEntity
 from profiles.loader import profile_reads
 from profiles.model import BodyFormat
 from profiles.select import Decision
 
 from . import forms, json_body, multipart
+from .content_type import strict_content_type
 from .encryptor import FieldEncryptor
 from .errors import RequestRefused
 from .limits import Limits
@@ -38,22 +36,11 @@ def rewrite_body(
         return encryptor(value, entity, suite)
 
     if body_format is BodyFormat.URL_ENCODED:
-        if _charset(content_type) not in (None, "utf-8", "utf8", "us-ascii"):  # utf-16/utf-7 hide names
-            raise RequestRefused(415, "UnsupportedCharsetClientError", "a form body must be UTF-8")
+        strict_content_type(content_type, body_format)  # utf-16/utf-7 would hide names: UTF-8 only
         return forms.rewrite(body, profile, encrypt, limits)
     if body_format is BodyFormat.JSON:
-        charset = _charset(content_type)
-        if charset not in (None, "utf-8", "utf8"):  # the origin would read other bytes than were encrypted
-            raise RequestRefused(415, "UnsupportedCharsetClientError", "a JSON body must be UTF-8")
+        strict_content_type(content_type, body_format)  # the origin must read the bytes that were encrypted
         return json_body.rewrite(body, profile, encrypt, limits)
-    if body_format is BodyFormat.MULTIPART:
+    if body_format is BodyFormat.MULTIPART:  # boundary_of checks the Content-Type the same way
         return multipart.rewrite(body, content_type, profile, encrypt, limits)
     raise RequestRefused(415, "UnsupportedFormat", f"body format {body_format.value} is not supported")
-
-
-@lru_cache(maxsize=256)  # clients send few distinct Content-Type values; parsing one costs ~5 µs
-def _charset(content_type: str) -> str | None:
-    message = Message()
-    message["Content-Type"] = content_type
-    charset = message.get_param("charset")
-    return charset.strip().lower() if isinstance(charset, str) else None

@@ -9,116 +9,40 @@ decoding. Text parts may hold `Limits.max_field_bytes`; file parts (those with a
 `MAX_PROTECTED_FILE_BYTES`. The boundary, every delimiter and every part header are kept byte for byte,
 including the protected part's own `Content-Type`, which then describes the plaintext, not the base64.
 
-Refused with 400, before anything is encrypted, whenever parsers could disagree on what the body holds:
-no or invalid boundary parameter, a preamble or an epilogue other than one CRLF, a delimiter not followed
-by CRLF or `--`, no close delimiter, a part without exactly one form-data Content-Disposition with a name,
-folded or malformed part headers, a `name*` parameter or a backslash in a quoted name. A protected part
-with a Content-Transfer-Encoding other than 7bit/8bit/binary, or with its own Content-Length, is refused
-too (the proxy will not guess whether the origin decodes it).
+Refused with 400, before anything is encrypted, whenever parsers could disagree on what the body holds
+(the grammar: docs/security-grammar.md): a Content-Type outside the strict grammar (`content_type.py`,
+`multipart_head.boundary_of`), a preamble or an epilogue other than one CRLF, a delimiter not followed by
+CRLF or `--`, no close delimiter, part headers outside the strict grammar (`multipart_head.py`), and ANY
+occurrence of the delimiter text `--boundary` that is not at the very start of the body or right after
+CRLF: Werkzeug and PHP take a delimiter after a bare LF (some after a bare CR) where a CRLF-only reader
+sees part content. The streaming rewriter releases no byte before it knows that no such occurrence
+starts there.
 
 `MultipartRewriter` works on chunks, so unprotected parts can be streamed; `rewrite` feeds it a whole body.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from email.message import Message
-
 from profiles import EncryptionEntity, Profile
 
 from .errors import RequestRefused
 from .forms import EncryptValue
 from .limits import Limits
+from .multipart_head import PartHead, boundary_of, malformed, parse_head
 from .names import entity_for
+
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "MAX_PARTS",
+    "MAX_PROTECTED_FILE_BYTES",
+    "MultipartRewriter",
+    "boundary_of",
+    "rewrite",
+]
 
 MAX_PROTECTED_FILE_BYTES = 1024 * 1024  # content bytes of one protected file part
 MAX_PARTS = 1000
 MAX_HEAD_BYTES = 16 * 1024  # bytes of one part's headers
-_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
-_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_HEADER = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([^\r\n]*?)[ \t]*")
-_PARAM = re.compile(rb";[ \t]*(" + _TOKEN + rb")[ \t]*=[ \t]*(\"[^\"]*\"|" + _TOKEN + rb")[ \t]*")
-_IDENTITY_ENCODINGS = {b"7bit", b"8bit", b"binary"}
-
-
-def _malformed(detail: str) -> RequestRefused:
-    return RequestRefused(400, "MalformedMultipartClientError", detail)
-
-
-def boundary_of(content_type: str) -> bytes:
-    """The boundary parameter of a multipart Content-Type header; RequestRefused when absent or invalid."""
-    message = Message()
-    message["Content-Type"] = content_type
-    params = [k.lower() for k, _ in message.get_params() or []]
-    boundary = message.get_param("boundary")
-    if params.count("boundary") != 1 or not isinstance(boundary, str) or not _BOUNDARY.fullmatch(boundary):
-        raise _malformed("multipart/form-data needs one valid boundary parameter (RFC 2046: 1-70 characters)")
-    return boundary.encode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class _Head:
-    """What the proxy needs from one part's headers."""
-
-    name: str
-    is_file: bool
-    transfer_encoding: bytes | None
-    has_length: bool
-
-
-def _parse_disposition(value: bytes) -> tuple[str, bool]:
-    kind, _, rest = value.partition(b";")
-    if kind.strip().lower() != b"form-data":
-        raise _malformed("every part needs Content-Disposition: form-data")
-    params: dict[bytes, bytes] = {}
-    rest = b";" + rest if rest else b""
-    at = 0
-    while at < len(rest):
-        match = _PARAM.match(rest, at)
-        if not match:
-            raise _malformed("malformed Content-Disposition parameters")
-        key = match.group(1).lower()
-        if key in params:
-            raise _malformed("a Content-Disposition parameter appears twice")
-        params[key] = match.group(2)
-        at = match.end()
-    if b"name*" in params:
-        raise _malformed("name* in Content-Disposition is not accepted (parsers disagree on it)")
-    raw_name = params.get(b"name")
-    if raw_name is None:
-        raise _malformed("a part has no name")
-    if raw_name.startswith(b'"'):
-        raw_name = raw_name[1:-1]
-        if b"\\" in raw_name:
-            raise _malformed("a backslash in a quoted part name is ambiguous")
-    return raw_name.decode("utf-8", errors="replace"), (b"filename" in params or b"filename*" in params)
-
-
-def _parse_head(block: bytes) -> _Head:
-    """Parse a part's header lines (without the blank line that ends them)."""
-    disposition: bytes | None = None
-    encoding: bytes | None = None
-    has_length = False
-    for line in block.split(b"\r\n"):
-        match = _HEADER.fullmatch(line)
-        if not match:
-            raise _malformed("a part header is malformed or folded")
-        name = match.group(1).lower()
-        if name == b"content-disposition":
-            if disposition is not None:
-                raise _malformed("a part has Content-Disposition twice")
-            disposition = match.group(2)
-        elif name == b"content-transfer-encoding":
-            if encoding is not None:
-                raise _malformed("a part has Content-Transfer-Encoding twice")
-            encoding = match.group(2).lower()
-        elif name == b"content-length":
-            has_length = True
-    if disposition is None:
-        raise _malformed("a part has no Content-Disposition")
-    field_name, is_file = _parse_disposition(disposition)
-    return _Head(field_name, is_file, encoding, has_length)
 
 
 class MultipartRewriter:
@@ -141,6 +65,7 @@ class MultipartRewriter:
         self._buffer = bytearray()
         self._state = "start"  # start -> after -> (head -> content -> after)* -> end
         self._parts = 0
+        self._head_scanned = 0  # bytes of the buffer already searched for the end of a part's headers
         self.encrypted = 0
         self._held_head = b""  # a protected part's header bytes, sent with its ciphertext
         self._held: bytearray | None = None  # a protected part's content, None for an unprotected part
@@ -158,9 +83,9 @@ class MultipartRewriter:
     def close(self) -> bytes:
         """The body has ended: return the last bytes, or refuse an incomplete body."""
         if self._state != "end":
-            raise _malformed("the body has no close delimiter")
+            raise malformed("the body has no close delimiter")
         if self._buffer not in (b"", b"\r\n"):
-            raise _malformed("nothing but CRLF may follow the close delimiter")
+            raise malformed("nothing but CRLF may follow the close delimiter")
         return bytes(self._buffer)
 
     def _step(self, out: bytearray) -> bool:
@@ -168,7 +93,7 @@ class MultipartRewriter:
         if self._state == "start":
             size = len(self._delimiter)
             if not self._delimiter.startswith(bytes(buffer[:size])):
-                raise _malformed("the body must start with the boundary (no preamble)")
+                raise malformed("the body must start with the boundary (no preamble)")
             if len(buffer) < size:
                 return False
             out += buffer[:size]
@@ -179,7 +104,7 @@ class MultipartRewriter:
             if len(buffer) < 2:
                 return False
             if buffer[:2] not in (b"\r\n", b"--"):
-                raise _malformed("a boundary delimiter must be followed by CRLF or --")
+                raise malformed("a boundary delimiter must be followed by CRLF or --")
             self._state = "head" if buffer[:2] == b"\r\n" else "end"
             out += buffer[:2]
             del buffer[:2]
@@ -189,26 +114,29 @@ class MultipartRewriter:
         if self._state == "content":
             return self._content(out)
         if len(buffer) > 2 or not b"\r\n".startswith(bytes(buffer)):  # "end": only CRLF may follow
-            raise _malformed("nothing but CRLF may follow the close delimiter")
+            raise malformed("nothing but CRLF may follow the close delimiter")
         return False
 
     def _head(self, out: bytearray) -> bool:
         buffer = self._buffer
         if buffer[:2] == b"\r\n":
-            raise _malformed("a part has no headers")
-        end = buffer.find(b"\r\n\r\n")
+            raise malformed("a part has no headers")
+        # Each byte looked at once, and no further than a head may reach (a whole body is fed at once).
+        end = buffer.find(b"\r\n\r\n", max(0, self._head_scanned - 3), MAX_HEAD_BYTES + 4)
         if end < 0:
-            if len(buffer) > MAX_HEAD_BYTES:
-                raise _malformed(f"a part's headers are longer than {MAX_HEAD_BYTES} bytes")
+            if len(buffer) >= MAX_HEAD_BYTES + 4:
+                raise malformed(f"a part's headers are longer than {MAX_HEAD_BYTES} bytes")
+            self._head_scanned = len(buffer)
             return False
+        self._head_scanned = 0
         head = bytes(buffer[: end + 4])
-        if head.startswith(self._delimiter) or self._separator in head:
-            raise _malformed("a part has no blank line before the next delimiter")
+        if self._delimiter in head:
+            raise malformed("the boundary delimiter appears inside a part's headers")
         del buffer[: end + 4]
         self._parts += 1
         if self._parts > MAX_PARTS:
-            raise _malformed(f"more than {MAX_PARTS} parts")
-        part = _parse_head(head[:end])
+            raise malformed(f"more than {MAX_PARTS} parts")
+        part = parse_head(head[:end])
         entity = entity_for(self._profile, part.name)
         if entity is None:
             out += head
@@ -217,15 +145,7 @@ class MultipartRewriter:
         self._state = "content"
         return True
 
-    def _protect(self, part: _Head, entity: EncryptionEntity, head: bytes) -> None:
-        if part.transfer_encoding is not None and part.transfer_encoding not in _IDENTITY_ENCODINGS:
-            raise RequestRefused(
-                400,
-                "UnsupportedTransferEncodingClientError",
-                "a protected part has a Content-Transfer-Encoding other than 7bit, 8bit or binary",
-            )
-        if part.has_length:
-            raise _malformed("a protected part may not carry its own Content-Length")
+    def _protect(self, part: PartHead, entity: EncryptionEntity, head: bytes) -> None:
         self.encrypted += 1
         if self.encrypted > self._limits.max_encrypted_fields:
             raise RequestRefused(
@@ -239,10 +159,23 @@ class MultipartRewriter:
         self._held_limit = MAX_PROTECTED_FILE_BYTES if part.is_file else self._limits.max_field_bytes
 
     def _content(self, out: bytearray) -> bool:
+        """Release content up to the next delimiter; refuse a delimiter text not right after CRLF.
+
+        The search is for the delimiter text itself (`--boundary`), not for CRLF + delimiter: an
+        occurrence after a bare LF or CR, or anywhere else inside content, is where Werkzeug or PHP would
+        start a new part. Without an occurrence in sight, the last len(delimiter) + 1 bytes are kept back:
+        they could begin an occurrence, or be the CR LF (or what stands there instead) before one.
+        """
         buffer = self._buffer
-        end = buffer.find(self._separator)
-        # Without a delimiter in sight, keep back what could be the start of one.
-        size = end if end >= 0 else max(0, len(buffer) - len(self._separator) + 1)
+        found = buffer.find(self._delimiter)
+        if found < 0:
+            size = max(0, len(buffer) - len(self._delimiter) - 1)
+        elif found < 2 or buffer[found - 2 : found] != b"\r\n":
+            # found < 2: at the start of the content (right after the blank line), or, had bytes before it
+            # been released, an occurrence the previous call would have seen whole: refused either way.
+            raise malformed("the boundary delimiter appears inside a part, not right after CRLF")
+        else:
+            size = found - 2
         if self._held is None:
             out += buffer[:size]
         else:
@@ -254,7 +187,7 @@ class MultipartRewriter:
                     f"a protected part is longer than {self._held_limit} bytes",
                 )
         del buffer[:size]
-        if end < 0:
+        if found < 0:
             return False
         if self._held is not None:
             assert self._held_entity is not None

@@ -53,7 +53,7 @@ CONTENT_TYPES = {
         "application/x-www-form-urlencoded; charset=utf-8",
     ),
     BodyFormat.JSON: ("application/json",),
-    BodyFormat.MULTIPART: ("multipart/form-data; boundary=B", 'multipart/form-data; boundary="a b"'),
+    BodyFormat.MULTIPART: ("multipart/form-data; boundary=B", 'multipart/form-data; boundary="a:b"'),
 }
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from .errors import ConfigError
+from .header_params import HeaderParamError, parse_content_type
 from .json_pointer import is_pointer_pattern, parse_pointer_pattern
 from .model import (
     BodyFormat,
@@ -268,8 +269,11 @@ def _check_format(node: Node, body_format: BodyFormat, media_type: str, profile:
 
 
 def normalise_media_type(content_type: str) -> str:
-    """`Application/X-WWW-Form-URLEncoded; charset=UTF-8` -> `application/x-www-form-urlencoded`."""
-    return content_type.split(";", 1)[0].strip().lower()
+    """`Application/X-WWW-Form-URLEncoded; charset=UTF-8` -> `application/x-www-form-urlencoded`.
+
+    Read with the proxy's one strict header parser; HeaderParamError (a ValueError) when it refuses it.
+    """
+    return parse_content_type(content_type).kind
 
 
 def _resolve_profile(node: Node, profiles: dict[str, Profile]) -> Profile:
@@ -297,9 +301,10 @@ def _config(raw: _Raw, profiles: dict[str, Profile]) -> FleConfig:
                 f"supported: {', '.join(f.value for f in BodyFormat)}"
             ) from None
         ct_node = item.get("ContentType")
-        media_type = normalise_media_type(ct_node.str())
-        if "/" not in media_type:
-            raise ct_node.error(f"{ct_node.value!r} is not a media type (type/subtype)")
+        try:
+            media_type = normalise_media_type(ct_node.str())
+        except HeaderParamError:
+            raise ct_node.error(f"{ct_node.value!r} is not a media type (type/subtype)") from None
         if any(existing.content_type == media_type for existing in content_types):
             raise ct_node.error(f"content type {media_type!r} is mapped twice")
         profile_node = item.opt("ProfileId")

@@ -5,10 +5,13 @@ The rules, in order (docs/cloudfront.md says which come from CloudFront's docume
 1. `fle-profile` query argument, when the config has query-argument profiles: more than one value is
    malformed; a mapped value selects that profile; an unknown value is refused unless
    `ForwardWhenQueryArgProfileIsUnknown`, in which case the content type decides.
-2. The media type of `Content-Type`, compared case-insensitively and without parameters. A header that is
-   not `type/subtype` is malformed (refused whatever the config says: we cannot tell what the origin will
-   make of it). A listed media type selects its profile (none: forwarded as is); an unlisted one is refused
-   unless `ForwardWhenContentTypeIsUnknown`.
+2. The media type of `Content-Type`, compared case-insensitively and without parameters. A header that
+   the strict grammar of `header_params.py` does not accept (not `type/subtype`, or parameters with
+   duplicates, escapes, `*` names, ...) is malformed: refused whatever the config says, forwarded or not,
+   because we cannot tell what the origin will make of it (PHP, for one, cuts the media type at `;`, `,`
+   or a space and finds `boundary` by a substring search anywhere in the header). A listed media type
+   selects its profile (none: forwarded as is); an unlisted one is refused unless
+   `ForwardWhenContentTypeIsUnknown`.
 3. A profile chosen by query argument still needs a media type that the config maps to a body format; if
    the media type is unknown the request is refused even when unknown types may be forwarded, because the
    client asked for fields to be encrypted and the body cannot be parsed (stricter than CloudFront states).
@@ -16,18 +19,14 @@ The rules, in order (docs/cloudfront.md says which come from CloudFront's docume
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from .loader import normalise_media_type
+from .header_params import HeaderParamError, parse_request_content_type
 from .model import BodyFormat, FleConfig, Profile
 
 QUERY_ARG_NAME = "fle-profile"
-
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
 
 
 class Action(Enum):
@@ -54,9 +53,11 @@ def _reject(reason: str) -> Decision:
 
 
 def media_type_of(content_type: str) -> str | None:
-    """The lower-case media type of a Content-Type value, or None when it is not `type/subtype[; ...]`."""
-    media_type = normalise_media_type(content_type)
-    return media_type if _MEDIA_TYPE.fullmatch(media_type) else None
+    """The lower-case media type of a Content-Type value, or None when the strict grammar refuses it."""
+    try:
+        return parse_request_content_type(content_type).kind
+    except HeaderParamError:
+        return None
 
 
 def select(

@@ -81,7 +81,7 @@ def test_quoted_boundary_and_identity_transfer_encoding() -> None:
     ("data", "content_type", "reason"),
     [
         (body(part(b"card", b"1")), "multipart/form-data", "MalformedMultipartClientError"),
-        (body(part(b"card", b"1")), CT + "; boundary=x", "MalformedMultipartClientError"),
+        (body(part(b"card", b"1")), CT + "; boundary=x", "MalformedContentTypeClientError"),
         (
             body(part(b"card", b"1")),
             "multipart/form-data; boundary=" + "a" * 71,
@@ -175,7 +175,7 @@ PARTS = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(PARTS, st.sampled_from([b"", b"\r\n"]))
 def test_property_untouched_bytes_arrive_unchanged(parts: list, end: bytes) -> None:  # type: ignore[type-arg]
-    assume(not any(b"\r\n" + B in b"\r\n" + content + b"\r\n" for _, content, _, _ in parts))
+    assume(not any(B in content for _, content, _, _ in parts))  # the delimiter text anywhere is refused
     data = body(*(part(n, c, e, f) for n, c, e, f in parts), end=end)
     out, count = rewrite(data, limits=Limits(max_field_bytes=10**6))
     protected = [n for n, _, _, _ in parts if n == b"card" or n.startswith(b"passport")]

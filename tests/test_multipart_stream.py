@@ -140,6 +140,43 @@ async def test_a_refusal_mid_stream_answers_the_refusal_and_the_origin_sees_only
     assert canary.received == []
 
 
+def _hidden_part(before: bytes) -> bytes:
+    """A delimiter after `before` (not CRLF) and a protected part: Werkzeug reads a `card` part there."""
+    return (
+        before + f"--{BOUNDARY}\r\n".encode() + b'Content-Disposition: form-data; name="card"\r\n\r\n' + CARD
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "cut"),
+    [(b"\n", 1), (b"\n", 3), (b"\r", 1), (b"\r", 6), (b"x", 2), (b"\n\n", 0)],
+    ids=["lf|--", "lf--|", "cr|--", "cr--bo|", "text-before", "lf-lf"],
+)
+async def test_a_delimiter_not_after_crlf_is_refused_mid_stream_and_the_hidden_part_never_sent(
+    canary: Canary, config_dir: Path, before: bytes, cut: int
+) -> None:
+    """The rewriter searches for the delimiter text itself and keeps back enough bytes to see it whole.
+
+    The unprotected photo is released as it streams; the bytes from the hidden delimiter on never are,
+    wherever the chunks cut it (`cut`: bytes of the hidden delimiter sent in the first chunk).
+    """
+    canary.protect(CARD)
+    hidden = _hidden_part(before)
+    first = f"--{BOUNDARY}\r\n".encode() + b'Content-Disposition: form-data; name="photo"\r\n\r\n'
+    first += b"p" * 300_000 + hidden[:cut]
+
+    async def client_body() -> AsyncIterator[bytes]:
+        yield first
+        await asyncio.sleep(0.2)  # the proxy has sent the photo on by now
+        yield hidden[cut:] + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    async with proxy_stack(canary, config_dir) as stack:
+        status, answer = await post(f"{stack.url}/upload", client_body())
+        assert (status, answer["error"]) == (400, "MalformedMultipartClientError")
+        await until(lambda: canary.aborted == 1)  # the photo went on, then the body was cut
+    assert canary.received == []
+
+
 async def test_a_bad_boundary_is_refused_before_anything_is_sent(canary: Canary, config_dir: Path) -> None:
     async with proxy_stack(canary, config_dir) as stack:
         async with aiohttp.ClientSession() as session:

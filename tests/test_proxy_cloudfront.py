@@ -7,6 +7,7 @@ from. Every protected value is registered with the canary, which fails the test 
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -91,7 +92,7 @@ async def test_several_entities_each_with_its_own_key_and_provider(
         FORM,
         "Application/X-WWW-Form-URLEncoded; charset=UTF-8",
         "application/vnd.acme.form",
-        "APPLICATION/VND.ACME.FORM;x=1",
+        "APPLICATION/VND.ACME.FORM;Charset=utf-8",
     ],
 )
 async def test_content_types_compared_case_insensitively_without_parameters_and_custom_types(
@@ -101,6 +102,23 @@ async def test_content_types_compared_case_insensitively_without_parameters_and_
     async with proxy_stack(canary, two_entity_dir) as stack:
         status, _ = await post(f"{stack.url}/x", "phone=404-555-0150", content_type)
     assert status == 200 and b"phone=AYAB" in canary.last.body
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status", "reason"),
+    [
+        ("application/vnd.acme.form;x=1", 400, "MalformedContentTypeClientError"),  # not on the allow-list
+        (FORM + "; charset=utf8", 415, "UnsupportedCharsetClientError"),  # UTF-8 is spelled utf-8
+        (FORM + '; charset="utf\\-8"', 400, "MalformedContentTypeClientError"),
+    ],
+)
+async def test_content_type_parameters_under_a_profile_are_allow_listed(
+    canary: Canary, two_entity_dir: Path, content_type: str, status: int, reason: str
+) -> None:
+    canary.protect("404-555-0150")
+    async with proxy_stack(canary, two_entity_dir) as stack:
+        got, answer = await post(f"{stack.url}/x", "phone=404-555-0150", content_type)
+    assert (got, json.loads(answer)["error"]) == (status, reason) and canary.received == []
 
 
 async def test_listed_type_without_profile_is_forwarded_and_unknown_type_refused(

@@ -33,6 +33,10 @@ def config(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> FleConfig:
         ("", None),
         ("text/plain, application/json", None),
         ("text /plain", None),
+        ("text/plain; charset=a; CHARSET=b", None),  # the strict grammar (profiles/header_params.py)
+        ('text/plain; x="a\\"b"', None),
+        ("text/plain; x*0=a", None),
+        ("text/plain;", None),
     ],
 )
 def test_media_type_of(value: str, media_type: str | None) -> None:
@@ -52,6 +56,11 @@ def test_media_type_of(value: str, media_type: str | None) -> None:
         ("application/json", ["two"], Action.REJECT, "RejectedByContentTypeClientError"),
         (None, [], Action.REJECT, "RejectedByContentTypeClientError"),
         ("nonsense", [], Action.REJECT, "MalformedContentTypeClientError"),
+        # strict parameters whether a profile applies or not: text/plain is forwarded when well-formed
+        ("text/plain; charset=utf-8; charset=utf-7", [], Action.REJECT, "MalformedContentTypeClientError"),
+        ('text/plain; x="\\"', [], Action.REJECT, "MalformedContentTypeClientError"),
+        ("text/plain; x=1", [], Action.FORWARD, None),  # any parameter when no profile applies
+        (FORM + "; charset*=utf-7''", [], Action.REJECT, "MalformedContentTypeClientError"),
     ],
 )
 def test_select(

@@ -1,0 +1,51 @@
+"""The Content-Type a body under a profile may carry: strictly parsed, allow-listed parameters, UTF-8 only.
+
+A profile's format says how the proxy reads the body; the origin reads it by the Content-Type, with its
+own parser. Every parameter the proxy lets through is one more thing the two could read differently, so
+under a profile only these are accepted (each at most once; `profiles/header_params.py` refuses
+duplicates, escapes and RFC 2231 forms before this runs):
+
+| format | parameters |
+| --- | --- |
+| URLEncoded | `charset` |
+| JSON | `charset` |
+| Multipart | `boundary` (required, see `multipart.boundary_of`), `charset` |
+
+`charset`, when present, must be `utf-8` (any case, quoted or not): body-parser decodes a JSON body as
+UTF-7 through iconv-lite, PHP and Werkzeug read forms in the declared charset, and the proxy matched and
+encrypted UTF-8 bytes. An unknown parameter is refused rather than ignored: PHP finds `boundary` by a
+substring search anywhere in the header, so an ignored `x="boundary=..."` could frame the body for it.
+"""
+
+from __future__ import annotations
+
+from profiles.header_params import HeaderParamError, HeaderValue, parse_request_content_type
+from profiles.model import BodyFormat
+
+from .errors import RequestRefused
+
+_ALLOWED = {
+    BodyFormat.URL_ENCODED: frozenset({"charset"}),
+    BodyFormat.JSON: frozenset({"charset"}),
+    BodyFormat.MULTIPART: frozenset({"boundary", "charset"}),
+}
+
+
+def strict_content_type(content_type: str, body_format: BodyFormat) -> HeaderValue:
+    """The parsed Content-Type of a body read as `body_format`; RequestRefused when it may not pass."""
+    try:
+        parsed = parse_request_content_type(content_type)
+    except HeaderParamError as e:
+        raise RequestRefused(400, "MalformedContentTypeClientError", str(e)) from None
+    allowed = _ALLOWED.get(body_format, frozenset())
+    if not parsed.names <= allowed:
+        raise RequestRefused(
+            400,
+            "MalformedContentTypeClientError",
+            f"a {body_format.value} body's Content-Type may carry only: {', '.join(sorted(allowed))}",
+        )
+    charset = parsed.param("charset")
+    if charset is not None and charset.lower() != "utf-8":
+        detail = f"a {body_format.value} body must be UTF-8"
+        raise RequestRefused(415, "UnsupportedCharsetClientError", detail)
+    return parsed
