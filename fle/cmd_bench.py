@@ -28,8 +28,8 @@ SAMPLE_FORM = (("name", "Jane Doe"), ("email", "jane.doe@example.com"), ("phone"
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = commands.add_parser("bench", help="load-test a deployment with form submissions")
     p.add_argument("url", metavar="URL", help="where forms are posted, e.g. https://edge.example.com/submit")
-    p.add_argument("--concurrency", "-c", type=int, default=16, metavar="N", help="requests in flight (16)")
-    p.add_argument("--duration", "-d", type=float, default=10.0, metavar="SECONDS", help="how long (10)")
+    p.add_argument("--concurrency", "-c", type=int, default=16, metavar="N", help="requests in flight")
+    p.add_argument("--duration", "-d", type=float, default=10.0, metavar="SECONDS", help="how long")
     p.add_argument("--requests", "-n", type=int, metavar="N", help="stop after N requests")
     p.add_argument("--rate", type=float, metavar="RPS", help="target requests per second (default: flat out)")
     p.add_argument(
@@ -38,7 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         metavar="NAME=VALUE",
         help="form field to send (repeat; default: the sample form)",
     )
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (30)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=run)

@@ -44,8 +44,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--store", metavar="URL", help=f"store URL (default ${STORE_ENV})")
     p.add_argument("--config", metavar="DIR", help="check the new public key against this CloudFront config")
     p.add_argument("--dry-run", action="store_true", help="re-wrap in memory and report; write nothing")
-    p.add_argument("--workers", type=int, default=4, metavar="N", help="data keys unwrapped at once (4)")
-    p.add_argument("--batch", type=int, default=50, metavar="N", help="items read per batch (50)")
+    p.add_argument("--workers", type=int, default=4, metavar="N", help="data keys unwrapped at once")
+    p.add_argument("--batch", type=int, default=50, metavar="N", help="items read per batch")
     p.add_argument(
         "--audit-file", metavar="PATH", help=f"append audit lines here (default ${AUDIT_FILE_ENV})"
     )
@@ -149,7 +149,7 @@ async def _rewrap(
         raise cli.CliError(str(e)) from e
     if args.config:
         check_config(args.config, new)
-    store = open_store(store_url)
+    store = open_store(store_url, create=False)  # an existing store only: never make an empty one
     try:
         try:
             rewrapper = await asyncio.to_thread(  # opens the old key's backend: blocking

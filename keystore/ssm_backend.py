@@ -7,7 +7,8 @@
 The parameter holds the PEM private key, as in the CloudFront field-level encryption sample. It is read
 with `get_parameter(WithDecryption=True)`, kept in memory only (never written to disk) and read again
 when the cache expires. The endpoint, credentials and region come the standard AWS way
-(`AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL`, `AWS_REGION` before `AWS_DEFAULT_REGION`, profiles), so the same entry works against a local server.
+(`AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL`, `AWS_REGION` before `AWS_DEFAULT_REGION`, profiles),
+so the same entry works against a local server.
 Throttling is retried with backoff by botocore's standard retry mode before it is reported.
 """
 

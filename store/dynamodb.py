@@ -6,8 +6,8 @@ its clients are thread-safe, and aiobotocore pins botocore to a narrow range tha
 The cost is one worker thread per call in flight; the default pool is enough for the sample origin.
 
 Where the table is, and who we are, come the standard AWS way: AWS_ENDPOINT_URL_DYNAMODB or
-AWS_ENDPOINT_URL, AWS_REGION (which wins) or AWS_DEFAULT_REGION (awsenv), AWS_PROFILE and the shared config files, instance
-roles. Throttling and transient errors are retried by botocore's "standard" retry mode (exponential
+AWS_ENDPOINT_URL, AWS_REGION (which wins) or AWS_DEFAULT_REGION (see awsenv), AWS_PROFILE and the shared
+config files, instance roles. Throttling and transient errors are retried by botocore's "standard" retry mode (exponential
 backoff with jitter; AWS_MAX_ATTEMPTS and AWS_RETRY_MODE are honoured). The schema is in docs/storage.md.
 """
 
@@ -360,6 +360,9 @@ class DynamoStore:
     async def delete(self, item_id: str) -> bool:
         answer = await self._run("delete_item", Key={"id": {"S": item_id}}, ReturnValues="ALL_OLD")
         return "Attributes" in answer
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._ready)  # client (region, endpoint), credentials, DescribeTable
 
     async def close(self) -> None:
         with self._lock:
