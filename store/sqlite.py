@@ -43,7 +43,7 @@ class SqliteStore:
         without the submissions table, is refused: a mistyped path must not become a new, empty store."""
         self.path = Path(path)
         self._lock = threading.Lock()
-        if not create and not self.path.is_file():
+        if not create and not self.path.exists():
             raise StoreUnavailable(f"no SQLite store at {str(self.path)!r}{_where(self.path)}")
         try:
             if create:

@@ -185,5 +185,6 @@ def test_an_old_key_that_cannot_be_opened_is_a_clear_error_before_anything_is_re
     )
     keystore.write_text(text)  # the old key's entry (written first) now names an unset variable
     monkeypatch.delenv("NOT_SET", raising=False)
+    SqliteStore(tmp_path / "s.db")  # an existing, empty store: rewrap refuses a missing one
     assert _rewrap(keystore, f"sqlite:///{tmp_path}/s.db") == 2
     assert "old key FLEDemo/OldKey: " in capsys.readouterr().err
