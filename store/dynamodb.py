@@ -7,8 +7,9 @@ The cost is one worker thread per call in flight; the default pool is enough for
 
 Where the table is, and who we are, come the standard AWS way: AWS_ENDPOINT_URL_DYNAMODB or
 AWS_ENDPOINT_URL, AWS_REGION (which wins) or AWS_DEFAULT_REGION (see awsenv), AWS_PROFILE and the shared
-config files, instance roles. Throttling and transient errors are retried by botocore's "standard" retry mode (exponential
-backoff with jitter; AWS_MAX_ATTEMPTS and AWS_RETRY_MODE are honoured). The schema is in docs/storage.md.
+config files, instance roles. Throttling and transient errors are retried by botocore's "standard" retry
+mode (exponential backoff with jitter; AWS_MAX_ATTEMPTS and AWS_RETRY_MODE are honoured). The schema is in
+docs/storage.md.
 """
 
 from __future__ import annotations
