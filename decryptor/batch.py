@@ -77,7 +77,7 @@ class DecryptService:
     async def _load(self, request: Request) -> dict[str, Submission]:
         if not self.config.store_url:
             raise StoreError(f"set {STORE_ENV} to the store URL (sqlite:///PATH or dynamodb://TABLE)")
-        store = open_store(self.config.store_url)
+        store = open_store(self.config.store_url, create=False)  # read only: never make a store
         try:
             if request.kind == "recent":
                 return {item.id: item for item in await store.recent(request.recent)}

@@ -35,6 +35,7 @@ from .core import looks_like_message
 from .rewrap import KeyRef, NewKey, RewrapError, names_key, parse, rewrap
 
 Progress = Callable[[int, int], None]  # (items done, items to do)
+Scanned = Callable[[int], None]  # items read so far by the plan's table scan (the total is not known)
 
 
 @dataclass
@@ -137,21 +138,23 @@ class Rewrapper:
             raise RewrapError("the value no longer names the old key")
         return base64.b64encode(rewrapped).decode("ascii")
 
-    async def plan(self, report: RewrapReport) -> list[str]:
-        """The ids of the items holding a value for the old key."""
+    async def plan(self, report: RewrapReport, scanned: Scanned | None = None) -> list[str]:
+        """The ids of the items holding a value for the old key; `scanned` hears of every page read."""
         ids: list[str] = []
         async for page in self.store.scan(page_size=self.batch * 4):
             report.scanned += len(page)
+            if scanned:
+                scanned(report.scanned)
             report.unreadable += [(item.id, name) for item in page for name in unreadable_fields(item)]
             ids += [item.id for item in page if fields_for(item, self.old)]
         report.planned = len(ids)
         return ids
 
-    async def run(self, progress: Progress | None = None) -> RewrapReport:
+    async def run(self, progress: Progress | None = None, scanned: Scanned | None = None) -> RewrapReport:
         report = RewrapReport()
         started = time.monotonic()
         try:
-            ids = await self.plan(report)
+            ids = await self.plan(report, scanned)
             done = 0
             if progress:
                 progress(0, len(ids))

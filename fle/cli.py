@@ -4,24 +4,83 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib import metadata
 
 from . import cmd_bench, cmd_decrypt, cmd_demo, cmd_keys, cmd_origin, cmd_proxy, cmd_rewrap
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVEL_ENV = "FLE_LOG_LEVEL"
+# libraries whose INFO lines are noise for a user ("Found credentials in environment variables.")
+_QUIET_BELOW_DEBUG = ("botocore", "boto3", "urllib3")
+
+
+def version() -> str:
+    try:
+        return metadata.version("fle-edge")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """`parser` and every subcommand's parser below it (fle keys create, ...)."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every option with a default says it in --help, unless its help text already does."""
+    for action in parser._actions:
+        default = action.default
+        if action.help == argparse.SUPPRESS or not action.option_strings:
+            continue
+        if default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            continue
+        action.help = f"{action.help} (default: %(default)s)" if action.help else "default: %(default)s"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fle", description="Edge field-level encryption proxy and tools.")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--version", action="version", version=f"fle {version()}")
+    level_help = f"diagnostic log level (default: ${LOG_LEVEL_ENV}, else INFO); also after the subcommand"
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get(LOG_LEVEL_ENV, "INFO").upper(),
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help=level_help,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (cmd_demo, cmd_proxy, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench):
         module.register(commands)
+    for sub in list(_parsers(parser))[1:]:
+        # SUPPRESS: a subcommand that is not given --log-level keeps the value parsed before it
+        sub.add_argument("--log-level", default=argparse.SUPPRESS, type=str.upper, choices=LOG_LEVELS,
+                         help=level_help)  # fmt: skip
+    for each in _parsers(parser):
+        _show_defaults(each)
     return parser
 
 
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet = logging.DEBUG if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
+    for name in _QUIET_BELOW_DEBUG:
+        logging.getLogger(name).setLevel(quiet)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    if os.environ.get(LOG_LEVEL_ENV, "INFO").upper() not in LOG_LEVELS:
+        wrong = os.environ[LOG_LEVEL_ENV]
+        parser.error(f"{LOG_LEVEL_ENV}={wrong!r}: expected one of {', '.join(LOG_LEVELS)}")
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
     try:
         return int(args.run(args))
     except CliError as e:

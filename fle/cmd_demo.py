@@ -18,6 +18,7 @@ from pathlib import Path
 
 from edge_proxy import build_app as build_proxy
 from edge_proxy import start_site as start_proxy_site
+from keystore import Keystore, KeystoreError
 from keystore.tooling import create_file_key, public_pem
 from origin import build_app as build_origin
 from profiles.examples import write_example_config
@@ -69,6 +70,19 @@ def prepare_state(state: Path) -> str | None:
     return generated
 
 
+def check_demo_key(state: Path) -> None:
+    """Open the demo key with the passphrase in the environment now, so a wrong one stops the demo here
+    instead of surfacing only when `fle decrypt` runs."""
+    try:
+        keystore = Keystore.from_file(state / "keystore.toml")
+        try:
+            keystore.backend("FLEDemo", "DemoPublicKey")
+        finally:
+            keystore.close()
+    except KeystoreError as e:
+        raise cli.CliError(f"{e}; give the passphrase shown when the demo key was made") from e
+
+
 def _fle_command() -> str:
     """How to run this same `fle` again (scripts/demo's .venv/bin/fle is not on the user's PATH)."""
     argv0 = Path(sys.argv[0])
@@ -82,16 +96,25 @@ def run(args: argparse.Namespace) -> int:
     if (state / "keys" / "demo.pem").exists() != (state / "keystore.toml").exists():
         raise cli.CliError(f"{state} holds a partial demo set-up; remove it and run again")
     generated = prepare_state(state)
+    if not generated and os.environ.get(PASSPHRASE_ENV) is not None:
+        check_demo_key(state)
     store_url = f"sqlite:///{state / 'store.db'}"
     origin_url = f"http://{args.host}:{args.origin_port}"
     settings = proxy_settings(str(state / "config"), origin_url)
 
     async def main() -> None:
         origin_runner, _ = await serve.start_site(
-            build_origin(open_store(store_url)), args.host, args.origin_port
+            build_origin(open_store(store_url)), args.host, args.origin_port, "--origin-port"
         )
-        # the proxy's own server settings: it, not aiohttp, decides what to do with compressed bodies
-        proxy_runner, proxy_url = await start_proxy_site(build_proxy(settings), args.host, args.proxy_port)
+        try:
+            # the proxy's own server settings: it, not aiohttp, decides what to do with compressed bodies
+            with serve.listening(args.host, args.proxy_port, "--proxy-port"):
+                proxy_runner, proxy_url = await start_proxy_site(
+                    build_proxy(settings), args.host, args.proxy_port
+                )
+        except serve.ListenError:
+            await origin_runner.cleanup()
+            raise
         passphrase = shlex.quote(generated) if generated else f'"${PASSPHRASE_ENV}"'
         env = (
             f"FLE_KEYSTORE={shlex.quote(str(state / 'keystore.toml'))} FLE_STORE={shlex.quote(store_url)} "
@@ -123,4 +146,7 @@ def run(args: argparse.Namespace) -> int:
             await origin_runner.cleanup()
             print("stopped.", flush=True)
 
-    return serve.run(main)
+    try:
+        return serve.run(main)
+    except serve.ListenError as e:
+        raise cli.CliError(str(e)) from e

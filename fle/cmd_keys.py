@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import secrets
@@ -21,7 +22,7 @@ from keystore.tooling import (
     store_ssm_key,
 )
 
-from . import cli
+from . import cli, profile_edit
 
 _SHOWN = {
     "file": ("path",),
@@ -44,6 +45,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     create.add_argument("--key-name", required=True, help="the public key's Name, e.g. DemoPublicKey")
     create.add_argument("--bits", type=int, default=2048, choices=KEY_SIZES)
     create.add_argument("--config", metavar="DIR", help="write the CloudFront PublicKeyConfig JSON here")
+    create.add_argument(
+        "--fields",
+        metavar="PATTERNS",
+        help="with --config and --profile-id: encrypt these fields (e.g. phone,card*) with the new key, in "
+        "that profile (created, with a form config, when missing)",
+    )
+    create.add_argument("--profile-id", metavar="ID", help="the profile --fields goes to, e.g. PFORM")
     _keystore_arg(create)
     hsm = create.add_argument_group("pkcs11 (generated inside the token, non-extractable)")
     hsm.add_argument("--module", metavar="PATH", help="the PKCS#11 library")
@@ -149,6 +157,7 @@ def run_create(args: argparse.Namespace) -> int:
         raise cli.CliError(f"{public_json} already exists")
     if args.backend == "file" and args.path and Path(args.path).exists():
         raise cli.CliError(f"{args.path} already exists")
+    fields = _fields_request(args)
     try:
         public = _make_key(args)
     except KeystoreError as e:
@@ -160,13 +169,41 @@ def run_create(args: argparse.Namespace) -> int:
         )
         public_json.write_text(json.dumps(document, indent=4) + "\n", encoding="utf-8")
         print(f"public key: {public_json}")
+    key_id = public_key_config(public, args.key_name)["PublicKey"]["Id"]  # type: ignore[index]
+    print(f"public key Id: {key_id} (a profile's PublicKeyId)")
     keystore_path.parent.mkdir(parents=True, exist_ok=True)
     with keystore_path.open("a", encoding="utf-8") as out:
         out.write(("\n" if keystore_path.stat().st_size else "") + _entry_text(args))
     print(
         f"keystore entry for {args.provider_id}/{args.key_name} ({args.backend}) appended to {keystore_path}"
     )
+    if fields is not None:
+        request = dataclasses.replace(fields, public_key_id=key_id)
+        try:
+            lines = profile_edit.apply(Path(args.config), request)
+        except profile_edit.ProfileEditError as e:
+            raise cli.CliError(f"{e} (the key and its keystore entry were made)") from e
+        print("\n".join(lines))
+        print(f"{args.provider_id}/{args.key_name} encrypts {', '.join(request.patterns)}")
     return 0
+
+
+def _fields_request(args: argparse.Namespace) -> profile_edit.EntityRequest | None:
+    """--fields and --profile-id, checked before any key is made (the key Id is filled in afterwards)."""
+    if not args.fields:
+        if args.profile_id:
+            raise cli.CliError("--profile-id goes with --fields")
+        return None
+    if not args.config or not args.profile_id:
+        raise cli.CliError("--fields needs --config DIR and --profile-id ID")
+    try:
+        request = profile_edit.EntityRequest(
+            args.profile_id, args.provider_id, "", profile_edit.parse_fields(args.fields)
+        )
+        profile_edit.precheck(Path(args.config), request)
+    except profile_edit.ProfileEditError as e:
+        raise cli.CliError(str(e)) from e
+    return request
 
 
 def _open(args: argparse.Namespace) -> Keystore:

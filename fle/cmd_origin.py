@@ -37,11 +37,19 @@ def run(args: argparse.Namespace) -> int:
         raise cli.CliError(str(e)) from e
 
     async def main() -> None:
-        runner, url = await serve.start_site(build_app(store), host, port)
+        try:  # a store that cannot work stops us here, not with a 503 for every submission
+            await store.check()
+        except StoreError as e:
+            await store.close()
+            raise cli.CliError(f"store {args.store}: {e}") from e
+        runner, url = await serve.start_site(build_app(store), host, port, "--listen")
         log.info("origin listening on %s, storing in %s", url, args.store)
         try:
             await serve.until_signalled()
         finally:
             await runner.cleanup()
 
-    return serve.run(main)
+    try:
+        return serve.run(main)
+    except serve.ListenError as e:
+        raise cli.CliError(str(e)) from e

@@ -203,19 +203,25 @@ async def serve_proxy(
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_hangup)  # before "listening" is logged: no window to die in
-    runner, url = await start_site(
-        build_app(runtime),
-        listen.host,
-        listen.port,
-        ssl_context=listen.tls,
-        keepalive_timeout=t.client_idle,
-        shutdown_timeout=t.shutdown,
-        reuse_port=reuse_port,
-        client_limits=settings.client,
-    )
+    with serve.listening(listen.host, listen.port, "--listen"):
+        runner, url = await start_site(
+            build_app(runtime),
+            listen.host,
+            listen.port,
+            ssl_context=listen.tls,
+            keepalive_timeout=t.client_idle,
+            shutdown_timeout=t.shutdown,
+            reuse_port=reuse_port,
+            client_limits=settings.client,
+        )
     admin_runner = None
     if listen.admin is not None:
-        admin_runner, admin_url = await start_site(build_admin_app(runtime), *listen.admin)
+        try:
+            with serve.listening(*listen.admin, "--admin (or --admin off)"):
+                admin_runner, admin_url = await start_site(build_admin_app(runtime), *listen.admin)
+        except serve.ListenError:
+            await runner.cleanup()
+            raise
         log.info("admin listening on %s (/healthz /readyz /metrics)", admin_url)
     log.info("proxy listening on %s, forwarding to %s (config %s)", url, settings.origin, settings.config.id)
     if on_listening is not None:
@@ -242,7 +248,10 @@ def run(args: argparse.Namespace) -> int:
     configure_access_log(args.access_log)
     if args.workers != 1:
         return _run_workers(settings, listen, args.workers)
-    return serve.run(lambda: serve_proxy(settings, listen))
+    try:
+        return serve.run(lambda: serve_proxy(settings, listen))
+    except serve.ListenError as e:
+        raise cli.CliError(str(e)) from e
 
 
 def _run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> int:
@@ -270,6 +279,8 @@ def _run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> 
         await serve_proxy(settings, mine, reuse_port=True, on_listening=slot.ready)
 
     def ready(url: str) -> None:
+        if listen.tls is not None:  # the supervisor holds a plain socket; the workers serve TLS on it
+            url = "https" + url.removeprefix("http")
         log.info(
             "proxy listening on %s with %d workers, forwarding to %s (config %s)",
             url,

@@ -3,8 +3,11 @@
 The keystore must hold both keys: the old one unwraps each data key, the new one is self-tested before
 anything is written (and its public key wraps the data keys). With --config, the new key's public key
 must also be the one the proxy's CloudFront config names, so what the proxy writes from now on and what
-rewrap writes open with the same private key. Progress goes to stderr, the summary to stdout, audit lines
-to --audit-file (or FLE_AUDIT_FILE, or stderr). Exit status 1 when any item failed or changed meanwhile.
+rewrap writes open with the same private key. Progress (of the table scan, then of the re-wrapping) goes to
+stderr, the summary to stdout, audit lines to --audit-file (or FLE_AUDIT_FILE). Without either, audit lines
+go to stderr when it is not a terminal (a log collector), and to a new file fle-rewrap-audit-TIME.jsonl
+in the current directory when it is one, so JSON lines do not break up the progress line; `--audit-file -`
+asks for stderr anyway. Exit status 1 when any item failed or changed meanwhile.
 See docs/key-rotation.md.
 """
 
@@ -44,10 +47,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--store", metavar="URL", help=f"store URL (default ${STORE_ENV})")
     p.add_argument("--config", metavar="DIR", help="check the new public key against this CloudFront config")
     p.add_argument("--dry-run", action="store_true", help="re-wrap in memory and report; write nothing")
-    p.add_argument("--workers", type=int, default=4, metavar="N", help="data keys unwrapped at once (4)")
-    p.add_argument("--batch", type=int, default=50, metavar="N", help="items read per batch (50)")
+    p.add_argument("--workers", type=int, default=4, metavar="N", help="data keys unwrapped at once")
+    p.add_argument("--batch", type=int, default=50, metavar="N", help="items read per batch")
     p.add_argument(
-        "--audit-file", metavar="PATH", help=f"append audit lines here (default ${AUDIT_FILE_ENV})"
+        "--audit-file",
+        metavar="PATH",
+        help=f"append audit lines here; '-': stderr (default: ${AUDIT_FILE_ENV}, else stderr, or on a "
+        "terminal a new fle-rewrap-audit-TIME.jsonl)",
     )
     p.set_defaults(run=run)
 
@@ -101,6 +107,17 @@ class ProgressLine:
         self.started = time.monotonic()
         self.shown = 0.0
 
+    def scanning(self, scanned: int) -> None:
+        """The plan's table scan: items read so far (the table's size is not known in advance)."""
+        now = time.monotonic()
+        if now - self.shown < (0.2 if self.tty else 5.0):
+            return
+        self.shown = now
+        rate = scanned / max(now - self.started, 1e-6)
+        text = f"rewrap: scanning the table, {scanned} items read, {rate:.1f} items/s"
+        self.stream.write(("\r\x1b[K" + text) if self.tty else text + "\n")
+        self.stream.flush()
+
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         last = done == total
@@ -110,7 +127,7 @@ class ProgressLine:
         rate = done / max(now - self.started, 1e-6)
         share = f" ({100 * done / total:.0f}%)" if total else ""
         text = f"rewrap: {done}/{total} items{share}, {rate:.1f} items/s"
-        self.stream.write(("\r" + text + ("\n" if last else "")) if self.tty else text + "\n")
+        self.stream.write(("\r\x1b[K" + text + ("\n" if last else "")) if self.tty else text + "\n")
         self.stream.flush()
 
 
@@ -149,7 +166,7 @@ async def _rewrap(
         raise cli.CliError(str(e)) from e
     if args.config:
         check_config(args.config, new)
-    store = open_store(store_url)
+    store = open_store(store_url, create=False)  # an existing store only: never make an empty one
     try:
         try:
             rewrapper = await asyncio.to_thread(  # opens the old key's backend: blocking
@@ -159,13 +176,26 @@ async def _rewrap(
         except KeystoreError as e:
             raise cli.CliError(f"old key {old}: {e}") from e
         try:
-            return await rewrapper.run(ProgressLine())
+            progress = ProgressLine()
+            return await rewrapper.run(progress, progress.scanning)
         except RewrapError as e:
             raise cli.CliError(str(e)) from e
         finally:
             rewrapper.close()
     finally:
         await store.close()
+
+
+def audit_target(chosen: str | None, stderr: TextIO) -> str | None:
+    """Where audit lines go: the chosen file; stderr for '-' or when stderr is not a terminal; on a terminal,
+    a new file in the current directory (named on stderr), so the lines do not mix with the progress line."""
+    if chosen == "-":
+        return None
+    if chosen or not stderr.isatty():
+        return chosen
+    path = Path(f"fle-rewrap-audit-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.jsonl").absolute()
+    print(f"rewrap: audit lines go to {path} (--audit-file to choose)", file=stderr, flush=True)
+    return str(path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
         raise cli.CliError("--workers and --batch must be at least 1")
     try:
         keystore = Keystore.from_file(Path(keystore_path))
-        audit = AuditLog(args.audit_file or os.environ.get(AUDIT_FILE_ENV), stream=sys.stderr)
+        audit_path = audit_target(args.audit_file or os.environ.get(AUDIT_FILE_ENV), sys.stderr)
+        audit = AuditLog(audit_path, stream=sys.stderr)
     except Exception as e:
         raise cli.CliError(str(e)) from e
     try:

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
+
+
+class ListenError(Exception):
+    """A listener could not be opened (port in use, no permission, no such address); one line for the user."""
+
+
+@contextlib.contextmanager
+def listening(host: str, port: int, flag: str) -> Iterator[None]:
+    """Turn the OSError of opening a listener on host:port into one line naming the flag that moves it."""
+    try:
+        yield
+    except OSError as e:
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        reason = e.strerror or str(e)
+        if e.errno == errno.EADDRINUSE:
+            reason = "the address is already in use"
+        raise ListenError(f"cannot listen on {shown}: {reason}; choose another with {flag}") from e
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -19,12 +37,20 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-async def start_site(app: web.Application, host: str, port: int, **options: Any) -> tuple[web.AppRunner, str]:
-    """Serve `app`; `options` go to aiohttp's AppRunner (e.g. auto_decompress=False for the proxy)."""
+async def start_site(
+    app: web.Application, host: str, port: int, flag: str = "--listen", **options: Any
+) -> tuple[web.AppRunner, str]:
+    """Serve `app`; `options` go to aiohttp's AppRunner (e.g. auto_decompress=False for the proxy).
+    ListenError (naming `flag`) when the address cannot be used."""
     runner = web.AppRunner(app, handle_signals=False, access_log=None, **options)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    try:
+        with listening(host, port, flag):
+            await site.start()
+    except ListenError:
+        await runner.cleanup()
+        raise
     sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
     bound_port = sockets[0].getsockname()[1] if sockets else port
     return runner, f"http://{host}:{bound_port}"

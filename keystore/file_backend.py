@@ -17,6 +17,18 @@ from .wrapping import Wrapping
 log = logging.getLogger("keystore")
 
 
+def _unreadable(path: Path, data: bytes, passphrase_env: str | None) -> str:
+    """Why a key file did not load: a wrong passphrase for an encrypted PEM, or not PEM at all (DER)."""
+    if b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data or b"Proc-Type: 4,ENCRYPTED" in data:
+        return f"wrong passphrase for private key file {str(path)!r} (from {passphrase_env})"
+    if b"-----BEGIN" not in data:
+        return (
+            f"{str(path)!r} is not a PEM private key (convert DER with: "
+            "openssl pkcs8 -topk8 -inform DER -in KEY.der -out KEY.pem)"
+        )
+    return f"{str(path)!r} is not a readable PEM private key"
+
+
 class FileBackend(KeyBackend):
     """A private key loaded from a PEM file into memory (the least protected backend)."""
 
@@ -39,15 +51,13 @@ class FileBackend(KeyBackend):
                     f"environment variable {passphrase_env} (the passphrase of {str(path)!r}) is not set"
                 )
             passphrase = value.encode("utf-8")
+        data = path.read_bytes()
         try:
-            key = load_pem_private_key(path.read_bytes(), password=passphrase)
+            key = load_pem_private_key(data, password=passphrase)
         except TypeError as e:  # encrypted without passphrase, or passphrase for a plain key
             raise KeystoreConfigError(f"{str(path)!r}: {e}; set passphrase_env to match the file") from e
         except ValueError as e:
-            raise KeystoreConfigError(
-                f"{str(path)!r} is not a PEM private key, or the passphrase is wrong "
-                "(convert DER with: openssl pkcs8 -topk8 -inform DER -in KEY.der -out KEY.pem)"
-            ) from e
+            raise KeystoreConfigError(_unreadable(path, data, passphrase_env)) from e
         if not isinstance(key, RSAPrivateKey):
             raise KeystoreConfigError(f"{str(path)!r} does not hold an RSA private key")
         if passphrase is None:

@@ -7,7 +7,8 @@
 The parameter holds the PEM private key, as in the CloudFront field-level encryption sample. It is read
 with `get_parameter(WithDecryption=True)`, kept in memory only (never written to disk) and read again
 when the cache expires. The endpoint, credentials and region come the standard AWS way
-(`AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL`, profiles), so the same entry works against a local server.
+(`AWS_ENDPOINT_URL_SSM`, `AWS_ENDPOINT_URL`, `AWS_REGION` before `AWS_DEFAULT_REGION`, profiles),
+so the same entry works against a local server.
 Throttling is retried with backoff by botocore's standard retry mode before it is reported.
 """
 
@@ -24,6 +25,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+import awsenv
 
 from .base import KeyBackend
 from .errors import BackendUnavailable, KeystoreConfigError, UnwrapError
@@ -56,10 +59,11 @@ def ssm_client(region: str | None) -> Any:
 def aws_client(service: str, region: str | None) -> Any:
     """A boto3 client the standard AWS way; a clear error when no region is configured anywhere."""
     try:
-        return boto3.session.Session(region_name=region).client(service, config=RETRIES)
+        return boto3.session.Session(region_name=awsenv.region(region)).client(service, config=RETRIES)
     except NoRegionError as e:
         raise KeystoreConfigError(
-            f"no AWS region for {service}: set region in the keystore entry, AWS_DEFAULT_REGION or a profile"
+            f"no AWS region for {service}: set region in the keystore entry, AWS_REGION, AWS_DEFAULT_REGION "
+            "or a profile's region"
         ) from e
 
 

@@ -36,5 +36,9 @@ class Store(Protocol):
     async def delete(self, item_id: str) -> bool:
         """Remove the item with this id; True if it was there."""
 
+    async def check(self) -> None:
+        """Raise StoreError now if the store cannot work (no region or credentials, a missing table, an
+        unreadable file), so a server can refuse to start instead of failing every request."""
+
     async def close(self) -> None:
         """Release connections."""

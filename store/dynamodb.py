@@ -6,9 +6,10 @@ its clients are thread-safe, and aiobotocore pins botocore to a narrow range tha
 The cost is one worker thread per call in flight; the default pool is enough for the sample origin.
 
 Where the table is, and who we are, come the standard AWS way: AWS_ENDPOINT_URL_DYNAMODB or
-AWS_ENDPOINT_URL, AWS_REGION / AWS_DEFAULT_REGION, AWS_PROFILE and the shared config files, instance
-roles. Throttling and transient errors are retried by botocore's "standard" retry mode (exponential
-backoff with jitter; AWS_MAX_ATTEMPTS and AWS_RETRY_MODE are honoured). The schema is in docs/storage.md.
+AWS_ENDPOINT_URL, AWS_REGION (which wins) or AWS_DEFAULT_REGION (see awsenv), AWS_PROFILE and the shared
+config files, instance roles. Throttling and transient errors are retried by botocore's "standard" retry
+mode (exponential backoff with jitter; AWS_MAX_ATTEMPTS and AWS_RETRY_MODE are honoured). The schema is in
+docs/storage.md.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 import botocore.session
+
+import awsenv
 
 from .errors import DuplicateItem, InvalidItem, StoreError, StoreUnavailable
 from .model import Submission
@@ -143,7 +146,8 @@ class DynamoStore:
             max_pool_connections=32,
         )
         try:
-            return boto3.Session(botocore_session=core).client("dynamodb", config=config)
+            session = boto3.Session(botocore_session=core, region_name=awsenv.region())  # AWS_REGION first
+            return session.client("dynamodb", config=config)
         except botocore.exceptions.NoRegionError as e:
             raise StoreUnavailable(
                 "no AWS region for DynamoDB: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"
@@ -357,6 +361,9 @@ class DynamoStore:
     async def delete(self, item_id: str) -> bool:
         answer = await self._run("delete_item", Key={"id": {"S": item_id}}, ReturnValues="ALL_OLD")
         return "Attributes" in answer
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._ready)  # client (region, endpoint), credentials, DescribeTable
 
     async def close(self) -> None:
         with self._lock:

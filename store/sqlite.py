@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
 from .errors import DuplicateItem, StoreUnavailable
 from .model import Submission
@@ -27,24 +28,46 @@ _COLUMNS = "id, received_at, fields, encrypted_fields"
 Row = tuple[str, str, str, str]
 
 
+def _where(path: Path) -> str:
+    """Where a relative path points, for an error message (sqlite:///x is relative, sqlite:////x absolute)."""
+    if path.is_absolute():
+        return ""
+    return f" (relative to {str(Path.cwd())!r}; an absolute path takes four slashes: sqlite:////var/...)"
+
+
 class SqliteStore:
     """Submissions in a SQLite table; writes serialised by a lock, calls run off the event loop."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        """Open (and with `create`, make) the store at `path`. Without `create` a missing file, or a file
+        without the submissions table, is refused: a mistyped path must not become a new, empty store."""
         self.path = Path(path)
         self._lock = threading.Lock()
+        if not create and not self.path.exists():
+            raise StoreUnavailable(f"no SQLite store at {str(self.path)!r}{_where(self.path)}")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            else:  # mode=rw: never creates the file, even if it vanished since the check above
+                uri = f"file:{quote(str(self.path.absolute()))}?mode=rw"
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+            if create:
+                self._db.executescript(_SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(submissions)")}
+            if not columns:
+                self._db.close()
+                raise StoreUnavailable(f"{str(self.path)!r} is a SQLite file without a submissions table")
             if "encrypted_fields" not in columns:  # a store written before the metadata existed
                 self._db.execute(
                     "ALTER TABLE submissions ADD COLUMN encrypted_fields TEXT NOT NULL DEFAULT '[]'"
                 )
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"cannot open SQLite store {str(self.path)!r}: {e}") from e
+
+    async def check(self) -> None:
+        await self._rows("SELECT 1 FROM submissions LIMIT 1")
 
     def _run(self, sql: str, params: Sequence[object] = ()) -> tuple[list[Row], int]:
         with self._lock:

@@ -1,5 +1,9 @@
 """Open a store from its URL: `sqlite:///PATH` (embedded default) or `dynamodb://TABLE`.
 
+SQLite paths follow SQLAlchemy's rule: after `sqlite://` comes an empty host and a slash, then the path, so
+`sqlite:///data/store.db` is `data/store.db` relative to the current directory and
+`sqlite:////var/lib/fle/store.db` (four slashes) is the absolute `/var/lib/fle/store.db`.
+
 `dynamodb://TABLE?create=false` uses an existing table and never creates one (for accounts whose role may
 not call CreateTable). Endpoint, region and credentials are never in the URL: they come the standard AWS
 way (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, ...).
@@ -8,6 +12,7 @@ way (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, ...).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from .base import Store
@@ -18,7 +23,25 @@ from .sqlite import SqliteStore
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")  # DynamoDB's rule for table names
 
 
-def _dynamodb(url: str, netloc: str, path: str, query: str) -> DynamoStore:
+def _sqlite_path(url: str, netloc: str, path: str) -> str:
+    if netloc:  # sqlite://store.db: no empty host, the whole rest is a relative path
+        return f"{netloc}{path}"
+    relative = path[1:]  # the slash that ends the empty host is not part of the path
+    if not relative or relative == "/":
+        raise StoreUrlError(
+            f"{url!r}: a SQLite store needs a path, e.g. sqlite:///data/store.db (relative) or "
+            "sqlite:////var/lib/fle/store.db (absolute)"
+        )
+    if not relative.startswith("/") and not Path(relative).exists() and Path("/", relative).exists():
+        # three slashes used to mean an absolute path here: refuse rather than start an empty store
+        raise StoreUrlError(
+            f"{url!r} is the relative path {relative!r} (not there), but /{relative} exists: "
+            f"for that absolute path write sqlite:////{relative} (four slashes)"
+        )
+    return relative
+
+
+def _dynamodb(url: str, netloc: str, path: str, query: str, create: bool) -> DynamoStore:
     table = netloc + path.rstrip("/")
     if not _TABLE_NAME.fullmatch(table):
         raise StoreUrlError(
@@ -29,20 +52,22 @@ def _dynamodb(url: str, netloc: str, path: str, query: str) -> DynamoStore:
     unknown = set(options) - {"create"}
     if unknown:
         raise StoreUrlError(f"{url!r}: unknown option(s) {sorted(unknown)}; only create=true|false")
-    create = options.get("create", ["true"])[-1].lower()
-    if create not in ("true", "false"):
+    options_create = options.get("create", ["true"])[-1].lower()
+    if options_create not in ("true", "false"):
         raise StoreUrlError(f"{url!r}: create must be true or false")
-    return DynamoStore(DynamoSettings(table=table, create_table=create == "true"))
+    return DynamoStore(DynamoSettings(table=table, create_table=create and options_create == "true"))
 
 
-def open_store(url: str) -> Store:
-    """The store `url` names; StoreUrlError says which forms are accepted."""
+def open_store(url: str, *, create: bool = True) -> Store:
+    """The store `url` names; StoreUrlError says which forms are accepted.
+
+    `create=False` is for users that only read what others wrote (`fle decrypt`, `fle rewrap`, the
+    decryptor's handler): a missing SQLite file is refused (StoreUnavailable) instead of being created with
+    its directories, and a missing DynamoDB table is reported instead of created.
+    """
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        path = parts.path if not parts.netloc else f"{parts.netloc}{parts.path}"
-        if not path or path == "/":
-            raise StoreUrlError(f"{url!r}: a SQLite store needs a path, e.g. sqlite:///var/lib/fle/store.db")
-        return SqliteStore(path)
+        return SqliteStore(_sqlite_path(url, parts.netloc, parts.path), create=create)
     if parts.scheme == "dynamodb":
-        return _dynamodb(url, parts.netloc, parts.path, parts.query)
+        return _dynamodb(url, parts.netloc, parts.path, parts.query, create)
     raise StoreUrlError(f"{url!r}: unknown store; use sqlite:///PATH or dynamodb://TABLE")

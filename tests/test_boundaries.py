@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-OURS = {"profiles", "edge_proxy", "keystore", "store", "origin", "decryptor", "fle"}
+OURS = {"profiles", "edge_proxy", "keystore", "store", "origin", "decryptor", "fle", "awsenv"}
 ALLOWED = {
     "profiles": set(),
     "edge_proxy": {"profiles"},
-    "keystore": set(),
-    "store": set(),
+    "keystore": {"awsenv"},  # awsenv: the AWS region the standard way, shared, imports nothing of ours
+    "store": {"awsenv"},
+    "awsenv": set(),
     "origin": {"store"},
     "decryptor": {"store", "keystore"},
 }

@@ -93,3 +93,70 @@ async def test_bench_reports_error_statuses(proxied) -> None:  # type: ignore[no
 async def test_bench_usage_errors_are_clear(args: list[str], message: str) -> None:
     code, _, err = await fle_bench(*args)
     assert code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.fixture
+async def https_echo(tls_files: tuple[Path, Path]) -> AsyncIterator[str]:
+    """An HTTPS origin whose certificate only tls_files' own CA (the certificate itself) vouches for."""
+    import ssl
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=(await request.read()).decode())
+
+    app = web.Application()
+    app.router.add_post("/submit", echo)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"https://127.0.0.1:{port}/submit"
+    finally:
+        await runner.cleanup()
+
+
+async def test_bench_trusts_a_private_ca_or_skips_verification_with_a_warning(
+    https_echo: str, tls_files: tuple[Path, Path]
+) -> None:
+    once = ["--requests", "2", "-c", "1", "--json", "--quiet"]
+    code, _, err = await fle_bench(https_echo, *once)
+    assert code == 2 and "CERTIFICATE_VERIFY_FAILED" in err
+    code, out, err = await fle_bench(https_echo, "--cacert", str(tls_files[0]), *once)
+    assert code == 0 and json.loads(out)["statuses"] == {"200": 2}, err
+    assert "--insecure" not in err
+    code, out, err = await fle_bench(https_echo, "--insecure", *once)
+    assert code == 0 and json.loads(out)["statuses"] == {"200": 2}, err
+    assert "warning: --insecure: the server's certificate is not verified" in err
+    code, _, err = await fle_bench(https_echo, "--insecure", "--cacert", str(tls_files[0]), *once)
+    assert code == 2 and "exclude each other" in err
+
+
+async def test_bench_warns_when_the_profile_protects_no_field_it_sends(proxied, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, _ = proxied
+    config = str(tmp_path / "config")  # the proxy's own config: it protects `phone`
+    once = ["--requests", "1", "-c", "1", "--json", "--quiet", "--config", config]
+    fields = ["--field", "name=Jane", "--field", "email=j@x.org"]
+    code, _, err = await fle_bench(f"{url}/submit", *once, *fields)
+    assert code == 0, err
+    assert "warning: profile P280MFCLSYOCVU protects none of the fields sent (name, email)" in err
+    code, _, err = await fle_bench(f"{url}/submit", *once)  # the sample form: its phone is protected
+    assert code == 0 and "warning" not in err
+
+
+async def test_bench_warns_when_the_answer_echoes_every_value(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(text=(await request.read()).decode())
+
+    origin = web.Application()
+    origin.router.add_post("/submit", echo)
+    config = load_config_dir(make_config_dir(tmp_path / "config", rsa_key)).only_config(None)
+    once = ["--requests", "1", "-c", "1", "--json", "--quiet", "--field", "phone=404-555-0150"]
+    async with serving(origin) as origin_url:
+        code, _, err = await fle_bench(f"{origin_url}/submit", *once)  # straight to the origin
+        assert code == 0 and "warning: the answer shows every value sent, unchanged" in err
+        async with serving(build_app(ProxySettings(origin=URL(origin_url), config=config))) as proxy_url:
+            code, _, err = await fle_bench(f"{proxy_url}/submit", *once)  # the proxy encrypted it
+            assert code == 0 and "warning" not in err

@@ -108,3 +108,62 @@ def test_create_usage_errors(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2 and "set FLE_KEY_PASSPHRASE" in result.stderr
     assert not (tmp_path / "ks.toml").exists()
+
+
+async def test_protect_your_own_form_two_fields_two_keys_one_in_softhsm(
+    tmp_path: Path, softhsm: SoftHsm
+) -> None:
+    """docs/configuration.md's walk-through: `fle keys create --fields` writes the profile and config, the
+    proxy encrypts each field with its key, and `fle decrypt` opens both (one with the HSM's key)."""
+    from urllib.parse import parse_qsl
+
+    from aiohttp import ClientSession, web
+    from yarl import URL
+
+    from edge_proxy import ProxySettings, build_app
+    from tests.helpers import serving
+
+    config, keystore = tmp_path / "config", tmp_path / "keystore.toml"
+    env = {PIN_ENV: PIN, "FLE_KEY_PASSPHRASE": "file pass", "FLE_KEYSTORE": str(keystore)}
+    common = ["--provider-id", "MyForm", "--config", str(config), "--profile-id", "PMYFORM"]
+    phone = fle("keys", "create", "--backend", "file", "--key-name", "PhoneKey", "--path",
+                str(tmp_path / "phone.pem"), *common, "--fields", "phone", env=env)  # fmt: skip
+    assert phone.returncode == 0, phone.stderr
+    assert "public key Id: K" in phone.stdout and "config.json (new" in phone.stdout
+    card = fle("keys", "create", "--backend", "pkcs11", "--key-name", "CardKey", "--module", softhsm.module,
+               "--token-label", "fle-gen", "--key-label", f"Card-{tmp_path.name}", "--pin-env", PIN_ENV,
+               *common, "--fields", "card*", env=env)  # fmt: skip
+    assert card.returncode == 0, card.stderr
+    assert "PMYFORM.profile.json (updated)" in card.stdout
+    clash = fle("keys", "create", "--backend", "file", "--key-name", "Other", "--path",
+                str(tmp_path / "o.pem"), *common, "--fields", "cardnumber", env=env)  # fmt: skip
+    assert clash.returncode == 2 and "overlaps pattern 'card*'" in clash.stderr
+    assert not (tmp_path / "o.pem").exists()  # refused before a key was made
+
+    received: list[bytes] = []
+
+    async def submit(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(text="stored")
+
+    origin = web.Application()
+    origin.router.add_post("/submit", submit)
+    settings = ProxySettings(origin=URL("http://x"), config=load_config_dir(config).only_config(None))
+    form = {"name": "Jane", "phone": "404-555-0150", "cardnumber": "4111111111111111"}
+    async with serving(origin) as origin_url:
+        settings = ProxySettings(origin=URL(origin_url), config=settings.config)
+        async with serving(build_app(settings)) as proxy_url, ClientSession() as session:
+            async with session.post(f"{proxy_url}/submit", data=form) as response:
+                assert response.status == 200
+    stored = dict(parse_qsl(received[0].decode()))
+    assert stored["name"] == "Jane"
+    assert stored["phone"].startswith("AYAB") and stored["cardnumber"].startswith("AYAB")
+    decrypted = subprocess.run(
+        [sys.executable, "-m", "fle", "decrypt", "--json"],
+        input=f"{stored['phone']}\n{stored['cardnumber']}\n",
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )  # fmt: skip
+    assert decrypted.returncode == 0, decrypted.stderr
+    plain = [json.loads(line)["plaintext"] for line in decrypted.stdout.splitlines()]
+    assert plain == ["404-555-0150", "4111111111111111"]

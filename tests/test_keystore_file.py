@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keystore import Keystore, KeystoreConfigError, UnknownKey, UnwrapError, Wrapping
@@ -60,8 +61,30 @@ def test_passphrase_problems(keystore_path: Path, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(KeystoreConfigError, match=r"TEST_KEY_PASSPHRASE .* is not set"):
         Keystore.from_file(keystore_path).backend("FLEDemo", "DemoPublicKey")
     monkeypatch.setenv("TEST_KEY_PASSPHRASE", "wrong")
-    with pytest.raises(KeystoreConfigError, match="passphrase is wrong"):
+    with pytest.raises(KeystoreConfigError, match="wrong passphrase") as refused:
         Keystore.from_file(keystore_path).backend("FLEDemo", "DemoPublicKey")
+    assert "DER" not in str(refused.value)  # a PEM file with a wrong passphrase needs no conversion
+
+
+def test_a_der_key_file_gets_the_conversion_hint(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_KEY_PASSPHRASE", "pw")
+    der = tmp_path / "key.der"
+    der.write_bytes(
+        rsa_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"pw"),
+        )
+    )
+    der.chmod(0o600)
+    (tmp_path / "ks.toml").write_text(
+        '[[key]]\nprovider_id = "P"\nkey_name = "K"\nbackend = "file"\npath = "key.der"\n'
+        'passphrase_env = "TEST_KEY_PASSPHRASE"\n'
+    )
+    with pytest.raises(KeystoreConfigError, match=r"not a PEM private key .*openssl pkcs8"):
+        Keystore.from_file(tmp_path / "ks.toml").backend("P", "K")
 
 
 def test_unencrypted_key_file_is_accepted_with_a_warning(

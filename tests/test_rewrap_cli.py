@@ -185,5 +185,68 @@ def test_an_old_key_that_cannot_be_opened_is_a_clear_error_before_anything_is_re
     )
     keystore.write_text(text)  # the old key's entry (written first) now names an unset variable
     monkeypatch.delenv("NOT_SET", raising=False)
+    SqliteStore(tmp_path / "s.db")  # an existing, empty store: rewrap refuses a missing one
     assert _rewrap(keystore, f"sqlite:///{tmp_path}/s.db") == 2
     assert "old key FLEDemo/OldKey: " in capsys.readouterr().err
+
+
+async def test_on_a_terminal_audit_lines_go_to_a_file_and_the_scan_shows_progress(
+    keystore: Path, rsa_key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    """stderr is a real pseudo-terminal: the audit JSON must not be mixed into the progress line."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    items = [Submission(fields={"phone": proxy_encrypt(rsa_key, b"x", name=OLD.key_name)}) for _ in range(3)]
+    await _put(store_url, items)
+    work = tmp_path / "work"
+    work.mkdir()
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent), "TEST_KEY_PASSPHRASE": "pw"}
+    env.pop("FLE_AUDIT_FILE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fle", "rewrap", "--from", str(OLD), "--to", str(NEW),
+         "--keystore", str(keystore), "--store", store_url],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, cwd=work, env=env, text=True,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    out, _ = process.communicate(timeout=60)
+    terminal = seen.decode()
+    assert process.returncode == 0, terminal + out
+    assert "re-wrapped 3 values in 3 items" in out
+    (audit,) = work.glob("fle-rewrap-audit-*.jsonl")
+    assert f"audit lines go to {audit}" in terminal
+    assert "scanning the table, 3 items read" in terminal and "rewrap: 3/3 items (100%)" in terminal
+    assert '"event"' not in terminal
+    assert [json.loads(line)["outcome"] for line in audit.read_text().splitlines()] == ["rewrapped"] * 3
+
+
+async def test_the_scan_reports_every_page(keystore: Path, tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    for _ in range(25):
+        await store.put(Submission(fields={"plain": "x"}))
+    keys = Keystore.from_file(keystore)
+    rewrapper = Rewrapper(
+        keys, store, OLD, new_key_for(keys, NEW), AuditLog(str(tmp_path / "a.jsonl")),
+        Caller("cli", {}), batch=2, dry_run=True,
+    )  # fmt: skip
+    scanned: list[int] = []
+    try:
+        report = await rewrapper.run(scanned=scanned.append)
+    finally:
+        rewrapper.close()
+        await store.close()
+    assert report.scanned == 25 and scanned == [8, 16, 24, 25]  # pages of batch * 4 items
