@@ -54,7 +54,10 @@ stamp=".venv/.installed-$(basename "$lock" .txt)"
 fingerprint=$(cat pyproject.toml "$lock" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  # setuptools warns that an editable install lets same-named folders shadow the package: that is what it
+  # is for here (the checkout is the package), so the ten-line banner is silenced.
+  PYTHONWARNINGS="ignore:Editable installation" \
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
   echo "$fingerprint" > "$stamp"
 fi
 
