@@ -105,7 +105,7 @@ def _pip_install(requirements: Path, target: Path, spec: PackageSpec) -> None:
 def _check_keystore(path: Path, with_pkcs11: bool) -> None:
     """Refuse a keystore file the function could not use, or one that would ship a private key."""
     try:
-        entries = Keystore.from_file(path).entries()
+        entries = Keystore.from_file(path).entries
     except KeystoreError as e:
         raise PackageError(f"keystore: {e}") from e
     for entry in entries:
