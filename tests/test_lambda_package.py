@@ -37,8 +37,9 @@ from store import Submission, open_store
 from tests.fixtures_decryptor import KeySpec, proxy_encrypt, sdk_encrypt
 from tests.fixtures_dynalite import Dynalite
 from tests.fixtures_moto import Aws
+from tests.fixtures_softhsm import PIN_ENV
 from tests.helpers import private_pem
-from tests.lambda_runtime_api import FUNCTION_ARN, RuntimeApi
+from tests.lambda_runtime_api import FUNCTION_ARN, Answer, RuntimeApi
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "runtime.txt"
@@ -247,10 +248,8 @@ def test_the_function_sees_nothing_outside_its_package(x86: Built, runtime_dir: 
         assert spec[name] is None, (name, spec[name])
 
 
-def lambda_env(
-    task: Path, api: RuntimeApi, aws: Aws, dynalite: Dynalite, table: str, home: Path
-) -> dict[str, str]:
-    """The environment Lambda gives a python3.11 function, plus the loopback endpoints and our settings."""
+def lambda_env(task: Path, api: RuntimeApi, home: Path, **settings: str) -> dict[str, str]:
+    """The environment Lambda gives a python3.11 function (dummy credentials), plus the function's own."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "en_US.UTF-8",
@@ -270,11 +269,36 @@ def lambda_env(
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
-        "AWS_ENDPOINT_URL_SSM": aws.url,
-        "AWS_ENDPOINT_URL_DYNAMODB": dynalite.endpoint,
-        "FLE_KEYSTORE": str(task / "keystore.toml"),
-        "FLE_STORE": f"dynamodb://{table}?create=false",
+        **settings,
     }
+
+
+@dataclass(frozen=True)
+class Run:
+    """A function's life from process start: its answers, its output (what CloudWatch Logs would get)."""
+
+    answers: list[Answer]
+    stdout: str
+    stderr: str
+    cold_start: float  # process start to the first answer
+    ready: float  # process start to the runtime's first poll for an invocation
+
+
+def run_function(api: RuntimeApi, task: Path, runtime: Path, env: dict[str, str], events: list[Any]) -> Run:
+    """Start the function under awslambdaric with the first event already waiting, as a cold Lambda
+    invoke does, then invoke the rest one by one; stop it and collect its output."""
+    first = api.queue(events[0])
+    started = time.monotonic()
+    process = isolated_python(task, runtime, env, "-m", "awslambdaric", HANDLER)
+    try:
+        answers = [api.answer(first, timeout=120)]
+        answers += [api.invoke(event) for event in events[1:]]
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+    assert api.init_error is None, api.init_error
+    at = answers[0].at
+    return Run(answers, out.decode(), err.decode(), at - started, (api.first_poll_at or at) - started)
 
 
 def http_api_event(body: dict[str, Any]) -> dict[str, Any]:
@@ -356,28 +380,28 @@ def test_the_package_answers_under_the_runtime_interface_client(
     ]
 
     (tmp_path / "home").mkdir()
-    env = lambda_env(x86.task, runtime_api, aws, dynalite_server, table, tmp_path / "home")
-    first = runtime_api.queue({"ciphertexts": ciphertexts})
-    started = time.monotonic()
-    process = isolated_python(x86.task, runtime_dir, env, "-m", "awslambdaric", HANDLER)
-    try:
-        answer = runtime_api.answer(first, timeout=120)
-        cold_start = answer.at - started
-        init = (runtime_api.first_poll_at or answer.at) - started
-        warm_started = time.monotonic()
-        again = runtime_api.invoke({"ciphertexts": ciphertexts[:1]})
-        warm = again.at - warm_started
-        ids = runtime_api.invoke({"ids": [item.id, "missing", later.id]})
-        recent = runtime_api.invoke({"recent": 2})
-        via_api = runtime_api.invoke(http_api_event({"ids": [item.id]}))
-        bad = runtime_api.invoke({"recent": 0})
-    finally:
-        process.terminate()
-        out, err = process.communicate(timeout=30)
-    stdout, stderr = out.decode(), err.decode()
-    assert runtime_api.init_error is None
-
-    answers = [answer, again, ids, recent, via_api, bad]
+    env = lambda_env(
+        x86.task,
+        runtime_api,
+        tmp_path / "home",
+        AWS_ENDPOINT_URL_SSM=aws.url,
+        AWS_ENDPOINT_URL_DYNAMODB=dynalite_server.endpoint,
+        FLE_KEYSTORE=str(x86.task / "keystore.toml"),
+        FLE_STORE=f"dynamodb://{table}?create=false",
+    )
+    events = [
+        {"ciphertexts": ciphertexts},
+        {"ciphertexts": ciphertexts[:1]},
+        {"ids": [item.id, "missing", later.id]},
+        {"recent": 2},
+        http_api_event({"ids": [item.id]}),
+        {"recent": 0},
+    ]
+    run = run_function(runtime_api, x86.task, runtime_dir, env, events)
+    answers = run.answers
+    answer, again, ids, recent, via_api, bad = answers
+    first = answer.request_id
+    stdout, stderr = run.stdout, run.stderr
     assert [a.kind for a in answers] == ["response"] * 6, [a.body for a in answers]
     assert answer.body == {
         "results": [
@@ -438,5 +462,39 @@ def test_the_package_answers_under_the_runtime_interface_client(
             assert form not in logs, f"plaintext {secret!r} reached the function's logs"
     assert "Traceback" not in logs
 
-    print(f"\ncold start (process start to first response): {cold_start * 1000:.0f} ms; runtime ready "
-          f"(first /next): {init * 1000:.0f} ms; warm invoke: {warm * 1000:.0f} ms")  # fmt: skip
+    warm = again.at - answer.at
+    print(f"\ncold start (process start to first response): {run.cold_start * 1000:.0f} ms; runtime ready "
+          f"(first /next): {run.ready * 1000:.0f} ms; second invoke: {warm * 1000:.0f} ms")  # fmt: skip
+
+
+def test_with_pkcs11_the_package_uses_an_hsm_library_from_outside_it(
+    x86: Built,
+    runtime_dir: Path,
+    pkcs11_keystore_factory: Any,
+    pkcs11_pin: str,
+    rsa_key: rsa.RSAPrivateKey,
+    tmp_path: Path,
+) -> None:
+    """SoftHSM2's library plays the part of the vendor's PKCS#11 library in a layer; the keystore file is
+    given by the environment. The package built without --with-pkcs11 answers such a key as data."""
+    keystore = pkcs11_keystore_factory([KeySpec(rsa_key)])
+    built = package(tmp_path, "x86_64", "--with-pkcs11")
+    check_binaries(built.task, "x86_64")
+    assert (built.task / "pkcs11").is_dir() and (built.task / "asn1crypto").is_dir()
+    (tmp_path / "home").mkdir()
+    settings = {"FLE_KEYSTORE": str(keystore), PIN_ENV: pkcs11_pin}
+    settings["SOFTHSM2_CONF"] = os.environ["SOFTHSM2_CONF"]
+    event = {"ciphertexts": [proxy_encrypt(rsa_key, b"404-555-0150")]}
+    for task, expected in [
+        (built.task, {"plaintext": "404-555-0150"}),
+        (x86.task, {"error": "key backend unavailable: python-pkcs11 is not installed here (pkcs11)"}),
+    ]:
+        api = RuntimeApi().start()
+        try:
+            env = lambda_env(task, api, tmp_path / "home", **settings)
+            run = run_function(api, task, runtime_dir, env, [event])
+        finally:
+            api.stop()
+        assert run.answers[0].kind == "response"
+        assert run.answers[0].body == {"results": [expected]}
+        assert "404-555-0150" not in run.stdout + run.stderr
