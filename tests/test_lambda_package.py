@@ -32,7 +32,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fle.lambda_deps import HANDLER, PackageError, canonical, lock_closure, read_lock
-from fle.lambda_package import PackageSpec, build, platform_tags
+from fle.lambda_package import BuiltPackage, PackageSpec, build, platform_tags
 from store import Submission, open_store
 from tests.fixtures_decryptor import KeySpec, proxy_encrypt, sdk_encrypt
 from tests.fixtures_dynalite import Dynalite
@@ -183,6 +183,27 @@ def test_a_keystore_the_function_cannot_use_is_refused_before_building(
     with pytest.raises(PackageError, match=re.escape(message)):
         build(PackageSpec(tmp_path / "out.zip", LOCK, keystore=keystore))
     assert not (tmp_path / "out.zip").exists()
+
+
+def test_the_command_names_a_refused_keystore_in_one_line(tmp_path: Path) -> None:
+    keystore = tmp_path / "keystore.toml"
+    keystore.write_text('[[key]]\nprovider_id = "P"\nkey_name = "K"\nbackend = "file"\npath = "k.pem"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "fle", "package", "lambda", "--output", str(tmp_path / "o.zip"),
+         "--keystore", str(keystore)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("fle package: keystore: ") and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_sizes_over_lambdas_limits_are_warned() -> None:
+    def built(zipped_mb: int, unzipped_mb: int) -> BuiltPackage:
+        return BuiltPackage(Path("x.zip"), (), (), zipped_mb * 1024 * 1024, unzipped_mb * 1024 * 1024, True)
+
+    assert built(50, 250).warnings() == []
+    assert [w.split(" ")[2] for w in built(51, 251).warnings()] == ["50", "250"]
 
 
 def test_the_lock_closure_follows_the_via_lines() -> None:
