@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import KeyBackend
-from .errors import KeystoreConfigError, UnknownKey
+from .errors import BackendUnavailable, KeystoreConfigError, UnknownKey
 from .file_backend import FileBackend
 from .wrapping import DEFAULT_WRAPPING, Wrapping
 
@@ -50,7 +50,11 @@ def _open_file(entry: KeyEntry) -> KeyBackend:
 
 
 def _open_pkcs11(entry: KeyEntry) -> KeyBackend:
-    from .pkcs11_backend import Pkcs11Backend, specs_from_settings  # loads the C extension only if used
+    try:
+        from .pkcs11_backend import Pkcs11Backend, specs_from_settings  # loads the C extension only if used
+    except ImportError as e:  # e.g. a Lambda package built without --with-pkcs11: a deployment fault,
+        # which must not read as a tampered message
+        raise BackendUnavailable(f"python-pkcs11 is not installed here ({e.name or e})") from e
 
     module, specs, sessions = specs_from_settings(entry.settings, entry.where)
     return Pkcs11Backend(module, specs, sessions, probe=entry.wrapping)
