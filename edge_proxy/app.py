@@ -23,6 +23,7 @@ from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_
 from .errors import RequestRefused
 from .forward import SESSION, Body, OriginFailed, failure_response, relay, send, session_for, target_url
 from .headers import request_headers
+from .looplag import lag_watch
 from .multipart_stream import multipart_stream, refusal_in, streams
 from .runtime import RUNTIME, Live, Runtime
 from .settings import ProxySettings
@@ -166,5 +167,6 @@ def build_app(settings: ProxySettings | Runtime) -> web.Application:
     app = web.Application()
     app[RUNTIME] = runtime
     app.cleanup_ctx.append(_client_session)
+    app.cleanup_ctx.append(lag_watch(lambda a: a[RUNTIME].metrics))  # fle_proxy_event_loop_lag_*
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

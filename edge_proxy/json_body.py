@@ -1,8 +1,9 @@
 """Rewrite a JSON body: encrypt the values a profile's JSON-pointer patterns select, keep every other byte.
 
-The body is first validated whole by the standard library's C parser (strict: duplicate keys and NaN
-refused), then walked by a small scanner that records where each selected value starts and ends,
-skipping with the C parser every subtree no pattern can reach; nothing is re-serialised. A selected
+The body's nesting depth is checked first (one linear pass), then a small scanner walks the paths the
+patterns can reach and records where each selected value starts and ends, handing every subtree no
+pattern can reach to the standard library's C parser (strict: duplicate keys and NaN refused), so each
+byte is parsed once, in time linear in the body; nothing is re-serialised. A selected
 string is replaced by `"<base64 message>"` whose plaintext is the string's decoded text in UTF-8; a
 selected number, `true`, `false`, `null`, object or array becomes such a string too, its plaintext the
 value's exact JSON text as sent (`1.50` stays `1.50`).
@@ -36,10 +37,14 @@ MAX_DEPTH = 64  # nested objects/arrays; deeper documents are refused
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _LITERALS = ("true", "false", "null")
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string token, possessive (`*+`, `++`: no backtracking) and total: from a `"` it always matches, up to
+# the closing quote or, for an unterminated string, to the end of the text (`\\?\Z`: a final lone
+# backslash). So `sub` consumes every string in one step and never restarts inside one: one linear pass.
+# The old `"(?:[^"\\]|\\.)*"` failed on an unterminated string and was retried from every later quote,
+# which made `"\\"\\"\\...` quadratic (100 KB: ~20 s of one worker's event loop).
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-_PLAIN = json.JSONDecoder()
 _Live = tuple[tuple[JsonPointerPattern, EncryptionEntity], ...]
 
 
@@ -65,21 +70,34 @@ def _no_constant(name: str) -> object:
 _STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
-def _validate(text: str, max_depth: int) -> None:
-    """Refuse what is not strict JSON, nests too deep or repeats a key, at the C parser's speed."""
+def _too_deep(max_depth: int) -> RequestRefused:
+    return RequestRefused(400, "JsonDepthLimitClientError", f"JSON nested deeper than {max_depth} levels")
+
+
+def _check_depth(text: str, max_depth: int) -> None:
+    """Refuse nesting deeper than `max_depth` before any parser recurses into it.
+
+    Linear in the body: one possessive regex pass drops the strings, one pass counts the brackets left.
+    """
     brackets = _BRACKETS.findall(_STRING.sub("", text))
     if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth:
-        raise RequestRefused(400, "JsonDepthLimitClientError", f"JSON nested deeper than {max_depth} levels")
+        raise _too_deep(max_depth)
+
+
+def _skip(text: str, i: int) -> int:
+    """Where the value at `i` ends, validated strictly (duplicates, NaN) by the C parser, once."""
     try:
-        _STRICT.decode(text)
+        return _STRICT.raw_decode(text, i)[1]
     except _DuplicateKey:
-        raise RequestRefused(
-            400, "DuplicateJsonKeyClientError", "an object in the body has a key twice"
-        ) from None
+        raise _duplicate() from None
     except JSONDecodeError as e:
         raise _invalid(f"invalid JSON at character {e.pos}: {e.msg}") from None
     except (ValueError, RecursionError) as e:
         raise _invalid(f"invalid JSON: {e}") from None
+
+
+def _duplicate() -> RequestRefused:
+    return RequestRefused(400, "DuplicateJsonKeyClientError", "an object in the body has a key twice")
 
 
 def _folded(pattern: JsonPointerPattern) -> JsonPointerPattern:
@@ -108,7 +126,7 @@ class _Scanner:
         """Scan the value at `i`; return where it ends. `live`: patterns that may select here or below."""
         entity = next((e for p, e in live if p.matches(path)), None)
         if entity is None and not live:  # nothing selects here or below: skip it with the C parser
-            return _PLAIN.raw_decode(self.text, i)[1]
+            return _skip(self.text, i)
         if entity is not None:
             live = ()
         text = self.text
@@ -118,9 +136,7 @@ class _Scanner:
             decoded, end = self.string(i)
         elif char in ("{", "["):
             if depth >= self.max_depth:
-                raise RequestRefused(
-                    400, "JsonDepthLimitClientError", f"JSON nested deeper than {self.max_depth} levels"
-                )
+                raise _too_deep(self.max_depth)
             end = self.container(i, path, depth + 1, live)
         elif match := _NUMBER.match(text, i):
             end = match.end()
@@ -142,27 +158,41 @@ class _Scanner:
             raise _invalid(f"invalid JSON string at character {e.pos}: {e.msg}") from None
 
     def container(self, i: int, path: Path, depth: int, live: _Live) -> int:
+        """Scan the object or array at `i`. A child no live pattern names (by key, index or `*`) is
+        skipped by the C parser at once: a wide container costs about one C call per child."""
         text = self.text
         is_object = text[i] == "{"
+        wanted = {pattern.segments[len(path)] for pattern, _ in live}  # live patterns reach below path
+        every = None in wanted
+        if not is_object and not every and not any(w is not None and w.isdigit() for w in wanted):
+            return _skip(text, i)  # an array no pattern indexes into
         close = "}" if is_object else "]"
         i = self.ws(i + 1)
         if text[i : i + 1] == close:
             return i + 1
         index = 0
+        keys: set[str] = set()
         while True:
             key: str | int = index
             if is_object:
                 if text[i : i + 1] != '"':
                     raise _invalid(f"invalid JSON: expected a string key at character {i}")
                 key, i = self.string(i)
+                if key in keys:
+                    raise _duplicate()
+                keys.add(key)
                 i = self.ws(i)
                 if text[i : i + 1] != ":":
                     raise _invalid(f"invalid JSON: expected ':' at character {i}")
                 i = self.ws(i + 1)
-            child = (*path, key.casefold() if isinstance(key, str) else key)
-            i = self.ws(
-                self.value(i, child, depth, tuple(pe for pe in live if pe[0].may_select_under(child)))
-            )
+            step = key.casefold() if isinstance(key, str) else key
+            if every or (step if isinstance(step, str) else str(step)) in wanted:
+                child = (*path, step)
+                i = self.ws(
+                    self.value(i, child, depth, tuple(pe for pe in live if pe[0].may_select_under(child)))
+                )
+            else:
+                i = self.ws(_skip(text, i))
             index += 1
             char = text[i : i + 1]
             if char == close:
@@ -180,7 +210,7 @@ def rewrite(
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise _invalid("a JSON body must be UTF-8") from None
-    _validate(text, max_depth)
+    _check_depth(text, max_depth)
     live = tuple(
         (_folded(p), e) for e in profile.entities for p in e.patterns if isinstance(p, JsonPointerPattern)
     )

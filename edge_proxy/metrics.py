@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -53,6 +54,24 @@ class Metrics:
             "When the active FLE config was loaded.",
             registry=r,
             multiprocess_mode="livemin",
+        )
+        self.loop_lag = Gauge(
+            "fle_proxy_event_loop_lag_seconds",
+            "How late the last event-loop probe timer fired (edge_proxy/looplag.py).",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.loop_lag_max = Gauge(
+            "fle_proxy_event_loop_lag_max_seconds",
+            "The latest any event-loop probe timer fired since the proxy started.",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.loop_delay = Histogram(
+            "fle_proxy_event_loop_delay_seconds",
+            "How late each event-loop probe timer fired: stretches the loop served nothing else.",
+            buckets=_LAG_BUCKETS,
+            registry=r,
         )
 
         # labelled children, looked up once per label set (prometheus' labels() costs ~2 µs a call)

@@ -31,6 +31,7 @@ from edge_proxy import (
     build_admin_app,
     build_app,
     drain,
+    logscrub,
     reload_config,
     start_site,
     tls_context,
@@ -246,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     listen = ListenOptions.from_args(args)
     configure_access_log(args.access_log)
+    logscrub.install(*logging.getLogger("edge_proxy.access").handlers)  # before any worker forks
     if args.workers != 1:
         return _run_workers(settings, listen, args.workers)
     try:
