@@ -7,14 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import cmd_bench, cmd_decrypt, cmd_demo, cmd_keys, cmd_origin, cmd_proxy, cmd_rewrap
+from . import cmd_bench, cmd_config, cmd_decrypt, cmd_demo, cmd_keys, cmd_origin, cmd_proxy, cmd_rewrap
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fle", description="Edge field-level encryption proxy and tools.")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cmd_demo, cmd_proxy, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench):
+    for module in (cmd_demo, cmd_proxy, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench, cmd_config):
         module.register(commands)
     return parser
 
