@@ -36,6 +36,11 @@ def _unused(taken: set[str], stem: str) -> str:
     return candidate
 
 
+def _request_header(media_type: str) -> str:
+    """A Content-Type a real client would send for `media_type` (multipart needs its boundary)."""
+    return f"{media_type}; boundary=fle-check" if media_type.startswith("multipart/") else media_type
+
+
 def _profile_name(profile: Profile) -> str:
     return f"profile {profile.id} ({profile.name})"
 
@@ -88,7 +93,7 @@ def describe_config(config: FleConfig) -> Iterator[str]:
     )
     yield f"  request bodies by Content-Type (no {QUERY_ARG_NAME} query argument):"
     for mapping in config.content_type_profiles:
-        decision = select(config, mapping.content_type, None)
+        decision = select(config, _request_header(mapping.content_type), None)
         yield f"    {mapping.content_type} ({mapping.format.value}): {outcome(decision)}"
     unlisted = outcome(select(config, other_type, None))
     missing = outcome(select(config, None, None))
@@ -105,13 +110,14 @@ def describe_config(config: FleConfig) -> Iterator[str]:
     for mapping in config.query_arg_profiles:
         yield f"    {QUERY_ARG_NAME}={mapping.query_arg}:"
         for content_type in mapped:
-            yield f"      {content_type}: {outcome(select(config, content_type, mapping.query_arg))}"
+            decision = select(config, _request_header(content_type), mapping.query_arg)
+            yield f"      {content_type}: {outcome(decision)}"
         yield f"      any other Content-Type: {outcome(select(config, other_type, mapping.query_arg))}"
     if config.query_arg_profiles:
         unknown = _unused(taken, "unknown")
         cases = [*mapped, other_type]
-        with_unknown = [outcome(select(config, ct, unknown)) for ct in cases]
-        if with_unknown == [outcome(select(config, ct, None)) for ct in cases]:
+        with_unknown = [outcome(select(config, _request_header(ct), unknown)) for ct in cases]
+        if with_unknown == [outcome(select(config, _request_header(ct), None)) for ct in cases]:
             yield "    any other value: ignored, the Content-Type decides as above"
         elif len(set(with_unknown)) == 1:
             yield f"    any other value: {with_unknown[0]}"
@@ -119,7 +125,7 @@ def describe_config(config: FleConfig) -> Iterator[str]:
             for ct, text in zip(cases, with_unknown, strict=True):
                 yield f"    any other value, {ct}: {text}"
         first = next(iter(taken))
-        twice = select(config, mapped[0] if mapped else None, [first, first])
+        twice = select(config, _request_header(mapped[0]) if mapped else None, [first, first])
         yield f"    given more than once: {outcome(twice)}"
     yield "  requests without a body: forwarded as is"
 

@@ -109,8 +109,9 @@ def _two_keys_two_profiles(directory: Path, key: rsa.RSAPrivateKey, other: rsa.R
         ct["ContentTypeProfiles"]["Items"] += [
             {"Format": "JSON", "ProfileId": "PJSON", "ContentType": "application/json"},
             {"Format": "URLEncoded", "ContentType": "text/plain"},
+            {"Format": "Multipart", "ProfileId": "P280MFCLSYOCVU", "ContentType": "multipart/form-data"},
         ]
-        ct["ContentTypeProfiles"]["Quantity"] = 3
+        ct["ContentTypeProfiles"]["Quantity"] = 4
         qa = config["QueryArgProfileConfig"]
         qa["ForwardWhenQueryArgProfileIsUnknown"] = False
         qa["QueryArgProfiles"] = {
@@ -140,6 +141,7 @@ def test_every_content_type_and_query_argument_is_explained(
         "(FLEDemoProfile)",
         "application/json (JSON): encrypt with profile PJSON (ApiProfile)",
         "text/plain (URLEncoded): forward as is (nothing encrypted)",
+        "multipart/form-data (Multipart): encrypt with profile P280MFCLSYOCVU (FLEDemoProfile)",
         "any other Content-Type, or none: forward as is (nothing encrypted)",
         "a Content-Type that is not type/subtype: refuse: 400 MalformedContentTypeClientError",
         "fle-profile=card:",
@@ -147,6 +149,7 @@ def test_every_content_type_and_query_argument_is_explained(
         "application/json: refuse: 400 ProfileFormatMismatchClientError "
         "(P280MFCLSYOCVU's patterns cannot read this format)",
         "text/plain: encrypt with profile P280MFCLSYOCVU (FLEDemoProfile)",
+        "multipart/form-data: encrypt with profile P280MFCLSYOCVU (FLEDemoProfile)",
         "any other Content-Type: refuse: 400 RejectedByContentTypeClientError",
         "any other value: refuse: 400 RejectedByQueryArgsClientError",
         "given more than once: refuse: 400 MalformedQueryArgsClientError",
