@@ -1,7 +1,7 @@
 """`fle config check DIR` and `fle config export-cloudformation DIR`: a configuration, offline.
 
-`check` loads a directory exactly as `fle proxy` does and says what each content type and query
-argument will do; a problem is printed with its file and JSON path and the exit status is 1.
+`check` validates a directory with the loader `fle proxy` uses and says what each content type and
+query argument will do; every problem is printed with its file and JSON path and the exit status is 1.
 `export-cloudformation` writes the same configuration as a CloudFormation template (JSON) for CloudFront.
 """
 
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from profiles import ConfigError, load_config_dir
+from profiles.check import check_config_dir
 from profiles.cloudformation import to_cloudformation
 from profiles.describe import describe
 
@@ -38,10 +39,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def run_check(args: argparse.Namespace) -> int:
-    try:
-        configs = load_config_dir(args.directory)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+    configs, problems = check_config_dir(args.directory)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if configs is None:
+        print(f"{args.directory}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
     print(f"{args.directory}: OK")
     for line in describe(configs):

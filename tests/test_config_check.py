@@ -180,6 +180,7 @@ def test_a_broken_link_names_the_file_and_json_path(tmp_path: Path, rsa_key: rsa
         f"error: {tmp_path / 'config.json'}: $.FieldLevelEncryption.FieldLevelEncryptionConfig."
         "ContentTypeProfileConfig.ContentTypeProfiles.Items[0].ProfileId: ProfileId 'PNOPE' names no "
         "field-level encryption profile in this directory\n"
+        f"{tmp_path}: 1 problem(s)\n"
     )
 
 
@@ -206,3 +207,128 @@ def test_bad_json_a_bad_pattern_and_a_missing_directory_exit_1(
         result = check(directory)
         assert result.returncode == 1, result.stdout
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_every_problem_is_listed_once_and_links_to_broken_objects_are_not_repeated(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    make_config_dir(tmp_path, rsa_key)
+    (tmp_path / "junk.json").write_text("{not json")
+    edit_json(
+        tmp_path / "profile.json",
+        lambda d: d["FieldLevelEncryptionProfile"]["FieldLevelEncryptionProfileConfig"]["EncryptionEntities"][
+            "Items"
+        ][0]["FieldPatterns"].update(Quantity=2, Items=["phone", "ph*"]),
+    )
+    (tmp_path / "bad-key.json").write_text(
+        json.dumps({"Id": "KBAD", "Name": "BadKey", "CallerReference": "x", "EncodedKey": "nope"})
+    )
+    (tmp_path / "uses-bad-key.json").write_text(
+        json.dumps(
+            {
+                "Id": "PUSESBAD",
+                "Name": "UsesBad",
+                "CallerReference": "y",
+                "EncryptionEntities": {
+                    "Quantity": 1,
+                    "Items": [
+                        {
+                            "PublicKeyId": "KBAD",
+                            "ProviderId": "X",
+                            "FieldPatterns": {"Quantity": 1, "Items": ["x"]},
+                        }
+                    ],
+                },
+            }
+        )
+    )
+    result = check(tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 3, result.stderr  # config.json and uses-bad-key.json link to broken objects
+    assert any(f"{tmp_path / 'junk.json'}: invalid JSON at line 1" in e for e in errors)
+    assert any(
+        f"{tmp_path / 'bad-key.json'}: $.EncodedKey: not a PEM-encoded public key" in e for e in errors
+    )
+    assert any(f"{tmp_path / 'profile.json'}: " in e and "overlaps 'phone'" in e for e in errors)
+    assert result.stderr.splitlines()[-1] == f"{tmp_path}: 3 problem(s)"
+
+    # Fixed, the same directory passes, and the profile that was skipped is now checked and shown.
+    (tmp_path / "junk.json").unlink()
+    (tmp_path / "bad-key.json").write_text(
+        json.dumps(
+            {
+                "Id": "KBAD",
+                "Name": "BadKey",
+                "CallerReference": "x",
+                "EncodedKey": public_pem(rsa_key.public_key()),
+            }
+        )
+    )
+    edit_json(
+        tmp_path / "profile.json",
+        lambda d: d["FieldLevelEncryptionProfile"]["FieldLevelEncryptionProfileConfig"]["EncryptionEntities"][
+            "Items"
+        ][0]["FieldPatterns"].update(Quantity=1, Items=["phone"]),
+    )
+    result = check(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "profile PUSESBAD (UsesBad)" in result.stdout
+
+
+def _set(path: list[Any], value: Any):  # type: ignore[no-untyped-def]
+    def edit(document: dict[str, Any]) -> None:
+        target = document
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return edit
+
+
+_FLE = ["FieldLevelEncryption", "FieldLevelEncryptionConfig"]
+_PROFILE = ["FieldLevelEncryptionProfile", "FieldLevelEncryptionProfileConfig"]
+_KEY = ["PublicKey", "PublicKeyConfig"]
+BREAKAGES = {
+    "no config": ("config.json", None),
+    "bad flag": (
+        "config.json",
+        _set([*_FLE, "ContentTypeProfileConfig", "ForwardWhenContentTypeIsUnknown"], "no"),
+    ),
+    "bad format": (
+        "config.json",
+        _set([*_FLE, "ContentTypeProfileConfig", "ContentTypeProfiles", "Items", 0, "Format"], "XML"),
+    ),
+    "no entities": ("profile.json", _set([*_PROFILE, "EncryptionEntities"], {"Quantity": 0, "Items": []})),
+    "short key": (
+        "public-key.json",
+        _set([*_KEY, "EncodedKey"], "-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n"),
+    ),
+    "no name": ("public-key.json", _set([*_KEY, "Name"], "")),
+    "unknown file": ("public-key.json", _set(["PublicKey"], None)),
+}
+
+
+def test_check_finds_whatever_the_proxy_s_loader_refuses(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
+    """In process, for each breakage: the loader's one error is among check's errors, and a clean
+    directory passes both."""
+    from profiles import ConfigError, load_config_dir
+    from profiles.check import check_config_dir
+
+    clean = make_config_dir(tmp_path / "clean", rsa_key)
+    configs, problems = check_config_dir(clean)
+    assert problems == [] and configs == load_config_dir(clean)
+    for name, (file, edit) in BREAKAGES.items():
+        directory = make_config_dir(tmp_path / name.replace(" ", "-"), rsa_key)
+        if edit is None:
+            (directory / file).unlink()
+        else:
+            edit_json(directory / file, edit)
+        try:
+            load_config_dir(directory)
+        except ConfigError as e:
+            expected = str(e)
+        else:
+            raise AssertionError(f"{name}: the loader accepted it")
+        configs, problems = check_config_dir(directory)
+        assert configs is None and expected in [str(p) for p in problems], (name, expected, problems)
