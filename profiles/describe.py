@@ -12,8 +12,10 @@ from collections.abc import Iterator
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from .json_pointer import JsonPointerPattern
 from .loader import profile_reads
 from .model import ConfigSet, FleConfig, Profile, PublicKey
+from .patterns import FieldPattern
 from .select import QUERY_ARG_NAME, Action, Decision, select
 
 # The proxy's code when a query-argument profile meets a body format its patterns cannot read
@@ -57,27 +59,31 @@ def outcome(decision: Decision) -> str:
     return f"encrypt with {_profile_name(decision.profile)}"
 
 
+def _selects(pattern: FieldPattern | JsonPointerPattern) -> str:
+    if isinstance(pattern, JsonPointerPattern):
+        return f"the value at {pattern.text!r}"
+    if pattern.wildcard:
+        return f"fields whose name starts with {pattern.prefix!r}" if pattern.prefix else "every field"
+    return f"fields named {pattern.prefix!r}"
+
+
 def describe_profile(profile: Profile) -> Iterator[str]:
     """Which fields (or JSON pointers) a profile encrypts, with which key and provider."""
-    kind = (
-        "JSON pointers"
-        if any(p.text.startswith("/") for e in profile.entities for p in e.patterns)
-        else "field names"
-    )
+    pointers = any(isinstance(p, JsonPointerPattern) for e in profile.entities for p in e.patterns)
+    kind = "JSON pointers" if pointers else "field names"
     yield f"{_profile_name(profile)}: algorithm suite 0x{profile.algorithm_suite:04X}, patterns are {kind}"
     for entity in profile.entities:
         key = entity.public_key
         for pattern in entity.patterns:
-            what = "fields named" if kind == "field names" else "the value at"
-            if pattern.text.endswith("*") and kind == "field names":
-                what = "fields whose name starts with"
-                shown = pattern.text[:-1]
-            else:
-                shown = pattern.text
             yield (
-                f"  {what} {shown!r}: encrypt with public key {key.name!r} ({key.id}), "
+                f"  {_selects(pattern)}: encrypt with public key {key.name!r} ({key.id}), "
                 f"provider {entity.provider_id!r}"
             )
+    yield (
+        "  (names also match as origin frameworks read them: JSON keys in any case"
+        if pointers
+        else "  (names also match as origin frameworks read them: any case, name[], na.me, ..."
+    ) + "; see docs/security.md)"
 
 
 def describe_config(config: FleConfig) -> Iterator[str]:
