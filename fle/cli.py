@@ -9,7 +9,17 @@ import sys
 from collections.abc import Iterator, Sequence
 from importlib import metadata
 
-from . import cmd_bench, cmd_decrypt, cmd_demo, cmd_keys, cmd_origin, cmd_package, cmd_proxy, cmd_rewrap
+from . import (
+    cmd_bench,
+    cmd_config,
+    cmd_decrypt,
+    cmd_demo,
+    cmd_keys,
+    cmd_origin,
+    cmd_package,
+    cmd_proxy,
+    cmd_rewrap,
+)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_LEVEL_ENV = "FLE_LOG_LEVEL"
@@ -56,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=level_help,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    subcommands = (cmd_demo, cmd_proxy, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench, cmd_package)
+    subcommands = (
+        cmd_demo, cmd_proxy, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench, cmd_package, cmd_config
+    )
     for module in subcommands:
         module.register(commands)
     for sub in list(_parsers(parser))[1:]:

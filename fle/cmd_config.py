@@ -1,0 +1,66 @@
+"""`fle config check DIR` and `fle config export-cloudformation DIR`: a configuration, offline.
+
+`check` validates a directory with the loader `fle proxy` uses and says what each content type and
+query argument will do; every problem is printed with its file and JSON path and the exit status is 1.
+`export-cloudformation` writes the same configuration as a CloudFormation template (JSON) for CloudFront.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from profiles import ConfigError, load_config_dir
+from profiles.check import check_config_dir
+from profiles.cloudformation import to_cloudformation
+from profiles.describe import describe
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = commands.add_parser("config", help="check a configuration directory, or export it for CloudFront")
+    sub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+
+    check = sub.add_parser(
+        "check",
+        help="validate a directory offline and print what each content type and query argument will do",
+    )
+    check.add_argument("directory", metavar="DIR", help="directory of CloudFront FLE JSON files")
+    check.set_defaults(run=run_check)
+
+    export = sub.add_parser(
+        "export-cloudformation",
+        help="write the directory as CloudFormation resources: CloudFront public keys, FLE profiles, configs",
+    )
+    export.add_argument("directory", metavar="DIR", help="directory of CloudFront FLE JSON files")
+    export.add_argument("--output", metavar="FILE", help="write the template here (default: stdout)")
+    export.set_defaults(run=run_export)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    configs, problems = check_config_dir(args.directory)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if configs is None:
+        print(f"{args.directory}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{args.directory}: OK")
+    for line in describe(configs):
+        print(line)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    try:
+        template = to_cloudformation(load_config_dir(args.directory))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    text = json.dumps(template, indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output} ({len(template['Resources'])} resources)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
