@@ -376,7 +376,7 @@ def json_probes(draw: st.DrawFn) -> Probe:
 
 
 # --- the old corpus (tests/test_differentials.py) as seeds -------------------------------------------------
-def corpus_probes() -> st.SearchStrategy[Probe]:
+def _corpus() -> list[Probe]:
     from tests import test_differentials as old
 
     probes = []
@@ -391,15 +391,12 @@ def corpus_probes() -> st.SearchStrategy[Probe]:
                     kind, f"corpus {kind} {case.id}", case.content_type, case.body, old.SECRETS, case.headers
                 )
             )
-    return st.sampled_from(probes)
+    return probes
 
 
-HOSTILE = {
-    "form": form_probes(),
-    "multipart": multipart_probes(),
-    "json": json_probes(),
-    "corpus": corpus_probes(),
-}
+CORPUS_PROBES = _corpus()
+GENERATED = {"form": form_probes(), "multipart": multipart_probes(), "json": json_probes()}
+HOSTILE = {**GENERATED, "corpus": st.sampled_from(CORPUS_PROBES)}
 
 
 # --- the strict grammar: what must be forwarded encrypted and read the same everywhere ---------------------
@@ -459,3 +456,82 @@ def strict_json_probes(draw: st.DrawFn) -> tuple[Probe, list[tuple[str, str, boo
 
 
 STRICT = {"form": strict_form_probes(), "multipart": strict_multipart_probes(), "json": strict_json_probes()}
+
+
+# --- known shapes: the minimal requests the harness found (docs/security-harness.md), run every time ---
+S = secret(0)
+_MB = f"{MULTIPART_CT}; boundary=B"
+
+
+def _part(disposition: str) -> str:
+    return f"--B\r\nContent-Disposition: {disposition}\r\n\r\n{S}\r\n--B--\r\n"
+
+
+def _hidden(lead: str, eol: str = "\r\n") -> str:
+    return (
+        f'--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nx{lead}--B{eol}'
+        f'Content-Disposition: form-data; name="phone"{eol}{eol}{S}\r\n--B--\r\n'
+    )
+
+
+KNOWN = [
+    ("form", "leading-group", FORM_CT, f"[phone]={S}"),
+    ("form", "leading-group-pct", FORM_CT, f"%5Bphone%5D={S}"),
+    ("form", "text-after-group", FORM_CT, f"[phone]x={S}"),
+    ("form", "leading-open-bracket", FORM_CT, f"[phone={S}"),
+    ("form", "leading-close-bracket", FORM_CT, f"]phone={S}"),
+    ("form", "leading-empty-group", FORM_CT, f"[]phone={S}"),
+    ("form", "trailing-close-bracket", FORM_CT, f"phone]={S}"),
+    ("form", "bracketed-array-suffix", FORM_CT, f"user[ssn][]={S}"),
+    ("form", "bracketed-object-suffix", FORM_CT, f"user[ssn][x]={S}"),
+    ("form", "bracketed-text-after", FORM_CT, f"user[ssn]x={S}"),
+    ("form", "bracketed-open-after", FORM_CT, f"user[ssn][={S}"),
+    ("form", "bracketed-leading-groups", FORM_CT, f"[user][ssn]={S}"),
+    ("form", "bracketed-unclosed", FORM_CT, f"user[ssn={S}"),
+    ("form", "php-leading-space", FORM_CT, f"+user[ssn][={S}"),
+    ("form", "leading-bracket-index", FORM_CT, f"[phone[0]={S}"),
+    ("form", "leading-bracket-wildcard", FORM_CT, f"[card[x]={S}"),
+    ("form", "bracketed-pct-dot", FORM_CT, f"user%5Bssn%5D.={S}"),
+    ("multipart", "bare-lf-before-delimiter", _MB, _hidden("\n")),
+    ("multipart", "bare-cr-before-delimiter", _MB, _hidden("\r")),
+    ("multipart", "bare-lf-framing-lf-headers", _MB, _hidden("\n", "\n")),
+    ("multipart", "empty-name-continuation", _MB, _part('form-data; name=""; name*0="phone"')),
+    ("multipart", "name-and-continuations", _MB, _part('form-data; name="a"; name*0="ph"; name*1="one"')),
+    ("multipart", "space-before-quote", _MB, _part('form-data; name= "a; name=phone; x="')),
+    ("multipart", "space-before-equals", _MB, _part('form-data; name ="a; name=phone; x="')),
+    ("multipart", "single-quoted-name", _MB, _part("form-data; name='phone'")),
+    ("multipart", "rack-leading-open-bracket", _MB, _part('form-data; name="[phone"')),
+    ("multipart", "rack-leading-close-bracket", _MB, _part('form-data; name="]phone"')),
+    ("multipart", "rack-close-bracket-text", _MB, _part('form-data; name="phone]x"')),
+    ("multipart", "bracketed-text-after", _MB, _part('form-data; name="user[ssn]x"')),
+    ("multipart", "name-star-0", _MB, _part('form-data; name*0="phone"')),
+    ("multipart", "upper-name-star", _MB, _part("form-data; NAME*=utf-8''phone")),
+    ("multipart", "name-star-00", _MB, _part('form-data; name*00="phone"')),
+    (
+        "multipart",
+        "boundary-space-before-equals",
+        f"{MULTIPART_CT}; boundary =B",
+        _part('form-data; name="phone"'),
+    ),
+    (
+        "multipart",
+        "boundary-twice",
+        f"{MULTIPART_CT}; boundary=A; boundary=B",
+        _part('form-data; name="phone"'),
+    ),
+    ("multipart", "boundary-escape", f'{MULTIPART_CT}; boundary="\\B"', _part('form-data; name="phone"')),
+    (
+        "json",
+        "utf-7-second-charset",
+        JSON_CT + "; charset=utf-8; charset=utf-7",
+        '{"a": "' + utf7_all(f'", "phone": "{S}').decode() + '"}',
+    ),
+    ("json", "utf-7", JSON_CT + "; charset=utf-7", '{"a": "' + utf7_all(f'", "phone": "{S}').decode() + '"}'),
+    (
+        "json",
+        "utf-7-escaped-charset",
+        JSON_CT + '; charset="utf\\-7"',
+        '{"a": "' + utf7_all(f'", "phone": "{S}').decode() + '"}',
+    ),
+]
+KNOWN_PROBES = [Probe(kind, f"known {kind} {id}", ct, body.encode(), (S,)) for kind, id, ct, body in KNOWN]

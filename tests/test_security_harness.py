@@ -23,11 +23,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from tests.differential_strategies import (
+    CORPUS_PROBES,
     FORM_CT,
     FORM_PATTERNS,
-    HOSTILE,
+    GENERATED,
     JSON_CT,
     JSON_POINTERS,
+    KNOWN_PROBES,
     MULTIPART_CT,
     STRICT,
     Probe,
@@ -133,13 +135,25 @@ def check_no_leak(harness: Harness, probe: Probe) -> None:
     assert not found, "\n".join(map(str, found)) + "\n" + describe(probe, parses)
 
 
-@pytest.mark.parametrize("kind", sorted(HOSTILE))
+@pytest.mark.parametrize("probe", KNOWN_PROBES, ids=lambda p: p.label.removeprefix("known "))
+def test_known_shapes_are_not_read_in_plaintext(harness: Harness, probe: Probe) -> None:
+    """(a) The minimal requests of every shape the harness found (docs/security-harness.md)."""
+    check_no_leak(harness, probe)
+
+
+@pytest.mark.parametrize("probe", CORPUS_PROBES, ids=lambda p: p.label.removeprefix("corpus "))
+def test_old_corpus_is_not_read_in_plaintext(harness: Harness, probe: Probe) -> None:
+    """(a) The corpus of tests/test_differentials.py, now read by the real origins."""
+    check_no_leak(harness, probe)
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATED))
 def test_no_origin_reads_a_protected_plaintext(harness: Harness, kind: str) -> None:
-    """(a) Hostile requests of one family of generators; every origin's reading is checked."""
+    """(a) Generated hostile requests of one family of generators; every origin's reading is checked."""
 
     @seed(SEED)
     @SETTINGS
-    @given(probe=HOSTILE[kind])
+    @given(probe=GENERATED[kind])
     def run(probe: Probe) -> None:
         check_no_leak(harness, probe)
 
