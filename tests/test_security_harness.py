@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +123,15 @@ def describe(probe: Probe, parses: list[Parse]) -> str:
     )
 
 
+def run_seeded(run: Callable[[], None]) -> None:
+    """Run a hypothesis test; any failure names the seed that repeats the run."""
+    try:
+        run()
+    except BaseException as e:
+        e.add_note(f"FLE_DIFF_SEED={SEED} repeats this run")
+        raise
+
+
 def check_no_leak(harness: Harness, probe: Probe) -> None:
     status, answer, forwarded = harness.send(probe)
     if status != 200:
@@ -157,7 +166,7 @@ def test_no_origin_reads_a_protected_plaintext(harness: Harness, kind: str) -> N
     def run(probe: Probe) -> None:
         check_no_leak(harness, probe)
 
-    run()
+    run_seeded(run)
 
 
 def _joined(path: tuple[str, ...], json_body: bool) -> str:
@@ -194,7 +203,7 @@ def test_strict_grammar_is_encrypted_and_read_alike(harness: Harness, kind: str)
         assert Counter(n for n, _ in read) == names, describe(probe, parses)
         assert sent <= read, describe(probe, parses)
 
-    run()
+    run_seeded(run)
 
 
 # --- the harness can fail ----------------------------------------------------------------------------------
