@@ -495,6 +495,21 @@ KNOWN = [
     ("multipart", "bare-lf-before-delimiter", _MB, _hidden("\n")),
     ("multipart", "bare-cr-before-delimiter", _MB, _hidden("\r")),
     ("multipart", "bare-lf-framing-lf-headers", _MB, _hidden("\n", "\n")),
+    (
+        "multipart",
+        "two-bare-lf-delimiters",
+        _MB,
+        f'--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\n--B\r\n'
+        f'Content-Disposition: form-data; name="b"\r\n\r\ny\n--B\r\n'
+        f'Content-Disposition: form-data; name="phone"\r\n\r\n{S}\r\n--B--\r\n',
+    ),
+    (
+        "multipart",
+        "bare-cr-hides-upper-name-star",
+        _MB,
+        _hidden("\r").replace('name="phone"', "NAME*=utf-8''phone"),
+    ),
+    ("multipart", "name-inside-quoted-name", _MB, _part('form-data; name="a; name=phone"')),
     ("multipart", "empty-name-continuation", _MB, _part('form-data; name=""; name*0="phone"')),
     ("multipart", "name-and-continuations", _MB, _part('form-data; name="a"; name*0="ph"; name*1="one"')),
     ("multipart", "space-before-quote", _MB, _part('form-data; name= "a; name=phone; x="')),
