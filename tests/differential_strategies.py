@@ -341,6 +341,18 @@ JSON_CHARSETS = (
 )
 
 
+UTF7_CHARSETS = (
+    "; charset=utf-7",
+    '; charset="utf\\-7"',
+    "; charset=utf-8; charset=utf-7",
+    '; charset="utf-8"; charset=utf-7',
+    "; charset=utf-8; CHARSET=UTF-7",
+    "; charset=utf-8;charset=utf7",
+    "; charset=utf-7; charset=utf-8",
+    "; charset=unicode-1-1-utf-7",
+)
+
+
 @st.composite
 def json_value(draw: st.DrawFn, key: str, index: int) -> str:
     plain = key.replace("\\u0070", "p").replace("\\u006f", "o").lower()
@@ -370,7 +382,10 @@ def json_probes(draw: st.DrawFn) -> Probe:
             "utf-8-bom": b"\xef\xbb\xbf" + text.encode(),
             "utf-16le": text.encode("utf-16-le"),
         }[shape]
-    charset = draw(mostly("", JSON_CHARSETS))
+    if shape == "utf7-smuggle":  # only a reader that honours a UTF-7 charset sees the members
+        charset = draw(st.sampled_from(UTF7_CHARSETS))
+    else:
+        charset = draw(mostly("", JSON_CHARSETS))
     secrets = tuple(secret(i) for i in range(used))
     return Probe("json", f"json {shape} ct={charset!r}", JSON_CT + charset, body, secrets, (), tuple(keys))
 

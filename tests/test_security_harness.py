@@ -6,7 +6,7 @@ Properties:
     the old corpus); a refused request must have forwarded nothing;
 (b) a request from the strict grammar is forwarded with every protected value encrypted, and every
     origin that reads its format reads the same (name, value) pairs.
-Bounded by FLE_DIFF_EXAMPLES per test (default 40); FLE_DIFF_SEED fixes the seed (printed on failure).
+Bounded by FLE_DIFF_EXAMPLES per test (default 150); FLE_DIFF_SEED fixes the seed (printed on failure).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from tests.harness_capture import (
 )
 from tests.harness_check import Protection, is_ciphertext, leaks
 
-EXAMPLES = int(os.environ.get("FLE_DIFF_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FLE_DIFF_EXAMPLES", "150"))
 SEED = int(os.environ.get("FLE_DIFF_SEED") or random.SystemRandom().randrange(2**32))
 SHRINK = os.environ.get("FLE_DIFF_SHRINK", "1") != "0"
 PROTECTION = Protection(FORM_PATTERNS, JSON_POINTERS)
