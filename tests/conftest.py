@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures_proxy",
     "tests.fixtures_softhsm",
     "tests.fixtures_moto",
+    "tests.fixtures_origins",
 ]
 
 
