@@ -11,7 +11,8 @@ unless said otherwise):
     Content-Disposition (exactly once) = "form-data" *( OWS ";" OWS parameter )
         parameters `name` (required, not empty) and `filename` (optional) only, each once; values a
         token or a quoted string without `;`, `=`, `:` or a backslash (a parser that does not know
-        quoted strings would re-synchronise inside them); the name valid UTF-8
+        quoted strings would re-synchronise inside them) and not starting with `'` (PHP's parser takes
+        `name='phone'` as a quoted `phone`); the name valid UTF-8
     Content-Type (at most once)        = strictly parsed by profiles/header_params.py, quoted values
         without `;`, `=` or `:` either
     Content-Transfer-Encoding (at most once) = "7bit" / "8bit" / "binary"    ; else 400
@@ -110,6 +111,8 @@ def _disposition(value: bytes) -> PartHead:
     if not name:  # Rack 2.2 names a part with an empty name after its filename (or its Content-Type)
         raise malformed("a part has no name, or an empty one")
     _no_resync(parsed, "Content-Disposition")
+    if any(text.startswith("'") for _, text in parsed.params):  # PHP 8.2 reads name='phone' as phone
+        raise malformed("a Content-Disposition value starts with a single quote (PHP reads it as a quote)")
     return PartHead(name, parsed.param("filename") is not None)
 
 

@@ -145,6 +145,8 @@ def test_property_no_byte_from_a_hidden_delimiter_on_is_released(
         ((b'Content-Disposition: form-data; name="c\\ard"',), MALFORMED),
         ((b'Content-Disposition: form-data; name="ca\xffrd"',), MALFORMED),  # not UTF-8
         ((b'Content-Disposition: form-data; name="\xc1\xafcard"',), MALFORMED),  # overlong UTF-8
+        ((b"Content-Disposition: form-data; name='card'",), MALFORMED),  # PHP reads `card`
+        ((b'Content-Disposition: form-data; name="a"; filename="\'x"',), MALFORMED),
     ],
 )
 def test_part_headers_outside_the_grammar_are_refused(lines: tuple[bytes, ...], expected: tuple) -> None:  # type: ignore[type-arg]
