@@ -31,12 +31,18 @@ Reader = Callable[[str, int], "list[Path]"]
 _BRACKET = re.compile(r"[\[\]]")  # single characters: a search is one linear scan, no backtracking
 _NOT_BRACKET = re.compile(r"[^\[\]]")
 _NOT_CLOSE = re.compile(r"[^\]]")
-_DOT_OR_OPEN = re.compile(r"[.\[]")
 WINDOW = 256  # > the longest pattern key; a bracket group not balanced within it cannot equal one
 
 
 class Unreadable(ValueError):
     """A name one family reads in a way this module does not model; the caller refuses the request."""
+
+
+def _next_bracket(name: str, start: int) -> int:
+    """Index of the first `[` or `]` at or after start (len(name) if none): two memchr-speed finds."""
+    opening = name.find("[", start)
+    closing = name.find("]", start, opening if opening >= 0 else len(name))
+    return closing if closing >= 0 else opening if opening >= 0 else len(name)
 
 
 def _balanced_close(name: str, open_: int) -> int:
@@ -111,7 +117,8 @@ def php(name: str, limit: int) -> list[Path]:
     `[]` append); after a group anything but `[` ends the name (`a[b]c` is a.b); an unterminated first group
     makes the whole rest flat (`a[b.c` is `a_b_c`), a later one is dropped (`a[b][c` is a.b).
     """
-    name = name.split("\x00", 1)[0].lstrip(" ")
+    name = name.split("\x00", 1)[0]
+    name = name.lstrip(" ") if name.startswith(" ") else name
     first = name.find("[")
     head = _php_flat(name if first < 0 else name[:first])
     if not head:
@@ -156,14 +163,16 @@ def rack2(name: str, limit: int) -> list[Path]:
     pos = 0  # the name normalize_params is called with is name[pos:]
     end = len(name)
     while len(path) < limit:
-        found = _NOT_BRACKET.search(name, pos)
-        if found is None:  # no key: dropped, or `[]` under an array
+        found = _NOT_BRACKET.search(name, pos) if name.startswith(("[", "]"), pos) else None
+        if found is None and not (pos < end and name[pos] not in "[]"):  # no key: dropped, or an array's `[]`
             return [(*path, ANY)] if path and end - pos == 2 and name.startswith("[]", pos) else []
-        start = found.start()
-        bracket = _BRACKET.search(name, start)
-        stop = bracket.start() if bracket else end
-        after = _NOT_CLOSE.search(name, stop)
-        at = after.start() if after else end
+        start = found.start() if found else pos
+        stop = _next_bracket(name, start)
+        if name.startswith("]]", stop):
+            after = _NOT_CLOSE.search(name, stop)
+            at = after.start() if after else end
+        else:
+            at = stop + 1 if name.startswith("]", stop) else stop
         key = name[start:stop]
         if at == end:
             return [(*path, key)]
@@ -252,11 +261,12 @@ def _spring_path(name: str, limit: int) -> Path:
     pos = 0
     end = len(name)
     while pos < end and len(path) < limit:
-        found = _DOT_OR_OPEN.search(name, pos)
-        stop = found.start() if found else end
-        if stop > pos or found is None or name[stop] == ".":
+        opening = name.find("[", pos)
+        stop = name.find(".", pos, opening if opening >= 0 else end)
+        stop = stop if stop >= 0 else opening if opening >= 0 else end
+        if stop > pos or stop == end or name[stop] == ".":
             path.append(name[pos:stop])  # an empty key between two dots counts, so the loop is bounded
-        if found is None:
+        if stop == end:
             break
         if name[stop] == ".":
             pos = stop + 1
