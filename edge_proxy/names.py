@@ -36,6 +36,7 @@ from .names_families import ANY, FAMILIES, Key, Path, Unreadable
 _LIMIT = MAX_PATTERN_LENGTH // 2 + 2  # a pattern has at most this many keys; longer prefixes decide nothing
 _CACHED_NAME_LENGTH = 128  # the readings of names up to this long are remembered (bounded memory)
 _MAX_ENCODED_WORDS = 32  # more `=?` than this in one name is refused, not decoded word by word
+_STRUCTURE = re.compile(r"[\[\]. \x00]")  # a character some family reads as structure (with a `!`/`_` lead)
 _LONE_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")  # fixed two-character lookahead: one linear scan
 
 Reading = tuple[int, Path]  # (family index, case-folded path)
@@ -105,6 +106,9 @@ def _decode_word(charset: str, encoding: str, text: str) -> str | None:
 
 def _variants(name: str) -> set[str]:
     """The name as sent and as an application could transform it before its framework reads it."""
+    if name.isascii() and "%" not in name and "=?" not in name:  # NFKC, decoding: all the identity
+        cut = name.split("\x00", 1)[0]
+        return {name, name.strip(), cut, cut.strip()}
     decoded = _percent_decoded(name) if "%" in name else name
     worded = _encoded_words(name) if "=?" in name else name
     nfkc = unicodedata.normalize("NFKC", name)
@@ -126,19 +130,34 @@ def _variants(name: str) -> set[str]:
     return out
 
 
-def readings(name: str) -> frozenset[Reading]:
-    """Every (family, case-folded path) an origin parser could store a value sent as `name` at.
+def _folded_variants(name: str) -> tuple[str, ...]:
+    """The generic readings of `name`, case-folded: what the family readers are given."""
+    return tuple({variant.casefold() for variant in _variants(name)})
 
-    Unreadable when a family reads the name in a way not modelled (the caller refuses the request).
-    """
+
+def _family_readings(variants: tuple[str, ...]) -> frozenset[Reading]:
     out: set[Reading] = set()
-    for variant in _variants(name):
-        folded = variant.casefold()
+    for folded in variants:
+        if folded and _STRUCTURE.search(folded) is None and not folded.startswith(("!", "_")):
+            out.update(_plain(folded))  # every family keeps such a name whole
+            continue
         for index, reader in enumerate(_FAMILY_READERS):
             for path in reader(folded, _LIMIT):
                 if path:
                     out.add((index, path))
     return frozenset(out)
+
+
+def _plain(name: str) -> list[Reading]:
+    return [(index, (name,)) for index in range(len(_FAMILY_READERS))]
+
+
+def readings(name: str) -> frozenset[Reading]:
+    """Every (family, case-folded path) an origin parser could store a value sent as `name` at.
+
+    Unreadable when a family reads the name in a way not modelled (the caller refuses the request).
+    """
+    return _family_readings(_folded_variants(name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,23 +169,43 @@ class _Found:
     any_first: bool  # some reading starts with an array slot (qs `[0]`), which the quick test cannot rule out
 
 
-def _found(name: str) -> _Found | str:
+def _found(variants: tuple[str, ...]) -> _Found | str:
     try:
-        paths = readings(name)
+        paths = _family_readings(variants)
     except Unreadable as e:
         return str(e)
     firsts = {path[0] for _, path in paths}
     return _Found(paths, frozenset(key for key in firsts if key is not ANY), ANY in firsts)
 
 
+def _variants_or_reason(name: str) -> tuple[str, ...] | str:
+    try:
+        return _folded_variants(name)
+    except Unreadable as e:
+        return str(e)
+
+
+_cached_variants = lru_cache(maxsize=1024)(_variants_or_reason)
 _cached_found = lru_cache(maxsize=1024)(_found)
 
 
-def _found_or_refuse(name: str) -> _Found:
-    """The readings of `name`; a form's field names repeat, so short ones are cached (refusals too)."""
-    found = _cached_found(name) if len(name) <= _CACHED_NAME_LENGTH else _found(name)
-    if isinstance(found, str):
-        raise RequestRefused(400, "MalformedInputClientError", found)
+def _refuse_on(reason: object) -> None:
+    if isinstance(reason, str):
+        raise RequestRefused(400, "MalformedInputClientError", reason)
+
+
+def _variants_or_refuse(name: str) -> tuple[str, ...]:
+    """The folded generic readings; a form's field names repeat, so short ones are cached (refusals too)."""
+    variants = _cached_variants(name) if len(name) <= _CACHED_NAME_LENGTH else _variants_or_reason(name)
+    _refuse_on(variants)
+    assert not isinstance(variants, str)
+    return variants
+
+
+def _found_or_refuse(variants: tuple[str, ...], short: bool) -> _Found:
+    found = _cached_found(variants) if short else _found(variants)
+    _refuse_on(found)
+    assert not isinstance(found, str)
     return found
 
 
@@ -178,6 +217,7 @@ class _Wanted:
     first_keys: frozenset[str]  # exact first keys
     first_prefixes: tuple[str, ...]  # first keys of a one-key wildcard: prefixes
     any_first: bool  # a first key an array slot may stand for (ANY or digits)
+    needles: tuple[str, ...] = ()  # first keys and prefixes together, for the substring test
 
 
 @lru_cache(maxsize=1024)
@@ -221,20 +261,60 @@ def _starts_with(path: Path, want: Path, wildcard: bool) -> bool:
     return all(_key_matches(path[i], want[i], wildcard and i == last) for i in range(len(want)))
 
 
-def _read_as(pattern: FieldPattern, found: _Found) -> bool:
-    wanted = pattern_paths(pattern)
-    if not (
+def _may_match(wanted: _Wanted, found: _Found) -> bool:
+    """False when no reading of the name starts where any reading of the pattern(s) starts: one set test."""
+    return (
         found.any_first
         or wanted.any_first
         or not wanted.first_keys.isdisjoint(found.first_keys)
-        or (wanted.first_prefixes and any(key.startswith(wanted.first_prefixes) for key in found.first_keys))
-    ):
-        return False  # no reading of the name starts where any reading of the pattern starts
+        or any(key.startswith(wanted.first_prefixes) for key in found.first_keys)
+    )
+
+
+def _read_as(pattern: FieldPattern, found: _Found) -> bool:
+    wanted = pattern_paths(pattern)
+    if not _may_match(wanted, found):
+        return False
     for family, want in wanted.paths:
         for index, path in found.paths:
             if index == family and _starts_with(path, want, pattern.wildcard):
                 return True
     return False
+
+
+_PROFILE_FIRSTS: dict[int, tuple[Profile, _Wanted]] = {}  # by id, kept alive so the id is not reused
+
+
+def _profile_firsts(profile: Profile) -> _Wanted:
+    """The first keys of every field pattern of a profile, so most unprotected names cost one set test."""
+    hit = _PROFILE_FIRSTS.get(id(profile))
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    every = [pattern_paths(p) for e in profile.entities for p in e.patterns if isinstance(p, FieldPattern)]
+    union = _Wanted(
+        paths=(),
+        first_keys=frozenset().union(*(w.first_keys for w in every)),
+        first_prefixes=tuple(prefix for w in every for prefix in w.first_prefixes),
+        any_first=any(w.any_first for w in every),
+        needles=tuple({key for w in every for key in (*w.first_keys, *w.first_prefixes)}),
+    )
+    if len(_PROFILE_FIRSTS) >= 64:  # profiles are few and long-lived; a reload starts afresh
+        _PROFILE_FIRSTS.clear()
+    _PROFILE_FIRSTS[id(profile)] = (profile, union)
+    return union
+
+
+def _holds_a_first_key(variant: str, needles: tuple[str, ...]) -> bool:
+    """Whether some pattern's first key occurs in a variant, as written or as PHP mangles it.
+
+    Every family's first key is a substring of the variant it reads (PHP's also after ` `, `.` and `[`
+    become `_`), so a variant holding none of the patterns' first keys cannot be read as any of them:
+    most unprotected names are settled here, by substring searches, without running the readers.
+    """
+    if any(needle in variant for needle in needles):
+        return True
+    mangled = variant.replace(" ", "_").replace(".", "_").replace("[", "_")
+    return mangled is not variant and any(needle in mangled for needle in needles)
 
 
 def entity_for(profile: Profile, name: str) -> EncryptionEntity | None:
@@ -246,7 +326,13 @@ def entity_for(profile: Profile, name: str) -> EncryptionEntity | None:
     exact = profile.entity_for(name)
     if exact is not None:
         return exact
-    found = _found_or_refuse(name)
+    variants = _variants_or_refuse(name)
+    firsts = _profile_firsts(profile)
+    if not firsts.any_first and not any(_holds_a_first_key(v, firsts.needles) for v in variants):
+        return None
+    found = _found_or_refuse(variants, len(name) <= _CACHED_NAME_LENGTH)
+    if not _may_match(firsts, found):
+        return None
     chosen: EncryptionEntity | None = None
     for entity in profile.entities:
         for pattern in entity.patterns:

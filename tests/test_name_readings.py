@@ -28,6 +28,7 @@ from edge_proxy import names
 from edge_proxy.errors import RequestRefused
 from edge_proxy.forms import rewrite
 from edge_proxy.limits import Limits
+from edge_proxy.names_families import FAMILIES
 from profiles import EncryptionEntity, Profile, load_config_dir
 from profiles.patterns import parse_pattern
 
@@ -243,6 +244,13 @@ PERCENT_PIECES = ["%", "=", "a", "5", "B", "e2", "82", "\n", " ", "é", "3D", "%
 @given(st.lists(st.sampled_from(PERCENT_PIECES)).map("".join))
 def test_the_fast_percent_decoding_is_unquote(text: str) -> None:
     assert names._percent_decoded(text) == unquote(text, errors="replace")
+
+
+@given(st.text(alphabet=st.sampled_from("abZ09-_!?~'=%é\t\nｐ"), min_size=1))
+def test_the_plain_name_shortcut_is_what_every_reader_returns(name: str) -> None:
+    if names._STRUCTURE.search(name) is None and not name.startswith(("!", "_")):
+        slow = {(i, path) for i, read in enumerate(FAMILIES.values()) for path in read(name, 66) if path}
+        assert slow == set(names._plain(name))
 
 
 def test_long_hostile_names_are_read_to_the_end() -> None:
