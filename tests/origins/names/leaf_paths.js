@@ -4,7 +4,6 @@
 'use strict';
 const path = require('path');
 const modules = path.join(__dirname, '..', '..', 'node', 'node_modules');
-const need = (p) => require(path.join(modules, p));
 
 function leaves(value, prefix, out) {
   if (value === 'V') { out.push(prefix); return out; }
@@ -23,14 +22,21 @@ const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 // 2.x's default (extended: false) calls it with depth 0. arrayLimit is max(100, pairs) / pairs.
 const extended = { allowPrototypes: true, arrayLimit: 100, depth: 32, strictDepth: true, parameterLimit: 1000 };
 const flat = { allowPrototypes: true, arrayLimit: 1, depth: 0, strictDepth: true, parameterLimit: 1000 };
-const qs4 = need('body-parser/node_modules/qs');  // the copy Express 4's body-parser loads
-const qs5 = need('qs');                           // the copy Express 5's body-parser loads
-const appendField = need('append-field');
+// The qs each Express version's body-parser really loads, resolved the way node resolves it from there.
+const from = (dir, name) => require.resolve(name, { paths: [dir] });
+const qsOf = (express) => {
+  const bodyParser = path.dirname(from(path.dirname(from(modules, express)), 'body-parser'));
+  const main = from(bodyParser, 'qs');
+  return { qs: require(main), version: require(path.join(main.split('/lib/')[0], 'package.json')).version };
+};
+const qs4 = qsOf('express4').qs;
+const qs5 = qsOf('express5').qs;
+const appendField = require(from(path.dirname(from(modules, 'multer')), 'append-field'));  // multer's copy
 const out = {
   qs4_extended: input.bodies.map((b) => safely(() => leaves(qs4.parse(b, extended), [], []))),
   qs5_extended: input.bodies.map((b) => safely(() => leaves(qs5.parse(b, extended), [], []))),
   qs5_flat: input.bodies.map((b) => safely(() => leaves(qs5.parse(b, flat), [], []))),
   multer: input.names.map((n) => safely(() => { const o = {}; appendField(o, n, 'V'); return leaves(o, [], []); })),
-  versions: { qs4: need('body-parser/node_modules/qs/package.json').version, qs5: need('qs/package.json').version },
+  versions: { qs4: qsOf('express4').version, qs5: qsOf('express5').version },
 };
 process.stdout.write(JSON.stringify(out));
