@@ -31,7 +31,7 @@ from profiles import EncryptionEntity, Profile
 from profiles.patterns import MAX_PATTERN_LENGTH, FieldPattern
 
 from .errors import RequestRefused
-from .names_families import ANY, FAMILIES, Key, Path, Unreadable
+from .names_families import ANY, FAMILIES, Key, Path, Unreadable, read_simple
 
 _LIMIT = MAX_PATTERN_LENGTH // 2 + 2  # a pattern has at most this many keys; longer prefixes decide nothing
 _CACHED_NAME_LENGTH = 128  # the readings of names up to this long are remembered (bounded memory)
@@ -141,6 +141,10 @@ def _family_readings(variants: tuple[str, ...]) -> frozenset[Reading]:
         if folded and _STRUCTURE.search(folded) is None and not folded.startswith(("!", "_")):
             out.update(_plain(folded))  # every family keeps such a name whole
             continue
+        simple = read_simple(folded, _LIMIT)
+        if simple is not None:
+            out.update(simple)
+            continue
         for index, reader in enumerate(_FAMILY_READERS):
             for path in reader(folded, _LIMIT):
                 if path:
@@ -162,9 +166,9 @@ def readings(name: str) -> frozenset[Reading]:
 
 @dataclass(frozen=True, slots=True)
 class _Found:
-    """A name's readings, with the set of first keys that lets most patterns be ruled out in one step."""
+    """A name's readings by family, with the set of first keys that rules most patterns out in one step."""
 
-    paths: frozenset[Reading]
+    by_family: tuple[tuple[Path, ...], ...]  # indexed like _FAMILY_READERS
     first_keys: frozenset[str]
     any_first: bool  # some reading starts with an array slot (qs `[0]`), which the quick test cannot rule out
 
@@ -174,8 +178,15 @@ def _found(variants: tuple[str, ...]) -> _Found | str:
         paths = _family_readings(variants)
     except Unreadable as e:
         return str(e)
+    by_family: list[list[Path]] = [[] for _ in _FAMILY_READERS]
+    for index, path in paths:
+        by_family[index].append(path)
     firsts = {path[0] for _, path in paths}
-    return _Found(paths, frozenset(key for key in firsts if key is not ANY), ANY in firsts)
+    return _Found(
+        tuple(tuple(paths_) for paths_ in by_family),
+        frozenset(key for key in firsts if key is not ANY),
+        ANY in firsts,
+    )
 
 
 def _variants_or_reason(name: str) -> tuple[str, ...] | str:
@@ -258,7 +269,11 @@ def _starts_with(path: Path, want: Path, wildcard: bool) -> bool:
     if len(path) < len(want):
         return False
     last = len(want) - 1
-    return all(_key_matches(path[i], want[i], wildcard and i == last) for i in range(len(want)))
+    for i, wanted in enumerate(want):
+        key = path[i]
+        if key != wanted and not _key_matches(key, wanted, wildcard and i == last):
+            return False
+    return True
 
 
 def _may_match(wanted: _Wanted, found: _Found) -> bool:
@@ -271,37 +286,71 @@ def _may_match(wanted: _Wanted, found: _Found) -> bool:
     )
 
 
-def _read_as(pattern: FieldPattern, found: _Found) -> bool:
-    wanted = pattern_paths(pattern)
-    if not _may_match(wanted, found):
-        return False
-    for family, want in wanted.paths:
-        for index, path in found.paths:
-            if index == family and _starts_with(path, want, pattern.wildcard):
-                return True
-    return False
+Entry = tuple[EncryptionEntity, Path, bool]  # (entity, a family's path of a pattern, wildcard)
 
 
-_PROFILE_FIRSTS: dict[int, tuple[Profile, _Wanted]] = {}  # by id, kept alive so the id is not reused
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A profile's field patterns as each family reads them, indexed by (family, first key)."""
+
+    firsts: _Wanted  # every pattern's first keys together, for the quick tests
+    exact: dict[tuple[int, str], tuple[Entry, ...]]
+    loose: tuple[tuple[Entry, ...], ...]  # per family: first key a prefix, an array slot or digits
 
 
-def _profile_firsts(profile: Profile) -> _Wanted:
-    """The first keys of every field pattern of a profile, so most unprotected names cost one set test."""
-    hit = _PROFILE_FIRSTS.get(id(profile))
-    if hit is not None and hit[0] is profile:
-        return hit[1]
-    every = [pattern_paths(p) for e in profile.entities for p in e.patterns if isinstance(p, FieldPattern)]
-    union = _Wanted(
+def _compile(profile: Profile) -> _Compiled:
+    exact: dict[tuple[int, str], list[Entry]] = {}
+    loose: list[list[Entry]] = [[] for _ in _FAMILY_READERS]
+    every: list[_Wanted] = []
+    for entity in profile.entities:
+        for pattern in entity.patterns:
+            if not isinstance(pattern, FieldPattern):
+                continue
+            wanted = pattern_paths(pattern)
+            every.append(wanted)
+            for family, want in wanted.paths:
+                first = want[0]
+                if first is ANY or first.isdigit() or (pattern.wildcard and len(want) == 1):
+                    loose[family].append((entity, want, pattern.wildcard))
+                else:
+                    exact.setdefault((family, first), []).append((entity, want, pattern.wildcard))
+    firsts = _Wanted(
         paths=(),
         first_keys=frozenset().union(*(w.first_keys for w in every)),
         first_prefixes=tuple(prefix for w in every for prefix in w.first_prefixes),
         any_first=any(w.any_first for w in every),
         needles=tuple({key for w in every for key in (*w.first_keys, *w.first_prefixes)}),
     )
-    if len(_PROFILE_FIRSTS) >= 64:  # profiles are few and long-lived; a reload starts afresh
-        _PROFILE_FIRSTS.clear()
-    _PROFILE_FIRSTS[id(profile)] = (profile, union)
-    return union
+    return _Compiled(firsts, {k: tuple(v) for k, v in exact.items()}, tuple(tuple(v) for v in loose))
+
+
+_COMPILED: dict[int, tuple[Profile, _Compiled]] = {}  # by id, the profile kept alive so its id is not reused
+
+
+def _compiled(profile: Profile) -> _Compiled:
+    hit = _COMPILED.get(id(profile))
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    compiled = _compile(profile)
+    if len(_COMPILED) >= 64:  # profiles are few and long-lived; a reload starts afresh
+        _COMPILED.clear()
+    _COMPILED[id(profile)] = (profile, compiled)
+    return compiled
+
+
+def _entities_read(compiled: _Compiled, found: _Found) -> dict[int, EncryptionEntity]:
+    """The ids of the entities some family's reading of the name selects."""
+    out: dict[int, EncryptionEntity] = {}
+    for family, paths in enumerate(found.by_family):
+        for path in paths:
+            first = path[0]
+            candidates = compiled.loose[family]
+            if first is not ANY:
+                candidates = candidates + compiled.exact.get((family, first), ())
+            for entity, want, wildcard in candidates:
+                if id(entity) not in out and _starts_with(path, want, wildcard):
+                    out[id(entity)] = entity
+    return out
 
 
 def _holds_a_first_key(variant: str, needles: tuple[str, ...]) -> bool:
@@ -327,22 +376,16 @@ def entity_for(profile: Profile, name: str) -> EncryptionEntity | None:
     if exact is not None:
         return exact
     variants = _variants_or_refuse(name)
-    firsts = _profile_firsts(profile)
+    compiled = _compiled(profile)
+    firsts = compiled.firsts
     if not firsts.any_first and not any(_holds_a_first_key(v, firsts.needles) for v in variants):
         return None
     found = _found_or_refuse(variants, len(name) <= _CACHED_NAME_LENGTH)
     if not _may_match(firsts, found):
         return None
-    chosen: EncryptionEntity | None = None
-    for entity in profile.entities:
-        for pattern in entity.patterns:
-            if isinstance(pattern, FieldPattern) and _read_as(pattern, found):
-                if chosen is not None and chosen is not entity:
-                    raise RequestRefused(
-                        400,
-                        "MalformedInputClientError",
-                        "a field name reads as protected fields of two encryption entities",
-                    )
-                chosen = entity
-                break
-    return chosen
+    entities = list(_entities_read(compiled, found).values())
+    if len(entities) > 1:
+        raise RequestRefused(
+            400, "MalformedInputClientError", "a field name reads as protected fields of two entities"
+        )
+    return entities[0] if entities else None

@@ -307,3 +307,34 @@ FAMILIES: dict[str, Reader] = {
     "spring": spring,
     "flat": flat,
 }
+
+
+_SIMPLE = re.compile(r"[a-z0-9-][a-z0-9_-]*(?:\[[a-z0-9_-]+\])*(?:\[\])?")  # delimited groups: linear
+
+
+def read_simple(name: str, limit: int) -> list[tuple[int, Path]] | None:
+    """Every family's path for a plain bracketed name (`user[phone][0]`, `tags[]`), or None for any other.
+
+    A form may hold thousands of such names, so they skip the eight readers: for this shape the families
+    differ only in which keys are array slots (tests/test_name_readings.py checks it against the readers).
+    """
+    if len(name) > WINDOW or "[" not in name or not _SIMPLE.fullmatch(name):
+        return None
+    first = name.index("[")
+    keys = name[first + 1 : -1].split("][")
+    base = name[:first]
+    exact = (base, *(ANY if key == "" else key for key in keys))
+    qs = (base, *(_qs_key(key) for key in keys))
+    sliced = (base, *(ANY if key == "" or key.isdigit() else key for key in keys))
+    whole = (name,)
+    paths = {
+        "qs_extended": qs,
+        "qs_flat": whole,
+        "php": exact,
+        "rack2": exact,
+        "rack3": exact,
+        "multer": sliced,
+        "spring": (base, *keys),
+        "flat": whole,
+    }
+    return [(index, paths[family][:limit]) for index, family in enumerate(FAMILIES)]

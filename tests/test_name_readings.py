@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_proxy import names
+from edge_proxy import names, names_families
 from edge_proxy.errors import RequestRefused
 from edge_proxy.forms import rewrite
 from edge_proxy.limits import Limits
@@ -251,6 +251,22 @@ def test_the_plain_name_shortcut_is_what_every_reader_returns(name: str) -> None
     if names._STRUCTURE.search(name) is None and not name.startswith(("!", "_")):
         slow = {(i, path) for i, read in enumerate(FAMILIES.values()) for path in read(name, 66) if path}
         assert slow == set(names._plain(name))
+
+
+SIMPLE_KEYS = st.sampled_from(["0", "1", "01", "12", "007", "100", "a", "b-c", "x_y", "phone"])
+
+
+@given(st.sampled_from(["user", "a", "0", "x-y", "a_b"]), st.lists(SIMPLE_KEYS, max_size=5), st.booleans())
+def test_the_simple_bracket_shortcut_is_what_every_reader_returns(
+    base: str, keys: list[str], push: bool
+) -> None:
+    name = base + "".join(f"[{key}]" for key in keys) + ("[]" if push else "")
+    fast = names_families.read_simple(name, 66)
+    assert (fast is None) == (not keys and not push)
+    if fast is None:
+        return
+    slow = {(i, path) for i, read in enumerate(FAMILIES.values()) for path in read(name, 66) if path}
+    assert set(fast) == slow
 
 
 def test_long_hostile_names_are_read_to_the_end() -> None:
