@@ -296,6 +296,7 @@ class _Compiled:
     firsts: _Wanted  # every pattern's first keys together, for the quick tests
     exact: dict[tuple[int, str], tuple[Entry, ...]]
     loose: tuple[tuple[Entry, ...], ...]  # per family: first key a prefix, an array slot or digits
+    loose_prefixes: tuple[tuple[str, ...] | None, ...]  # per family: the prefixes, None when not all are
 
 
 def _compile(profile: Profile) -> _Compiled:
@@ -321,7 +322,13 @@ def _compile(profile: Profile) -> _Compiled:
         any_first=any(w.any_first for w in every),
         needles=tuple({key for w in every for key in (*w.first_keys, *w.first_prefixes)}),
     )
-    return _Compiled(firsts, {k: tuple(v) for k, v in exact.items()}, tuple(tuple(v) for v in loose))
+    prefixes: list[tuple[str, ...] | None] = []
+    for entries in loose:
+        plain = all(w[0] is not ANY and wildcard and len(w) == 1 for _, w, wildcard in entries)
+        prefixes.append(tuple(str(w[0]) for _, w, _ in entries) if plain else None)
+    return _Compiled(
+        firsts, {k: tuple(v) for k, v in exact.items()}, tuple(tuple(v) for v in loose), tuple(prefixes)
+    )
 
 
 _COMPILED: dict[int, tuple[Profile, _Compiled]] = {}  # by id, the profile kept alive so its id is not reused
@@ -345,6 +352,9 @@ def _entities_read(compiled: _Compiled, found: _Found) -> dict[int, EncryptionEn
         for path in paths:
             first = path[0]
             candidates = compiled.loose[family]
+            prefixes = compiled.loose_prefixes[family]
+            if prefixes is not None and first is not ANY and not first.startswith(prefixes):
+                candidates = ()  # one C call rules out every one-key wildcard of this family
             if first is not ANY:
                 candidates = candidates + compiled.exact.get((family, first), ())
             for entity, want, wildcard in candidates:
