@@ -39,7 +39,7 @@ PROFILE = replace(
     EXAMPLE,
     entities=(
         EncryptionEntity(_KEY, "A", tuple(parse_pattern(p) for p in ("phone", "card*", "ssn_no"))),
-        EncryptionEntity(_KEY, "B", tuple(parse_pattern(p) for p in ("user[phone]", "acct[no]*"))),
+        EncryptionEntity(_KEY, "B", tuple(parse_pattern(p) for p in ("user[phone]", "acct[no]*", "items[0]"))),
     ),
 )
 # How the test reads each pattern with a real parser: the pattern text, or a wildcard's prefix.
@@ -56,13 +56,15 @@ HAND_PICKED = [
     "acct[no]", "acct[no5]", "acct[no][]", "acct.no", "acct[no", "ACCT[NO]X",
     # Rack: leading brackets and anything after a group
     "]phone", "[[phone", "phone[]x", "user[][phone]", "user[phone][][x]",
+    # array slots: qs compacts `items[5]` to items.0 and appends `items[]` at 0
+    "items[]", "items[5]", "items[00]", "items[0][x]", "items[][0]", "[items][0]", "items[1]",
     # Spring binder, generic readings
     "!phone", "_phone", "phone.x", "phone[0]", "PhOnE", "ｐｈｏｎｅ", "%70hone", "=?utf-8?q?phone?=",
     "［phone］", "user［phone］", "phone\t", "a[b]", "plain", "",
 ]
 PIECES = [
     "phone", "PHONE", "card", "Card", "user", "ssn", "no", "acct", "x", "0", "[", "]", "[]", "[phone]",
-    "[user]", "[no]", "user[phone]", "acct[no]", ".", " ", "_", "!", "%", "%5B", "%5D", "%255B", "\x00",
+    "[user]", "[no]", "user[phone]", "acct[no]", "items", "[0]", "[5]", ".", " ", "_", "!", "%", "%5B", "%5D", "%255B", "\x00",
     "ｐｈｏｎｅ", "［", "］", "'", "=", "\t", "[[", "]]", "=?utf-8?q?", "?=",
 ]
 NAMES = st.lists(st.sampled_from(PIECES), min_size=1, max_size=7).map("".join)
