@@ -26,6 +26,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from profiles import EncryptionEntity, Profile
 from profiles.patterns import MAX_PATTERN_LENGTH, FieldPattern
@@ -40,6 +41,7 @@ _STRUCTURE = re.compile(r"[\[\]. \x00]")  # a character some family reads as str
 _LONE_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")  # fixed two-character lookahead: one linear scan
 
 Reading = tuple[int, Path]  # (family index, case-folded path)
+T = TypeVar("T")
 _FAMILY_READERS = tuple(FAMILIES.values())
 
 
@@ -200,24 +202,21 @@ _cached_variants = lru_cache(maxsize=1024)(_variants_or_reason)
 _cached_found = lru_cache(maxsize=1024)(_found)
 
 
-def _refuse_on(reason: object) -> None:
-    if isinstance(reason, str):
-        raise RequestRefused(400, "MalformedInputClientError", reason)
+def _or_refuse(result: T | str) -> T:
+    """The result, or RequestRefused when it is the reason a name cannot be read (never the name itself)."""
+    if isinstance(result, str):
+        raise RequestRefused(400, "MalformedInputClientError", result)
+    return result
 
 
 def _variants_or_refuse(name: str) -> tuple[str, ...]:
     """The folded generic readings; a form's field names repeat, so short ones are cached (refusals too)."""
-    variants = _cached_variants(name) if len(name) <= _CACHED_NAME_LENGTH else _variants_or_reason(name)
-    _refuse_on(variants)
-    assert not isinstance(variants, str)
-    return variants
+    short = len(name) <= _CACHED_NAME_LENGTH
+    return _or_refuse(_cached_variants(name) if short else _variants_or_reason(name))
 
 
 def _found_or_refuse(variants: tuple[str, ...], short: bool) -> _Found:
-    found = _cached_found(variants) if short else _found(variants)
-    _refuse_on(found)
-    assert not isinstance(found, str)
-    return found
+    return _or_refuse(_cached_found(variants) if short else _found(variants))
 
 
 @dataclass(frozen=True, slots=True)
