@@ -7,8 +7,8 @@ Protected values are decoded to their raw bytes, encrypted, and written back as 
 
 The body is read strictly, because a byte that parsers disagree on could hide a protected field from us
 while the origin still finds it: a `%` not followed by two hex digits, a raw `;` (a pair separator for
-some parsers), control bytes, and field names that are not UTF-8 once decoded are all refused with a 400
-and a reason, never guessed at.
+some parsers), control bytes, a value holding `]=` (where qs ends a name), and field names that are not
+UTF-8 once decoded are all refused with a 400 and a reason, never guessed at.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ EncryptValue = Callable[[bytes, EncryptionEntity], bytes]
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _FORBIDDEN = re.compile(rb"[\x00-\x1f\x7f;]")
 _BASE64 = re.compile(rb"[A-Za-z0-9+/=]*")
+# qs splits a pair at its first `]=` (after turning %5B/%5D into brackets), not at its first `=`, so a value
+# holding one would make qs read a longer name than ours (`[card=x]=4111` is card=x to qs).
+_QS_SPLIT = re.compile(rb"(?:\]|%5[Dd])=")
 
 
 def _malformed(detail: str) -> RequestRefused:
@@ -80,6 +83,8 @@ def rewrite(body: bytes, profile: Profile, encrypt_value: EncryptValue, limits: 
         if not segment:
             continue
         raw_name, has_value, raw_value = segment.partition(b"=")
+        if b"=" in raw_value and _QS_SPLIT.search(raw_value):
+            raise _malformed("a form value holds ']=', where qs (Express) ends the field name")
         entity = entity_for(profile, decode_name(raw_name))
         if entity is None:
             continue

@@ -72,9 +72,17 @@ def _is_ciphertext(text: str | bytes) -> bool:
         return False
 
 
+def _protected(name: str) -> bool:
+    """A name the proxy would encrypt, or refuse (a name it cannot read safely counts as protected)."""
+    try:
+        return names.entity_for(PROFILE, name) is not None
+    except RequestRefused:
+        return True
+
+
 def _check_form(out: bytes) -> None:
     for name, value in parse_qsl(out.decode("latin-1"), keep_blank_values=True, encoding="utf-8"):
-        if names.entity_for(PROFILE, name) is not None and not _is_ciphertext(value):
+        if _protected(name) and not _is_ciphertext(value):
             raise Leak(f"form field {name!r} is not encrypted")
 
 
@@ -100,7 +108,7 @@ def _check_multipart(out: bytes, content_type: str) -> None:
     )
     for part in message.get_payload() if message.is_multipart() else []:
         name = part.get_param("name", header="content-disposition")
-        protected = isinstance(name, str) and names.entity_for(PROFILE, name) is not None
+        protected = isinstance(name, str) and _protected(name)
         if protected and not _is_ciphertext(part.get_payload(decode=False).strip()):
             raise Leak(f"multipart part {name!r} is not encrypted")
 
