@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote_to_bytes
 from profiles import EncryptionEntity, Profile
 
 from .errors import RequestRefused
-from .limits import Limits
+from .limits import Limits, too_many_fields
 from .names import entity_for
 
 EncryptValue = Callable[[bytes, EncryptionEntity], bytes]
@@ -78,6 +78,8 @@ def rewrite(body: bytes, profile: Profile, encrypt_value: EncryptValue, limits: 
     """Return the rewritten body and the number of values encrypted; RequestRefused when it must not pass."""
     check_body(body)
     segments = body.split(b"&")
+    if len(segments) > limits.max_fields:
+        raise too_many_fields(limits)
     encrypted = 0
     for index, segment in enumerate(segments):
         if not segment:

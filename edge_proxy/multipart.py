@@ -27,13 +27,12 @@ from profiles import EncryptionEntity, Profile
 
 from .errors import RequestRefused
 from .forms import EncryptValue
-from .limits import Limits
+from .limits import Limits, too_many_fields
 from .multipart_head import PartHead, boundary_of, malformed, parse_head
 from .names import entity_for
 
 __all__ = [
     "MAX_HEAD_BYTES",
-    "MAX_PARTS",
     "MAX_PROTECTED_FILE_BYTES",
     "MultipartRewriter",
     "boundary_of",
@@ -41,7 +40,6 @@ __all__ = [
 ]
 
 MAX_PROTECTED_FILE_BYTES = 1024 * 1024  # content bytes of one protected file part
-MAX_PARTS = 1000
 MAX_HEAD_BYTES = 16 * 1024  # bytes of one part's headers
 
 
@@ -134,8 +132,8 @@ class MultipartRewriter:
             raise malformed("the boundary delimiter appears inside a part's headers")
         del buffer[: end + 4]
         self._parts += 1
-        if self._parts > MAX_PARTS:
-            raise malformed(f"more than {MAX_PARTS} parts")
+        if self._parts > self._limits.max_fields:
+            raise too_many_fields(self._limits)
         part = parse_head(head[:end])
         entity = entity_for(self._profile, part.name)
         if entity is None:

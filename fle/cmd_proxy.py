@@ -75,6 +75,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     limits.add_argument(
         "--max-encrypted-fields", type=int, default=_DEFAULT_LIMITS.max_encrypted_fields, metavar="N"
     )
+    limits.add_argument(
+        "--max-fields",
+        type=int,
+        default=_DEFAULT_LIMITS.max_fields,
+        metavar="N",
+        help="fields of a form, or parts of a multipart body, read under a profile",
+    )
     times = p.add_argument_group("timeouts, in seconds")
     times.add_argument(
         "--origin-connect-timeout", type=float, default=_DEFAULT_TIMEOUTS.origin_connect, metavar="S"
@@ -130,7 +137,7 @@ def proxy_settings(
 def build_settings(args: argparse.Namespace) -> ProxySettings:
     """ProxySettings from parsed `fle proxy` arguments."""
     try:
-        limits = Limits(args.max_body_bytes, args.max_field_bytes, args.max_encrypted_fields)
+        limits = Limits(args.max_body_bytes, args.max_field_bytes, args.max_encrypted_fields, args.max_fields)
         timeouts = Timeouts(
             origin_connect=args.origin_connect_timeout,
             origin_read=args.origin_read_timeout,

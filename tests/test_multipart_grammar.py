@@ -231,3 +231,11 @@ def test_a_head_over_the_limit_is_refused_even_when_its_end_arrives_in_the_same_
     assert refused(head(NAME_A, long_type)) == MALFORMED
     fits = b"Content-Type: text/plain; x=" + b"a" * (multipart.MAX_HEAD_BYTES - 100)
     assert rewrite(head(NAME_A, fits))[1] == 0
+
+
+def test_parts_beyond_the_field_count_limit_are_refused() -> None:
+    """Each part's name is read as every origin family would: the count is bounded like a form's fields."""
+    at_limit = b"".join(part(b"n%d" % i, b"1") for i in range(1000)) + B + b"--"
+    assert rewrite(at_limit)[1] == 0
+    over = b"".join(part(b"n%d" % i, b"1") for i in range(1001)) + B + b"--"
+    assert refused(over) == (400, "FieldCountLimitClientError")

@@ -216,12 +216,13 @@ async def test_chunked_request_body_is_encrypted(canary: Canary, two_entity_dir:
 
 async def test_limits_and_their_status_codes(canary: Canary, two_entity_dir: Path) -> None:
     canary.protect("9" * 40)
-    limits = Limits(max_body_bytes=2000, max_field_bytes=32, max_encrypted_fields=3)
+    limits = Limits(max_body_bytes=2000, max_field_bytes=32, max_encrypted_fields=3, max_fields=30)
     async with proxy_stack(canary, two_entity_dir, limits=limits) as stack:
         cases = {
             "RequestLengthLimitClientError": "phone=1&pad=" + "x" * 2000,
             "FieldLengthLimitClientError": "phone=" + "9" * 40,
             "FieldNumberLimitClientError": "phone=1&phone=2&card=3&cardx=4",
+            "FieldCountLimitClientError": "n=1&" * 30 + "phone=" + "9" * 40,  # counted before any is read
         }
         for reason, body in cases.items():
             status, answer = await post(f"{stack.url}/x", body)
@@ -242,6 +243,10 @@ async def test_default_limits_are_cloudfronts(canary: Canary, two_entity_dir: Pa
         assert status == 400 and b"FieldNumberLimitClientError" in answer
         status, answer = await post(f"{stack.url}/x", "phone=1&p=" + "x" * (1024 * 1024))
         assert status == 400 and b"RequestLengthLimitClientError" in answer
+        status, _ = await post(f"{stack.url}/x", "&".join(["n=1"] * 999 + ["phone=1"]))
+        assert status == 200
+        status, answer = await post(f"{stack.url}/x", "&".join(["n=1"] * 1000 + ["phone=1"]))
+        assert status == 400 and b"FieldCountLimitClientError" in answer
 
 
 def test_config_errors_name_file_and_path(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
