@@ -144,7 +144,7 @@ def test_configuration_errors(softhsm: SoftHsm, tmp_path: Path, monkeypatch: pyt
     )
     monkeypatch.setenv("TEST_PKCS11_PIN", PIN)
     with pytest.raises(KeystoreConfigError, match="sessions"):
-        Keystore.from_file(path).backend("FLEDemo", "DemoPublicKey")
+        Keystore.from_file(path)  # refused when the file loads, not at first use
 
 
 def test_cluster_tokens_must_hold_the_same_key(softhsm: SoftHsm) -> None:
@@ -207,4 +207,4 @@ def test_token_by_slot_and_key_by_id(softhsm: SoftHsm, pkcs11_pin: str, tmp_path
         keystore.close()
     path.write_text(path.read_text().replace(f"slot = {slot.slot_id}", 'slot = 1\ntoken_label = "fle-a"'))
     with pytest.raises(KeystoreConfigError, match="exactly one of"):
-        Keystore.from_file(path).backend("P", "K")
+        Keystore.from_file(path)

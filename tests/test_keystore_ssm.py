@@ -81,7 +81,7 @@ def test_keystore_entry_and_endpoint_from_environment(aws: Aws, tmp_path: Path) 
     assert backend.public_key().public_numbers() == public.public_numbers()
     path.write_text(path.read_text().replace("cache_seconds = 30", 'cache_seconds = "x"'))
     with pytest.raises(KeystoreConfigError, match="cache_seconds"):
-        Keystore.from_file(path).backend("FLEDemo", "DemoPublicKey")
+        Keystore.from_file(path)
 
 
 def test_no_region_anywhere_is_a_clear_error(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
