@@ -5,11 +5,9 @@ aiobotocore because boto3 is what the rest of the project (keystore's SSM backen
 its clients are thread-safe, and aiobotocore pins botocore to a narrow range that would fight boto3's.
 The cost is one worker thread per call in flight; the default pool is enough for the sample origin.
 
-Where the table is, and who we are, come the standard AWS way: AWS_ENDPOINT_URL_DYNAMODB or
-AWS_ENDPOINT_URL, AWS_REGION (which wins) or AWS_DEFAULT_REGION (see awsenv), AWS_PROFILE and the shared
-config files, instance roles. Throttling and transient errors are retried by botocore's "standard" retry
-mode (exponential backoff with jitter; AWS_MAX_ATTEMPTS and AWS_RETRY_MODE are honoured). The schema is in
-docs/storage.md.
+This module is the items: reading and writing submissions. The client, set up the standard AWS way, and
+the one mapping of AWS errors to store errors are in dynamodb_client.py; the table's definition, creating
+it and checking its key schema in dynamodb_table.py. The schema is in docs/storage.md.
 """
 
 from __future__ import annotations
