@@ -133,7 +133,7 @@ class TokenRaw:
         from pkcs11 import Attribute, ObjectClass
         from pkcs11 import exceptions as p11e
 
-        from keystore.pkcs11_pool import Module
+        from keystore.pkcs11_library import Module
 
         token = Module.get(SOFTHSM).lib.get_token(token_label=token_label)  # initialised for threads
         try:

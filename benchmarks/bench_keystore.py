@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from keystore import KeyBackend, Wrapping
 from keystore.file_backend import FileBackend
+from keystore.settings import FileSettings, SsmSettings
 from keystore.tooling import create_file_key, create_pkcs11_key, store_ssm_key
 
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
@@ -55,9 +56,10 @@ def rate(unwrap: Callable[[bytes], bytes], ciphertext: bytes, threads: int, seco
 
 def softhsm_backend(root: Path, sessions: int) -> KeyBackend:
     from keystore.pkcs11_backend import Pkcs11Backend
-    from keystore.pkcs11_pool import TokenSpec
+    from keystore.settings import Pkcs11Settings
 
-    return Pkcs11Backend(SOFTHSM, [TokenSpec("bench", None, "BenchKey", None, "1234")], sessions, probe=OAEP)
+    settings = Pkcs11Settings(SOFTHSM, ("bench",), None, "BenchKey", None, "BENCH_PIN", sessions)
+    return Pkcs11Backend(settings, "1234", probe=OAEP)
 
 
 def start_softhsm(root: Path) -> None:
@@ -145,7 +147,7 @@ def main() -> None:
 
             os.environ["BENCH_PASSPHRASE"] = "bench"
             public = create_file_key(root / "key.pem", b"bench")
-            file_backend = FileBackend(root / "key.pem", "BENCH_PASSPHRASE")
+            file_backend = FileBackend(FileSettings("key.pem", root, "BENCH_PASSPHRASE"))
             ct = public.encrypt(b"k" * 32, OAEP.padding())
             rows.append(
                 ("file backend, 1 thread", rate(lambda c: file_backend.unwrap(c, OAEP), ct, 1, args.seconds))
@@ -162,7 +164,7 @@ def main() -> None:
 
             kms_key = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
             public = store_ssm_key("/bench/key", kms_key, None)
-            ssm = SsmBackend("/bench/key", None, cache_seconds=3600)
+            ssm = SsmBackend(SsmSettings("/bench/key", cache_seconds=3600))
             ct = public.encrypt(b"k" * 32, OAEP.padding())
             rows.append(
                 (

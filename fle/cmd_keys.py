@@ -24,12 +24,6 @@ from keystore.tooling import (
 
 from . import cli, profile_edit
 
-_SHOWN = {
-    "file": ("path",),
-    "pkcs11": ("module", "token_label", "slot", "key_label", "key_id"),
-    "ssm": ("parameter", "region"),
-}
-
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = commands.add_parser(
@@ -216,8 +210,7 @@ def _open(args: argparse.Namespace) -> Keystore:
 
 
 def _where(entry: KeyEntry) -> str:
-    parts = [f"{name}={entry.settings[name]}" for name in _SHOWN[entry.backend] if name in entry.settings]
-    return " ".join(parts)
+    return entry.settings.summary()
 
 
 def run_list(args: argparse.Namespace) -> int:

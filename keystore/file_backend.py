@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from .base import KeyBackend
 from .errors import BackendUnavailable, KeystoreConfigError, UnwrapError
+from .settings import FileSettings
 from .wrapping import Wrapping
 
 log = logging.getLogger("keystore")
@@ -32,8 +33,9 @@ def _unreadable(path: Path, data: bytes, passphrase_env: str | None) -> str:
 class FileBackend(KeyBackend):
     """A private key loaded from a PEM file into memory (the least protected backend)."""
 
-    def __init__(self, path: Path, passphrase_env: str | None) -> None:
-        self.path = path
+    def __init__(self, settings: FileSettings) -> None:
+        self.path = path = settings.location
+        passphrase_env = settings.passphrase_env
         try:
             info = path.stat()
         except OSError as e:

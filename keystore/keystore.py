@@ -9,7 +9,8 @@
     wrapping = "RSA_OAEP_SHA256_MGF1"   # optional; CloudFront's, the default
 
 Secrets never sit in this file: PINs and passphrases come from environment variables it names.
-Backends are opened on first use, so one broken entry does not stop the others.
+Every entry's settings are checked when the file loads (keystore/settings.py), so a typo stops the load;
+backends are opened on first use, so one key that cannot be reached does not stop the others.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from __future__ import annotations
 import os
 import threading
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import settings as backend_settings
 from .base import KeyBackend
 from .errors import BackendUnavailable, KeystoreConfigError, UnknownKey
 from .file_backend import FileBackend
+from .settings import BackendSettings, FileSettings, Pkcs11Settings, SsmSettings
 from .wrapping import DEFAULT_WRAPPING, Wrapping
 
 KEYSTORE_ENV = "FLE_KEYSTORE"
@@ -32,64 +34,46 @@ KEYSTORE_ENV = "FLE_KEYSTORE"
 
 @dataclass(frozen=True, slots=True)
 class KeyEntry:
-    """One `[[key]]` table, checked; `settings` holds the backend's own keys."""
+    """One `[[key]]` table, checked; `settings` is its backend's typed settings (keystore/settings.py)."""
 
     provider_id: str
     key_name: str
     backend: str
     wrapping: Wrapping
-    settings: Mapping[str, Any] = field(repr=False)
-    base_dir: Path
+    settings: BackendSettings
     where: str  # "keystore.toml: key[0]", for errors
 
 
-def _open_file(entry: KeyEntry) -> KeyBackend:
-    path = Path(_setting(entry, "path", str))
-    passphrase_env = _setting(entry, "passphrase_env", str, required=False)
-    return FileBackend(path if path.is_absolute() else entry.base_dir / path, passphrase_env)
-
-
-def _open_pkcs11(entry: KeyEntry) -> KeyBackend:
+def _open_pkcs11(entry: KeyEntry, settings: Pkcs11Settings) -> KeyBackend:
     try:
-        from .pkcs11_backend import Pkcs11Backend, specs_from_settings  # loads the C extension only if used
+        from .pkcs11_backend import Pkcs11Backend  # loads the C extension only if used
     except ImportError as e:  # e.g. a Lambda package built without --with-pkcs11: a deployment fault,
         # which must not read as a tampered message
         raise BackendUnavailable(f"python-pkcs11 is not installed here ({e.name or e})") from e
 
-    module, specs, sessions = specs_from_settings(entry.settings, entry.where)
-    return Pkcs11Backend(module, specs, sessions, probe=entry.wrapping)
+    pin = os.environ.get(settings.pin_env)
+    if pin is None:
+        raise KeystoreConfigError(
+            f"{entry.where}: environment variable {settings.pin_env} (the token PIN) is not set"
+        )
+    return Pkcs11Backend(settings, pin, probe=entry.wrapping)
 
 
-def _open_ssm(entry: KeyEntry) -> KeyBackend:
-    from .ssm_backend import DEFAULT_CACHE_SECONDS, SsmBackend
+def _open(entry: KeyEntry) -> KeyBackend:
+    """The backend for `entry`, its module imported only now (python-pkcs11, boto3 are optional)."""
+    settings = entry.settings
+    if isinstance(settings, FileSettings):
+        return FileBackend(settings)
+    if isinstance(settings, Pkcs11Settings):
+        return _open_pkcs11(entry, settings)
+    if isinstance(settings, SsmSettings):
+        from .ssm_backend import SsmBackend
 
-    cache = entry.settings.get("cache_seconds", DEFAULT_CACHE_SECONDS)
-    if not isinstance(cache, int | float) or isinstance(cache, bool) or cache < 0:
-        raise KeystoreConfigError(f"{entry.where}: 'cache_seconds' must be a number >= 0")
-    return SsmBackend(
-        _setting(entry, "parameter", str), _setting(entry, "region", str, required=False), float(cache)
-    )
+        return SsmBackend(settings)
+    raise AssertionError(f"no opener for {type(settings).__name__}")
 
 
-BackendFactory = Callable[[KeyEntry], KeyBackend]
-FACTORIES: dict[str, BackendFactory] = {"file": _open_file, "pkcs11": _open_pkcs11, "ssm": _open_ssm}
-_SETTINGS = {
-    "file": {"path", "passphrase_env"},
-    "pkcs11": {"module", "token_label", "slot", "key_label", "key_id", "pin_env", "sessions"},
-    "ssm": {"parameter", "region", "cache_seconds"},
-}
 _COMMON = {"provider_id", "key_name", "backend", "wrapping"}
-
-
-def _setting(entry: KeyEntry, name: str, kind: type, *, required: bool = True) -> Any:
-    value = entry.settings.get(name)
-    if value is None:
-        if required:
-            raise KeystoreConfigError(f"{entry.where}: backend {entry.backend!r} needs {name!r}")
-        return None
-    if not isinstance(value, kind):
-        raise KeystoreConfigError(f"{entry.where}: {name!r} must be a {kind.__name__}")
-    return value
 
 
 def _entry(table: Any, where: str, base_dir: Path) -> KeyEntry:
@@ -99,15 +83,8 @@ def _entry(table: Any, where: str, base_dir: Path) -> KeyEntry:
         if not isinstance(table.get(name), str) or not table[name]:
             raise KeystoreConfigError(f"{where}: {name!r} must be a non-empty string")
     backend = table["backend"]
-    if backend not in FACTORIES:
-        raise KeystoreConfigError(
-            f"{where}: unknown backend {backend!r}; available: {', '.join(sorted(FACTORIES))}"
-        )
-    unknown = set(table) - _COMMON - _SETTINGS.get(backend, set())
-    if unknown:
-        raise KeystoreConfigError(
-            f"{where}: unknown setting(s) for backend {backend!r}: {', '.join(sorted(unknown))}"
-        )
+    own = {k: v for k, v in table.items() if k not in _COMMON}
+    settings = backend_settings.parse(backend, own, where, base_dir)
     try:
         wrapping = Wrapping(table.get("wrapping", DEFAULT_WRAPPING.value))
     except ValueError:
@@ -115,8 +92,7 @@ def _entry(table: Any, where: str, base_dir: Path) -> KeyEntry:
         raise KeystoreConfigError(
             f"{where}: unknown wrapping {table['wrapping']!r}; choose one of {choices}"
         ) from None
-    settings = {k: v for k, v in table.items() if k not in _COMMON}
-    return KeyEntry(table["provider_id"], table["key_name"], backend, wrapping, settings, base_dir, where)
+    return KeyEntry(table["provider_id"], table["key_name"], backend, wrapping, settings, where)
 
 
 class Keystore:
@@ -172,7 +148,7 @@ class Keystore:
         entry = self.entry(provider_id, key_name)
         with self._lock:
             if ident not in self._backends:
-                self._backends[ident] = FACTORIES[entry.backend](entry)
+                self._backends[ident] = _open(entry)
             return self._backends[ident]
 
     def close(self) -> None:

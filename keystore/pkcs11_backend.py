@@ -6,6 +6,10 @@
     pin_env = "FLE_PKCS11_PIN"
     sessions = 4                   # per token
 
+These arrive checked, as keystore/settings.py's Pkcs11Settings; the PIN is read by the keystore when it
+opens the backend. Below this module: pkcs11_pool.py (sessions to one token), pkcs11_token.py (finding a
+token and its key), pkcs11_library.py (loading and re-initialising the library).
+
 Per token and wrapping, the first unwrap probes what the token can do: OAEP (or PKCS#1 v1.5) inside the
 token, or else the raw RSA operation (CKM_RSA_X_509) inside the token and the padding removed on the host
 in constant time (keystore/oaep.py). Either way no private key object ever exists in this process.
@@ -14,7 +18,6 @@ in constant time (keystore/oaep.py). Either way no private key object ever exist
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -30,13 +33,14 @@ from pkcs11 import exceptions as p11e
 from . import oaep
 from .base import KeyBackend
 from .errors import BackendUnavailable, KeystoreConfigError, UnwrapError
-from .pkcs11_pool import Module, OperationFailed, TokenPool, TokenSpec, TokenUnavailable
+from .pkcs11_library import Module
+from .pkcs11_pool import TokenPool
+from .pkcs11_token import OperationFailed, TokenSpec, TokenUnavailable
+from .settings import Pkcs11Settings
 from .wrapping import Wrapping
 
 log = logging.getLogger("keystore")
 
-SETTINGS = {"module", "token_label", "slot", "key_label", "key_id", "pin_env", "sessions"}
-DEFAULT_SESSIONS = 4
 _RETRY_AFTER = (0.5, 30.0)  # seconds: first and longest wait before trying a failed token again
 
 _IN_TOKEN = {
@@ -109,6 +113,14 @@ class _Member:
                 self.last_error = None
 
 
+def token_specs(settings: Pkcs11Settings, pin: str) -> list[TokenSpec]:
+    """One TokenSpec per token the settings name: each label of a cluster, or the one slot."""
+    if settings.slot is not None:
+        return [TokenSpec(None, settings.slot, settings.key_label, settings.key_id, pin)]
+    key_label, key_id = settings.key_label, settings.key_id
+    return [TokenSpec(label, None, key_label, key_id, pin) for label in settings.token_labels]
+
+
 def _public_key_of(key: Any) -> RSAPublicKey:
     modulus = int.from_bytes(key[Attribute.MODULUS], "big")
     exponent = int.from_bytes(key[Attribute.PUBLIC_EXPONENT], "big")
@@ -118,14 +130,13 @@ def _public_key_of(key: Any) -> RSAPublicKey:
 class Pkcs11Backend(KeyBackend):
     """One key in one token, or the same key in several tokens used as a cluster; thread-safe."""
 
-    def __init__(
-        self, module_path: str, specs: list[TokenSpec], sessions: int, probe: Wrapping | None = None
-    ) -> None:
+    def __init__(self, settings: Pkcs11Settings, pin: str, probe: Wrapping | None = None) -> None:
+        specs = token_specs(settings, pin)
         if not specs:
             raise KeystoreConfigError("pkcs11: no token given")
-        self.module = Module.get(module_path)
+        self.module = Module.get(settings.module)
         self._members = [_Member(spec) for spec in specs]
-        self._sessions = sessions
+        self._sessions = settings.sessions
         self._next = 0
         self._lock = threading.Lock()
         self._public: RSAPublicKey | None = None
@@ -277,50 +288,3 @@ class Pkcs11Backend(KeyBackend):
             if member.pool is not None:
                 member.pool.close()
                 member.pool = None
-
-
-def _hex(value: str, where: str) -> bytes:
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise KeystoreConfigError(f"{where}: key_id must be hexadecimal") from None
-
-
-def specs_from_settings(settings: Mapping[str, Any], where: str) -> tuple[str, list[TokenSpec], int]:
-    """(module path, token specs, sessions per token) from a keystore entry's settings; checked."""
-    module = settings.get("module")
-    if not isinstance(module, str) or not module:
-        raise KeystoreConfigError(f"{where}: backend 'pkcs11' needs 'module' (the PKCS#11 library path)")
-    pin_env = settings.get("pin_env")
-    if not isinstance(pin_env, str) or not pin_env:
-        raise KeystoreConfigError(f"{where}: backend 'pkcs11' needs 'pin_env'")
-    pin = os.environ.get(pin_env)
-    if pin is None:
-        raise KeystoreConfigError(f"{where}: environment variable {pin_env} (the token PIN) is not set")
-    key_label, key_id = settings.get("key_label"), settings.get("key_id")
-    if key_label is None and key_id is None:
-        raise KeystoreConfigError(f"{where}: backend 'pkcs11' needs 'key_label' or 'key_id'")
-    if key_label is not None and not isinstance(key_label, str):
-        raise KeystoreConfigError(f"{where}: 'key_label' must be a str")
-    if key_id is not None and not isinstance(key_id, str):
-        raise KeystoreConfigError(f"{where}: 'key_id' must be a hex str")
-    key_id_bytes = _hex(key_id, where) if key_id is not None else None
-    labels, slot = settings.get("token_label"), settings.get("slot")
-    if (labels is None) == (slot is None):
-        raise KeystoreConfigError(f"{where}: give exactly one of 'token_label' and 'slot'")
-    if isinstance(labels, str):
-        labels = [labels]
-    if labels is not None and (
-        not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels)
-    ):
-        raise KeystoreConfigError(f"{where}: 'token_label' must be a label or a list of labels")
-    if slot is not None and (not isinstance(slot, int) or isinstance(slot, bool)):
-        raise KeystoreConfigError(f"{where}: 'slot' must be an integer")
-    sessions = settings.get("sessions", DEFAULT_SESSIONS)
-    if not isinstance(sessions, int) or isinstance(sessions, bool) or not 1 <= sessions <= 256:
-        raise KeystoreConfigError(f"{where}: 'sessions' must be an integer from 1 to 256")
-    if labels is not None:
-        specs = [TokenSpec(label, None, key_label, key_id_bytes, pin) for label in labels]
-    else:
-        specs = [TokenSpec(None, slot, key_label, key_id_bytes, pin)]
-    return module, specs, sessions

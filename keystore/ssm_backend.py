@@ -30,12 +30,11 @@ import awsenv
 
 from .base import KeyBackend
 from .errors import BackendUnavailable, KeystoreConfigError, UnwrapError
+from .settings import SsmSettings
 from .wrapping import Wrapping
 
 log = logging.getLogger("keystore")
 
-SETTINGS = {"parameter", "region", "cache_seconds"}
-DEFAULT_CACHE_SECONDS = 300.0
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=10)
 
 _THROTTLED = {"ThrottlingException", "TooManyUpdates", "RequestLimitExceeded", "Throttling"}
@@ -87,17 +86,11 @@ def explain(error: ClientError, parameter: str) -> str:
 class SsmBackend(KeyBackend):
     """A private key read from Parameter Store and cached in memory for `cache_seconds`; thread-safe."""
 
-    def __init__(
-        self,
-        parameter: str,
-        region: str | None,
-        cache_seconds: float = DEFAULT_CACHE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.parameter = parameter
-        self.cache_seconds = cache_seconds
+    def __init__(self, settings: SsmSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.parameter = settings.parameter
+        self.cache_seconds = settings.cache_seconds
         self._clock = clock
-        self._client = ssm_client(region)
+        self._client = ssm_client(settings.region)
         self._lock = threading.Lock()
         self._key: RSAPrivateKey | None = None
         self._expires = 0.0

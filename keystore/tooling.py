@@ -51,7 +51,7 @@ def create_pkcs11_key(
     from pkcs11 import exceptions as p11e
 
     from .pkcs11_backend import _public_key_of
-    from .pkcs11_pool import Module
+    from .pkcs11_library import Module
 
     _check_bits(bits)
     lib = Module.get(module).lib

@@ -5,51 +5,28 @@ aiobotocore because boto3 is what the rest of the project (keystore's SSM backen
 its clients are thread-safe, and aiobotocore pins botocore to a narrow range that would fight boto3's.
 The cost is one worker thread per call in flight; the default pool is enough for the sample origin.
 
-Where the table is, and who we are, come the standard AWS way: AWS_ENDPOINT_URL_DYNAMODB or
-AWS_ENDPOINT_URL, AWS_REGION (which wins) or AWS_DEFAULT_REGION (see awsenv), AWS_PROFILE and the shared
-config files, instance roles. Throttling and transient errors are retried by botocore's "standard" retry
-mode (exponential backoff with jitter; AWS_MAX_ATTEMPTS and AWS_RETRY_MODE are honoured). The schema is in
-docs/storage.md.
+This module is the items: reading and writing submissions. The client, set up the standard AWS way, and
+the one mapping of AWS errors to store errors are in dynamodb_client.py; the table's definition, creating
+it and checking its key schema in dynamodb_table.py. The schema is in docs/storage.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-import boto3
-import botocore.config
-import botocore.exceptions
-import botocore.session
-
-import awsenv
-
-from .errors import DuplicateItem, InvalidItem, StoreError, StoreUnavailable
+from .dynamodb_client import call
+from .dynamodb_settings import DynamoSettings
+from .dynamodb_table import INDEX, KIND, Table
+from .errors import DuplicateItem, StoreError, StoreUnavailable
 from .model import Submission
 from .rules import check_item, check_replacement
 
-INDEX = "by_received_at"  # GSI: partition `kind` (always KIND), sort `received_at`
-KIND = "submission"
 BATCH_GET_MAX = 100  # keys per BatchGetItem, DynamoDB's limit
 Item = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class DynamoSettings:
-    """How to use one table. Endpoint, region and credentials are not here: they come from AWS's chain."""
-
-    table: str
-    create_table: bool = True  # create the table (and its index) when it is missing
-    max_attempts: int = 5  # per call, when AWS_MAX_ATTEMPTS / the profile's max_attempts are unset
-    connect_timeout: float = 2.0  # seconds
-    read_timeout: float = 5.0  # seconds
-    batch_rounds: int = 8  # BatchGetItem rounds while DynamoDB leaves keys unprocessed
-    table_ready_timeout: float = 120.0  # seconds to wait for a new table to become ACTIVE
 
 
 def encode(item: Submission) -> Item:
@@ -70,34 +47,6 @@ def decode(raw: Item) -> Submission:
     return Submission(
         id=raw["id"]["S"], received_at=raw["received_at"]["S"], fields=fields, encrypted_fields=encrypted
     )
-
-
-def table_definition(table: str) -> dict[str, Any]:
-    """The CreateTable request for a submissions table (on-demand capacity)."""
-    return {
-        "TableName": table,
-        "AttributeDefinitions": [
-            {"AttributeName": "id", "AttributeType": "S"},
-            {"AttributeName": "kind", "AttributeType": "S"},
-            {"AttributeName": "received_at", "AttributeType": "S"},
-        ],
-        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-        "BillingMode": "PAY_PER_REQUEST",
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": INDEX,
-                "KeySchema": [
-                    {"AttributeName": "kind", "KeyType": "HASH"},
-                    {"AttributeName": "received_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    }
-
-
-def _code(e: botocore.exceptions.ClientError) -> str:
-    return str(e.response.get("Error", {}).get("Code", ""))
 
 
 async def batch_get_rounds(
@@ -127,114 +76,14 @@ class DynamoStore:
 
     def __init__(self, settings: DynamoSettings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()  # guards creating the client and checking the table, once
-        self._client: Any = None
-        self._has_index = False
-
-    # -- wiring (worker thread) -------------------------------------------------------------------
-
-    def _make_client(self) -> Any:
-        core = botocore.session.get_session()  # env, AWS_PROFILE, config files: AWS's own chain
-        mode = core.get_config_variable("retry_mode")
-        retries: dict[str, Any] = {"mode": "standard" if mode in (None, "legacy") else mode}
-        if core.get_config_variable("max_attempts") is None:
-            retries["total_max_attempts"] = self.settings.max_attempts
-        config = botocore.config.Config(
-            retries=retries,  # type: ignore[arg-type]
-            connect_timeout=self.settings.connect_timeout,
-            read_timeout=self.settings.read_timeout,
-            max_pool_connections=32,
-        )
-        try:
-            session = boto3.Session(botocore_session=core, region_name=awsenv.region())  # AWS_REGION first
-            return session.client("dynamodb", config=config)
-        except botocore.exceptions.NoRegionError as e:
-            raise StoreUnavailable(
-                "no AWS region for DynamoDB: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"
-            ) from e
-        except (botocore.exceptions.BotoCoreError, ValueError) as e:
-            raise StoreUnavailable(f"cannot set up the DynamoDB client: {e}") from e
-
-    def _ready(self) -> Any:
-        """The client, once the table is known to exist (created if missing and allowed)."""
-        with self._lock:
-            if self._client is None:
-                client = self._make_client()
-                self._check_table(client)
-                self._client = client
-            return self._client
-
-    def _describe(self, client: Any) -> dict[str, Any] | None:
-        try:
-            return client.describe_table(TableName=self.settings.table)["Table"]
-        except botocore.exceptions.ClientError as e:
-            if _code(e) == "ResourceNotFoundException":
-                return None
-            raise self._unavailable("DescribeTable", e) from e
-        except botocore.exceptions.BotoCoreError as e:
-            raise self._unavailable("DescribeTable", e) from e
-
-    def _check_table(self, client: Any) -> None:
-        table = self._describe(client)
-        if table is None:
-            if not self.settings.create_table:
-                raise StoreUnavailable(
-                    f"DynamoDB table {self.settings.table!r} does not exist (creating it is turned off)"
-                )
-            try:
-                client.create_table(**table_definition(self.settings.table))
-            except botocore.exceptions.ClientError as e:
-                if _code(e) != "ResourceInUseException":  # someone else is creating it: wait for it
-                    raise self._unavailable("CreateTable", e) from e
-            except botocore.exceptions.BotoCoreError as e:
-                raise self._unavailable("CreateTable", e) from e
-            table = self._wait_active(client)
-        keys = [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]]
-        if keys != [("id", "HASH")]:
-            raise StoreError(
-                f"DynamoDB table {self.settings.table!r} has key {keys}; a submissions table is keyed by "
-                "`id` (string) alone: see docs/storage.md"
-            )
-        indexes = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
-        self._has_index = INDEX in indexes
-
-    def _wait_active(self, client: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + self.settings.table_ready_timeout
-        delay = 0.05
-        while True:
-            table = self._describe(client)
-            statuses = [table["TableStatus"]] if table else []
-            indexes = (table or {}).get("GlobalSecondaryIndexes", [])
-            statuses += [i.get("IndexStatus", "ACTIVE") for i in indexes]
-            if table and all(s == "ACTIVE" for s in statuses):
-                return table
-            if time.monotonic() > deadline:
-                raise StoreUnavailable(f"DynamoDB table {self.settings.table!r} is not ACTIVE after waiting")
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-    def _unavailable(self, operation: str, e: Exception) -> StoreUnavailable:
-        if isinstance(e, botocore.exceptions.ClientError):
-            message = e.response.get("Error", {}).get("Message", "")
-            return StoreUnavailable(f"DynamoDB {operation} on {self.settings.table!r}: {_code(e)}: {message}")
-        return StoreUnavailable(f"DynamoDB {operation} on {self.settings.table!r}: {e}")
+        self._table = Table(settings)
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
-        client = self._ready()
-        try:
-            return getattr(client, operation)(TableName=self.settings.table, **request)
-        except botocore.exceptions.ClientError as e:
-            if _code(e) == "ConditionalCheckFailedException":
-                raise DuplicateItem(f"an item with this id is already in {self.settings.table!r}") from e
-            if _code(e) == "ValidationException" and operation == "put_item":
-                message = e.response["Error"].get("Message", "")
-                raise InvalidItem(f"DynamoDB refused the item: {message}") from e
-            raise self._unavailable(operation, e) from e
-        except botocore.exceptions.BotoCoreError as e:
-            raise self._unavailable(operation, e) from e
+        """One call on the table's client (worker thread); AWS errors mapped by store_error."""
+        return call(self._table.client(), operation, self.settings.table, **request)
 
     async def _run(self, operation: str, **request: Any) -> dict[str, Any]:
-        return await asyncio.to_thread(self._call, operation, **request)
+        return await asyncio.to_thread(self._call, operation, TableName=self.settings.table, **request)
 
     # -- the Store interface ------------------------------------------------------------------------
 
@@ -242,23 +91,23 @@ class DynamoStore:
         check_item(item)
         try:
             # One PutItem: DynamoDB writes the whole item or nothing.
-            await self._run("put_item", Item=encode(item), ConditionExpression="attribute_not_exists(id)")
+            await self._run("PutItem", Item=encode(item), ConditionExpression="attribute_not_exists(id)")
         except DuplicateItem:
             # A retried PutItem whose first attempt landed (its answer was lost) finds its own item.
             if await self.get(item.id) != item:
                 raise
 
     async def get(self, item_id: str) -> Submission | None:
-        answer = await self._run("get_item", Key={"id": {"S": item_id}}, ConsistentRead=True)
+        answer = await self._run("GetItem", Key={"id": {"S": item_id}}, ConsistentRead=True)
         return decode(answer["Item"]) if "Item" in answer else None
 
     async def get_many(self, item_ids: Sequence[str]) -> dict[str, Submission]:
         unique = list(dict.fromkeys(item_ids))  # BatchGetItem refuses duplicate keys
         table = self.settings.table
-        await asyncio.to_thread(self._ready)
+        await asyncio.to_thread(self._table.client)
 
         async def call(request: dict[str, Any]) -> dict[str, Any]:
-            return await asyncio.to_thread(self._batch_get, request)
+            return await asyncio.to_thread(self._call, "BatchGetItem", RequestItems=request)
 
         found: dict[str, Submission] = {}
         for start in range(0, len(unique), BATCH_GET_MAX):
@@ -269,15 +118,9 @@ class DynamoStore:
                 found[item.id] = item
         return found
 
-    def _batch_get(self, request: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return self._ready().batch_get_item(RequestItems=request)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            raise self._unavailable("BatchGetItem", e) from e
-
     async def recent(self, limit: int) -> list[Submission]:
-        await asyncio.to_thread(self._ready)
-        if not self._has_index:
+        await asyncio.to_thread(self._table.client)
+        if not self._table.has_index:
             raise StoreError(
                 f"DynamoDB table {self.settings.table!r} has no index {INDEX!r}, which listing recent "
                 "submissions needs: see docs/storage.md"
@@ -295,7 +138,7 @@ class DynamoStore:
             }
             if start:
                 request["ExclusiveStartKey"] = start
-            answer = await self._run("query", **request)
+            answer = await self._run("Query", **request)
             items += [decode(raw) for raw in answer.get("Items", [])]
             start = answer.get("LastEvaluatedKey")
             if not start:
@@ -308,7 +151,7 @@ class DynamoStore:
             request: dict[str, Any] = {"Limit": page_size, "ConsistentRead": True}
             if start:
                 request["ExclusiveStartKey"] = start
-            answer = await self._run("scan", **request)
+            answer = await self._run("Scan", **request)
             items = [decode(raw) for raw in answer.get("Items", [])]
             if items:
                 yield items
@@ -342,31 +185,18 @@ class DynamoStore:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        return await asyncio.to_thread(self._update, request)
-
-    def _update(self, request: dict[str, Any]) -> bool:
         try:
-            self._ready().update_item(TableName=self.settings.table, **request)
-        except botocore.exceptions.ClientError as e:
-            if _code(e) == "ConditionalCheckFailedException":
-                return False
-            if _code(e) == "ValidationException":
-                message = e.response["Error"].get("Message", "")
-                raise InvalidItem(f"DynamoDB refused the change: {message}") from e
-            raise self._unavailable("UpdateItem", e) from e
-        except botocore.exceptions.BotoCoreError as e:
-            raise self._unavailable("UpdateItem", e) from e
+            await self._run("UpdateItem", **request)
+        except DuplicateItem:  # the condition failed: the item is gone or a value changed meanwhile
+            return False
         return True
 
     async def delete(self, item_id: str) -> bool:
-        answer = await self._run("delete_item", Key={"id": {"S": item_id}}, ReturnValues="ALL_OLD")
+        answer = await self._run("DeleteItem", Key={"id": {"S": item_id}}, ReturnValues="ALL_OLD")
         return "Attributes" in answer
 
     async def check(self) -> None:
-        await asyncio.to_thread(self._ready)  # client (region, endpoint), credentials, DescribeTable
+        await asyncio.to_thread(self._table.client)  # client (region, endpoint), credentials, DescribeTable
 
     async def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            await asyncio.to_thread(client.close)
+        await asyncio.to_thread(self._table.close)

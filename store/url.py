@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from .base import Store
-from .dynamodb import DynamoSettings, DynamoStore
+from .dynamodb_settings import DynamoSettings
 from .errors import StoreUrlError
 from .sqlite import SqliteStore
 
@@ -41,7 +41,7 @@ def _sqlite_path(url: str, netloc: str, path: str) -> str:
     return relative
 
 
-def _dynamodb(url: str, netloc: str, path: str, query: str, create: bool) -> DynamoStore:
+def _dynamodb(url: str, netloc: str, path: str, query: str, create: bool) -> Store:
     table = netloc + path.rstrip("/")
     if not _TABLE_NAME.fullmatch(table):
         raise StoreUrlError(
@@ -55,6 +55,8 @@ def _dynamodb(url: str, netloc: str, path: str, query: str, create: bool) -> Dyn
     options_create = options.get("create", ["true"])[-1].lower()
     if options_create not in ("true", "false"):
         raise StoreUrlError(f"{url!r}: create must be true or false")
+    from .dynamodb import DynamoStore  # boto3 is imported only by a store that uses it
+
     return DynamoStore(DynamoSettings(table=table, create_table=create and options_create == "true"))
 
 

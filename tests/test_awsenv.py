@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import awsenv
+from keystore.settings import SsmSettings
 from keystore.ssm_backend import ParameterStoreError, SsmBackend
 from keystore.tooling import store_ssm_key
 from store import DynamoSettings, DynamoStore, Submission
@@ -29,10 +30,10 @@ def test_ssm_backend_reads_aws_region_before_aws_default_region(
     public = store_ssm_key(PARAM, kms, None)  # in REGION: moto keeps each region apart
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_REGION", REGION)
-    assert SsmBackend(PARAM, None).public_key().public_numbers() == public.public_numbers()
+    assert SsmBackend(SsmSettings(PARAM)).public_key().public_numbers() == public.public_numbers()
     monkeypatch.delenv("AWS_REGION")  # now eu-west-1, where the parameter is not
     with pytest.raises(ParameterStoreError, match="does not exist"):
-        SsmBackend(PARAM, None)
+        SsmBackend(SsmSettings(PARAM))
 
 
 async def test_dynamodb_store_works_with_aws_region_alone(

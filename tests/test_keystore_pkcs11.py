@@ -14,13 +14,17 @@ from pkcs11 import exceptions as p11e
 
 from keystore import BackendUnavailable, Keystore, KeystoreConfigError, UnwrapError, Wrapping
 from keystore.pkcs11_backend import Mode, Pkcs11Backend
-from keystore.pkcs11_pool import TokenSpec
+from keystore.settings import Pkcs11Settings
 from keystore.tooling import create_pkcs11_key
 from tests.fixtures_softhsm import CLUSTER_KEY_LABEL, PIN, SoftHsm
 
 
+def settings(module: str, *tokens: str, label: str = CLUSTER_KEY_LABEL, sessions: int = 1) -> Pkcs11Settings:
+    return Pkcs11Settings(module, tokens, None, label, None, "TEST_PKCS11_PIN", sessions)
+
+
 def backend(softhsm: SoftHsm, token: str = "fle-a", label: str = CLUSTER_KEY_LABEL, sessions: int = 2):  # type: ignore[no-untyped-def]
-    return Pkcs11Backend(softhsm.module, [TokenSpec(token, None, label, None, PIN)], sessions)
+    return Pkcs11Backend(settings(softhsm.module, token, label=label, sessions=sessions), PIN)
 
 
 def test_generated_key_is_non_extractable_and_unwraps(softhsm: SoftHsm) -> None:
@@ -127,9 +131,9 @@ def test_configuration_errors(softhsm: SoftHsm, tmp_path: Path, monkeypatch: pyt
     with pytest.raises(BackendUnavailable, match="no such token"):
         backend(softhsm, token="no-such-token")
     with pytest.raises(KeystoreConfigError, match="PIN is incorrect"):
-        Pkcs11Backend(softhsm.module, [TokenSpec("fle-solo", None, "x", None, "0000")], 1)
+        Pkcs11Backend(settings(softhsm.module, "fle-solo", label="x"), "0000")
     with pytest.raises(BackendUnavailable, match="cannot load"):
-        Pkcs11Backend(str(tmp_path / "nope.so"), [TokenSpec("fle-a", None, "x", None, PIN)], 1)
+        Pkcs11Backend(settings(str(tmp_path / "nope.so"), "fle-a", label="x"), PIN)
     path = tmp_path / "ks.toml"
     path.write_text(softhsm.keystore_entry("fle-a", CLUSTER_KEY_LABEL))
     monkeypatch.delenv("TEST_PKCS11_PIN", raising=False)
@@ -140,7 +144,7 @@ def test_configuration_errors(softhsm: SoftHsm, tmp_path: Path, monkeypatch: pyt
     )
     monkeypatch.setenv("TEST_PKCS11_PIN", PIN)
     with pytest.raises(KeystoreConfigError, match="sessions"):
-        Keystore.from_file(path).backend("FLEDemo", "DemoPublicKey")
+        Keystore.from_file(path)  # refused when the file loads, not at first use
 
 
 def test_cluster_tokens_must_hold_the_same_key(softhsm: SoftHsm) -> None:
@@ -148,15 +152,9 @@ def test_cluster_tokens_must_hold_the_same_key(softhsm: SoftHsm) -> None:
     from tests.fixtures_softhsm import import_key
 
     import_key(softhsm.module, "fle-gen", other, "Different")
+    import_key(softhsm.module, "fle-a", softhsm.cluster_key, "Different")  # one label, two keys
     with pytest.raises(KeystoreConfigError, match="different key"):
-        Pkcs11Backend(
-            softhsm.module,
-            [
-                TokenSpec("fle-a", None, CLUSTER_KEY_LABEL, None, PIN),
-                TokenSpec("fle-gen", None, "Different", None, PIN),
-            ],
-            1,
-        )
+        Pkcs11Backend(settings(softhsm.module, "fle-a", "fle-gen", label="Different"), PIN)
 
 
 async def test_unwraps_from_asyncio_run_off_the_event_loop(softhsm: SoftHsm) -> None:
@@ -209,4 +207,4 @@ def test_token_by_slot_and_key_by_id(softhsm: SoftHsm, pkcs11_pin: str, tmp_path
         keystore.close()
     path.write_text(path.read_text().replace(f"slot = {slot.slot_id}", 'slot = 1\ntoken_label = "fle-a"'))
     with pytest.raises(KeystoreConfigError, match="exactly one of"):
-        Keystore.from_file(path).backend("P", "K")
+        Keystore.from_file(path)

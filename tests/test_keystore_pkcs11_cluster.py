@@ -21,10 +21,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from keystore import BackendUnavailable, Wrapping
 from keystore.pkcs11_backend import Pkcs11Backend
-from keystore.pkcs11_pool import TokenSpec
+from keystore.settings import Pkcs11Settings
 from tests.fixtures_softhsm import CLUSTER_KEY_LABEL, PIN, SoftHsm, import_key
 
 OAEP = Wrapping.RSA_OAEP_SHA256_MGF1
+
+
+def settings(module: str, *tokens: str, label: str = CLUSTER_KEY_LABEL, sessions: int) -> Pkcs11Settings:
+    return Pkcs11Settings(module, tokens, None, label, None, "TEST_PKCS11_PIN", sessions)
 
 
 @contextmanager
@@ -43,7 +47,7 @@ def roundtrip(backend: Pkcs11Backend, public: rsa.RSAPublicKey) -> None:
 
 
 def test_recovers_from_sessions_closed_underneath(softhsm: SoftHsm) -> None:
-    backend = Pkcs11Backend(softhsm.module, [TokenSpec("fle-a", None, CLUSTER_KEY_LABEL, None, PIN)], 3)
+    backend = Pkcs11Backend(settings(softhsm.module, "fle-a", sessions=3), PIN)
     public = softhsm.cluster_key.public_key()
     try:
         for _ in range(4):
@@ -64,7 +68,7 @@ def test_recovers_from_sessions_closed_underneath(softhsm: SoftHsm) -> None:
 def test_token_goes_away_and_comes_back(softhsm: SoftHsm) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     import_key(softhsm.module, "fle-solo", key, "SoloKey")
-    backend = Pkcs11Backend(softhsm.module, [TokenSpec("fle-solo", None, "SoloKey", None, PIN)], 2)
+    backend = Pkcs11Backend(settings(softhsm.module, "fle-solo", label="SoloKey", sessions=2), PIN)
     try:
         roundtrip(backend, key.public_key())
         with token_removed(softhsm.token_dirs["fle-solo"]):
@@ -79,8 +83,7 @@ def test_token_goes_away_and_comes_back(softhsm: SoftHsm) -> None:
 
 
 def test_cluster_spreads_fails_over_and_heals(softhsm: SoftHsm) -> None:
-    specs = [TokenSpec(t, None, CLUSTER_KEY_LABEL, None, PIN) for t in ("fle-a", "fle-b")]
-    backend = Pkcs11Backend(softhsm.module, specs, 2)
+    backend = Pkcs11Backend(settings(softhsm.module, "fle-a", "fle-b", sessions=2), PIN)
     public = softhsm.cluster_key.public_key()
     try:
         for _ in range(10):
@@ -105,9 +108,8 @@ def test_cluster_spreads_fails_over_and_heals(softhsm: SoftHsm) -> None:
 
 
 def test_cluster_starts_with_one_token_down(softhsm: SoftHsm) -> None:
-    specs = [TokenSpec(t, None, CLUSTER_KEY_LABEL, None, PIN) for t in ("fle-a", "fle-b")]
     with token_removed(softhsm.token_dirs["fle-b"]):
-        backend = Pkcs11Backend(softhsm.module, specs, 1)
+        backend = Pkcs11Backend(settings(softhsm.module, "fle-a", "fle-b", sessions=1), PIN)
         roundtrip(backend, softhsm.cluster_key.public_key())
         a, b = backend.health()
         assert a.healthy and not b.healthy and "fle-b" in (b.last_error or "")

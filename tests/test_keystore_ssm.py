@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from keystore import BackendUnavailable, Keystore, KeystoreConfigError, UnwrapError, Wrapping
+from keystore.settings import SsmSettings
 from keystore.ssm_backend import ParameterStoreError, SsmBackend
 from keystore.tooling import store_ssm_key
 from tests.fixtures_moto import Aws
@@ -23,7 +24,7 @@ def test_key_made_by_tooling_unwraps(aws: Aws) -> None:
     public = store_ssm_key(PARAM, kms_key(aws), None, bits=2048)
     stored = aws.client("ssm").get_parameter(Name=PARAM)["Parameter"]
     assert stored["Type"] == "SecureString"
-    backend = SsmBackend(PARAM, None)
+    backend = SsmBackend(SsmSettings(PARAM))
     assert backend.public_key().public_numbers() == public.public_numbers()
     for wrapping in Wrapping:
         data_key = os.urandom(32)
@@ -42,13 +43,13 @@ def test_tooling_refuses_missing_or_disabled_kms_key(aws: Aws) -> None:
     with pytest.raises(KeystoreConfigError, match="Disabled"):
         store_ssm_key("/p/b", key_id, None)
     with pytest.raises(ParameterStoreError, match="does not exist"):
-        SsmBackend("/p/b", None)
+        SsmBackend(SsmSettings("/p/b"))
 
 
 def test_key_is_cached_for_its_ttl_then_read_again(aws: Aws) -> None:
     public = store_ssm_key(PARAM, kms_key(aws), None)
     now = [1000.0]
-    backend = SsmBackend(PARAM, None, cache_seconds=60, clock=lambda: now[0])
+    backend = SsmBackend(SsmSettings(PARAM, cache_seconds=60), clock=lambda: now[0])
     ciphertext = public.encrypt(b"k" * 32, Wrapping.RSA_OAEP_SHA256_MGF1.padding())
     for _ in range(5):
         assert backend.unwrap(ciphertext, Wrapping.RSA_OAEP_SHA256_MGF1) == b"k" * 32
@@ -66,7 +67,7 @@ def test_key_is_cached_for_its_ttl_then_read_again(aws: Aws) -> None:
 def test_parameter_that_is_not_a_key(aws: Aws) -> None:
     aws.client("ssm").put_parameter(Name="/p/text", Value="hello", Type="SecureString", KeyId=kms_key(aws))
     with pytest.raises(KeystoreConfigError, match="PEM private key"):
-        SsmBackend("/p/text", None)
+        SsmBackend(SsmSettings("/p/text"))
 
 
 def test_keystore_entry_and_endpoint_from_environment(aws: Aws, tmp_path: Path) -> None:
@@ -80,14 +81,14 @@ def test_keystore_entry_and_endpoint_from_environment(aws: Aws, tmp_path: Path) 
     assert backend.public_key().public_numbers() == public.public_numbers()
     path.write_text(path.read_text().replace("cache_seconds = 30", 'cache_seconds = "x"'))
     with pytest.raises(KeystoreConfigError, match="cache_seconds"):
-        Keystore.from_file(path).backend("FLEDemo", "DemoPublicKey")
+        Keystore.from_file(path)
 
 
 def test_no_region_anywhere_is_a_clear_error(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     monkeypatch.delenv("AWS_REGION", raising=False)
     with pytest.raises(KeystoreConfigError, match="no AWS region"):
-        SsmBackend(PARAM, None)
+        SsmBackend(SsmSettings(PARAM))
 
 
 @pytest.mark.parametrize(

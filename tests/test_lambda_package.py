@@ -171,7 +171,11 @@ def test_arm64_package_has_aarch64_wheels_and_is_reproducible(tmp_path: Path) ->
     ("entry", "message"),
     [
         ('backend = "file"\npath = "k.pem"\n', "does not belong in a deployment package"),
-        ('backend = "pkcs11"\nmodule = "/x.so"\ntoken_label = "t"\nkey_label = "k"\n', "--with-pkcs11"),
+        (
+            'backend = "pkcs11"\nmodule = "/x.so"\ntoken_label = "t"\nkey_label = "k"\npin_env = "PIN"\n',
+            "--with-pkcs11",
+        ),
+        ('backend = "pkcs11"\nmodule = "/x.so"\ntoken_label = "t"\nkey_label = "k"\n', "needs 'pin_env'"),
         ('backend = "nope"\n', "unknown backend"),
     ],
 )

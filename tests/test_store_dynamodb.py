@@ -20,7 +20,8 @@ from store import (
     Submission,
     open_store,
 )
-from store.dynamodb import INDEX, batch_get_rounds, table_definition
+from store.dynamodb import batch_get_rounds
+from store.dynamodb_table import INDEX, table_definition
 from tests.fixtures_dynalite import Dynalite
 
 

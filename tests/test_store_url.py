@@ -67,3 +67,31 @@ def test_the_handler_does_not_create_a_store(
     answer = handler.lambda_handler({"recent": 5}, None)
     assert "no SQLite store at" in answer["error"]
     assert not missing.parent.exists()
+
+
+def test_a_sqlite_store_and_the_origin_app_load_no_aws_library(tmp_path: Path) -> None:
+    """Store backends load lazily, as keystore backends do: an origin on SQLite never imports boto3."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    program = (
+        "import asyncio, sys\n"
+        "from store import open_store\n"
+        "import origin.app\n"
+        "async def main():\n"
+        f"    store = open_store({url!r})\n"
+        "    await store.check()\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n"
+        "print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))\n"
+        "import store\n"
+        "store.DynamoStore\n"  # the name still resolves, now importing boto3
+        "print('boto3' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[]", "True"]
+    assert (tmp_path / "store.db").is_file()
