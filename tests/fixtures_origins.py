@@ -2,7 +2,8 @@
 
 Each server prints `LISTENING <port>` (PHP's built-in server gets a free port from us); the fixture
 `origin_servers` yields one `Origin` per reading, which a replay client posts the same bytes to. Every
-origin answers the canonical JSON of what its framework parsed (tests/origins/common.py).
+origin answers the canonical JSON of what its framework parsed (tests/origins/common.py). The Go and Java
+origins are compiled into the session's tmp dir first (`go build`, `javac`), nothing written elsewhere.
 """
 
 from __future__ import annotations
