@@ -13,7 +13,9 @@ if [ "$mode" = "--test" ]; then
   apt_packages+=(
     chromium
     golang-go      # tests/origins: Go net/http, a real origin parser for the differential harness
+    libjetty9-java # tests/origins: Java servlets on Jetty 9.4 (getParameterMap, getParts)
     nodejs
+    openjdk-17-jdk-headless  # javac and java for the Jetty origin (default-jdk-headless only adds metapackages)
     php-cli        # tests/origins: PHP's built-in server ($_POST, $_FILES)
     ruby-rack      # tests/origins: Rack's form and multipart parsers
     ruby-webrick   #   and a server to run them

@@ -563,5 +563,11 @@ KNOWN = [
         JSON_CT + '; charset="utf\\-7"',
         '{"a": "' + utf7_all(f'", "phone": "{S}').decode() + '"}',
     ),
+    (  # Jetty's charset scanner ignores the backslash: it reads utf-16le, RFC 9110 reads no charset
+        "json",
+        "charset-after-escaped-quote",
+        JSON_CT + '; x="a\\"; charset=utf-16le; y="',
+        "".join(c + "\0" for c in f'{{"phone": "{S}"}}'),
+    ),
 ]
 KNOWN_PROBES = [Probe(kind, f"known {kind} {id}", ct, body.encode(), (S,)) for kind, id, ct, body in KNOWN]

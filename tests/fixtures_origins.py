@@ -2,7 +2,8 @@
 
 Each server prints `LISTENING <port>` (PHP's built-in server gets a free port from us); the fixture
 `origin_servers` yields one `Origin` per reading, which a replay client posts the same bytes to. Every
-origin answers the canonical JSON of what its framework parsed (tests/origins/common.py).
+origin answers the canonical JSON of what its framework parsed (tests/origins/common.py). The Go and Java
+origins are compiled into the session's tmp dir first (`go build`, `javac`), nothing written elsewhere.
 """
 
 from __future__ import annotations
@@ -38,6 +39,24 @@ class Origin:
     reads: frozenset[str]  # body formats its framework reads (the others answer 415 "not read")
 
 
+# Debian's libjetty9-java and libservlet-api-java: Jetty 9.4's server, servlet container and JSON parser
+JETTY_JARS = [
+    f"/usr/share/java/{jar}.jar"
+    for jar in (
+        "servlet-api",
+        "jetty9-server",
+        "jetty9-servlet",
+        "jetty9-security",
+        "jetty9-http",
+        "jetty9-io",
+        "jetty9-util",
+        "jetty9-util-ajax",
+    )
+]
+# A small heap and the client compiler only: the origin answers a few thousand tiny requests, and the JVM
+# starts in about a second on a shared 2-core machine; java.io.tmpdir is the session's (multipart uploads).
+JVM_FLAGS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.io.tmpdir={tmp}"]
+
 # (name, family, command, reads, path prefix); {port} is filled for servers that cannot pick their own
 ALL = frozenset({FORM, MULTIPART, JSON})
 SPECS: list[tuple[str, str, list[str], frozenset[str], str]] = [
@@ -59,6 +78,7 @@ SPECS: list[tuple[str, str, list[str], frozenset[str], str]] = [
     ("php", "PHP", ["php", "-d", "display_errors=0", "-S", "127.0.0.1:{port}", "php_router.php"], ALL, ""),
     ("rack", "Rack", ["ruby", "rack_origin.rb"], frozenset({FORM, MULTIPART}), ""),
     ("go", "Go net/http", ["{go}"], ALL, ""),
+    ("jetty", "Java servlets (Jetty 9)", ["java", *JVM_FLAGS, "-cp", "{java_cp}", "JettyOrigin"], ALL, ""),
 ]
 
 
@@ -82,6 +102,21 @@ def _build_go(tmp: Path) -> Path:
         ["go", "build", "-o", str(binary), "go_origin.go"], cwd=ORIGINS, env=env, check=True, timeout=300
     )
     return binary
+
+
+def _build_java(tmp: Path) -> str:
+    """`javac` of the servlet origin into tmp; returns the class path that runs it (classes + Jetty jars)."""
+    missing = [jar for jar in JETTY_JARS if not Path(jar).is_file()]
+    assert not missing, f"{missing} not installed (scripts/install.sh --test installs libjetty9-java)"
+    classes = tmp / "java-classes"
+    classpath = os.pathsep.join(JETTY_JARS)
+    subprocess.run(
+        ["javac", "-nowarn", "-d", str(classes), "-cp", classpath, "JettyOrigin.java"],
+        cwd=ORIGINS,
+        check=True,
+        timeout=300,
+    )
+    return os.pathsep.join([str(classes), classpath])
 
 
 def _wait_port(port: int, process: subprocess.Popen[bytes], deadline: float) -> None:
@@ -114,10 +149,11 @@ def origin_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Or
 
 @contextmanager
 def running_origins(tmp: Path) -> Iterator[list[Origin]]:
-    """Start every origin (building the Go one into `tmp`), yield their readings, stop them."""
-    for tool in ("node", "php", "ruby", "go"):
+    """Start every origin (building the Go and Java ones into `tmp`), yield their readings, stop them."""
+    for tool in ("node", "php", "ruby", "go", "java", "javac"):
         assert shutil.which(tool), f"{tool} is not installed (scripts/install.sh --test installs it)"
     go = _build_go(tmp)
+    java_cp = _build_java(tmp)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PHP_CLI_SERVER_WORKERS": "4", "TMPDIR": str(tmp)}
     started: dict[tuple[str, ...], tuple[subprocess.Popen[bytes], int]] = {}
     origins: list[Origin] = []
@@ -127,7 +163,7 @@ def running_origins(tmp: Path) -> Iterator[list[Origin]]:
             key = tuple(command)
             if key not in started:
                 port = _free_port() if any("{port}" in c for c in command) else 0
-                argv = [c.format(port=port, go=go) for c in command]
+                argv = [c.format(port=port, go=go, java_cp=java_cp, tmp=tmp) for c in command]
                 out = tmp / f"{name}.out"
                 with out.open("wb") as stdout:
                     process = subprocess.Popen(  # own group: PHP's workers are stopped with it
