@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from esdk_format import suite_name
+
 from .core import Decrypted
 from .errors import DecryptError, DecryptorConfigError
-from .policy import suite_name
 
 
 @dataclass(frozen=True, slots=True)

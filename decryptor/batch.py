@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from esdk_format import is_message
 from keystore import Keystore, KeystoreConfigError
 from store import StoreError, Submission, open_store
 
 from .audit import AuditLog, Caller, Subject
 from .config import KEYSTORE_ENV, STORE_ENV, DecryptorConfig
-from .core import Decrypted, Decryptor, looks_like_message
+from .core import Decrypted, Decryptor
 from .errors import DecryptError
 from .events import Request
 
@@ -94,7 +95,7 @@ class DecryptService:
             for item_id in order
             if item_id in found
             for name, value in found[item_id].fields.items()
-            if looks_like_message(value)
+            if is_message(value)
         ]
         results = dict(
             zip(((s.item_id, s.field) for _, s in work), self.decrypt_all(work, caller), strict=True)

@@ -17,25 +17,17 @@ import aws_encryption_sdk
 from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
 from aws_encryption_sdk.identifiers import CommitmentPolicy
 
+from esdk_format import HeaderPrefix
 from keystore import BackendUnavailable, Keystore, KeystoreConfigError, UnknownKey
 
 from .errors import DecryptError
 from .master_key import KeystoreKeyProvider
-from .policy import CORRUPT, HeaderSummary, Policy
+from .policy import CORRUPT, Policy
 
 # On a failed decrypt the SDK logs "Error on closing" with a traceback (streaming_client.__exit__) through
 # the "aws_encryption_sdk" logger, which would reach stderr and CloudWatch. Our callers get a reason
 # instead and the audit log gets the detail, so the SDK's own log is silenced below CRITICAL.
 logging.getLogger("aws_encryption_sdk").setLevel(logging.CRITICAL)
-
-
-def looks_like_message(value: str) -> bool:
-    """True when `value` is standard base64 of an ESDK message (v1 header 01 80, or v2 header 02)."""
-    try:
-        head = base64.b64decode(value[:8], validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return len(value) >= 40 and (head[:2] == b"\x01\x80" or head[:1] == b"\x02")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +90,15 @@ class Decryptor:
         provider_id, key_name = provider.used or key
         return Decrypted(plaintext, provider_id, key_name, header.suite)
 
-    def _known_key(self, header: HeaderSummary) -> tuple[str, str]:
+    def _known_key(self, header: HeaderPrefix) -> tuple[str, str]:
         """The first (provider id, key name) of the message that the keystore holds; DecryptError if none."""
-        for ref in header.data_keys:
+        refs = [k.ref for k in header.data_keys]
+        for ref in refs:
             try:
                 self.keystore.entry(ref.provider_id, ref.key_name)
             except UnknownKey:
                 continue
             return (ref.provider_id, ref.key_name)
-        first = header.data_keys[0]
-        unknown = [str(UnknownKey(r.provider_id, r.key_name)) for r in header.data_keys]
+        first = refs[0]
+        unknown = [str(UnknownKey(r.provider_id, r.key_name)) for r in refs]
         raise DecryptError("; ".join(unknown), key=(first.provider_id, first.key_name), suite=header.suite)

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from decryptor import DecryptError, Policy, PolicyRefused, handler
-from decryptor.policy import DataKeyRef, parse_suites, read_header
+from decryptor.policy import parse_suites, read_header
+from esdk_format import KeyRef
 from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
 
 SIGNED_V1 = Algorithm.AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384  # 0x0378, not accepted by default
@@ -27,7 +28,7 @@ def test_header_reader_on_v1_and_v2(rsa_key: rsa.RSAPrivateKey, other_rsa_key: r
     v1 = base64.b64decode(proxy_encrypt(rsa_key, b"x"))
     header = read_header(v1, max_data_keys=1)
     assert (header.version, header.suite) == (1, 0x0178)
-    assert header.data_keys == (DataKeyRef("FLEDemo", "DemoPublicKey"),)
+    assert tuple(k.ref for k in header.data_keys) == (KeyRef("FLEDemo", "DemoPublicKey"),)
     two = sdk_encrypt(
         [KeySpec(rsa_key), KeySpec(other_rsa_key, "Backup", "K2")],
         b"x",
@@ -35,7 +36,7 @@ def test_header_reader_on_v1_and_v2(rsa_key: rsa.RSAPrivateKey, other_rsa_key: r
     )
     header = read_header(base64.b64decode(two), max_data_keys=2)
     assert (header.version, header.suite) == (2, 0x0478)
-    assert set(header.data_keys) == {DataKeyRef("FLEDemo", "DemoPublicKey"), DataKeyRef("Backup", "K2")}
+    assert {k.ref for k in header.data_keys} == {KeyRef("FLEDemo", "DemoPublicKey"), KeyRef("Backup", "K2")}
 
 
 @given(st.binary(max_size=400))
