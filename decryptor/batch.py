@@ -22,6 +22,7 @@ from .config import KEYSTORE_ENV, STORE_ENV, DecryptorConfig
 from .core import Decrypted, Decryptor
 from .errors import DecryptError
 from .events import Request
+from .reasons import Reason
 
 NOT_UTF8 = "plaintext is not UTF-8; decrypt the value alone to get plaintext_base64"
 
@@ -29,7 +30,7 @@ NOT_UTF8 = "plaintext is not UTF-8; decrypt the value alone to get plaintext_bas
 def value_answer(result: Decrypted | DecryptError) -> dict[str, str]:
     """{"plaintext"} (UTF-8), {"plaintext_base64"} (other bytes) or {"error"} for one value."""
     if isinstance(result, DecryptError):
-        return {"error": result.reason}
+        return {"error": str(result.reason)}
     try:
         return {"plaintext": result.plaintext.decode("utf-8")}
     except UnicodeDecodeError:
@@ -104,7 +105,7 @@ class DecryptService:
         for item_id in order:
             item = found.get(item_id)
             if item is None:
-                answers.append({"id": item_id, "fields": {}, "errors": {}, "error": "no item with this id"})
+                answers.append({"id": item_id, "fields": {}, "errors": {}, "error": str(Reason.NOT_FOUND)})
                 continue
             fields: dict[str, str] = {}
             errors: dict[str, str] = {}

@@ -22,6 +22,7 @@ from esdk_format import (
 )
 
 from .errors import DecryptError, DecryptorConfigError, PolicyRefused
+from .reasons import Reason
 
 CLOUDFRONT_SUITE = Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256  # what CloudFront writes
 COMMITTING_SUITES = tuple(s for s in Suite if s.committing)  # message format v2, key commitment
@@ -54,7 +55,7 @@ def read_header(message: bytes, max_data_keys: int) -> HeaderPrefix:
     except TooManyDataKeys as e:
         raise PolicyRefused(str(e), suite=e.suite) from None
     except MalformedHeader as e:
-        raise DecryptError(CORRUPT, detail=str(e)) from None
+        raise DecryptError(Reason.DECRYPT_FAILED, CORRUPT, detail=str(e)) from None
 
 
 @dataclass(frozen=True, slots=True)
