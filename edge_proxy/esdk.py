@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from esdk_format import EncryptedDataKey, Suite, serialize_header
+from esdk_format import OneKeyHeader, Suite
 
 SUITE_ID = Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
 FRAME_LENGTH = 4096  # bytes of plaintext per frame, the SDK's default
@@ -42,13 +42,14 @@ class FieldKey:
     provider_id: bytes
     key_name: bytes
 
+    # the header bytes fixed by the key, packed once per suite the edge writes
+    headers: dict[int, OneKeyHeader] = field(init=False, repr=False, compare=False, default_factory=dict)
+
     def __post_init__(self) -> None:
         if len(self.provider_id) > 0xFFFF or len(self.key_name) > 0xFFFF:
             raise ValueError("provider id and key name must each fit in 65535 bytes")
-
-    def data_key(self, wrapped: bytes) -> EncryptedDataKey:
-        """The header's encrypted data key for a data key this key wrapped."""
-        return EncryptedDataKey(self.provider_id, self.key_name, wrapped)
+        for suite in (SUITE_ID, Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY):
+            self.headers[suite] = OneKeyHeader(suite, self.provider_id, self.key_name, FRAME_LENGTH)
 
 
 def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
@@ -56,7 +57,7 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     data_key = random(32)
     message_id = random(16)
     wrapped = key.public_key.encrypt(data_key, _OAEP)
-    header = serialize_header(SUITE_ID, message_id, (key.data_key(wrapped),), FRAME_LENGTH)
+    header = key.headers[SUITE_ID].serialize(message_id, wrapped)
     derived = HKDF(algorithm=_SHA256, length=32, salt=None, info=SUITE_ID.wire + message_id).derive(data_key)
     aead = AESGCM(derived)
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from esdk_format import Suite, serialize_header
+from esdk_format import Suite
 
-from .esdk import _OAEP, FRAME_LENGTH, FieldKey, framed_body
+from .esdk import _OAEP, FieldKey, framed_body
 
 SUITE_ID = Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 _IV_LENGTH = 12
@@ -45,7 +45,7 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     message_id = random(32)
     wrapped = key.public_key.encrypt(data_key, _OAEP)
     commitment = _hkdf(data_key, message_id, _COMMIT_LABEL)
-    header = serialize_header(SUITE_ID, message_id, (key.data_key(wrapped),), FRAME_LENGTH, commitment)
+    header = key.headers[SUITE_ID].serialize(message_id, wrapped, commitment)
     aead = AESGCM(_hkdf(data_key, message_id, SUITE_ID.wire + _KEY_LABEL))
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
     return b"".join([header, header_tag, *framed_body(aead, message_id, plaintext)])

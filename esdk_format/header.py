@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import MalformedHeader, TooManyDataKeys
 
@@ -122,6 +122,58 @@ def serialize_header(
     return b"".join(
         (start, struct.pack(">H", suite), message_id, _EMPTY_CONTEXT, encode_data_keys(keys), end)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OneKeyHeader:
+    """`serialize_header` for messages with one data key of a fixed key, the fixed bytes packed once.
+
+    The edge writes one message per protected field, always for the same few keys: only the message id,
+    the wrapped data key and (v2) the commitment change per message. Same bytes as `serialize_header`
+    (tests/test_esdk_format.py compares them).
+    """
+
+    suite: int
+    provider_id: bytes
+    key_name: bytes
+    frame_length: int
+    _start: bytes = field(init=False, repr=False, compare=False, default=b"")
+    _keys: bytes = field(init=False, repr=False, compare=False, default=b"")
+    _end: bytes = field(init=False, repr=False, compare=False, default=b"")
+
+    def __post_init__(self) -> None:
+        template = serialize_header(
+            self.suite,
+            bytes(MESSAGE_ID_LENGTH[self.version]),
+            (EncryptedDataKey(self.provider_id, self.key_name, b""),),
+            self.frame_length,
+            bytes(COMMITMENT_LENGTH) if self.version == 2 else b"",
+        )
+        start = 1 if self.version == 2 else 2
+        keys_at = start + 2 + MESSAGE_ID_LENGTH[self.version]
+        end_at = keys_at + 2 + 2 + 2 + len(self.provider_id) + 2 + len(self.key_name) + 2
+        object.__setattr__(self, "_start", template[: start + 2])
+        object.__setattr__(self, "_keys", template[keys_at : end_at - 2])  # up to the wrapped key's length
+        end = template[end_at:]
+        object.__setattr__(self, "_end", end[:-COMMITMENT_LENGTH] if self.version == 2 else end)
+
+    @property
+    def version(self) -> int:
+        return 2 if self.suite >> 8 in (0x04, 0x05) else 1
+
+    def serialize(self, message_id: bytes, wrapped: bytes, commitment: bytes = b"") -> bytes:
+        """The header body for this message id, wrapped data key and (v2) commitment key."""
+        return b"".join(
+            (
+                self._start,
+                message_id,
+                self._keys,
+                struct.pack(">H", len(wrapped)),
+                wrapped,
+                self._end,
+                commitment,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,3 +153,18 @@ async def test_the_decryptor_uses_the_one_check(decrypt_env: DecryptEnv, rsa_key
     for name, (value, yes) in cases.items():
         if not yes:
             assert answer["fields"][name] == value and name not in answer["errors"], name
+
+
+@pytest.mark.parametrize("suite", [Suite(0x0178), Suite(0x0478)], ids=lambda s: s.hex_id)
+def test_the_edge_header_writer_is_serialize_header_packed_once(suite: Suite) -> None:
+    """The edge's per-key writer gives the bytes serialize_header gives, for any id, key and commitment."""
+    writer = esdk_format.OneKeyHeader(suite, b"FLEDemo", b"DemoPublicKey", 4096)
+    id_length = 32 if suite.committing else 16
+    for seed in range(3):
+        message_id = bytes([seed + 1]) * id_length
+        wrapped = bytes([seed + 7]) * (256 + seed)
+        commitment = bytes([seed + 9]) * 32 if suite.committing else b""
+        expected = serialize_header(
+            suite, message_id, (EncryptedDataKey(b"FLEDemo", b"DemoPublicKey", wrapped),), 4096, commitment
+        )
+        assert writer.serialize(message_id, wrapped, commitment) == expected
