@@ -13,7 +13,7 @@ OURS = {"profiles", "edge_proxy", "keystore", "store", "origin", "decryptor", "f
 # packages that hold or reach private keys: nothing the edge, the origin or esdk_format imports may be one
 HOLDS_KEYS = {"keystore", "decryptor", "fle"}
 ALLOWED = {
-    "profiles": set(),
+    "profiles": {"esdk_format"},  # Suite, for the profile's algorithm suite
     "esdk_format": set(),  # the message format, pure: no keys, nothing of ours
     "edge_proxy": {"profiles", "esdk_format"},
     "keystore": {"awsenv"},  # awsenv: the AWS region the standard way, shared, imports nothing of ours
