@@ -48,7 +48,7 @@ KEYSTORE_TOML = (
     '[[key]]\nprovider_id = "FLEDemo"\nkey_name = "DemoPublicKey"\nbackend = "ssm"\n'
     f'parameter = "{PARAMETER}"\nregion = "us-east-1"\n'
 )
-OURS = {"decryptor", "keystore", "store"}
+OURS = {"decryptor", "keystore", "store", "esdk_format"}  # esdk_format: the policy reads headers with it
 NOT_SHIPPED = {"edge_proxy", "origin", "profiles", "fle", "reveal", "aiohttp", "pkcs11", "prometheus_client"}
 ELF_MACHINE = {"x86_64": 0x3E, "arm64": 0xB7}
 CORRUPT = "message could not be decrypted (corrupt, tampered or wrong key)"
