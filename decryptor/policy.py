@@ -1,10 +1,11 @@
 """What the decryptor accepts, checked on the message header before any key is unwrapped.
 
 The header prefix (version, suite, message id, encryption context, encrypted data keys) is read by the
-small parser below rather than aws-encryption-sdk's `internal.formatting.deserialize`: that module is not
-public API, it reads the whole header and raises its own mix of errors, while the policy needs only the
-prefix and must name exactly what it refuses (a suite, a count of data keys) before a backend is touched.
-The SDK parses the full header again when it decrypts, and checks it (including the header's auth tag).
+message-format package (`esdk_format.read_prefix`) rather than aws-encryption-sdk's
+`internal.formatting.deserialize`: that module is not public API, it reads the whole header and raises
+its own mix of errors, while the policy needs only the prefix and must name exactly what it refuses (a
+suite, a count of data keys) before a backend is touched. The SDK parses the full header again when it
+decrypts, and checks it (including the header's auth tag).
 """
 
 from __future__ import annotations
