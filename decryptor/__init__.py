@@ -8,6 +8,7 @@ from .errors import BadRequest, DecryptError, DecryptorConfigError, DecryptorErr
 from .events import Request, parse_request
 from .handler import lambda_handler
 from .policy import Policy
+from .reasons import Reason
 
 __all__ = [
     "AuditLog",
@@ -22,6 +23,7 @@ __all__ = [
     "DecryptorError",
     "Policy",
     "PolicyRefused",
+    "Reason",
     "Request",
     "Subject",
     "lambda_handler",

@@ -2,8 +2,10 @@
 
 A POST whose JSON body is one of the direct-invoke events (see events.py) is answered with
 `statusCode`, headers and a JSON body: 200 with the same answer a direct invoke gets (per-value errors
-inside), 400 with {"error": reason} for a bad request, 405 for another method, 500/503 when the keystore
-or the store cannot be used. The caller's identity for the audit log comes from `requestContext`.
+inside), 400 with {"error": "bad_event"} for a bad request, 405 ("method_not_allowed") for another
+method, 500 ("config_error") / 503 ("store_unavailable") when the keystore or the store cannot be used.
+The words of BadRequest go to the log (handler.refusal), never into the answer. The caller's identity
+for the audit log comes from `requestContext`.
 """
 
 from __future__ import annotations

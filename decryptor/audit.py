@@ -5,9 +5,10 @@
      "item_id": "3f2a...", "field": "phone", "index": null,
      "provider_id": "FLEDemo", "key_name": "DemoPublicKey", "suite": "0x0178"}
 
-`outcome` is "decrypted" or "refused" (then with `reason`, what the caller saw, and `detail`, what went
-wrong inside). Lines go to stdout by default, which is what Lambda sends to CloudWatch Logs, or are
-appended to a file. Each line is written whole under a lock and flushed, so threads never interleave.
+`outcome` is "decrypted" or "refused" (then with `reason`, the code the caller saw, and `detail`, what
+went wrong inside: the only place that says it). Lines go to stdout by default, which is what Lambda
+sends to CloudWatch Logs, or are appended to a file. Each line is written whole under a lock and
+flushed, so threads never interleave.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from esdk_format import suite_name
+
 from .core import Decrypted
 from .errors import DecryptError, DecryptorConfigError
-from .policy import suite_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +91,8 @@ class AuditLog:
                 provider_id=provider_id,
                 key_name=key_name,
                 suite=suite_name(result.suite) if result.suite is not None else None,
-                reason=result.reason,
-                detail=result.detail or None,
+                reason=str(result.reason),
+                detail=result.audit_detail,
             )
         text = json.dumps(line, ensure_ascii=False) + "\n"
         with self._lock:

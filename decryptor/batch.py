@@ -13,14 +13,16 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from esdk_format import is_message
 from keystore import Keystore, KeystoreConfigError
 from store import StoreError, Submission, open_store
 
 from .audit import AuditLog, Caller, Subject
 from .config import KEYSTORE_ENV, STORE_ENV, DecryptorConfig
-from .core import Decrypted, Decryptor, looks_like_message
+from .core import Decrypted, Decryptor
 from .errors import DecryptError
 from .events import Request
+from .reasons import Reason
 
 NOT_UTF8 = "plaintext is not UTF-8; decrypt the value alone to get plaintext_base64"
 
@@ -28,7 +30,7 @@ NOT_UTF8 = "plaintext is not UTF-8; decrypt the value alone to get plaintext_bas
 def value_answer(result: Decrypted | DecryptError) -> dict[str, str]:
     """{"plaintext"} (UTF-8), {"plaintext_base64"} (other bytes) or {"error"} for one value."""
     if isinstance(result, DecryptError):
-        return {"error": result.reason}
+        return {"error": str(result.reason)}
     try:
         return {"plaintext": result.plaintext.decode("utf-8")}
     except UnicodeDecodeError:
@@ -94,7 +96,7 @@ class DecryptService:
             for item_id in order
             if item_id in found
             for name, value in found[item_id].fields.items()
-            if looks_like_message(value)
+            if is_message(value)
         ]
         results = dict(
             zip(((s.item_id, s.field) for _, s in work), self.decrypt_all(work, caller), strict=True)
@@ -103,7 +105,7 @@ class DecryptService:
         for item_id in order:
             item = found.get(item_id)
             if item is None:
-                answers.append({"id": item_id, "fields": {}, "errors": {}, "error": "no item with this id"})
+                answers.append({"id": item_id, "fields": {}, "errors": {}, "error": str(Reason.NOT_FOUND)})
                 continue
             fields: dict[str, str] = {}
             errors: dict[str, str] = {}

@@ -16,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from esdk_format import suite_name
+
 from .errors import DecryptorConfigError
-from .policy import DEFAULT_MAX_DATA_KEYS, DEFAULT_MAX_MESSAGE_BYTES, Policy, parse_suites, suite_name
+from .policy import DEFAULT_MAX_DATA_KEYS, DEFAULT_MAX_MESSAGE_BYTES, Policy, parse_suites
 
 KEYSTORE_ENV = "FLE_KEYSTORE"
 STORE_ENV = "FLE_STORE"

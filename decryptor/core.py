@@ -3,7 +3,8 @@
 Order of work, cheapest and safest first: decode base64, apply the policy to the header (size, suite,
 number of data keys), check the keystore holds a key the message names, and only then let
 aws-encryption-sdk unwrap the data key through the keystore and decrypt. Failures are folded into a few
-reasons a caller may see (DecryptError.reason); the detail goes to the audit log, never to the caller.
+reason codes a caller may see (DecryptError.reason, reasons.py); the detail goes to the audit log, never
+to the caller.
 """
 
 from __future__ import annotations
@@ -17,25 +18,18 @@ import aws_encryption_sdk
 from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
 from aws_encryption_sdk.identifiers import CommitmentPolicy
 
+from esdk_format import HeaderPrefix
 from keystore import BackendUnavailable, Keystore, KeystoreConfigError, UnknownKey
 
 from .errors import DecryptError
 from .master_key import KeystoreKeyProvider
-from .policy import CORRUPT, HeaderSummary, Policy
+from .policy import CORRUPT, Policy
+from .reasons import Reason
 
 # On a failed decrypt the SDK logs "Error on closing" with a traceback (streaming_client.__exit__) through
 # the "aws_encryption_sdk" logger, which would reach stderr and CloudWatch. Our callers get a reason
 # instead and the audit log gets the detail, so the SDK's own log is silenced below CRITICAL.
 logging.getLogger("aws_encryption_sdk").setLevel(logging.CRITICAL)
-
-
-def looks_like_message(value: str) -> bool:
-    """True when `value` is standard base64 of an ESDK message (v1 header 01 80, or v2 header 02)."""
-    try:
-        head = base64.b64decode(value[:8], validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return len(value) >= 40 and (head[:2] == b"\x01\x80" or head[:1] == b"\x02")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +64,13 @@ class Decryptor:
     def decrypt(self, ciphertext_b64: str) -> Decrypted:
         """The plaintext of one message and the key used; DecryptError with a reason otherwise."""
         if not isinstance(ciphertext_b64, str):
-            raise DecryptError("expected a base64 string")
+            raise DecryptError(Reason.NOT_A_MESSAGE, "expected a base64 string")
         # before decoding a huge value: the decoded size of valid base64, exactly
         self.policy.check_size(len(ciphertext_b64) * 3 // 4 - ciphertext_b64[-2:].count("="))
         try:
             message = base64.b64decode(ciphertext_b64, validate=True)
         except (binascii.Error, ValueError):
-            raise DecryptError("not standard base64") from None
+            raise DecryptError(Reason.NOT_A_MESSAGE, "not standard base64") from None
         header = self.policy.check(message)
         key = self._known_key(header)
         provider = KeystoreKeyProvider(self.keystore)
@@ -88,24 +82,38 @@ class Decryptor:
             for failure in provider.failures:
                 if isinstance(failure, (BackendUnavailable, KeystoreConfigError)):
                     raise DecryptError(
-                        f"key backend unavailable: {failure}", key=key, suite=header.suite, detail=_detail(e)
+                        Reason.KEY_UNAVAILABLE,
+                        f"key backend unavailable: {failure}",
+                        key=key,
+                        suite=header.suite,
+                        detail=_detail(e),
                     ) from e
             inner = "; ".join(f"{type(f).__name__}: {f}" for f in provider.failures)
             detail = f"{_detail(e)}; {inner}" if inner else _detail(e)
-            raise DecryptError(CORRUPT, key=key, suite=header.suite, detail=detail) from e
+            raise DecryptError(
+                Reason.DECRYPT_FAILED, CORRUPT, key=key, suite=header.suite, detail=detail
+            ) from e
         except Exception as e:  # the SDK raises assorted errors on malformed input
-            raise DecryptError(CORRUPT, key=key, suite=header.suite, detail=_detail(e)) from e
+            raise DecryptError(
+                Reason.DECRYPT_FAILED, CORRUPT, key=key, suite=header.suite, detail=_detail(e)
+            ) from e
         provider_id, key_name = provider.used or key
         return Decrypted(plaintext, provider_id, key_name, header.suite)
 
-    def _known_key(self, header: HeaderSummary) -> tuple[str, str]:
+    def _known_key(self, header: HeaderPrefix) -> tuple[str, str]:
         """The first (provider id, key name) of the message that the keystore holds; DecryptError if none."""
-        for ref in header.data_keys:
+        refs = [k.ref for k in header.data_keys]
+        for ref in refs:
             try:
                 self.keystore.entry(ref.provider_id, ref.key_name)
             except UnknownKey:
                 continue
             return (ref.provider_id, ref.key_name)
-        first = header.data_keys[0]
-        unknown = [str(UnknownKey(r.provider_id, r.key_name)) for r in header.data_keys]
-        raise DecryptError("; ".join(unknown), key=(first.provider_id, first.key_name), suite=header.suite)
+        first = refs[0]
+        unknown = [str(UnknownKey(r.provider_id, r.key_name)) for r in refs]
+        raise DecryptError(
+            Reason.KEY_UNKNOWN,
+            "; ".join(unknown),
+            key=(first.provider_id, first.key_name),
+            suite=header.suite,
+        )

@@ -3,11 +3,15 @@
 DecryptorError
 ├── DecryptorConfigError   an environment variable or flag configuring the decryptor is unusable
 ├── BadRequest             an event asks for something the decryptor does not do (answered with a reason)
-└── DecryptError           one value could not be decrypted; `reason` is safe to show to the caller
+└── DecryptError           one value could not be decrypted; `reason` (a code) is what the caller sees
     └── PolicyRefused      the message's header breaks the policy (suite, data keys, size); nothing unwrapped
+
+Callers see reason codes only (reasons.py); the messages of these errors go to the audit line or the log.
 """
 
 from __future__ import annotations
+
+from .reasons import Reason
 
 
 class DecryptorError(Exception):
@@ -23,17 +27,35 @@ class BadRequest(DecryptorError, ValueError):
 
 
 class DecryptError(DecryptorError):
-    """One value could not be decrypted; `reason` is safe to show, `detail` goes to the audit log only."""
+    """One value could not be decrypted; `reason` (a code) is safe to show, the rest is for the audit only.
+
+    `message` says what went wrong in words (it may name keys, suites, backends); `detail` adds the
+    underlying error. `audit_detail` joins them for the audit line.
+    """
 
     def __init__(
-        self, reason: str, *, key: tuple[str, str] | None = None, suite: int | None = None, detail: str = ""
+        self,
+        reason: Reason,
+        message: str,
+        *,
+        key: tuple[str, str] | None = None,
+        suite: int | None = None,
+        detail: str = "",
     ) -> None:
         self.reason = reason
+        self.message = message
         self.key = key  # (provider id, key name) the message names, when its header could be read
         self.suite = suite
         self.detail = detail
-        super().__init__(reason)
+        super().__init__(message)
+
+    @property
+    def audit_detail(self) -> str:
+        return f"{self.message}; {self.detail}" if self.detail else self.message
 
 
 class PolicyRefused(DecryptError):
     """The message's header breaks the policy (suite, data keys, size); nothing was unwrapped."""
+
+    def __init__(self, message: str, *, key: tuple[str, str] | None = None, suite: int | None = None) -> None:
+        super().__init__(Reason.POLICY_REFUSED, message, key=key, suite=suite)

@@ -3,13 +3,16 @@
 Direct invoke (results are JSON-serialisable; errors are data, never exceptions):
 
     {"ciphertexts": ["AYAB...", ...]}
-        -> {"results": [{"plaintext": "..."} | {"plaintext_base64": "..."} | {"error": "..."}, ...]}
+        -> {"results": [{"plaintext": "..."} | {"plaintext_base64": "..."} | {"error": code}, ...]}
     {"ids": ["<id>", ...]}                      (items read from the store named by FLE_STORE)
     {"recent": N}                               (the N newest items, same answer as "ids")
         -> {"items": [{"id": ..., "received_at": ..., "fields": {name: plaintext or value as stored},
-                       "errors": {name: reason}}          (or "error": "no item with this id")
+                       "errors": {name: code}}          (or "error": "not_found")
                    , ...]}
-    anything else -> {"error": reason}
+    anything else -> {"error": "bad_event"}
+
+Errors are reason codes (reasons.py), never messages: a value's detail goes to its audit line, a whole
+request's to the `fle.decryptor` log (Lambda sends both to CloudWatch Logs).
 
 API Gateway (REST payload v1, HTTP API payload v2): a POST with one of those as its JSON body, answered
 with statusCode, headers and the same answer as JSON body (see apigw.py). Settings come from the
@@ -18,6 +21,7 @@ environment (see config.py); the service they describe is built once per contain
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -30,6 +34,9 @@ from .batch import DecryptService
 from .config import DecryptorConfig
 from .errors import BadRequest, DecryptorConfigError
 from .events import parse_request
+from .reasons import Reason
+
+log = logging.getLogger("fle.decryptor")
 
 _decryptors: dict[DecryptorConfig, DecryptService] = {}
 
@@ -54,24 +61,30 @@ def lambda_caller(context: Any) -> Caller:
     return Caller("lambda", {k: str(v) for k, v in details.items() if v})
 
 
+def refusal(status: int, reason: Reason, detail: str) -> tuple[int, dict[str, Any]]:
+    """(status, {"error": code}); the detail goes to the log only."""
+    log.warning("decrypt request refused: %s (%d): %s", reason, status, detail)
+    return status, {"error": str(reason)}
+
+
 def _answer(event: Any, caller: Caller) -> tuple[int, dict[str, Any]]:
     """(HTTP-like status, answer) for a direct-invoke event."""
     try:
         request = parse_request(event)
     except BadRequest as e:
-        return 400, {"error": str(e)}
+        return refusal(400, Reason.BAD_EVENT, str(e))
     try:
         service = _service()
     except DecryptorConfigError as e:
-        return 500, {"error": f"config: {e}"}
+        return refusal(500, Reason.CONFIG_ERROR, f"config: {e}")
     except KeystoreError as e:
-        return 500, {"error": f"keystore: {e}"}
+        return refusal(500, Reason.CONFIG_ERROR, f"keystore: {e}")
     try:
         return 200, service.run(request, caller)
     except StoreUrlError as e:
-        return 500, {"error": f"store: {e}"}
+        return refusal(500, Reason.CONFIG_ERROR, f"store: {e}")
     except StoreError as e:
-        return 503, {"error": f"store: {e}"}
+        return refusal(503, Reason.STORE_UNAVAILABLE, f"store: {e}")
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
@@ -83,8 +96,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         body = apigw.body(event, kind)
     except apigw.MethodNotAllowed as e:
-        return apigw.response(405, {"error": str(e)})
+        return apigw.response(*refusal(405, Reason.METHOD_NOT_ALLOWED, str(e)))
     except BadRequest as e:
-        return apigw.response(400, {"error": str(e)})
+        return apigw.response(*refusal(400, Reason.BAD_EVENT, str(e)))
     status, answer = _answer(body, caller)
     return apigw.response(status, answer)

@@ -23,7 +23,6 @@ suites (0x0378, 0x0578) cannot be re-wrapped: their footer signs the header with
 from __future__ import annotations
 
 import hmac
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,30 +33,27 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import DecryptorError
-from .policy import suite_name
-from .wire import HeaderReader
+from esdk_format import (
+    EncryptedDataKey,
+    FormatError,
+    Header,
+    HeaderReader,
+    KeyRef,
+    Suite,
+    parse_header,
+    suite_name,
+)
 
-SUITE_V1 = 0x0178
-SUITE_V2 = 0x0478
+from .errors import DecryptorError
+
+REWRAPPABLE = (Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256, Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY)
 _DATA_KEY_LENGTH = 32
-_TAG_LENGTH = 16
-_COMMITMENT_LENGTH = 32
+
+__all__ = ["KeyRef", "NewKey", "RewrapError", "names_key", "parse", "rewrap"]
 
 
 class RewrapError(DecryptorError):
     """One message could not be re-wrapped; the message says why and never holds key material."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRef:
-    """A key as messages name it: the entity's provider id and the public key's name."""
-
-    provider_id: str
-    key_name: str
-
-    def __str__(self) -> str:
-        return f"{self.provider_id}/{self.key_name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,100 +65,41 @@ class NewKey:
     padding: padding.AsymmetricPadding
 
 
-@dataclass(frozen=True, slots=True)
-class DataKeyEntry:
-    """One encrypted data key of a header."""
-
-    provider_id: bytes
-    key_name: bytes
-    wrapped: bytes
-
-    def names(self, ref: KeyRef) -> bool:
-        return self.provider_id == ref.provider_id.encode() and self.key_name == ref.key_name.encode()
-
-    def serialize(self) -> bytes:
-        return b"".join(
-            struct.pack(">H", len(f)) + f for f in (self.provider_id, self.key_name, self.wrapped)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A message split where re-wrapping needs it; `prefix` + count + keys + `suffix` is the header body."""
-
-    version: int
-    suite: int
-    message_id: bytes
-    prefix: bytes  # version .. encryption context
-    data_keys: tuple[DataKeyEntry, ...]
-    suffix: bytes  # content type .. frame length (and, in v2, the commitment key)
-    header_iv: bytes  # v1: the header's IV (12 bytes); v2: empty (the IV is implied all-zero)
-    header_tag: bytes
-    rest: bytes  # body (and footer), untouched
-
-    def header_body(self, data_keys: tuple[DataKeyEntry, ...]) -> bytes:
-        return (
-            self.prefix
-            + struct.pack(">H", len(data_keys))
-            + b"".join(k.serialize() for k in data_keys)
-            + self.suffix
-        )
-
-
-def parse(message: bytes) -> Message:
+def parse(message: bytes) -> Header:
     """Split `message` (suite 0x0178 or 0x0478); RewrapError for anything else or a malformed header."""
-    r = HeaderReader(message, lambda: RewrapError("message header is truncated"))
-    version = r.take(1)[0]
-    if version == 1 and r.take(1) != b"\x80":
-        raise RewrapError("message type is not 0x80")
-    if version not in (1, 2):
-        raise RewrapError(f"unknown message format version {version}")
-    suite = r.u16()
-    if (version, suite) not in ((1, SUITE_V1), (2, SUITE_V2)):
-        raise RewrapError(
-            f"algorithm suite {suite_name(suite)} cannot be re-wrapped (only 0x0178 and 0x0478; "
-            "signed suites sign the header with a key we never hold)"
-        )
-    message_id = r.take(16 if version == 1 else 32)
-    r.take(r.u16())  # encryption context, kept as it is
-    prefix = message[: r.at]
-    count = r.u16()
-    if count == 0:
-        raise RewrapError("message has no encrypted data keys")
-    keys = tuple(DataKeyEntry(r.field(), r.field(), r.field()) for _ in range(count))
-    start = r.at
-    if r.take(1) not in (b"\x01", b"\x02"):
-        raise RewrapError("unknown content type")
-    if version == 1:
-        r.take(4)  # reserved
-        iv_length = r.take(1)[0]
-        if iv_length != 12:
-            raise RewrapError("unexpected IV length")
-        r.take(4)  # frame length
-        suffix = message[start : r.at]
-        header_iv = r.take(iv_length)
-    else:
-        r.take(4 + _COMMITMENT_LENGTH)  # frame length, commitment key
-        suffix = message[start : r.at]
-        header_iv = b""
-    tag = r.take(_TAG_LENGTH)
-    return Message(version, suite, message_id, prefix, keys, suffix, header_iv, tag, message[r.at :])
+    try:
+        r = HeaderReader(message)
+        version = r.u8()
+        if version in (1, 2):
+            r.take(1 if version == 1 else 0)
+            suite = r.u16()
+            if suite not in REWRAPPABLE or Suite(suite).message_version != version:
+                raise RewrapError(
+                    f"algorithm suite {suite_name(suite)} cannot be re-wrapped (only 0x0178 and 0x0478; "
+                    "signed suites sign the header with a key we never hold)"
+                )
+        return parse_header(message)
+    except FormatError as e:
+        raise RewrapError(_WORDING.get(str(e), str(e))) from None
 
 
-def _header_key(msg: Message, data_key: bytes) -> bytes:
-    suite = struct.pack(">H", msg.suite)
+# the format module's words for a broken header, as re-wrapping has always reported them
+_WORDING = {
+    "header truncated": "message header is truncated",
+    "no encrypted data keys": "message has no encrypted data keys",
+}
+
+
+def _header_key(msg: Header, data_key: bytes) -> bytes:
+    suite = Suite(msg.suite)
     if msg.version == 1:
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=suite + msg.message_id)
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=suite.wire + msg.message_id)
         return hkdf.derive(data_key)
     commitment = HKDF(algorithm=hashes.SHA512(), length=32, salt=msg.message_id, info=b"COMMITKEY")
-    if not hmac.compare_digest(commitment.derive(data_key), msg.suffix[-_COMMITMENT_LENGTH:]):
+    if not hmac.compare_digest(commitment.derive(data_key), msg.commitment):
         raise RewrapError("key commitment does not match (tampered message or wrong key)")
-    hkdf = HKDF(algorithm=hashes.SHA512(), length=32, salt=msg.message_id, info=suite + b"DERIVEKEY")
+    hkdf = HKDF(algorithm=hashes.SHA512(), length=32, salt=msg.message_id, info=suite.wire + b"DERIVEKEY")
     return hkdf.derive(data_key)
-
-
-def _iv(msg: Message) -> bytes:
-    return msg.header_iv or bytes(12)
 
 
 def names_key(message: bytes, ref: KeyRef) -> bool:
@@ -191,17 +128,17 @@ def rewrap(message: bytes, old: KeyRef, new: NewKey, unwrap: Callable[[bytes], b
         raise RewrapError("the unwrapped data key has the wrong length")
     aead = AESGCM(_header_key(msg, data_key))
     try:
-        aead.decrypt(_iv(msg), msg.header_tag, msg.header_body(msg.data_keys))  # empty plaintext: tag only
+        aead.decrypt(msg.iv, msg.header_tag, msg.body_with(msg.data_keys))  # empty plaintext: tag only
     except InvalidTag:
         raise RewrapError("header authentication failed (tampered message or wrong key)") from None
-    replacement = DataKeyEntry(
+    replacement = EncryptedDataKey(
         new.ref.provider_id.encode(), new.ref.key_name.encode(), new.public_key.encrypt(data_key, new.padding)
     )
-    keys: list[DataKeyEntry] = []
+    keys: list[EncryptedDataKey] = []
     for k in msg.data_keys:  # the old key's place, once; another data key for the new key is dropped
         candidate = replacement if k.names(old) else k
         if not any(c.names(new.ref) for c in keys) or not candidate.names(new.ref):
             keys.append(candidate)
-    header = msg.header_body(tuple(keys))
-    tag = aead.encrypt(_iv(msg), b"", header)
+    header = msg.body_with(keys)
+    tag = aead.encrypt(msg.iv, b"", header)
     return header + msg.header_iv + tag + msg.rest

@@ -27,11 +27,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from esdk_format import is_message
 from keystore import BackendUnavailable, Keystore, KeystoreError
 from store import Store, Submission
 
 from .audit import AuditLog, Caller
-from .core import looks_like_message
 from .rewrap import KeyRef, NewKey, RewrapError, names_key, parse, rewrap
 
 Progress = Callable[[int, int], None]  # (items done, items to do)
@@ -72,7 +72,7 @@ def new_key_for(keystore: Keystore, ref: KeyRef) -> NewKey:
 
 
 def _decoded(value: str) -> bytes | None:
-    if not looks_like_message(value):
+    if not is_message(value):
         return None
     try:
         return base64.b64decode(value, validate=True)

@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-SUITE_ID = 0x0178
+from esdk_format import OneKeyHeader, Suite
+
+SUITE_ID = Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
 FRAME_LENGTH = 4096  # bytes of plaintext per frame, the SDK's default
 _IV_LENGTH = 12
 _ZERO_IV = bytes(_IV_LENGTH)
@@ -30,10 +32,6 @@ _OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hash
 _FRAME_AAD = b"AWSKMSEncryptionClient Frame"
 _FINAL_FRAME_AAD = b"AWSKMSEncryptionClient Final Frame"
 _SHA256 = hashes.SHA256()
-_SUITE_BYTES = struct.pack(">H", SUITE_ID)
-_HEADER_START = b"\x01\x80" + _SUITE_BYTES  # version 1, type customer-authenticated encrypted data, suite
-# framed content, 4 reserved bytes, IV length, frame length
-_HEADER_END = b"\x02\x00\x00\x00\x00" + bytes((_IV_LENGTH,)) + struct.pack(">I", FRAME_LENGTH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,24 +42,14 @@ class FieldKey:
     provider_id: bytes
     key_name: bytes
 
-    _key_fields: bytes = field(init=False, repr=False, compare=False, default=b"")
+    # the header bytes fixed by the key, packed once per suite the edge writes
+    headers: dict[int, OneKeyHeader] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.provider_id) > 0xFFFF or len(self.key_name) > 0xFFFF:
             raise ValueError("provider id and key name must each fit in 65535 bytes")
-        # the header bytes fixed by the key (AAD length through the wrapped key's length), packed once
-        fields = b"".join(
-            (
-                b"\x00\x00",  # AAD length: empty encryption context
-                b"\x00\x01",  # one encrypted data key
-                struct.pack(">H", len(self.provider_id)),
-                self.provider_id,
-                struct.pack(">H", len(self.key_name)),
-                self.key_name,
-                struct.pack(">H", (self.public_key.key_size + 7) // 8),
-            )
-        )
-        object.__setattr__(self, "_key_fields", fields)
+        for suite in (SUITE_ID, Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY):
+            self.headers[suite] = OneKeyHeader(suite, self.provider_id, self.key_name, FRAME_LENGTH)
 
 
 def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
@@ -69,8 +57,8 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     data_key = random(32)
     message_id = random(16)
     wrapped = key.public_key.encrypt(data_key, _OAEP)
-    header = b"".join((_HEADER_START, message_id, key._key_fields, wrapped, _HEADER_END))
-    derived = HKDF(algorithm=_SHA256, length=32, salt=None, info=_SUITE_BYTES + message_id).derive(data_key)
+    header = key.headers[SUITE_ID].serialize(message_id, wrapped)
+    derived = HKDF(algorithm=_SHA256, length=32, salt=None, info=SUITE_ID.wire + message_id).derive(data_key)
     aead = AESGCM(derived)
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
     return b"".join([header, _ZERO_IV, header_tag, *framed_body(aead, message_id, plaintext)])

@@ -18,16 +18,17 @@ with aws-encryption-sdk's own decryptor, which checks the commitment key.
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .esdk import _OAEP, FRAME_LENGTH, FieldKey, framed_body
+from esdk_format import Suite
 
-SUITE_ID = 0x0478
+from .esdk import _OAEP, FieldKey, framed_body
+
+SUITE_ID = Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 _IV_LENGTH = 12
 _ZERO_IV = bytes(_IV_LENGTH)
 _KEY_LABEL = b"DERIVEKEY"
@@ -44,24 +45,7 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     message_id = random(32)
     wrapped = key.public_key.encrypt(data_key, _OAEP)
     commitment = _hkdf(data_key, message_id, _COMMIT_LABEL)
-    header = b"".join(
-        (
-            b"\x02",  # version 2
-            struct.pack(">H", SUITE_ID),
-            message_id,
-            b"\x00\x00",  # AAD length: empty encryption context
-            b"\x00\x01",  # one encrypted data key
-            struct.pack(">H", len(key.provider_id)),
-            key.provider_id,
-            struct.pack(">H", len(key.key_name)),
-            key.key_name,
-            struct.pack(">H", len(wrapped)),
-            wrapped,
-            b"\x02",  # framed content
-            struct.pack(">I", FRAME_LENGTH),
-            commitment,
-        )
-    )
-    aead = AESGCM(_hkdf(data_key, message_id, struct.pack(">H", SUITE_ID) + _KEY_LABEL))
+    header = key.headers[SUITE_ID].serialize(message_id, wrapped, commitment)
+    aead = AESGCM(_hkdf(data_key, message_id, SUITE_ID.wire + _KEY_LABEL))
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
     return b"".join([header, header_tag, *framed_body(aead, message_id, plaintext)])

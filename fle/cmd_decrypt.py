@@ -6,6 +6,10 @@ item, the handler's answer shapes). Audit lines go to stderr unless --audit-file
 given, so stdout holds only the answer; stderr then holds the audit's JSON lines and log lines of level
 WARNING and above only (unless --log-level DEBUG asks for everything). Exit status 1 when any value or
 item could not be decrypted.
+
+Per value, the answer holds the handler's reason codes (decryptor/reasons.py) and the details are in the
+audit lines; a problem with the whole run (keystore file, settings, store) is one line on stderr naming
+it, since the one reading it is the operator who holds the keystore.
 """
 
 from __future__ import annotations

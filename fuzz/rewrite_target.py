@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import Limits, RequestRefused, names
 from edge_proxy.bodies import rewrite_body
+from esdk_format import Suite
 from profiles import EncryptionEntity, Profile, PublicKey
 from profiles.json_pointer import parse_pointer_pattern
 from profiles.model import BodyFormat
@@ -41,7 +42,8 @@ _POINTERS = (parse_pointer_pattern("/phone"), parse_pointer_pattern("/card/*/num
 
 def _profile(patterns: tuple) -> Profile:  # type: ignore[type-arg]
     entity = EncryptionEntity(public_key=_KEY, provider_id="Fuzz", patterns=patterns)
-    return Profile(id="P1", name="fuzz", entities=(entity,), algorithm_suite=0x0178)
+    suite = Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
+    return Profile(id="P1", name="fuzz", entities=(entity,), algorithm_suite=suite)
 
 
 PROFILE = _profile(_FIELDS)  # forms and multipart

@@ -23,11 +23,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from esdk_format import Suite
+
 from .errors import ConfigError
 from .model import BodyFormat, ConfigSet, FleConfig, Profile, PublicKey
 
 CLOUDFRONT_CONTENT_TYPE = "application/x-www-form-urlencoded"
-CLOUDFRONT_SUITE = 0x0178
+CLOUDFRONT_SUITE = Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
 CLOUDFRONT_KEY_BITS = 2048
 MAX_COMMENT = 128
 

@@ -18,6 +18,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from esdk_format import Suite
+
 from .errors import ConfigError
 from .header_params import HeaderParamError, parse_content_type
 from .json_pointer import is_pointer_pattern, parse_pointer_pattern
@@ -226,16 +228,19 @@ def _profile(raw: _Raw, keys: dict[str, PublicKey]) -> Profile:
 
 # --- fle-edge extensions to CloudFront's format (docs/formats.md) ---
 ALGORITHM_SUITE_KEY = "Fle:AlgorithmSuite"  # the colon keeps it apart from every AWS key name
-ALGORITHM_SUITES = {"0x0178": 0x0178, "0x0478": 0x0478}
+ALGORITHM_SUITES = {  # the suites the edge writes
+    s.hex_id.lower(): s
+    for s in (Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256, Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY)
+}
 _FORMAT_MEDIA_TYPES = {
     BodyFormat.JSON: "application/json or a type ending in +json",
     BodyFormat.MULTIPART: "multipart/form-data",
 }
 
 
-def _algorithm_suite(node: Node | None) -> int:
+def _algorithm_suite(node: Node | None) -> Suite:
     if node is None:
-        return 0x0178
+        return Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
     text = node.str().lower()
     if text not in ALGORITHM_SUITES:
         raise node.error(

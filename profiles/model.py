@@ -7,6 +7,8 @@ from enum import Enum
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from esdk_format import Suite
+
 from .json_pointer import JsonPointerPattern
 from .patterns import FieldPattern
 
@@ -48,7 +50,8 @@ class Profile:
     name: str
     entities: tuple[EncryptionEntity, ...]
     comment: str = ""
-    algorithm_suite: int = 0x0178  # "Fle:AlgorithmSuite" in the profile config; 0x0478 commits to its key
+    # "Fle:AlgorithmSuite" in the profile config; 0x0478 commits to its key
+    algorithm_suite: Suite = Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
 
     def entity_for(self, field_name: str) -> EncryptionEntity | None:
         """The entity whose pattern selects `field_name`, or None; patterns never overlap, so one at most."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,3 +237,38 @@ def sdk_encrypt(
         provider.add_master_key_provider(raw_master_key(spec.key, spec.provider_id, spec.key_name))
     message, _ = client.encrypt(source=plaintext, key_provider=provider, algorithm=algorithm)
     return base64.b64encode(message).decode()
+
+
+def refused_details(env: DecryptEnv) -> dict[object, tuple[str, str]]:
+    """{index or (item id, field): (reason code, detail)} of the refused values in the audit file."""
+    found: dict[object, tuple[str, str]] = {}
+    for line in map(json.loads, env.audit_lines()):
+        if line["outcome"] == "refused":
+            where = line["index"] if line["index"] is not None else (line["item_id"], line["field"])
+            found[where] = (line["reason"], line["detail"])
+    return found
+
+
+def logged_refusal(caplog: pytest.LogCaptureFixture) -> str:
+    """The detail of the last request the handler refused, as it logged it (the answer holds a code only)."""
+    lines = [r.getMessage() for r in caplog.records if r.name == "fle.decryptor"]
+    assert lines, "the handler logged no refusal"
+    return lines[-1]
+
+
+def with_details(env: DecryptEnv, results: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The handler's `results`, each error's code joined by the detail its audit line holds.
+
+    The caller saw the code only; a test compares both at once, as strictly as it compared the old
+    worded answers. The audit file is appended to, so the newest line for an index is this call's.
+    """
+    details = refused_details(env)
+    joined: list[dict[str, str]] = []
+    for index, result in enumerate(results):
+        if "error" in result:
+            code, detail = details[index]
+            assert code == result["error"], (index, code, result)
+            joined.append({"error": code, "detail": detail})
+        else:
+            joined.append(result)
+    return joined

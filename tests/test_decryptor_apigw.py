@@ -12,7 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import handler
 from store import SqliteStore, Submission
-from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, proxy_encrypt
+from tests.fixtures_decryptor import (
+    BEFORE_ANY_BACKEND,
+    DecryptEnv,
+    logged_refusal,
+    proxy_encrypt,
+    refused_details,
+)
 
 
 def rest_event(body: str | None, method: str = "POST", base64_body: bool = False) -> dict[str, Any]:
@@ -93,7 +99,8 @@ async def test_each_event_shape_through_api_gateway(
     await store.close()
     value = proxy_encrypt(rsa_key, b"555-0199")
     status, body = call(make_event(json.dumps({"ciphertexts": [value, "%%%"]})))
-    assert (status, body) == (200, {"results": [{"plaintext": "555-0199"}, {"error": "not standard base64"}]})
+    assert (status, body) == (200, {"results": [{"plaintext": "555-0199"}, {"error": "not_a_message"}]})
+    assert refused_details(decrypt_env)[1] == ("not_a_message", "not standard base64")
     for request in ({"ids": [item.id]}, {"recent": 1}):
         status, body = await asyncio.to_thread(call, make_event(json.dumps(request)))
         assert status == 200
@@ -108,47 +115,62 @@ def test_base64_encoded_body(decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey
 @BEFORE_ANY_BACKEND
 @pytest.mark.parametrize("make_event", [rest_event, http_event], ids=["rest-v1", "http-v2"])
 @pytest.mark.parametrize(
-    ("body", "method", "status", "reason"),
+    ("body", "method", "status", "code", "reason"),
     [
-        (None, "POST", 400, "expected a JSON body"),
-        ("{not json", "POST", 400, "the body is not JSON"),
-        ('{"recent": 0}', "POST", 400, '"recent" must be an integer'),
-        ('{"ids": "x"}', "POST", 400, "'ids' must be a list"),
-        ("[1, 2]", "POST", 400, "exactly one of"),
-        ('{"recent": 1}', "GET", 405, "use POST"),
+        (None, "POST", 400, "bad_event", "expected a JSON body"),
+        ("{not json", "POST", 400, "bad_event", "the body is not JSON"),
+        ('{"recent": 0}', "POST", 400, "bad_event", '"recent" must be an integer'),
+        ('{"ids": "x"}', "POST", 400, "bad_event", "'ids' must be a list"),
+        ("[1, 2]", "POST", 400, "bad_event", "exactly one of"),
+        ('{"recent": 1}', "GET", 405, "method_not_allowed", "use POST"),
     ],
 )
 def test_bad_requests_get_400_with_a_reason(
-    decrypt_env: DecryptEnv, make_event: Any, body: str | None, method: str, status: int, reason: str
+    decrypt_env: DecryptEnv,
+    caplog: pytest.LogCaptureFixture,
+    make_event: Any,
+    body: str | None,
+    method: str,
+    status: int,
+    code: str,
+    reason: str,
 ) -> None:
-    got_status, answer = call(make_event(body, method))
-    assert got_status == status and reason in answer["error"]
+    """The caller gets the code, the log the words."""
+    assert call(make_event(body, method)) == (status, {"error": code})
+    assert reason in logged_refusal(caplog)
 
 
 @BEFORE_ANY_BACKEND
-def test_undecodable_base64_body(decrypt_env: DecryptEnv) -> None:
+def test_undecodable_base64_body(decrypt_env: DecryptEnv, caplog: pytest.LogCaptureFixture) -> None:
     event = rest_event("{}")
     event.update(body="%%%", isBase64Encoded=True)
-    assert call(event) == (400, {"error": "the body is not base64 of UTF-8 text"})
+    assert call(event) == (400, {"error": "bad_event"})
+    assert "the body is not base64 of UTF-8 text" in logged_refusal(caplog)
 
 
 @BEFORE_ANY_BACKEND
-def test_server_side_problems_are_5xx(decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_side_problems_are_5xx(
+    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("FLE_STORE", "sqlite:///")
-    status, answer = call(http_event('{"recent": 1}'))
-    assert status == 500 and answer["error"].startswith("store: 'sqlite:///': a SQLite store needs a path")
+    assert call(http_event('{"recent": 1}')) == (500, {"error": "config_error"})
+    assert "store: 'sqlite:///': a SQLite store needs a path" in logged_refusal(caplog)
     monkeypatch.delenv("FLE_KEYSTORE")
-    status, answer = call(http_event('{"recent": 1}'))
-    assert status == 500 and "FLE_KEYSTORE" in answer["error"]
+    assert call(http_event('{"recent": 1}')) == (500, {"error": "config_error"})
+    assert "FLE_KEYSTORE" in logged_refusal(caplog)
 
 
 @BEFORE_ANY_BACKEND
-def test_store_unavailable_is_503(decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_unavailable_is_503(
+    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     directory = decrypt_env.store_path.parent / "not-a-db"
     directory.mkdir()
     monkeypatch.setenv("FLE_STORE", f"sqlite:///{directory}")
-    status, answer = call(rest_event('{"recent": 1}'))
-    assert status == 503 and answer["error"].startswith("store: cannot open SQLite store")
+    assert call(rest_event('{"recent": 1}')) == (503, {"error": "store_unavailable"})
+    detail = logged_refusal(caplog)
+    assert "store: cannot open SQLite store" in detail
+    assert str(directory) in detail  # the path is for the operator's log, never the answer
 
 
 def test_caller_identity_from_the_request_context(

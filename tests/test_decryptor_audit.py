@@ -13,8 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import AuditLog, Caller, DecryptError, Subject, handler
+from decryptor.reasons import Reason
 from store import SqliteStore, Submission
-from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, proxy_encrypt
+from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, logged_refusal, proxy_encrypt
 
 PLAINTEXTS = ["404-555-0150", "4111-1111-1111-1111", "Jane's secret ☎"]
 
@@ -75,8 +76,8 @@ async def test_one_line_per_protected_field_with_caller_and_key(
         "provider_id": "FLEDemo",
         "key_name": "Unknown",
         "suite": "0x0178",
-        "reason": "no keystore entry for provider 'FLEDemo' key 'Unknown'",
-        "detail": None,
+        "reason": "key_unknown",
+        "detail": "no keystore entry for provider 'FLEDemo' key 'Unknown'",
     }
 
 
@@ -85,15 +86,20 @@ def test_refusals_carry_the_detail_only_in_the_audit(
 ) -> None:
     wrong_key = proxy_encrypt(other_rsa_key, b"x")
     answer = handler.lambda_handler({"ciphertexts": [wrong_key, "%%%"]}, None)
-    assert answer["results"][0] == {
-        "error": "message could not be decrypted (corrupt, tampered or wrong key)"
-    }
+    assert answer["results"] == [{"error": "decrypt_failed"}, {"error": "not_a_message"}]
     first, second = sorted((json.loads(line) for line in decrypt_env.audit_lines()), key=lambda r: r["index"])
     assert (first["index"], first["item_id"], first["caller"]) == (0, None, {"source": "local"})
-    assert first["detail"] == (
-        "DecryptKeyError: Unable to decrypt any data key; UnwrapError: the data key could not be unwrapped"
+    assert (first["reason"], first["detail"]) == (
+        "decrypt_failed",
+        "message could not be decrypted (corrupt, tampered or wrong key); "
+        "DecryptKeyError: Unable to decrypt any data key; UnwrapError: the data key could not be unwrapped",
     )
-    assert (second["index"], second["reason"], second["provider_id"]) == (1, "not standard base64", None)
+    assert (second["index"], second["reason"], second["detail"], second["provider_id"]) == (
+        1,
+        "not_a_message",
+        "not standard base64",
+        None,
+    )
 
 
 def test_audit_never_holds_plaintext(
@@ -122,7 +128,12 @@ def test_audit_lines_from_many_threads_stay_whole(tmp_path: Path) -> None:
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         for i in range(400):
-            pool.submit(log.record, Caller("cli", {"user": "u"}), Subject(index=i), DecryptError("r" * 500))
+            pool.submit(
+                log.record,
+                Caller("cli", {"user": "u"}),
+                Subject(index=i),
+                DecryptError(Reason.DECRYPT_FAILED, "r" * 500),
+            )
     log.close()
     lines = (tmp_path / "a.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["index"] for line in lines) == list(range(400))
@@ -130,11 +141,12 @@ def test_audit_lines_from_many_threads_stay_whole(tmp_path: Path) -> None:
 
 @BEFORE_ANY_BACKEND
 def test_unwritable_audit_file_is_a_config_error(
-    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch
+    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("FLE_AUDIT_FILE", str(decrypt_env.audit_path.parent / "no" / "such" / "dir" / "a"))
-    assert handler.lambda_handler({"ciphertexts": []}, None)["error"].startswith(
-        "config: cannot open audit file"
+    assert handler.lambda_handler({"ciphertexts": []}, None) == {"error": "config_error"}
+    assert logged_refusal(caplog).startswith(
+        "decrypt request refused: config_error (500): config: cannot open audit file"
     )
 
 

@@ -60,7 +60,7 @@ async def test_ids_as_table_and_json(decrypt_env: DecryptEnv, stored: list[Submi
     assert as_json.returncode == 1
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert [r["fields"].get("phone") for r in rows] == ["404-555-0150", "404-555-0199", None]
-    assert rows[2]["error"] == "no item with this id"
+    assert rows[2]["error"] == "not_found"
 
 
 async def test_recent_audits_the_cli_user_on_stderr(
@@ -82,10 +82,15 @@ def test_ciphertexts_on_stdin(decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKe
     assert result.stdout.splitlines() == [
         "#  plaintext",
         "1  line one",
-        "2  ERROR: no keystore entry for provider 'FLEDemo' key 'Nope'",
-        "3  ERROR: not standard base64",
+        "2  ERROR: key_unknown",
+        "3  ERROR: not_a_message",
     ]
-    assert len(decrypt_env.audit_lines()) == 3
+    audit = sorted((json.loads(line) for line in decrypt_env.audit_lines()), key=lambda a: a["index"])
+    assert [(a["reason"], a["detail"]) for a in audit[1:]] == [
+        ("key_unknown", "no keystore entry for provider 'FLEDemo' key 'Nope'"),
+        ("not_a_message", "not standard base64"),
+    ]
+    assert audit[0]["outcome"] == "decrypted"
 
 
 def test_flags_override_the_environment(
@@ -93,9 +98,9 @@ def test_flags_override_the_environment(
 ) -> None:
     value = proxy_encrypt(rsa_key, b"x")
     refused = fle_decrypt("--json", "--accepted-suites", "0x0478", stdin=value)
-    assert json.loads(refused.stdout) == {
-        "error": "algorithm suite 0x0178 is not accepted (accepted: 0x0478)"
-    }
+    assert json.loads(refused.stdout) == {"error": "policy_refused"}
+    (line,) = decrypt_env.audit_lines()
+    assert json.loads(line)["detail"] == "algorithm suite 0x0178 is not accepted (accepted: 0x0478)"
     audit = tmp_path / "cli-audit.jsonl"
     ok = fle_decrypt(
         "--json",

@@ -11,7 +11,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import handler
 from store import SqliteStore, Submission
-from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
+from tests.fixtures_decryptor import (
+    BEFORE_ANY_BACKEND,
+    DecryptEnv,
+    KeySpec,
+    logged_refusal,
+    proxy_encrypt,
+    refused_details,
+    sdk_encrypt,
+)
 
 CORRUPT = "message could not be decrypted (corrupt, tampered or wrong key)"
 
@@ -51,16 +59,32 @@ def test_ciphertexts_event_in_order(
         {"plaintext": "signed"},
         {"plaintext": "written before the rotation"},
         {"plaintext_base64": base64.b64encode(b"\xff\x00").decode()},
-        {"error": CORRUPT},
-        {"error": CORRUPT},
-        {"error": "not standard base64"},
-        {"error": "expected a base64 string"},
-        {"error": "no keystore entry for provider 'FLEDemo' key 'RetiredKey'"},
-        {"error": "no keystore entry for provider 'OtherProvider' key 'DemoPublicKey'"},
-        {"error": CORRUPT},
-        {"error": CORRUPT},
-        {"error": CORRUPT},
+        {"error": "decrypt_failed"},
+        {"error": "decrypt_failed"},
+        {"error": "not_a_message"},
+        {"error": "not_a_message"},
+        {"error": "key_unknown"},
+        {"error": "key_unknown"},
+        {"error": "decrypt_failed"},
+        {"error": "decrypt_failed"},
+        {"error": "decrypt_failed"},
     ]
+    # the words the answer used to carry are in each value's audit line, and only there
+    details = refused_details(decrypt_env)
+    assert [details[i][0] for i in range(6, 15)] == [r["error"] for r in result["results"][6:]]
+    for index, message in [
+        (6, CORRUPT),
+        (7, CORRUPT),
+        (8, "not standard base64"),
+        (9, "expected a base64 string"),
+        (10, "no keystore entry for provider 'FLEDemo' key 'RetiredKey'"),
+        (11, "no keystore entry for provider 'OtherProvider' key 'DemoPublicKey'"),
+        (12, CORRUPT),
+        (13, CORRUPT),
+        (14, CORRUPT),
+    ]:
+        assert details[index][1].startswith(message), (index, details[index])
+    assert set(details) == set(range(6, 15))
 
 
 async def store_items(env: DecryptEnv, *items: Submission) -> None:
@@ -90,14 +114,17 @@ async def test_ids_and_recent_events(
             "fields": {"name": "Jane Doe", "phone": "404-555-0150", "card": "4111 1111"},
             "errors": {},
         },
-        {"id": "missing", "fields": {}, "errors": {}, "error": "no item with this id"},
+        {"id": "missing", "fields": {}, "errors": {}, "error": "not_found"},
         {
             "id": broken.id,
             "received_at": broken.received_at,
             "fields": {"phone": broken.fields["phone"]},
-            "errors": {"phone": "no keystore entry for provider 'Nope' key 'DemoPublicKey'"},
+            "errors": {"phone": "key_unknown"},
         },
     ]
+    assert refused_details(decrypt_env) == {
+        (broken.id, "phone"): ("key_unknown", "no keystore entry for provider 'Nope' key 'DemoPublicKey'")
+    }
     recent = await asyncio.to_thread(handler.lambda_handler, {"recent": 2}, None)
     assert [i["id"] for i in recent["items"]] == [broken.id, item.id]
     assert recent["items"][1]["fields"]["phone"] == "404-555-0150"
@@ -119,18 +146,26 @@ async def test_ids_and_recent_events(
         ({"ciphertexts": [], "ids": []}, "exactly one of"),
     ],
 )
-def test_bad_events_are_errors_not_exceptions(decrypt_env: DecryptEnv, event: object, message: str) -> None:
-    assert message in handler.lambda_handler(event, None)["error"]
+def test_bad_events_are_errors_not_exceptions(
+    decrypt_env: DecryptEnv, caplog: pytest.LogCaptureFixture, event: object, message: str
+) -> None:
+    assert handler.lambda_handler(event, None) == {"error": "bad_event"}
+    assert message in logged_refusal(caplog)
 
 
 @BEFORE_ANY_BACKEND
-def test_missing_keystore_and_store(decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_keystore_and_store(
+    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv("FLE_STORE")
-    assert "FLE_STORE" in handler.lambda_handler({"recent": 1}, None)["error"]
+    assert handler.lambda_handler({"recent": 1}, None) == {"error": "store_unavailable"}
+    assert "FLE_STORE" in logged_refusal(caplog)
     monkeypatch.setenv("FLE_STORE", "mysql://x")
-    assert handler.lambda_handler({"recent": 1}, None)["error"].startswith("store: 'mysql://x'")
+    assert handler.lambda_handler({"recent": 1}, None) == {"error": "config_error"}
+    assert "store: 'mysql://x'" in logged_refusal(caplog)
     monkeypatch.delenv("FLE_KEYSTORE")
-    assert "FLE_KEYSTORE" in handler.lambda_handler({"ciphertexts": []}, None)["error"]
+    assert handler.lambda_handler({"ciphertexts": []}, None) == {"error": "config_error"}
+    assert "FLE_KEYSTORE" in logged_refusal(caplog)
 
 
 @BEFORE_ANY_BACKEND
@@ -145,11 +180,18 @@ def test_missing_keystore_and_store(decrypt_env: DecryptEnv, monkeypatch: pytest
     ],
 )
 def test_bad_settings_are_named(
-    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+    decrypt_env: DecryptEnv,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    variable: str,
+    value: str,
+    message: str,
 ) -> None:
+    """Named in the log, for the operator; the caller gets the code."""
     monkeypatch.setenv(variable, value)
-    error = handler.lambda_handler({"ciphertexts": []}, None)["error"]
-    assert error.startswith("config: ") and message in error
+    assert handler.lambda_handler({"ciphertexts": []}, None) == {"error": "config_error"}
+    detail = logged_refusal(caplog)
+    assert "config: " in detail and message in detail
 
 
 @BEFORE_ANY_BACKEND

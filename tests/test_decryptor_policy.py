@@ -13,21 +13,34 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from decryptor import DecryptError, Policy, PolicyRefused, handler
-from decryptor.policy import DataKeyRef, parse_suites, read_header
-from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
+from decryptor.policy import parse_suites, read_header
+from esdk_format import KeyRef
+from tests.fixtures_decryptor import (
+    BEFORE_ANY_BACKEND,
+    DecryptEnv,
+    KeySpec,
+    proxy_encrypt,
+    sdk_encrypt,
+    with_details,
+)
 
 SIGNED_V1 = Algorithm.AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384  # 0x0378, not accepted by default
 
 
-def decrypt(*values: str) -> list[dict[str, str]]:
-    return handler.lambda_handler({"ciphertexts": list(values)}, None)["results"]  # type: ignore[no-any-return]
+def decrypt(env: DecryptEnv, *values: str) -> list[dict[str, str]]:
+    """Each value's answer; an error's code with the detail of its audit line (the caller sees the code)."""
+    return with_details(env, handler.lambda_handler({"ciphertexts": list(values)}, None)["results"])
+
+
+def refused(detail: str) -> dict[str, str]:
+    return {"error": "policy_refused", "detail": detail}
 
 
 def test_header_reader_on_v1_and_v2(rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey) -> None:
     v1 = base64.b64decode(proxy_encrypt(rsa_key, b"x"))
     header = read_header(v1, max_data_keys=1)
     assert (header.version, header.suite) == (1, 0x0178)
-    assert header.data_keys == (DataKeyRef("FLEDemo", "DemoPublicKey"),)
+    assert tuple(k.ref for k in header.data_keys) == (KeyRef("FLEDemo", "DemoPublicKey"),)
     two = sdk_encrypt(
         [KeySpec(rsa_key), KeySpec(other_rsa_key, "Backup", "K2")],
         b"x",
@@ -35,7 +48,7 @@ def test_header_reader_on_v1_and_v2(rsa_key: rsa.RSAPrivateKey, other_rsa_key: r
     )
     header = read_header(base64.b64decode(two), max_data_keys=2)
     assert (header.version, header.suite) == (2, 0x0478)
-    assert set(header.data_keys) == {DataKeyRef("FLEDemo", "DemoPublicKey"), DataKeyRef("Backup", "K2")}
+    assert {k.ref for k in header.data_keys} == {KeyRef("FLEDemo", "DemoPublicKey"), KeyRef("Backup", "K2")}
 
 
 @given(st.binary(max_size=400))
@@ -62,10 +75,10 @@ def test_default_policy_refusals(
 ) -> None:
     two_keys = sdk_encrypt([KeySpec(rsa_key), KeySpec(other_rsa_key, key_name="OldKey")], b"two keys")
     big = proxy_encrypt(rsa_key, b"x" * 70_000)
-    assert decrypt(sdk_encrypt([KeySpec(rsa_key)], b"signed v1", SIGNED_V1), two_keys, big) == [
-        {"error": "algorithm suite 0x0378 is not accepted (accepted: 0x0178, 0x0478, 0x0578)"},
-        {"error": "message has 2 encrypted data keys; at most 1 accepted"},
-        {"error": f"message is {len(base64.b64decode(big))} bytes; at most 65536 accepted"},
+    assert decrypt(decrypt_env, sdk_encrypt([KeySpec(rsa_key)], b"signed v1", SIGNED_V1), two_keys, big) == [
+        refused("algorithm suite 0x0378 is not accepted (accepted: 0x0178, 0x0478, 0x0578)"),
+        refused("message has 2 encrypted data keys; at most 1 accepted"),
+        refused(f"message is {len(base64.b64decode(big))} bytes; at most 65536 accepted"),
     ]
 
 
@@ -80,21 +93,26 @@ def test_configured_policy(
     monkeypatch.setenv("FLE_MAX_MESSAGE_BYTES", "2000")
     two_keys = sdk_encrypt([KeySpec(other_rsa_key, "Gone", "Gone"), KeySpec(rsa_key)], b"two keys")
     wrong_known = sdk_encrypt([KeySpec(other_rsa_key, "Gone", "Gone"), KeySpec(other_rsa_key)], b"no")
-    assert decrypt(
+    results = decrypt(
+        decrypt_env,
         sdk_encrypt([KeySpec(rsa_key)], b"signed v1", SIGNED_V1),
         two_keys,
         wrong_known,
         sdk_encrypt([KeySpec(rsa_key)], b"c", Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY),
         proxy_encrypt(rsa_key, b"x" * 2000),
-    ) == [
+    )
+    assert results[2]["error"] == "decrypt_failed"
+    assert results[2]["detail"].startswith(
+        "message could not be decrypted (corrupt, tampered or wrong key); "
+    )
+    assert results[:2] + results[3:] == [
         {"plaintext": "signed v1"},
         {"plaintext": "two keys"},
-        {"error": "message could not be decrypted (corrupt, tampered or wrong key)"},
-        {"error": "algorithm suite 0x0478 is not accepted (accepted: 0x0178, 0x0378)"},
-        {
-            "error": f"message is {len(base64.b64decode(proxy_encrypt(rsa_key, b'x' * 2000)))} bytes; "
+        refused("algorithm suite 0x0478 is not accepted (accepted: 0x0178, 0x0378)"),
+        refused(
+            f"message is {len(base64.b64decode(proxy_encrypt(rsa_key, b'x' * 2000)))} bytes; "
             "at most 2000 accepted"
-        },
+        ),
     ]
 
 
@@ -110,7 +128,11 @@ def test_refused_before_the_backend_is_opened(
     )
     monkeypatch.setenv("FLE_KEYSTORE", str(keystore))
     two = sdk_encrypt([KeySpec(rsa_key), KeySpec(rsa_key, key_name="K2")], b"x")
-    results = decrypt(sdk_encrypt([KeySpec(rsa_key)], b"x", SIGNED_V1), two, proxy_encrypt(rsa_key, b"x"))
-    assert results[0]["error"].startswith("algorithm suite 0x0378 is not accepted")
-    assert results[1]["error"].startswith("message has 2 encrypted data keys")
-    assert results[2]["error"].startswith("key backend unavailable: cannot read private key file")
+    results = decrypt(
+        decrypt_env, sdk_encrypt([KeySpec(rsa_key)], b"x", SIGNED_V1), two, proxy_encrypt(rsa_key, b"x")
+    )
+    codes = [r["error"] for r in results]
+    assert codes == ["policy_refused", "policy_refused", "key_unavailable"]
+    assert results[0]["detail"].startswith("algorithm suite 0x0378 is not accepted")
+    assert results[1]["detail"].startswith("message has 2 encrypted data keys")
+    assert results[2]["detail"].startswith("key backend unavailable: cannot read private key file")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,12 @@ def decryptor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     handler._decryptors.clear()
 
 
+def audit_details(decryptor_env: Path) -> list[tuple[int, str, str]]:
+    """(index, reason code, detail) of the refused values in the audit, in the order written."""
+    lines = [json.loads(line) for line in (decryptor_env.parent / "audit.jsonl").read_text().splitlines()]
+    return [(a["index"], a["reason"], a["detail"]) for a in lines if a["outcome"] == "refused"]
+
+
 async def decrypt(*values: str) -> list[dict[str, str]]:
     """The handler as a Lambda runtime calls it: synchronously (here in a thread, so that a fault proxy on
     this test's event loop can answer boto3)."""
@@ -81,10 +88,16 @@ async def test_hsm_token_gone_mid_run_and_back(
     assert await decrypt(value, value) == [{"plaintext": "404-555-0150"}] * 2
     with token_removed(softhsm.token_dirs["fle-solo"]):
         results = await decrypt(value, "%%%", value)
-        assert results[1] == {"error": "not standard base64"}  # other values are answered as usual
-        for gone in (results[0], results[2]):
-            assert gone["error"].startswith("key backend unavailable:") and "fle-solo" in gone["error"]
-            assert "404-555-0150" not in gone["error"]
+        gone, bad = {"error": "key_unavailable"}, {"error": "not_a_message"}
+        assert results == [gone, bad, gone]
+        details = sorted(audit_details(decryptor_env))  # other values are answered as usual
+        assert [(i, code) for i, code, _ in details] == [
+            (0, "key_unavailable"), (1, "not_a_message"), (2, "key_unavailable")
+        ]  # fmt: skip
+        assert details[1][2] == "not standard base64"
+        for _, _, detail in (details[0], details[2]):  # the token's label: in the audit, not the answer
+            assert detail.startswith("key backend unavailable:") and "fle-solo" in detail
+            assert "404-555-0150" not in detail
     assert await decrypt(value) == [{"plaintext": "404-555-0150"}]  # recovered, same handler, same pool
 
 
@@ -122,10 +135,12 @@ async def test_ssm_throttling_that_persists_is_a_clear_error_then_recovers(  # t
     value = encrypt(public, b"jane@example.org")
     ssm_faults.inject("AmazonSSM.GetParameter", "ThrottlingException", times=6)
     (result,) = await decrypt(value)
-    assert result == {
-        "error": "key backend unavailable: Parameter Store is throttling requests for "
+    assert result == {"error": "key_unavailable"}
+    ((_, code, detail),) = audit_details(decryptor_env)
+    assert code == "key_unavailable" and detail.split("; ")[0] == (
+        "key backend unavailable: Parameter Store is throttling requests for "
         f"'{PARAM}', even after retries"
-    }
+    )
     # keystore.ssm_backend.RETRIES says max_attempts=5: botocore counts those as retries, so 6 calls
     assert ssm_faults.calls["AmazonSSM.GetParameter"] == 6
     assert await decrypt(value) == [{"plaintext": "jane@example.org"}]  # the next call opens it afresh
@@ -138,7 +153,9 @@ async def test_ssm_access_denied_is_not_retried_and_says_what_to_allow(  # type:
     ssm_keystore(decryptor_env)
     ssm_faults.inject("AmazonSSM.GetParameter", "AccessDeniedException", times=1)
     (result,) = await decrypt(encrypt(public, b"x"))
-    assert result["error"] == (
+    assert result == {"error": "key_unavailable"}
+    ((_, code, detail),) = audit_details(decryptor_env)
+    assert code == "key_unavailable" and detail.split("; ")[0] == (
         f"key backend unavailable: access to parameter '{PARAM}' was denied (AccessDeniedException): "
         "allow ssm:GetParameter and kms:Decrypt"
     )

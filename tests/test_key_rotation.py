@@ -222,9 +222,12 @@ async def test_rotation_then_rewrap_leaves_every_item_decryptable_with_the_new_k
         rotation.tmp / "ks-old-only", rotation.old_key, "pw", provider_id=PROVIDER, name=OLD
     )
     answers = await asyncio.to_thread(decrypt_items, old_only, ids, monkeypatch)
-    assert all(
-        a["errors"] == {"phone": f"no keystore entry for provider {PROVIDER!r} key {NEW!r}"} for a in answers
-    )
+    assert all(a["errors"] == {"phone": "key_unknown"} for a in answers)
+    audit = [json.loads(line) for line in (rotation.tmp / "audit.jsonl").read_text().splitlines()]
+    refused = [a for a in audit if a["event"] == "fle.decrypt" and a["outcome"] == "refused"]
+    assert {(a["item_id"], a["reason"], a["detail"]) for a in refused} == {
+        (i, "key_unknown", f"no keystore entry for provider {PROVIDER!r} key {NEW!r}") for i in ids
+    }
 
     # a second run finds nothing to do: idempotent, resumable
     assert await rewrap_cli(keystore=rotation.keystore, store_url=rotation.store_url) == 0

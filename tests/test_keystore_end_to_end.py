@@ -4,6 +4,7 @@ the proxy encrypted, through the decryptor's Lambda handler; and what happens wh
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,7 +69,9 @@ def test_hsm_and_parameter_store_keys_decrypt_proxy_ciphertext(keystore_file: Pa
     assert backend.health()[0].unwraps == 2  # type: ignore[attr-defined]  # the HSM did the unwrapping
 
 
-def test_hsm_down_is_reported_per_value_and_recovers(keystore_file: Path, softhsm: SoftHsm) -> None:
+def test_hsm_down_is_reported_per_value_and_recovers(
+    keystore_file: Path, softhsm: SoftHsm, capfd: pytest.CaptureFixture[str]
+) -> None:
     tooling = Keystore.from_file(keystore_file)
     try:
         from_hsm = proxy_encrypt(tooling, "HsmKey", b"404-555-0150")
@@ -85,7 +88,10 @@ def test_hsm_down_is_reported_per_value_and_recovers(keystore_file: Path, sofths
         results = handler.lambda_handler({"ciphertexts": [from_hsm, from_ssm]}, None)["results"]
     finally:
         shutil.move(away, token_dir)
-    assert results[0]["error"].startswith("key backend unavailable")
+    assert results[0] == {"error": "key_unavailable"}
+    audit = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"time"')]
+    (refused,) = [line for line in audit if line["outcome"] == "refused"]  # the words: in the audit (stdout)
+    assert refused["reason"] == "key_unavailable" and refused["detail"].startswith("key backend unavailable")
     assert results[1] == {"plaintext": "404-555-0199"}  # other keys keep working
     assert handler.lambda_handler({"ciphertexts": [from_hsm]}, None)["results"] == [
         {"plaintext": "404-555-0150"}

@@ -48,7 +48,7 @@ KEYSTORE_TOML = (
     '[[key]]\nprovider_id = "FLEDemo"\nkey_name = "DemoPublicKey"\nbackend = "ssm"\n'
     f'parameter = "{PARAMETER}"\nregion = "us-east-1"\n'
 )
-OURS = {"decryptor", "keystore", "store"}
+OURS = {"decryptor", "keystore", "store", "esdk_format"}  # esdk_format: the policy reads headers with it
 NOT_SHIPPED = {"edge_proxy", "origin", "profiles", "fle", "reveal", "aiohttp", "pkcs11", "prometheus_client"}
 ELF_MACHINE = {"x86_64": 0x3E, "arm64": 0xB7}
 CORRUPT = "message could not be decrypted (corrupt, tampered or wrong key)"
@@ -432,9 +432,9 @@ def test_the_package_answers_under_the_runtime_interface_client(
         "results": [
             {"plaintext": secrets[0]},
             {"plaintext": secrets[2]},
-            {"error": CORRUPT},
-            {"error": "not standard base64"},
-            {"error": "no keystore entry for provider 'OtherProvider' key 'DemoPublicKey'"},
+            {"error": "decrypt_failed"},
+            {"error": "not_a_message"},
+            {"error": "key_unknown"},
         ]
     }
     assert again.body == {"results": [{"plaintext": secrets[0]}]}
@@ -445,19 +445,19 @@ def test_the_package_answers_under_the_runtime_interface_client(
             "fields": {"name": "Jane Doe", "phone": secrets[0], "card": secrets[1]},
             "errors": {},
         },
-        {"id": "missing", "fields": {}, "errors": {}, "error": "no item with this id"},
+        {"id": "missing", "fields": {}, "errors": {}, "error": "not_found"},
         {
             "id": later.id,
             "received_at": later.received_at,
             "fields": {"phone": later.fields["phone"]},
-            "errors": {"phone": "no keystore entry for provider 'FLEDemo' key 'OldKey'"},
+            "errors": {"phone": "key_unknown"},
         },
     ]
     assert [i["id"] for i in recent.body["items"]] == [later.id, item.id]
     assert recent.body["items"][1]["fields"]["phone"] == secrets[0]
     assert via_api.body["statusCode"] == 200
     assert json.loads(via_api.body["body"])["items"][0]["fields"]["card"] == secrets[1]
-    assert set(bad.body) == {"error"} and "integer from 1" in bad.body["error"]
+    assert bad.body == {"error": "bad_event"}
 
     audit = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"time"')]
     assert all(line["event"] == "fle.decrypt" for line in audit)
@@ -469,6 +469,11 @@ def test_the_package_answers_under_the_runtime_interface_client(
     first_lines = sorted(by_request[first], key=lambda line: line["index"])
     outcomes = [line["outcome"] for line in first_lines]
     assert outcomes == ["decrypted", "decrypted", "refused", "refused", "refused"]
+    assert [(line["reason"], line["detail"].split(";")[0]) for line in first_lines[2:]] == [
+        ("decrypt_failed", CORRUPT),
+        ("not_a_message", "not standard base64"),
+        ("key_unknown", "no keystore entry for provider 'OtherProvider' key 'DemoPublicKey'"),
+    ]  # the words the caller no longer sees are in the audit, which CloudWatch Logs keeps
     assert {line["caller"]["source"] for line in first_lines} == {"lambda"}
     assert {line["caller"]["function_arn"] for line in first_lines} == {FUNCTION_ARN}
     opened = {(line["item_id"], line["field"], line["outcome"]) for line in by_request[ids.request_id]}
@@ -476,12 +481,17 @@ def test_the_package_answers_under_the_runtime_interface_client(
     assert opened == {
         (item.id, "phone", "decrypted"), (item.id, "card", "decrypted"), (later.id, "phone", "refused"),
     }  # fmt: skip
+    (later_line,) = [line for line in by_request[ids.request_id] if line["outcome"] == "refused"]
+    assert (later_line["reason"], later_line["detail"]) == (
+        "key_unknown", "no keystore entry for provider 'FLEDemo' key 'OldKey'"
+    )  # fmt: skip
     api_lines = by_request[via_api.request_id]
     assert {line["caller"]["source"] for line in api_lines} == {"apigateway-http"}
     assert {line["caller"]["jwt_sub"] for line in api_lines} == {"user-42"}
     assert {line["caller"]["request_id"] for line in api_lines} == {"http-req-1"}
     assert bad.request_id not in by_request
     logs = stdout + stderr
+    assert '"recent" must be an integer from 1' in logs  # the bad event's words: in the log, not the answer
     for secret in secrets:
         for form in (secret, json.dumps(secret)[1:-1], base64.b64encode(secret.encode()).decode()):
             assert form not in logs, f"plaintext {secret!r} reached the function's logs"
@@ -510,9 +520,13 @@ def test_with_pkcs11_the_package_uses_an_hsm_library_from_outside_it(
     settings = {"FLE_KEYSTORE": str(keystore), PIN_ENV: pkcs11_pin}
     settings["SOFTHSM2_CONF"] = os.environ["SOFTHSM2_CONF"]
     event = {"ciphertexts": [proxy_encrypt(rsa_key, b"404-555-0150")]}
-    for task, expected in [
-        (built.task, {"plaintext": "404-555-0150"}),
-        (x86.task, {"error": "key backend unavailable: python-pkcs11 is not installed here (pkcs11)"}),
+    for task, expected, detail in [
+        (built.task, {"plaintext": "404-555-0150"}, None),
+        (
+            x86.task,
+            {"error": "key_unavailable"},
+            "key backend unavailable: python-pkcs11 is not installed here (pkcs11)",
+        ),
     ]:
         api = RuntimeApi().start()
         try:
@@ -522,4 +536,9 @@ def test_with_pkcs11_the_package_uses_an_hsm_library_from_outside_it(
             api.stop()
         assert run.answers[0].kind == "response"
         assert run.answers[0].body == {"results": [expected]}
+        (line,) = [json.loads(text) for text in run.stdout.splitlines() if text.startswith('{"time"')]
+        assert (line.get("reason"), (line.get("detail") or "").split("; ")[0] or None) == (
+            expected.get("error"),
+            detail,
+        )  # the answer's code, the audit line's words
         assert "404-555-0150" not in run.stdout + run.stderr

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import esdk
 from origin import build_app
-from origin.ciphertext import encrypted_field_names, looks_like_ciphertext
+from origin.ciphertext import encrypted_field_names, is_message
 from store import DynamoSettings, DynamoStore, SqliteStore, Store, open_store
 from tests.fixtures_dynalite import Dynalite
 from tests.helpers import serving
@@ -174,9 +174,10 @@ async def test_a_store_that_is_down_gives_503_and_nothing_half_written(
 
 def test_ciphertext_is_recognised_by_shape(rsa_key: rsa.RSAPrivateKey) -> None:
     real = ciphertext(rsa_key, b"404-555-0150")
-    assert looks_like_ciphertext(real)
-    assert not looks_like_ciphertext("404-555-0150")
-    assert not looks_like_ciphertext(real[:-1])  # not base64 any more
-    assert not looks_like_ciphertext(base64.b64encode(b"\x00" * 60).decode())
-    assert looks_like_ciphertext(base64.b64encode(b"\x02" + b"\x00" * 60).decode())
+    assert is_message(real)
+    assert not is_message("404-555-0150")
+    assert not is_message(real[:-1])  # not base64 any more
+    assert not is_message(base64.b64encode(b"\x00" * 60).decode())
+    assert is_message(base64.b64encode(b"\x02\x04\x78" + b"\x00" * 60).decode())
+    assert not is_message(base64.b64encode(b"\x02" + b"\x00" * 60).decode())  # suite 0x0000: no ESDK suite
     assert encrypted_field_names({"a": real, "b": "x", "c": real}) == ("a", "c")

@@ -8,7 +8,7 @@ import pytest
 
 from decryptor import handler
 from store import SqliteStore, StoreUnavailable, StoreUrlError, open_store
-from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv
+from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, logged_refusal
 
 
 async def test_three_slashes_are_relative_four_are_absolute(
@@ -60,12 +60,13 @@ async def test_read_only_open_reads_what_a_writer_stored(tmp_path: Path) -> None
 
 @BEFORE_ANY_BACKEND
 def test_the_handler_does_not_create_a_store(
-    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch
+    decrypt_env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     missing = decrypt_env.store_path.parent / "fle-demo-state" / "store.db"
     monkeypatch.setenv("FLE_STORE", f"sqlite:///{missing}")
     answer = handler.lambda_handler({"recent": 5}, None)
-    assert "no SQLite store at" in answer["error"]
+    assert answer == {"error": "store_unavailable"}
+    assert "no SQLite store at" in logged_refusal(caplog)
     assert not missing.parent.exists()
 
 
