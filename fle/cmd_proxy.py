@@ -35,12 +35,13 @@ from edge_proxy import (
     reload_config,
     start_site,
     tls_context,
+    workers,
 )
+from edge_proxy.parent_admin import AdminServer, workers_admin
+from edge_proxy.shared_metrics import SharedMetrics
 from profiles import ConfigError, load_config_dir
 
-from . import cli, serve, workers
-from .parent_admin import AdminServer, workers_admin
-from .shared_metrics import SharedMetrics
+from . import cli, serve
 
 log = logging.getLogger("fle")
 _DEFAULT_LIMITS = Limits()
@@ -190,7 +191,7 @@ async def serve_proxy(
 ) -> None:
     """Run the proxy until SIGINT/SIGTERM, then drain: stop accepting, finish in-flight requests.
 
-    With `reuse_port` several processes serve one port (see fle/workers.py); `on_listening` is called
+    With `reuse_port` several processes serve one port (see edge_proxy/workers.py); `on_listening` is called
     once the proxy and admin sites accept connections.
     """
     runtime = Runtime(settings)
@@ -259,8 +260,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> int:
     """`--workers N`: each worker runs serve_proxy on the shared port; the parent serves one admin listener.
 
-    The workers keep their metrics in one run's files (fle/shared_metrics.py), which the parent's /metrics
-    adds up; the workers open no admin listener of their own.
+    The workers keep their metrics in one run's files (edge_proxy/shared_metrics.py), which the parent's
+    /metrics adds up; the workers open no admin listener of their own.
     """
     if count < 1:  # before anything is bound or made
         raise cli.CliError("--workers must be at least 1")

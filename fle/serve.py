@@ -1,4 +1,5 @@
-"""Run aiohttp applications on host:port until SIGINT/SIGTERM, then shut them down cleanly."""
+"""What every serving command shares: parse HOST:PORT, name the flag when a listener cannot open, run
+until SIGINT/SIGTERM. The listener itself is opened by edge_proxy.start_site (there is one)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ import contextlib
 import errno
 import signal
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
-
-from aiohttp import web
 
 
 class ListenError(Exception):
@@ -35,25 +33,6 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-async def start_site(
-    app: web.Application, host: str, port: int, flag: str = "--listen", **options: Any
-) -> tuple[web.AppRunner, str]:
-    """Serve `app`; `options` go to aiohttp's AppRunner (e.g. auto_decompress=False for the proxy).
-    ListenError (naming `flag`) when the address cannot be used."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, **options)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    try:
-        with listening(host, port, flag):
-            await site.start()
-    except ListenError:
-        await runner.cleanup()
-        raise
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-    bound_port = sockets[0].getsockname()[1] if sockets else port
-    return runner, f"http://{host}:{bound_port}"
 
 
 async def until_signalled() -> None:
