@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,3 +124,16 @@ async def drain(listener: Listener, busy: Callable[[], bool], timeout: float) ->
         runner.server.pre_shutdown()
         await runner.server.shutdown(0.05)  # cancel the handlers still running, briefly await their ends
     await runner.cleanup()
+
+
+async def until_signalled() -> None:
+    """Return on the first SIGINT or SIGTERM (the loop's handlers, removed again on the way out)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

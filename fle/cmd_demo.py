@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from edge_proxy import build_app as build_proxy
-from edge_proxy import start_site
+from edge_proxy import start_site, until_signalled
 from keystore import Keystore, KeystoreError
 from keystore.tooling import create_file_key, public_pem
 from origin import build_app as build_origin
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         lines += ["", "Press Ctrl-C to stop.", ""]
         print("\n".join(lines), flush=True)
         try:
-            await serve.until_signalled()
+            await until_signalled()
         finally:
             await proxy_runner.cleanup()
             await origin_runner.cleanup()

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 
-from edge_proxy import start_site
+from edge_proxy import start_site, until_signalled
 from origin import build_app
 from store import StoreError, open_store
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         log.info("origin listening on %s, storing in %s", url, args.store)
         try:
-            await serve.until_signalled()
+            await until_signalled()
         finally:
             await runner.cleanup()
 

@@ -1,12 +1,12 @@
 """What every serving command shares: parse HOST:PORT, name the flag when a listener cannot open, run
-until SIGINT/SIGTERM. The listener itself is opened by edge_proxy.start_site (there is one)."""
+until SIGINT/SIGTERM. The listener itself is opened by edge_proxy.start_site (there is one), which
+also has until_signalled."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
-import signal
 from collections.abc import Awaitable, Callable, Iterator
 
 
@@ -20,11 +20,16 @@ def listening(host: str, port: int, flag: str) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        reason = e.strerror or str(e)
-        if e.errno == errno.EADDRINUSE:
-            reason = "the address is already in use"
-        raise ListenError(f"cannot listen on {shown}: {reason}; choose another with {flag}") from e
+        raise listen_error(host, port, flag, e) from e
+
+
+def listen_error(host: str, port: int, flag: str, error: OSError) -> ListenError:
+    """The one line for a listener on host:port that could not open, naming the flag that moves it."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    reason = error.strerror or str(error)
+    if error.errno == errno.EADDRINUSE:
+        reason = "the address is already in use"
+    return ListenError(f"cannot listen on {shown}: {reason}; choose another with {flag}")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -33,18 +38,6 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-async def until_signalled() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
 
 
 def run(main: Callable[[], Awaitable[None]]) -> int:
