@@ -1,4 +1,5 @@
-"""Listening sockets for the proxy: plain or TLS, client keep-alive idle limit, graceful shutdown."""
+"""Listening sockets (the one `start_site`, for the proxy and the sample origin alike): plain or TLS, client
+keep-alive idle limit, connection guards, graceful shutdown, waiting for SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
