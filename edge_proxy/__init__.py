@@ -10,7 +10,7 @@ from .guards import ClientLimits
 from .limits import Limits
 from .reload import reload_config
 from .runtime import RUNTIME, Runtime
-from .serving import drain, start_site, tls_context
+from .serving import Listener, drain, start_site, tls_context, until_signalled
 from .settings import ConfigSource, ProxySettings, Timeouts
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "ClientLimits",
     "ConfigSource",
     "Limits",
+    "Listener",
     "ProxyError",
     "ProxySettings",
     "RequestRefused",
@@ -29,4 +30,5 @@ __all__ = [
     "reload_config",
     "start_site",
     "tls_context",
+    "until_signalled",
 ]

@@ -1,10 +1,11 @@
 """Connection-level limits on the client side: header size and count, header read time, open connections.
 
 aiohttp itself enforces the header line, field and count limits (answering 400 with no handler run); it
-has no time limit on reading a request head and no cap on open connections, so `guard_listener` wraps its
-protocol factory: each connection gets `header_timeout` seconds from its opening (and from the end of each
-response plus the keep-alive idle time) until its request head has been read, else it is closed; a
-connection beyond `max_connections` is answered 503 and closed at once.
+has no time limit on reading a request head and no cap on open connections, so `guard_factory` wraps its
+protocol factory (serving.py opens the listening server with the wrapped factory): each connection gets
+`header_timeout` seconds from its opening (and from the end of each response plus the keep-alive idle
+time) until its request head has been read, else it is closed; a connection beyond `max_connections` is
+answered 503 and closed at once.
 """
 
 from __future__ import annotations
@@ -129,25 +130,3 @@ def guard_app(app: web.Application, limits: ClientLimits, idle: float) -> _Guard
 def guard_factory(guard: _Guard, factory: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
     """A protocol factory that guards every connection `factory` serves."""
     return lambda: _Guarded(guard, factory())
-
-
-class GuardedSite(web.TCPSite):
-    """aiohttp's TCPSite with every connection going through the guard (mirrors TCPSite.start)."""
-
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, guard: _Guard, **kw: Any) -> None:
-        super().__init__(runner, host, port, **kw)
-        self._guard = guard
-
-    async def start(self) -> None:
-        self._runner._reg_site(self)
-        server = self._runner.server
-        assert server is not None
-        self._server = await asyncio.get_running_loop().create_server(
-            guard_factory(self._guard, server),
-            self._host,
-            self._port,
-            ssl=self._ssl_context,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
-        )

@@ -42,7 +42,7 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        # multiprocess_mode: how `fle proxy --workers N` adds up the workers' gauges (fle/shared_metrics.py)
+        # multiprocess_mode: how `fle proxy --workers N` adds up the workers' gauges (shared_metrics.py)
         self.in_flight = Gauge(
             "fle_proxy_in_flight_requests", "Requests being handled.", registry=r, multiprocess_mode="livesum"
         )

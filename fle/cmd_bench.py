@@ -1,9 +1,9 @@
 """`fle bench URL`: submit forms to a deployment at a set concurrency or rate, with live progress.
 
 For a user's own proxy (or any URL that takes a form POST): reports throughput, latency percentiles and
-status counts. With `--rate`, requests are scheduled at fixed times and latency is measured from the
-scheduled time, so a stalled server shows up in the percentiles instead of silently lowering the rate.
-For laboratory comparisons against pass-through and a reference proxy, see `python -m benchmarks`.
+status counts. Thin: the load itself is the `loadgen` package (pacing with `--rate`, progress, summary);
+this command parses flags, checks the target encrypts something, and prints. For laboratory comparisons
+against pass-through and a reference proxy, see `python -m benchmarks`.
 
 HTTPS: `--cacert PEM` trusts a private CA; `--insecure` skips verification (with a warning). A benchmark
 whose body encrypts nothing measures a plain pass-through, so bench warns: with `--config DIR` (the proxy's
@@ -19,14 +19,12 @@ import asyncio
 import json
 import ssl
 import sys
-import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from urllib.parse import parse_qsl, urlencode
 
-import aiohttp
 from yarl import URL
 
+from loadgen import LoadError, Plan, Summary, load, preflight
 from profiles import QUERY_ARG_NAME, Action, ConfigError, load_config_dir, select
 
 from . import cli
@@ -59,154 +57,6 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--config-id", metavar="ID", help="which config in --config (if it has several)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=run)
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    url: str
-    body: bytes
-    concurrency: int
-    duration: float
-    requests: int | None = None
-    rate: float | None = None
-    timeout: float = 30.0
-    tls: ssl.SSLContext | None = None  # None: the default verification for https://
-
-
-@dataclass
-class Tally:
-    latencies: list[float] = field(default_factory=list)  # seconds, successful (2xx/3xx) responses
-    statuses: Counter[str] = field(default_factory=Counter)  # "200", "502", or an error class name
-    issued: int = 0
-
-    @property
-    def errors(self) -> int:
-        return sum(n for k, n in self.statuses.items() if not (k.isdigit() and int(k) < 400))
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    url: str
-    seconds: float
-    requests: int
-    ok: int
-    errors: int
-    rps: float
-    p50_ms: float | None
-    p90_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-    statuses: dict[str, int]
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    return sorted_values[min(len(sorted_values) - 1, int(q / 100 * len(sorted_values)))]
-
-
-def summarise(plan: Plan, tally: Tally, seconds: float) -> Summary:
-    values = sorted(tally.latencies)
-    total = sum(tally.statuses.values())
-
-    def ms(q: float) -> float | None:
-        v = percentile(values, q)
-        return None if v is None else round(v * 1000, 3)
-
-    return Summary(
-        url=plan.url,
-        seconds=round(seconds, 3),
-        requests=total,
-        ok=len(values),
-        errors=tally.errors,
-        rps=round(total / seconds, 1) if seconds else 0.0,
-        p50_ms=ms(50),
-        p90_ms=ms(90),
-        p99_ms=ms(99),
-        max_ms=None if not values else round(values[-1] * 1000, 3),
-        statuses=dict(sorted(tally.statuses.items())),
-    )
-
-
-async def _one(session: aiohttp.ClientSession, plan: Plan, tally: Tally, started: float) -> None:
-    try:
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        async with session.post(plan.url, data=plan.body, headers=headers) as response:
-            await response.read()
-            status = str(response.status)
-    except (aiohttp.ClientError, TimeoutError) as e:
-        status = type(e).__name__
-    tally.statuses[status] += 1
-    if status.isdigit() and int(status) < 400:
-        tally.latencies.append(time.perf_counter() - started)
-
-
-async def load(plan: Plan, progress: bool = False) -> Summary:
-    """Run the plan; a progress line on stderr every second when `progress`."""
-    tally = Tally()
-    start = time.perf_counter()
-    deadline = start + plan.duration
-    timeout = aiohttp.ClientTimeout(total=plan.timeout)
-    connector = aiohttp.TCPConnector(limit=plan.concurrency, ssl=_ssl_option(plan))
-
-    def take() -> float | None:
-        """The next request's start time (scheduled when pacing), or None when the plan is done."""
-        if plan.requests is not None and tally.issued >= plan.requests:
-            return None
-        at = start + tally.issued / plan.rate if plan.rate else time.perf_counter()
-        if at >= deadline:
-            return None
-        tally.issued += 1
-        return at
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        while (at := take()) is not None:
-            wait = at - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await _one(session, plan, tally, at)
-
-    async def report() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            _progress(plan, tally, time.perf_counter() - start)
-
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        reporter = asyncio.create_task(report()) if progress else None
-        try:
-            await asyncio.gather(*(worker(session) for _ in range(plan.concurrency)))
-        finally:
-            if reporter is not None:
-                reporter.cancel()
-    seconds = time.perf_counter() - start
-    if progress:
-        _progress(plan, tally, seconds, final=True)
-    return summarise(plan, tally, seconds)
-
-
-def _progress(plan: Plan, tally: Tally, elapsed: float, final: bool = False) -> None:
-    done = sum(tally.statuses.values())
-    recent = sorted(tally.latencies[-2000:])
-    p50, p99 = percentile(recent, 50), percentile(recent, 99)
-    share = min(1.0, elapsed / plan.duration)
-    if plan.requests:
-        share = max(share, done / plan.requests)
-    bar = "#" * int(share * 20)
-    latency = (
-        f"p50 {p50 * 1000:.1f} ms  p99 {p99 * 1000:.1f} ms" if p50 is not None and p99 is not None else ""
-    )
-    line = (
-        f"[{bar:<20}] {elapsed:5.1f}s  {done:,} requests  {done / elapsed if elapsed else 0:,.0f} rps  "
-        f"{latency}  errors {tally.errors}"
-    )
-    if sys.stderr.isatty():
-        print("\r" + line, end="\n" if final else "", file=sys.stderr, flush=True)
-    else:
-        print(line, file=sys.stderr, flush=True)
-
-
-def _ssl_option(plan: Plan) -> ssl.SSLContext | bool:
-    return plan.tls if plan.tls is not None else True
 
 
 def tls_context(cacert: str | None, insecure: bool) -> ssl.SSLContext | None:
@@ -282,19 +132,6 @@ def _plan(args: argparse.Namespace) -> Plan:
     return Plan(str(url), body, args.concurrency, args.duration, args.requests, args.rate, args.timeout, tls)
 
 
-async def _preflight(plan: Plan) -> str:
-    """One request before the load: a clear error if the URL cannot be reached; the answer's text."""
-    timeout = aiohttp.ClientTimeout(total=plan.timeout)
-    connector = aiohttp.TCPConnector(ssl=_ssl_option(plan))
-    try:
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            headers = {"Content-Type": "application/x-www-form-urlencoded"}
-            async with session.post(plan.url, data=plan.body, headers=headers) as response:
-                return (await response.read()).decode("utf-8", "replace")
-    except (aiohttp.ClientError, TimeoutError) as e:
-        raise cli.CliError(f"cannot reach {plan.url}: {e or type(e).__name__}") from e
-
-
 def run(args: argparse.Namespace) -> int:
     plan = _plan(args)
     sent = parse_qsl(plan.body.decode(), keep_blank_values=True)
@@ -304,12 +141,15 @@ def run(args: argparse.Namespace) -> int:
             warn(problem)
 
     async def main() -> Summary:
-        answer = await _preflight(plan)
+        answer = await preflight(plan)
         if not args.config and (problem := echo_warning(sent, answer)):
             warn(problem)
         return await load(plan, progress=not args.quiet)
 
-    summary = asyncio.run(main())
+    try:
+        summary = asyncio.run(main())
+    except LoadError as e:
+        raise cli.CliError(str(e)) from e
     if args.json:
         print(json.dumps(asdict(summary), indent=2))
     else:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from edge_proxy import build_app as build_proxy
-from edge_proxy import start_site as start_proxy_site
+from edge_proxy import start_site, until_signalled
 from keystore import Keystore, KeystoreError
 from keystore.tooling import create_file_key, public_pem
 from origin import build_app as build_origin
@@ -103,13 +103,14 @@ def run(args: argparse.Namespace) -> int:
     settings = proxy_settings(str(state / "config"), origin_url)
 
     async def main() -> None:
-        origin_runner, _ = await serve.start_site(
-            build_origin(open_store(store_url)), args.host, args.origin_port, "--origin-port"
-        )
+        with serve.listening(args.host, args.origin_port, "--origin-port"):
+            origin_runner, _ = await start_site(
+                build_origin(open_store(store_url)), args.host, args.origin_port, auto_decompress=True
+            )
         try:
             # the proxy's own server settings: it, not aiohttp, decides what to do with compressed bodies
             with serve.listening(args.host, args.proxy_port, "--proxy-port"):
-                proxy_runner, proxy_url = await start_proxy_site(
+                proxy_runner, proxy_url = await start_site(
                     build_proxy(settings), args.host, args.proxy_port
                 )
         except serve.ListenError:
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         lines += ["", "Press Ctrl-C to stop.", ""]
         print("\n".join(lines), flush=True)
         try:
-            await serve.until_signalled()
+            await until_signalled()
         finally:
             await proxy_runner.cleanup()
             await origin_runner.cleanup()

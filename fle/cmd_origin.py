@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 
+from edge_proxy import start_site, until_signalled
 from origin import build_app
 from store import StoreError, open_store
 
@@ -42,10 +43,15 @@ def run(args: argparse.Namespace) -> int:
         except StoreError as e:
             await store.close()
             raise cli.CliError(f"store {args.store}: {e}") from e
-        runner, url = await serve.start_site(build_app(store), host, port, "--listen")
+        try:
+            with serve.listening(host, port, "--listen"):
+                runner, url = await start_site(build_app(store), host, port, auto_decompress=True)
+        except serve.ListenError:
+            await store.close()
+            raise
         log.info("origin listening on %s, storing in %s", url, args.store)
         try:
-            await serve.until_signalled()
+            await until_signalled()
         finally:
             await runner.cleanup()
 

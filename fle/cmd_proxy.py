@@ -1,21 +1,16 @@
 """`fle proxy --config DIR --origin URL --listen HOST:PORT [--admin HOST:PORT] [--tls-cert C --tls-key K]`
 
-Three steps, kept apart so that other ways of running the proxy (several workers) can reuse them:
-`build_settings` turns arguments into ProxySettings, `ListenOptions.from_args` says where and how to listen,
-and `serve_proxy` runs one proxy (and its admin listener) until SIGTERM, reloading the config on SIGHUP.
+Thin: `build_settings` turns arguments into ProxySettings, `listen_options` says where and how to listen,
+and edge_proxy/process.py runs the proxy (one process, or `--workers N`) until SIGTERM; this module only
+adds the access log's destination and the words of errors (which flag to change).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import logging
-import signal
-import ssl
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from yarl import URL
@@ -26,23 +21,16 @@ from edge_proxy import (
     Limits,
     ProxyError,
     ProxySettings,
-    Runtime,
     Timeouts,
-    build_admin_app,
-    build_app,
-    drain,
     logscrub,
-    reload_config,
-    start_site,
     tls_context,
+    workers,
 )
+from edge_proxy.process import CannotListen, ListenOptions, run_workers, serve_proxy
 from profiles import ConfigError, load_config_dir
 
-from . import cli, serve, workers
-from .parent_admin import AdminServer, workers_admin
-from .shared_metrics import SharedMetrics
+from . import cli, serve
 
-log = logging.getLogger("fle")
 _DEFAULT_LIMITS = Limits()
 _DEFAULT_TIMEOUTS = Timeouts()
 _DEFAULT_CLIENT = ClientLimits()
@@ -153,26 +141,17 @@ def build_settings(args: argparse.Namespace) -> ProxySettings:
     return dataclasses.replace(settings, client=client)
 
 
-@dataclass(frozen=True, slots=True)
-class ListenOptions:
-    """Where the proxy and its admin listener accept connections, and with which TLS context."""
-
-    host: str
-    port: int
-    admin: tuple[str, int] | None
-    tls: ssl.SSLContext | None
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> ListenOptions:
-        if bool(args.tls_cert) != bool(args.tls_key):
-            raise cli.CliError("--tls-cert and --tls-key go together")
-        try:
-            host, port = serve.parse_listen(args.listen)
-            admin = None if args.admin == "off" else serve.parse_listen(args.admin)
-            tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
-        except (ValueError, ProxyError) as e:
-            raise cli.CliError(str(e)) from e
-        return cls(host, port, admin, tls)
+def listen_options(args: argparse.Namespace) -> ListenOptions:
+    """Where and how `fle proxy` listens, from its arguments; CliError on a bad address or TLS file."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise cli.CliError("--tls-cert and --tls-key go together")
+    try:
+        host, port = serve.parse_listen(args.listen)
+        admin = None if args.admin == "off" else serve.parse_listen(args.admin)
+        tls = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    except (ValueError, ProxyError) as e:
+        raise cli.CliError(str(e)) from e
+    return ListenOptions(host, port, admin, tls)
 
 
 def configure_access_log(target: str) -> None:
@@ -188,137 +167,27 @@ def configure_access_log(target: str) -> None:
     access.setLevel(logging.INFO)
 
 
-async def serve_proxy(
-    settings: ProxySettings,
-    listen: ListenOptions,
-    *,
-    reuse_port: bool = False,
-    on_listening: Callable[[], None] | None = None,
-) -> None:
-    """Run the proxy until SIGINT/SIGTERM, then drain: stop accepting, finish in-flight requests.
-
-    With `reuse_port` several processes serve one port (see fle/workers.py); `on_listening` is called
-    once the proxy and admin sites accept connections.
-    """
-    runtime = Runtime(settings)
-    t = settings.timeouts
-    loop = asyncio.get_running_loop()
-    reloads: set[asyncio.Task[bool]] = set()
-
-    def on_hangup() -> None:
-        task = loop.create_task(reload_config(runtime))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, on_hangup)  # before "listening" is logged: no window to die in
-    with serve.listening(listen.host, listen.port, "--listen"):
-        runner, url = await start_site(
-            build_app(runtime),
-            listen.host,
-            listen.port,
-            ssl_context=listen.tls,
-            keepalive_timeout=t.client_idle,
-            shutdown_timeout=t.shutdown,
-            reuse_port=reuse_port,
-            client_limits=settings.client,
-        )
-    admin_runner = None
-    if listen.admin is not None:
-        try:
-            with serve.listening(*listen.admin, "--admin (or --admin off)"):
-                admin_runner, admin_url = await start_site(build_admin_app(runtime), *listen.admin)
-        except serve.ListenError:
-            await runner.cleanup()
-            raise
-        log.info("admin listening on %s (/healthz /readyz /metrics)", admin_url)
-    log.info("proxy listening on %s, forwarding to %s (config %s)", url, settings.origin, settings.config.id)
-    if on_listening is not None:
-        on_listening()
-
-    try:
-        await serve.until_signalled()
-    finally:
-        loop.remove_signal_handler(signal.SIGHUP)
-        runtime.draining = True
-        log.info("draining: finishing in-flight requests (at most %.0f s)", t.shutdown)
-        registry = runtime.metrics.registry
-        await drain(
-            runner, lambda: bool(registry.get_sample_value("fle_proxy_in_flight_requests")), t.shutdown
-        )
-        if admin_runner is not None:
-            await admin_runner.cleanup()
-        log.info("proxy stopped")
-
-
 def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
-    listen = ListenOptions.from_args(args)
+    listen = listen_options(args)
     configure_access_log(args.access_log)
     logscrub.install(*logging.getLogger("edge_proxy.access").handlers)  # before any worker forks
-    if args.workers != 1:
-        return _run_workers(settings, listen, args.workers)
     try:
+        if args.workers != 1:
+            return run_workers(settings, listen, args.workers)
         return serve.run(lambda: serve_proxy(settings, listen))
-    except serve.ListenError as e:
-        raise cli.CliError(str(e)) from e
-
-
-def _run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> int:
-    """`--workers N`: each worker runs serve_proxy on the shared port; the parent serves one admin listener.
-
-    The workers keep their metrics in one run's files (fle/shared_metrics.py), which the parent's /metrics
-    adds up; the workers open no admin listener of their own.
-    """
-    if count < 1:  # before anything is bound or made
-        raise cli.CliError("--workers must be at least 1")
-    status = workers.Status(count)
-    shared: SharedMetrics | None = None
-    admin: AdminServer | None = None
-    parent = workers.Parent()
-    if listen.admin is not None:
-        shared = SharedMetrics()
-        admin = _admin_server(listen.admin, status, shared)
-        parent = workers.Parent(idle=admin.poll, worker_exited=shared.worker_gone)
-
-    async def serve_worker(slot: workers.WorkerSlot) -> None:
-        if admin is not None and shared is not None:  # the parent's: close this copy, write shared files
-            admin.forget()
-            shared.use_in_this_process()
-        mine = dataclasses.replace(listen, port=slot.port, admin=None)
-        await serve_proxy(settings, mine, reuse_port=True, on_listening=slot.ready)
-
-    def ready(url: str) -> None:
-        if listen.tls is not None:  # the supervisor holds a plain socket; the workers serve TLS on it
-            url = "https" + url.removeprefix("http")
-        log.info(
-            "proxy listening on %s with %d workers, forwarding to %s (config %s)",
-            url,
-            count,
-            settings.origin,
-            settings.config.id,
-        )
-
-    if admin is not None:
-        log.info("admin listening on %s (/healthz /readyz /metrics for all %d workers)", admin.url, count)
-    # a worker drains for up to the shutdown timeout after SIGTERM; only then may the parent kill it
-    plan = workers.WorkerPlan(listen.host, listen.port, count, stop_timeout=settings.timeouts.shutdown + 5)
-    try:
-        return workers.run(serve_worker, plan, ready, parent, status)
     except workers.WorkersError as e:
         raise cli.CliError(str(e)) from e
-    finally:
-        if admin is not None:
-            admin.close()
-        if shared is not None:
-            shared.close()
+    except CannotListen as e:
+        raise cli.CliError(_cannot_listen(e, several=args.workers != 1)) from e
 
 
-def _admin_server(address: tuple[str, int], status: workers.Status, shared: SharedMetrics) -> AdminServer:
-    try:
-        return workers_admin(address, status, shared)
-    except OSError as e:
-        shared.close()
-        raise cli.CliError(
-            f"--admin {address[0]}:{address[1]}: cannot listen there ({e.strerror}); "
+def _cannot_listen(e: CannotListen, several: bool) -> str:
+    """The one line naming the flag that moves the listener."""
+    if e.role == "admin" and several:  # the parent's own admin server
+        return (
+            f"--admin {e.host}:{e.port}: cannot listen there ({e.error.strerror}); "
             "choose another with --admin, or 'off'"
-        ) from e
+        )
+    flag = "--listen" if e.role == "proxy" else "--admin (or --admin off)"
+    return str(serve.listen_error(e.host, e.port, flag, e.error))

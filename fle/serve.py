@@ -1,15 +1,13 @@
-"""Run aiohttp applications on host:port until SIGINT/SIGTERM, then shut them down cleanly."""
+"""What every serving command shares: parse HOST:PORT, name the flag when a listener cannot open, run
+until SIGINT/SIGTERM. The listener itself is opened by edge_proxy.start_site (there is one), which
+also has until_signalled."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
-import signal
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
-
-from aiohttp import web
 
 
 class ListenError(Exception):
@@ -22,11 +20,16 @@ def listening(host: str, port: int, flag: str) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        reason = e.strerror or str(e)
-        if e.errno == errno.EADDRINUSE:
-            reason = "the address is already in use"
-        raise ListenError(f"cannot listen on {shown}: {reason}; choose another with {flag}") from e
+        raise listen_error(host, port, flag, e) from e
+
+
+def listen_error(host: str, port: int, flag: str, error: OSError) -> ListenError:
+    """The one line for a listener on host:port that could not open, naming the flag that moves it."""
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    reason = error.strerror or str(error)
+    if error.errno == errno.EADDRINUSE:
+        reason = "the address is already in use"
+    return ListenError(f"cannot listen on {shown}: {reason}; choose another with {flag}")
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -35,37 +38,6 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{value!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     return host.strip("[]") or "127.0.0.1", int(port)
-
-
-async def start_site(
-    app: web.Application, host: str, port: int, flag: str = "--listen", **options: Any
-) -> tuple[web.AppRunner, str]:
-    """Serve `app`; `options` go to aiohttp's AppRunner (e.g. auto_decompress=False for the proxy).
-    ListenError (naming `flag`) when the address cannot be used."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, **options)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    try:
-        with listening(host, port, flag):
-            await site.start()
-    except ListenError:
-        await runner.cleanup()
-        raise
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-    bound_port = sockets[0].getsockname()[1] if sockets else port
-    return runner, f"http://{host}:{bound_port}"
-
-
-async def until_signalled() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
 
 
 def run(main: Callable[[], Awaitable[None]]) -> int:

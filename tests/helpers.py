@@ -6,7 +6,6 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from aws_encryption_sdk.identifiers import EncryptionKeyType, WrappingAlgorithm
@@ -15,7 +14,7 @@ from aws_encryption_sdk.key_providers.raw import RawMasterKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fle.serve import start_site
+from edge_proxy import start_site
 from keystore.tooling import public_pem
 from profiles.examples import write_example_config
 
@@ -76,9 +75,10 @@ def write_file_keystore(
 
 
 @asynccontextmanager
-async def serving(app: web.Application, **options: Any) -> AsyncIterator[str]:
-    """Run `app` on a free loopback port; yields its base URL. `options` go to aiohttp's AppRunner."""
-    runner, url = await start_site(app, "127.0.0.1", 0, **options)
+async def serving(app: web.Application, *, auto_decompress: bool = True) -> AsyncIterator[str]:
+    """Run `app` on a free loopback port; yields its base URL. aiohttp inflates compressed request bodies
+    unless `auto_decompress=False` (as the proxy's own listener does)."""
+    runner, url = await start_site(app, "127.0.0.1", 0, auto_decompress=auto_decompress)
     try:
         yield url
     finally:

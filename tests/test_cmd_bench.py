@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from edge_proxy import ProxySettings, build_app
+from edge_proxy import ProxySettings, build_app, start_site
 from profiles import load_config_dir
 from tests.helpers import make_config_dir, serving
 
@@ -107,15 +107,11 @@ async def https_echo(tls_files: tuple[Path, Path]) -> AsyncIterator[str]:
     app.router.add_post("/submit", echo)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*tls_files)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    listener, url = await start_site(app, "127.0.0.1", 0, ssl_context=context)
     try:
-        yield f"https://127.0.0.1:{port}/submit"
+        yield f"{url}/submit"
     finally:
-        await runner.cleanup()
+        await listener.cleanup()
 
 
 async def test_bench_trusts_a_private_ca_or_skips_verification_with_a_warning(

@@ -51,7 +51,7 @@ def owner_of(local_port: int, pids: list[int]) -> int:
 
 
 def metric_files_dir(pid: int) -> Path:
-    """The shared metrics directory a worker has mapped (fle/shared_metrics.py), read from /proc."""
+    """The shared metrics directory a worker has mapped (edge_proxy/shared_metrics.py), read from /proc."""
     for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
         path = line.split(maxsplit=5)[-1]
         if path.endswith(".db") and "/fle-metrics-" in path:

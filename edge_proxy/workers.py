@@ -7,13 +7,14 @@ port while workers come and go; it serves no proxy traffic itself. It forks befo
 exists, waits for every worker to report ready, restarts a worker that dies, and on SIGTERM or SIGINT stops
 them all (SIGTERM, then SIGKILL after a grace period). SIGHUP is passed on to every worker (config reload).
 
-The parent's own work (the admin listener of fle/parent_admin.py) runs in `Parent.idle`, called wherever the
+The parent's own work (the admin listener of parent_admin.py) runs in `Parent.idle`, called wherever the
 supervisor would otherwise sleep; it sees the workers through `Status` and hears of every exit through
-`Parent.worker_exited` (fle/shared_metrics.py drops a dead worker's live gauges there).
+`Parent.worker_exited` (shared_metrics.py drops a dead worker's live gauges there).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -25,9 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from . import serve
-
-log = logging.getLogger("fle.workers")
+log = logging.getLogger("fle.workers")  # the name the logs have always shown
 
 _READY = b"R"
 
@@ -103,7 +102,8 @@ def _worker_main(serve_worker: ServeWorker, index: int, host: str, port: int, re
         os.write(ready_fd, _READY)
         os.close(ready_fd)
 
-    serve.run(lambda: serve_worker(WorkerSlot(index, host, port, ready)))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_worker(WorkerSlot(index, host, port, ready)))
 
 
 class _Supervisor:
@@ -128,7 +128,7 @@ class _Supervisor:
                     signal.signal(sig, signal.SIG_DFL)
                 _worker_main(self.serve_worker, index, self.plan.host, self.plan.port, write_fd)
             except BaseException:
-                logging.getLogger("fle.workers").exception("worker %d failed", index)
+                log.exception("worker %d failed", index)
                 code = 1
             finally:
                 sys.stdout.flush()
