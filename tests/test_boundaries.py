@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 OURS = {
-    "profiles", "edge_proxy", "keystore", "store", "origin", "decryptor", "fle", "awsenv", "esdk_format", "loadgen"
+    "profiles", "edge_proxy", "keystore", "store", "origin", "decryptor", "fle", "awsenv", "esdk_format",
+    "loadgen",
 }
 # packages that hold or reach private keys: nothing the edge, the origin or esdk_format imports may be one
 HOLDS_KEYS = {"keystore", "decryptor", "fle"}
