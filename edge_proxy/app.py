@@ -50,7 +50,7 @@ async def _rewrite(
     started = time.perf_counter()
     try:
         content_type = request.headers.get("Content-Type", "")
-        rewritten, count = rewrite_body(decision, plain, content_type, live.encryptor, limits)
+        rewritten, count = rewrite_body(decision, plain, content_type, live.compiled, limits)
     except RequestRefused:
         raise
     except Exception as e:  # fail closed: whatever broke, the body does not go out

@@ -2,45 +2,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from profiles import EncryptionEntity
-from profiles.loader import profile_reads
 from profiles.model import BodyFormat
 from profiles.select import Decision
 
 from . import forms, json_body, multipart
+from .compiled import CompiledConfig, EdgeProfile, EncryptValue
 from .content_type import strict_content_type
-from .encryptor import FieldEncryptor
 from .errors import RequestRefused
 from .limits import Limits
 
+EncryptInSuite = Callable[[bytes, EncryptionEntity, int], bytes]
+"""An encrypt function that is told the suite (FieldEncryptor's call): for callers without a loaded config."""
+
 
 def rewrite_body(
-    decision: Decision, body: bytes, content_type: str, encryptor: FieldEncryptor, limits: Limits
+    decision: Decision,
+    body: bytes,
+    content_type: str,
+    encryptor: CompiledConfig | EncryptInSuite,
+    limits: Limits,
 ) -> tuple[bytes, int]:
     """The body with its protected values encrypted, and how many; RequestRefused when it must not pass.
 
-    `content_type` is the raw header (multipart needs its boundary parameter).
+    `content_type` is the raw header (multipart needs its boundary parameter). `encryptor` is the proxy's
+    CompiledConfig (the profile's facts and encoder looked up, computed at load), or a function told the
+    suite (tests, fuzzing: the facts are then derived now).
     """
     profile, body_format = decision.profile, decision.format
     if profile is None or body_format is None:
         raise ValueError("rewrite_body needs a decision to encrypt")
-    if not profile_reads(profile, body_format):  # a query-argument profile meant for another format
+    if body_format not in profile.reads:  # a query-argument profile meant for another format
         raise RequestRefused(
             400,
             "ProfileFormatMismatchClientError",
             f"the selected profile cannot read {body_format.value} bodies",
         )
-    suite = profile.algorithm_suite
-
-    def encrypt(value: bytes, entity: EncryptionEntity) -> bytes:
-        return encryptor(value, entity, suite)
-
+    if isinstance(encryptor, CompiledConfig):
+        edge, encrypt = encryptor.bound(profile)
+    else:
+        edge, encrypt = EdgeProfile.of(profile), _in_suite(encryptor, profile.algorithm_suite)
     if body_format is BodyFormat.URL_ENCODED:
         strict_content_type(content_type, body_format)  # utf-16/utf-7 would hide names: UTF-8 only
-        return forms.rewrite(body, profile, encrypt, limits)
+        return forms.rewrite(body, edge, encrypt, limits)
     if body_format is BodyFormat.JSON:
         strict_content_type(content_type, body_format)  # the origin must read the bytes that were encrypted
-        return json_body.rewrite(body, profile, encrypt, limits)
+        return json_body.rewrite(body, edge, encrypt, limits)
     if body_format is BodyFormat.MULTIPART:  # boundary_of checks the Content-Type the same way
-        return multipart.rewrite(body, content_type, profile, encrypt, limits)
+        return multipart.rewrite(body, content_type, edge, encrypt, limits)
     raise RequestRefused(415, "UnsupportedFormat", f"body format {body_format.value} is not supported")
+
+
+def _in_suite(encrypt: EncryptInSuite, suite: int) -> EncryptValue:
+    return lambda value, entity: encrypt(value, entity, suite)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 from profiles import EncryptionEntity, FleConfig
 
@@ -24,10 +25,30 @@ class FieldEncryptor:
                     key_name=entity.public_key.name.encode("utf-8"),
                 )
 
+    def for_suite(self, suite: int) -> Callable[[bytes, EncryptionEntity], bytes]:
+        """The encrypt function of `suite` (0x0178 or 0x0478), picked once: a profile's suite is set at load.
+
+        It returns the standard base64 of one ESDK message holding the value; ValueError for another suite.
+        """
+        encode = _ENCODERS.get(suite)
+        if encode is None:
+            raise ValueError(f"unsupported algorithm suite {suite:#06x}")
+        keys = self._keys
+
+        def encrypt(value: bytes, entity: EncryptionEntity) -> bytes:
+            return base64.b64encode(encode(value, keys[entity]))
+
+        return encrypt
+
     def __call__(self, value: bytes, entity: EncryptionEntity, suite: int = esdk.SUITE_ID) -> bytes:
         """The standard base64 of one ESDK message holding `value`, in `suite` (0x0178 or 0x0478)."""
-        if suite == esdk_v2.SUITE_ID:
-            return base64.b64encode(esdk_v2.encrypt(value, self._keys[entity]))
-        if suite != esdk.SUITE_ID:
+        encode = _ENCODERS.get(suite)
+        if encode is None:
             raise ValueError(f"unsupported algorithm suite {suite:#06x}")
-        return base64.b64encode(esdk.encrypt(value, self._keys[entity]))
+        return base64.b64encode(encode(value, self._keys[entity]))
+
+
+_ENCODERS: dict[int, Callable[[bytes, esdk.FieldKey], bytes]] = {
+    esdk.SUITE_ID: esdk.encrypt,
+    esdk_v2.SUITE_ID: esdk_v2.encrypt,
+}

@@ -14,17 +14,16 @@ UTF-8 once decoded are all refused with a 400 and a reason, never guessed at.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from urllib.parse import quote, unquote_to_bytes
 
-from profiles import EncryptionEntity, Profile
+from profiles import Profile
 
+from .compiled import EdgeProfile, EncryptValue, edge_profile
 from .errors import RequestRefused
-from .limits import Limits, too_many_fields
+from .limits import FieldBudget, Limits, too_many_fields
 from .names import entity_for
 
-EncryptValue = Callable[[bytes, EncryptionEntity], bytes]
-"""Encrypts one decoded value for an entity and returns the base64 text (ASCII bytes)."""
+__all__ = ["EncryptValue", "check_body", "decode_name", "rewrite"]
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _FORBIDDEN = re.compile(rb"[\x00-\x1f\x7f;]")
@@ -74,36 +73,28 @@ def decode_name(raw_name: bytes) -> str:
         raise _malformed("a form field name is not UTF-8 once decoded") from e
 
 
-def rewrite(body: bytes, profile: Profile, encrypt_value: EncryptValue, limits: Limits) -> tuple[bytes, int]:
+def rewrite(
+    body: bytes, profile: Profile | EdgeProfile, encrypt_value: EncryptValue, limits: Limits
+) -> tuple[bytes, int]:
     """Return the rewritten body and the number of values encrypted; RequestRefused when it must not pass."""
     check_body(body)
     segments = body.split(b"&")
     if len(segments) > limits.max_fields:
         raise too_many_fields(limits)
-    encrypted = 0
+    budget = FieldBudget(limits)
+    names = edge_profile(profile).names
     for index, segment in enumerate(segments):
         if not segment:
             continue
         raw_name, has_value, raw_value = segment.partition(b"=")
         if b"=" in raw_value and _QS_SPLIT.search(raw_value):
             raise _malformed("a form value holds ']=', where qs (Express) ends the field name")
-        entity = entity_for(profile, decode_name(raw_name))
+        entity = entity_for(names, decode_name(raw_name))
         if entity is None:
             continue
         value = _decode(raw_value, "value") if has_value else b""
-        if len(value) > limits.max_field_bytes:
-            raise RequestRefused(
-                400,
-                "FieldLengthLimitClientError",
-                f"a protected field is longer than {limits.max_field_bytes} bytes",
-            )
-        encrypted += 1
-        if encrypted > limits.max_encrypted_fields:
-            raise RequestRefused(
-                400,
-                "FieldNumberLimitClientError",
-                f"more than {limits.max_encrypted_fields} protected fields in one request",
-            )
+        budget.length(len(value))
+        budget.count()
         ciphertext = encrypt_value(value, entity)
         segments[index] = raw_name + b"=" + _escape_value(ciphertext)
-    return b"&".join(segments), encrypted
+    return b"&".join(segments), budget.used

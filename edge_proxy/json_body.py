@@ -27,11 +27,11 @@ from json import JSONDecodeError
 from json.decoder import scanstring
 
 from profiles import EncryptionEntity, Profile
-from profiles.json_pointer import JsonPointerPattern, Path
+from profiles.json_pointer import Path
 
+from .compiled import EdgeProfile, EncryptValue, Pointers, edge_profile
 from .errors import RequestRefused
-from .forms import EncryptValue
-from .limits import Limits
+from .limits import FieldBudget, Limits
 
 MAX_DEPTH = 64  # nested objects/arrays; deeper documents are refused
 _WS = re.compile(r"[ \t\n\r]*")
@@ -45,7 +45,7 @@ _LITERALS = ("true", "false", "null")
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-_Live = tuple[tuple[JsonPointerPattern, EncryptionEntity], ...]
+_Live = Pointers  # the (case-folded pattern, entity) pairs that may still select
 
 
 def _invalid(detail: str) -> RequestRefused:
@@ -98,11 +98,6 @@ def _skip(text: str, i: int) -> int:
 
 def _duplicate() -> RequestRefused:
     return RequestRefused(400, "DuplicateJsonKeyClientError", "an object in the body has a key twice")
-
-
-def _folded(pattern: JsonPointerPattern) -> JsonPointerPattern:
-    """The pattern with its keys case-folded: Go's encoding/json (and others, by option) ignore case."""
-    return JsonPointerPattern(pattern.text, tuple(s if s is None else s.casefold() for s in pattern.segments))
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +198,11 @@ class _Scanner:
 
 
 def rewrite(
-    body: bytes, profile: Profile, encrypt_value: EncryptValue, limits: Limits, max_depth: int = MAX_DEPTH
+    body: bytes,
+    profile: Profile | EdgeProfile,
+    encrypt_value: EncryptValue,
+    limits: Limits,
+    max_depth: int = MAX_DEPTH,
 ) -> tuple[bytes, int]:
     """Return the rewritten body and the number of values encrypted; RequestRefused when it must not pass."""
     try:
@@ -211,31 +210,20 @@ def rewrite(
     except UnicodeDecodeError:
         raise _invalid("a JSON body must be UTF-8") from None
     _check_depth(text, max_depth)
-    live = tuple(
-        (_folded(p), e) for e in profile.entities for p in e.patterns if isinstance(p, JsonPointerPattern)
-    )
+    live = edge_profile(profile).pointers
     scanner = _Scanner(text, max_depth)
     end = scanner.ws(scanner.value(scanner.ws(0), (), 0, live))
     if end != len(text):
         raise _invalid(f"invalid JSON: unexpected data at character {end}")
-    if len(scanner.hits) > limits.max_encrypted_fields:
-        raise RequestRefused(
-            400,
-            "FieldNumberLimitClientError",
-            f"more than {limits.max_encrypted_fields} protected fields in one request",
-        )
+    budget = FieldBudget(limits)
+    budget.count(len(scanner.hits))  # every hit is counted and measured before the first is encrypted
     plaintexts: list[bytes] = []
     for hit in scanner.hits:
         try:
             plaintext = (text[hit.start : hit.end] if hit.text is None else hit.text).encode("utf-8")
         except UnicodeEncodeError:
             raise _invalid("a protected string holds a lone surrogate escape") from None
-        if len(plaintext) > limits.max_field_bytes:
-            raise RequestRefused(
-                400,
-                "FieldLengthLimitClientError",
-                f"a protected field is longer than {limits.max_field_bytes} bytes",
-            )
+        budget.length(len(plaintext))
         plaintexts.append(plaintext)
     pieces: list[str] = []
     done = 0

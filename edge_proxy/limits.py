@@ -29,3 +29,36 @@ def too_many_fields(limits: Limits) -> RequestRefused:
     return RequestRefused(
         400, "FieldCountLimitClientError", f"more than {limits.max_fields} fields in one body"
     )
+
+
+class FieldBudget:
+    """One body's protected-field budget: how many may be encrypted and how long each may be.
+
+    The one place for the count refusal (FieldNumberLimitClientError) and the length refusal
+    (FieldLengthLimitClientError) that every codec applies; each codec calls it before it encrypts a value,
+    so a refused body has had nothing encrypted past the refused field.
+    """
+
+    __slots__ = ("limits", "used")
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.used = 0  # protected fields counted so far
+
+    def count(self, fields: int = 1) -> None:
+        """Count `fields` more protected fields; refuse when the body now holds more than allowed."""
+        self.used += fields
+        if self.used > self.limits.max_encrypted_fields:
+            raise RequestRefused(
+                400,
+                "FieldNumberLimitClientError",
+                f"more than {self.limits.max_encrypted_fields} protected fields in one request",
+            )
+
+    def length(self, size: int, limit: int | None = None, what: str = "field") -> None:
+        """Refuse a protected value of `size` bytes over `limit` (by default `limits.max_field_bytes`)."""
+        bound = self.limits.max_field_bytes if limit is None else limit
+        if size > bound:
+            raise RequestRefused(
+                400, "FieldLengthLimitClientError", f"a protected {what} is longer than {bound} bytes"
+            )

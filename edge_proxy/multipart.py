@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from profiles import EncryptionEntity, Profile
 
-from .errors import RequestRefused
-from .forms import EncryptValue
-from .limits import Limits, too_many_fields
+from .compiled import EdgeProfile, EncryptValue, edge_profile
+from .limits import FieldBudget, Limits, too_many_fields
 from .multipart_head import PartHead, boundary_of, malformed, parse_head
 from .names import entity_for
 
@@ -53,22 +52,27 @@ class MultipartRewriter:
     """
 
     def __init__(
-        self, content_type: str, profile: Profile, encrypt_value: EncryptValue, limits: Limits
+        self, content_type: str, profile: Profile | EdgeProfile, encrypt_value: EncryptValue, limits: Limits
     ) -> None:
         self._delimiter = b"--" + boundary_of(content_type)
         self._separator = b"\r\n" + self._delimiter
-        self._profile = profile
+        self._names = edge_profile(profile).names
         self._encrypt = encrypt_value
         self._limits = limits
         self._buffer = bytearray()
         self._state = "start"  # start -> after -> (head -> content -> after)* -> end
         self._parts = 0
         self._head_scanned = 0  # bytes of the buffer already searched for the end of a part's headers
-        self.encrypted = 0
+        self._budget = FieldBudget(limits)
         self._held_head = b""  # a protected part's header bytes, sent with its ciphertext
         self._held: bytearray | None = None  # a protected part's content, None for an unprotected part
         self._held_entity: EncryptionEntity | None = None
         self._held_limit = 0
+
+    @property
+    def encrypted(self) -> int:
+        """How many protected parts this body has had so far."""
+        return self._budget.used
 
     def feed(self, chunk: bytes) -> bytes:
         """Take the next bytes of the body; return the rewritten bytes that may be sent now."""
@@ -135,7 +139,7 @@ class MultipartRewriter:
         if self._parts > self._limits.max_fields:
             raise too_many_fields(self._limits)
         part = parse_head(head[:end])
-        entity = entity_for(self._profile, part.name)
+        entity = entity_for(self._names, part.name)
         if entity is None:
             out += head
         else:
@@ -144,13 +148,7 @@ class MultipartRewriter:
         return True
 
     def _protect(self, part: PartHead, entity: EncryptionEntity, head: bytes) -> None:
-        self.encrypted += 1
-        if self.encrypted > self._limits.max_encrypted_fields:
-            raise RequestRefused(
-                400,
-                "FieldNumberLimitClientError",
-                f"more than {self._limits.max_encrypted_fields} protected fields in one request",
-            )
+        self._budget.count()
         self._held_head = head
         self._held = bytearray()
         self._held_entity = entity
@@ -178,12 +176,7 @@ class MultipartRewriter:
             out += buffer[:size]
         else:
             self._held += buffer[:size]
-            if len(self._held) > self._held_limit:
-                raise RequestRefused(
-                    400,
-                    "FieldLengthLimitClientError",
-                    f"a protected part is longer than {self._held_limit} bytes",
-                )
+            self._budget.length(len(self._held), self._held_limit, "part")
         del buffer[:size]
         if found < 0:
             return False
@@ -199,7 +192,11 @@ class MultipartRewriter:
 
 
 def rewrite(
-    body: bytes, content_type: str, profile: Profile, encrypt_value: EncryptValue, limits: Limits
+    body: bytes,
+    content_type: str,
+    profile: Profile | EdgeProfile,
+    encrypt_value: EncryptValue,
+    limits: Limits,
 ) -> tuple[bytes, int]:
     """Return the rewritten body and the number of parts encrypted; RequestRefused when it must not pass."""
     rewriter = MultipartRewriter(content_type, profile, encrypt_value, limits)

@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from profiles.loader import profile_reads
 from profiles.model import BodyFormat
 from profiles.select import Decision
 
@@ -53,20 +52,16 @@ def multipart_stream(
     """The rewritten body as a stream; RequestRefused now for what can be refused before sending."""
     profile = decision.profile
     assert profile is not None
-    if not profile_reads(profile, BodyFormat.MULTIPART):
+    if BodyFormat.MULTIPART not in profile.reads:
         raise RequestRefused(
             400, "ProfileFormatMismatchClientError", "the selected profile cannot read multipart bodies"
         )
     limit = MAX_STREAMED_BYTES
     if request.content_length is not None and request.content_length > limit:
         raise too_long(limit)
-    suite = profile.algorithm_suite
-    rewriter = MultipartRewriter(
-        request.headers.get("Content-Type", ""),
-        profile,
-        lambda value, entity: live.encryptor(value, entity, suite),
-        runtime.settings.limits,
-    )
+    edge, encrypt = live.compiled.bound(profile)  # computed when the config loaded
+    content_type = request.headers.get("Content-Type", "")
+    rewriter = MultipartRewriter(content_type, edge, encrypt, runtime.settings.limits)
     return _rewritten(request, rewriter, limit, runtime.settings.timeouts.client_idle, outcome)
 
 

@@ -197,16 +197,21 @@ Entry = tuple[EncryptionEntity, Path, bool]  # (entity, a family's path of a pat
 
 
 @dataclass(frozen=True, slots=True)
-class _Compiled:
-    """A profile's field patterns as each family reads them, indexed by (family, first key)."""
+class NameIndex:
+    """A profile's field patterns as each family reads them, indexed by (family, first key).
 
+    A fact of the configuration alone: built once per profile when the config loads (`compiled.py`).
+    """
+
+    profile: Profile
     firsts: _Wanted  # every pattern's first keys together, for the quick tests
     exact: dict[tuple[int, str], tuple[Entry, ...]]
     loose: tuple[tuple[Entry, ...], ...]  # per family: first key a prefix, an array slot or digits
     loose_prefixes: tuple[tuple[str, ...] | None, ...]  # per family: the prefixes, None when not all are
 
 
-def _compile(profile: Profile) -> _Compiled:
+def compile_names(profile: Profile) -> NameIndex:
+    """Read every field-name pattern of `profile` as each family would, and index the readings."""
     exact: dict[tuple[int, str], list[Entry]] = {}
     loose: list[list[Entry]] = [[] for _ in _FAMILY_READERS]
     every: list[_Wanted] = []
@@ -233,26 +238,16 @@ def _compile(profile: Profile) -> _Compiled:
     for entries in loose:
         plain = all(w[0] is not ANY and wildcard and len(w) == 1 for _, w, wildcard in entries)
         prefixes.append(tuple(str(w[0]) for _, w, _ in entries) if plain else None)
-    return _Compiled(
-        firsts, {k: tuple(v) for k, v in exact.items()}, tuple(tuple(v) for v in loose), tuple(prefixes)
+    return NameIndex(
+        profile,
+        firsts,
+        {k: tuple(v) for k, v in exact.items()},
+        tuple(tuple(v) for v in loose),
+        tuple(prefixes),
     )
 
 
-_COMPILED: dict[int, tuple[Profile, _Compiled]] = {}  # by id, the profile kept alive so its id is not reused
-
-
-def _compiled(profile: Profile) -> _Compiled:
-    hit = _COMPILED.get(id(profile))
-    if hit is not None and hit[0] is profile:
-        return hit[1]
-    compiled = _compile(profile)
-    if len(_COMPILED) >= 64:  # profiles are few and long-lived; a reload starts afresh
-        _COMPILED.clear()
-    _COMPILED[id(profile)] = (profile, compiled)
-    return compiled
-
-
-def _entities_read(compiled: _Compiled, found: _Found) -> dict[int, EncryptionEntity]:
+def _entities_read(compiled: NameIndex, found: _Found) -> dict[int, EncryptionEntity]:
     """The ids of the entities some family's reading of the name selects."""
     out: dict[int, EncryptionEntity] = {}
     for family, paths in enumerate(found.by_family):
@@ -283,17 +278,19 @@ def _holds_a_first_key(variant: str, needles: tuple[str, ...]) -> bool:
     return mangled is not variant and any(needle in mangled for needle in needles)
 
 
-def entity_for(profile: Profile, name: str) -> EncryptionEntity | None:
+def entity_for(index: NameIndex | Profile, name: str) -> EncryptionEntity | None:
     """The entity that protects a field sent as `name`: exact CloudFront match first, then any reading.
+
+    `index` is the profile's NameIndex compiled at load; a bare Profile (tests, tools) is indexed now.
 
     RequestRefused when the readings select fields of two entities (no one key fits) or a family reads the
     name in a way not modelled; the detail never quotes the name.
     """
-    exact = profile.entity_for(name)
+    exact = (index.profile if isinstance(index, NameIndex) else index).entity_for(name)
     if exact is not None:
         return exact
     variants = _variants_or_refuse(name)
-    compiled = _compiled(profile)
+    compiled = index if isinstance(index, NameIndex) else compile_names(index)
     firsts = compiled.firsts
     if not firsts.any_first and not any(_holds_a_first_key(v, firsts.needles) for v in variants):
         return None

@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from profiles import ConfigError, FleConfig, load_config_dir
+from profiles import ConfigError, load_config_dir
 
-from .encryptor import FieldEncryptor
+from .compiled import CompiledConfig
 from .runtime import Runtime
 
 log = logging.getLogger("edge_proxy")
 
 
-def _load(runtime: Runtime) -> tuple[FleConfig, FieldEncryptor]:
+def _load(runtime: Runtime) -> CompiledConfig:
+    """Load, validate and compile the config (keys bound, patterns indexed): all of it off the event loop."""
     source = runtime.settings.source
     assert source is not None
-    config = load_config_dir(source.directory).only_config(source.config_id)
-    return config, FieldEncryptor(config)
+    return CompiledConfig(load_config_dir(source.directory).only_config(source.config_id))
 
 
 async def reload_config(runtime: Runtime) -> bool:
@@ -27,7 +27,7 @@ async def reload_config(runtime: Runtime) -> bool:
         runtime.metrics.reloads.labels("error").inc()
         return False
     try:
-        config, encryptor = await asyncio.to_thread(_load, runtime)
+        compiled = await asyncio.to_thread(_load, runtime)
     except ConfigError as e:
         log.error("config reload failed, keeping config %s: %s", runtime.live.config.id, e)
         runtime.metrics.reloads.labels("error").inc()
@@ -36,7 +36,7 @@ async def reload_config(runtime: Runtime) -> bool:
         log.exception("config reload failed unexpectedly, keeping config %s", runtime.live.config.id)
         runtime.metrics.reloads.labels("error").inc()
         return False
-    runtime.swap(config, encryptor)
+    runtime.swap(compiled)
     runtime.metrics.reloads.labels("ok").inc()
-    log.info("config reloaded: now using FLE config %s", config.id)
+    log.info("config reloaded: now using FLE config %s", compiled.config.id)
     return True

@@ -13,17 +13,20 @@ from aiohttp import web
 
 from profiles import FleConfig
 
-from .encryptor import FieldEncryptor
+from .compiled import CompiledConfig
 from .metrics import Metrics
 from .settings import ProxySettings
 
 
 @dataclass(frozen=True, slots=True)
 class Live:
-    """One loaded config and the encryption keys bound from it."""
+    """One loaded config with what the edge derived from it at load: keys, encoders, indexed patterns."""
 
-    config: FleConfig
-    encryptor: FieldEncryptor
+    compiled: CompiledConfig
+
+    @property
+    def config(self) -> FleConfig:
+        return self.compiled.config
 
 
 class Runtime:
@@ -32,13 +35,13 @@ class Runtime:
     def __init__(self, settings: ProxySettings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.live = Live(settings.config, FieldEncryptor(settings.config))
+        self.live = Live(CompiledConfig(settings.config))
         self.draining = False
         self.metrics.config_info.set(time.time())
 
-    def swap(self, config: FleConfig, encryptor: FieldEncryptor) -> None:
-        """Make `config` the active one for every request that starts from now on."""
-        self.live = Live(config, encryptor)
+    def swap(self, compiled: CompiledConfig) -> None:
+        """Make `compiled` the active config for every request that starts from now on."""
+        self.live = Live(compiled)
         self.metrics.config_info.set(time.time())
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .loader import Node, _classify, _config, _profile, _public_key, _Raw, load_config_dir
+from .json_node import Node
+from .loader import _classify, _config, _profile, _public_key, _Raw, load_config_dir
 from .model import ConfigSet, Profile, PublicKey
 
 

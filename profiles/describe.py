@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .json_pointer import JsonPointerPattern
-from .loader import profile_reads
 from .model import ConfigSet, FleConfig, Profile, PublicKey
 from .patterns import FieldPattern
 from .select import QUERY_ARG_NAME, Action, Decision, select
@@ -54,7 +53,7 @@ def outcome(decision: Decision) -> str:
     if decision.action is Action.REJECT:
         return f"refuse: 400 {decision.reason}"
     assert decision.profile is not None and decision.format is not None
-    if not profile_reads(decision.profile, decision.format):
+    if decision.format not in decision.profile.reads:
         return f"refuse: 400 {FORMAT_MISMATCH} ({decision.profile.id}'s patterns cannot read this format)"
     return f"encrypt with {_profile_name(decision.profile)}"
 

@@ -10,7 +10,6 @@ object with an `Id` beside its own fields.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from esdk_format import Suite
 
 from .errors import ConfigError
 from .header_params import HeaderParamError, parse_content_type
+from .json_node import Node
 from .json_pointer import is_pointer_pattern, parse_pointer_pattern
 from .model import (
     BodyFormat,
@@ -38,73 +38,6 @@ from .patterns import parse_pattern
 MIN_RSA_BITS = 2048
 MAX_KEY_NAME_LENGTH = 128
 MAX_FIELD_PATTERNS_PER_PROFILE = 10
-
-
-class Node:
-    """A JSON value with the file and JSON path it came from, so every error can say where."""
-
-    def __init__(self, value: Any, file: str, path: str = "$") -> None:
-        self.value = value
-        self.file = file
-        self.path = path
-
-    def error(self, message: str) -> ConfigError:
-        return ConfigError(message, file=self.file, path=self.path)
-
-    def obj(self) -> dict[str, Any]:
-        if not isinstance(self.value, dict):
-            raise self.error(f"expected a JSON object, found {_kind(self.value)}")
-        return self.value
-
-    def has(self, key: str) -> bool:
-        return key in self.obj()
-
-    def get(self, key: str) -> Node:
-        obj = self.obj()
-        if key not in obj:
-            raise ConfigError(f"missing required key {key!r}", file=self.file, path=self.path)
-        return Node(obj[key], self.file, f"{self.path}.{key}")
-
-    def opt(self, key: str) -> Node | None:
-        return self.get(key) if self.has(key) else None
-
-    def str(self, *, max_length: int | None = None, allow_empty: bool = False) -> str:
-        if not isinstance(self.value, str):
-            raise self.error(f"expected a string, found {_kind(self.value)}")
-        if not allow_empty and not self.value:
-            raise self.error("must not be empty")
-        if max_length is not None and len(self.value) > max_length:
-            raise self.error(f"must be at most {max_length} characters")
-        return self.value
-
-    def bool(self) -> bool:
-        if not isinstance(self.value, bool):
-            raise self.error(f"expected true or false, found {_kind(self.value)}")
-        return self.value
-
-    def items(self) -> Iterator[Node]:
-        """The `Items` of a CloudFront `{"Quantity": n, "Items": [...]}` list, checked against Quantity."""
-        obj = self.obj()
-        items_node = self.opt("Items")
-        items = [] if items_node is None or items_node.value is None else items_node.value
-        if not isinstance(items, list):
-            raise Node(items, self.file, f"{self.path}.Items").error(
-                f"expected a JSON array, found {_kind(items)}"
-            )
-        if "Quantity" in obj:
-            quantity = obj["Quantity"]
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity != len(items):
-                raise Node(quantity, self.file, f"{self.path}.Quantity").error(
-                    f"Quantity is {quantity!r} but Items holds {len(items)}"
-                )
-        for index, item in enumerate(items):
-            yield Node(item, self.file, f"{self.path}.Items[{index}]")
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), type(value).__name__
-    )
 
 
 @dataclass
@@ -249,12 +182,6 @@ def _algorithm_suite(node: Node | None) -> Suite:
     return ALGORITHM_SUITES[text]
 
 
-def profile_reads(profile: Profile, body_format: BodyFormat) -> bool:
-    """True when `profile`'s patterns are of the kind `body_format` reads (JSON pointers for JSON only)."""
-    pointers = any(is_pointer_pattern(p.text) for e in profile.entities for p in e.patterns)
-    return pointers == (body_format is BodyFormat.JSON)
-
-
 def _check_format(node: Node, body_format: BodyFormat, media_type: str, profile: Profile | None) -> None:
     if body_format is BodyFormat.JSON and not (
         media_type == "application/json" or media_type.endswith("+json")
@@ -262,7 +189,7 @@ def _check_format(node: Node, body_format: BodyFormat, media_type: str, profile:
         raise node.error(f"Format JSON needs {_FORMAT_MEDIA_TYPES[body_format]}, not {media_type!r}")
     if body_format is BodyFormat.MULTIPART and media_type != "multipart/form-data":
         raise node.error(f"Format Multipart needs {_FORMAT_MEDIA_TYPES[body_format]}, not {media_type!r}")
-    if profile is not None and not profile_reads(profile, body_format):
+    if profile is not None and body_format not in profile.reads:
         wanted = "JSON pointers (/a/b)" if body_format is BodyFormat.JSON else "field names"
         raise node.error(
             f"profile {profile.id!r} cannot be used with Format {body_format.value}: "
@@ -329,7 +256,7 @@ def _config(raw: _Raw, profiles: dict[str, Profile]) -> FleConfig:
             if any(existing.query_arg == arg for existing in query_args):
                 raise arg_node.error(f"query argument {arg!r} is mapped twice")
             profile = _resolve_profile(item.get("ProfileId"), profiles)
-            if content_types and not any(profile_reads(profile, ct.format) for ct in content_types):
+            if content_types and not any(ct.format in profile.reads for ct in content_types):
                 raise item.error(f"profile {profile.id!r} reads none of the Formats this config maps")
             query_args.append(QueryArgProfile(arg, profile))
     comment = node.opt("Comment")

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from esdk_format import Suite
 
-from .json_pointer import JsonPointerPattern
+from .json_pointer import JsonPointerPattern, is_pointer_pattern
 from .patterns import FieldPattern
 
 
@@ -20,6 +20,10 @@ class BodyFormat(Enum):
     # fle-edge extensions (docs/formats.md); CloudFront itself accepts only URLEncoded.
     JSON = "JSON"
     MULTIPART = "Multipart"
+
+
+_POINTER_FORMATS = frozenset({BodyFormat.JSON})
+_NAME_FORMATS = frozenset(BodyFormat) - _POINTER_FORMATS
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,13 @@ class Profile:
     comment: str = ""
     # "Fle:AlgorithmSuite" in the profile config; 0x0478 commits to its key
     algorithm_suite: Suite = Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
+    # the body formats this profile's patterns can be read in: JSON pointers for JSON only, field names for
+    # the others; derived once here, so neither loading nor a request has to walk the patterns again
+    reads: frozenset[BodyFormat] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pointers = any(is_pointer_pattern(p.text) for e in self.entities for p in e.patterns)
+        object.__setattr__(self, "reads", _POINTER_FORMATS if pointers else _NAME_FORMATS)
 
     def entity_for(self, field_name: str) -> EncryptionEntity | None:
         """The entity whose pattern selects `field_name`, or None; patterns never overlap, so one at most."""
