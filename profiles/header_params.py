@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# matches the empty string, so _OWS.match() is never None: the `type: ignore[union-attr]` on its uses
 _OWS = re.compile(r"[ \t]*")
 _QDTEXT = re.compile(r"[\t !#-\[\]-~]*")
 _QDTEXT_UTF8 = re.compile(r"[\t !#-\[\]-~\x80-\U0010ffff]*")
