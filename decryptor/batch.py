@@ -55,7 +55,7 @@ class DecryptService:
 
     def _one(self, value: object, subject: Subject, caller: Caller) -> Decrypted | DecryptError:
         try:
-            result: Decrypted | DecryptError = self.decryptor.decrypt(value)  # type: ignore[arg-type]
+            result: Decrypted | DecryptError = self.decryptor.decrypt(value)
         except DecryptError as e:
             result = e
         self.audit.record(caller, subject, result)

@@ -61,7 +61,7 @@ class Decryptor:
             max_encrypted_data_keys=self.policy.max_data_keys,
         )
 
-    def decrypt(self, ciphertext_b64: str) -> Decrypted:
+    def decrypt(self, ciphertext_b64: object) -> Decrypted:
         """The plaintext of one message and the key used; DecryptError with a reason otherwise."""
         if not isinstance(ciphertext_b64, str):
             raise DecryptError(Reason.NOT_A_MESSAGE, "expected a base64 string")

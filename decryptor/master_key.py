@@ -8,12 +8,14 @@ never exists in this process: only the unwrapped 32-byte data key does.
 from __future__ import annotations
 
 from aws_encryption_sdk.exceptions import DecryptKeyError
+from aws_encryption_sdk.identifiers import Algorithm
 from aws_encryption_sdk.key_providers.base import MasterKeyProvider, MasterKeyProviderConfig
 from aws_encryption_sdk.structures import DataKey, EncryptedDataKey
 
 from keystore import Keystore, KeystoreError, UnknownKey
 
 
+# ignore[misc]: the SDK publishes no types, so its base class is Any to mypy; the SDK's seam is a subclass
 class KeystoreKeyProvider(MasterKeyProvider):  # type: ignore[misc]
     """Decrypt-only provider over a Keystore; one instance per message, so it can record why it failed."""
 
@@ -37,8 +39,8 @@ class KeystoreKeyProvider(MasterKeyProvider):  # type: ignore[misc]
         raise NotImplementedError("decrypt-only provider")
 
     def decrypt_data_key(
-        self, encrypted_data_key: EncryptedDataKey, algorithm, encryption_context
-    ) -> DataKey:  # type: ignore[no-untyped-def]
+        self, encrypted_data_key: EncryptedDataKey, algorithm: Algorithm, encryption_context: dict[str, str]
+    ) -> DataKey:
         info = encrypted_data_key.key_provider
         provider_id = info.provider_id if isinstance(info.provider_id, str) else info.provider_id.decode()
         key_name = info.key_info.decode("utf-8", errors="replace")

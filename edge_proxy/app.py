@@ -113,10 +113,10 @@ async def _proxy(request: web.Request, runtime: Runtime, outcome: Outcome) -> we
         )
     except OriginFailed as failure:
         if (
-            refused := refusal_in(failure)
+            streamed := refusal_in(failure)
         ) is not None:  # a streamed body was refused: not the origin's fault
-            outcome.action, outcome.reason = "refuse", refused.reason
-            return _refusal(refused)
+            outcome.action, outcome.reason = "refuse", streamed.reason
+            return _refusal(streamed)
         if outcome.reason == "ClientIdleTimeout":
             outcome.action = "refuse"
             return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))

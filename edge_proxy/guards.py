@@ -13,9 +13,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
+
+
+class RunnerOptions(TypedDict, total=False):
+    """The AppRunner keyword arguments ClientLimits sets (typed, so a misspelt one fails the type check)."""
+
+    max_line_size: int
+    max_field_size: int
+    max_headers: int
+
 
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
@@ -37,7 +46,7 @@ class ClientLimits:
         if not self.header_timeout > 0:
             raise ValueError("timeout header_timeout must be greater than 0 seconds")
 
-    def runner_options(self) -> dict[str, int]:
+    def runner_options(self) -> RunnerOptions:
         """What aiohttp's AppRunner enforces itself."""
         return {
             "max_line_size": self.max_header_bytes,
@@ -112,12 +121,12 @@ class _Guard:
     ) -> web.StreamResponse:
         transport = request.transport
         if transport is not None and transport in self.open:  # the head is in: the body has its own limit
-            self.disarm(transport)  # type: ignore[arg-type]
+            self.disarm(transport)
         try:
             return await handler(request)
         finally:
             if transport is not None and transport in self.open:
-                self.arm(transport, self.idle + self.limits.header_timeout)  # type: ignore[arg-type]
+                self.arm(transport, self.idle + self.limits.header_timeout)
 
 
 def guard_app(app: web.Application, limits: ClientLimits, idle: float) -> _Guard:

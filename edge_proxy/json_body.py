@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import re
+from _json import scanstring  # the C scanner json.decoder uses (the same object); typed only here
 from dataclasses import dataclass
 from itertools import accumulate
 from json import JSONDecodeError
-from json.decoder import scanstring
 
 from profiles import EncryptionEntity, Profile
 from profiles.json_pointer import Path
@@ -34,7 +34,7 @@ from .errors import RequestRefused
 from .limits import FieldBudget, Limits
 
 MAX_DEPTH = 64  # nested objects/arrays; deeper documents are refused
-_WS = re.compile(r"[ \t\n\r]*")
+_WS = re.compile(r"[ \t\n\r]*")  # matches the empty string: .match() is never None (hence the ignore)
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _LITERALS = ("true", "false", "null")
 # A string token, possessive (`*+`, `++`: no backtracking) and total: from a `"` it always matches, up to

@@ -99,7 +99,7 @@ class NoRequestBytes(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_fle_scrubbed", False):
             return True
-        record._fle_scrubbed = True  # type: ignore[attr-defined]
+        record._fle_scrubbed = True
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = scrubbed_traceback(record.exc_info[1], record.exc_info[2])
             record.exc_info = None

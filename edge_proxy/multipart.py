@@ -86,9 +86,10 @@ class MultipartRewriter:
         """The body has ended: return the last bytes, or refuse an incomplete body."""
         if self._state != "end":
             raise malformed("the body has no close delimiter")
-        if self._buffer not in (b"", b"\r\n"):
+        rest = bytes(self._buffer)
+        if rest not in (b"", b"\r\n"):
             raise malformed("nothing but CRLF may follow the close delimiter")
-        return bytes(self._buffer)
+        return rest
 
     def _step(self, out: bytearray) -> bool:
         buffer = self._buffer
@@ -105,7 +106,7 @@ class MultipartRewriter:
         if self._state == "after":  # right after a delimiter: CRLF and a part, or -- and the end
             if len(buffer) < 2:
                 return False
-            if buffer[:2] not in (b"\r\n", b"--"):
+            if bytes(buffer[:2]) not in (b"\r\n", b"--"):
                 raise malformed("a boundary delimiter must be followed by CRLF or --")
             self._state = "head" if buffer[:2] == b"\r\n" else "end"
             out += buffer[:2]

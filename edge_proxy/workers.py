@@ -22,9 +22,11 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("fle.workers")  # the name the logs have always shown
 
@@ -74,7 +76,7 @@ class Parent:
     worker_exited: Callable[[int], None] = lambda pid: None
 
 
-ServeWorker = Callable[[WorkerSlot], Awaitable[None]]
+ServeWorker = Callable[[WorkerSlot], Coroutine[Any, Any, None]]
 """Runs one worker's server on slot.host:slot.port with SO_REUSEPORT until SIGTERM/SIGINT."""
 
 
@@ -226,11 +228,12 @@ def run(
     plan = WorkerPlan(plan.host, port, plan.workers, plan.stop_timeout, plan.start_timeout, plan.max_restarts)
     supervisor = _Supervisor(serve_worker, plan, parent or Parent(), status or Status(plan.workers))
 
-    stop_requested = False
+    # an Event, not a local bool: the signal handler sets it between any two lines of the loop below (a
+    # bool read twice there looks constant to mypy, which then calls the inner check unreachable)
+    stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
+        stop_requested.set()
 
     def pass_on(signum: int, frame: object) -> None:
         for pid in list(supervisor.children):
@@ -247,9 +250,9 @@ def run(
             raise
         host = f"[{plan.host}]" if ":" in plan.host else plan.host
         on_ready(f"http://{host}:{port}")
-        while not stop_requested:
+        while not stop_requested.is_set():
             for pid, index, code in supervisor.reap(block=False):
-                if stop_requested:
+                if stop_requested.is_set():
                     break
                 log.error("worker %d (pid %d) exited with status %d", index, pid, code)
                 if not supervisor.restart_allowed():

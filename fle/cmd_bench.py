@@ -25,14 +25,15 @@ from urllib.parse import parse_qsl, urlencode
 from yarl import URL
 
 from loadgen import LoadError, Plan, Summary, load, preflight
-from profiles import QUERY_ARG_NAME, Action, ConfigError, load_config_dir, select
+from profiles import QUERY_ARG_NAME, Action, BodyFormat, ConfigError, load_config_dir, select
+from profiles.loader import profile_reads
 
 from . import cli
 
 SAMPLE_FORM = (("name", "Jane Doe"), ("email", "jane.doe@example.com"), ("phone", "404-555-0150"))
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("bench", help="load-test a deployment with form submissions")
     p.add_argument("url", metavar="URL", help="where forms are posted, e.g. https://edge.example.com/submit")
     p.add_argument("--concurrency", "-c", type=int, default=16, metavar="N", help="requests in flight")
@@ -94,6 +95,11 @@ def config_warning(config_dir: str, config_id: str | None, url: str, names: list
         return f"the proxy refuses these requests ({decision.reason}): the benchmark measures refusals"
     if decision.profile is None:
         return "the proxy forwards form bodies to this URL unencrypted (no profile): nothing is encrypted"
+    if not profile_reads(decision.profile, BodyFormat.URL_ENCODED):  # a JSON query-argument profile
+        return (
+            f"the proxy refuses these requests (ProfileFormatMismatchClientError: profile "
+            f"{decision.profile.id} cannot read form bodies): the benchmark measures refusals"
+        )
     if not any(decision.profile.entity_for(name) for name in names):
         return (
             f"profile {decision.profile.id} protects none of the fields sent ({', '.join(names)}): "

@@ -18,7 +18,7 @@ from profiles.cloudformation import to_cloudformation
 from profiles.describe import describe
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("config", help="check a configuration directory, or export it for CloudFront")
     sub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
 

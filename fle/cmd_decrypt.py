@@ -50,7 +50,7 @@ _OVERRIDES = {
 }
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "decrypt",
         help="decrypt stored items or ciphertexts (keystore from FLE_KEYSTORE, store from FLE_STORE)",
@@ -137,6 +137,7 @@ def _shown(result: dict[str, str]) -> str:
 
 def render_table(answer: dict[str, Any]) -> str:
     """The answer as aligned columns: one row per value (ciphertexts) or per field (items)."""
+    rows: list[tuple[str, ...]]
     if "results" in answer:
         header: tuple[str, ...] = ("#", "plaintext")
         rows = [(str(i + 1), _shown(r)) for i, r in enumerate(answer["results"])]

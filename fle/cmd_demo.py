@@ -31,7 +31,7 @@ log = logging.getLogger("fle")
 PASSPHRASE_ENV = "FLE_KEY_PASSPHRASE"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("demo", help="run the sample: origin + proxy + store + keys on loopback")
     p.add_argument("--state-dir", default=os.environ.get("FLE_DEMO_DIR", "fle-demo-state"), metavar="DIR")
     p.add_argument("--host", default="127.0.0.1")

@@ -25,7 +25,7 @@ from keystore.tooling import (
 from . import cli, profile_edit
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "keys", help="create, list and self-test private keys (keystore from FLE_KEYSTORE)"
     )
@@ -163,7 +163,7 @@ def run_create(args: argparse.Namespace) -> int:
         )
         public_json.write_text(json.dumps(document, indent=4) + "\n", encoding="utf-8")
         print(f"public key: {public_json}")
-    key_id = public_key_config(public, args.key_name)["PublicKey"]["Id"]  # type: ignore[index]
+    key_id = public_key_config(public, args.key_name)["PublicKey"]["Id"]
     print(f"public key Id: {key_id} (a profile's PublicKeyId)")
     keystore_path.parent.mkdir(parents=True, exist_ok=True)
     with keystore_path.open("a", encoding="utf-8") as out:

@@ -15,7 +15,7 @@ from . import cli, serve
 log = logging.getLogger("fle")
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("origin", help="run the sample origin application")
     p.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT")
     p.add_argument(

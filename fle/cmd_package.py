@@ -16,7 +16,7 @@ from .lambda_package import ARCHES, RUNTIME_GLIBC, PackageSpec, build
 DEFAULT_LOCK = Path(__file__).resolve().parent.parent / "requirements" / "runtime.txt"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("package", help="build deployment packages (the decryptor for AWS Lambda)")
     sub = p.add_subparsers(dest="package_command", required=True, metavar="TARGET")
     lam = sub.add_parser(

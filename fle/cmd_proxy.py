@@ -36,7 +36,7 @@ _DEFAULT_TIMEOUTS = Timeouts()
 _DEFAULT_CLIENT = ClientLimits()
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("proxy", help="run the field-level encryption edge proxy")
     p.add_argument("--config", required=True, metavar="DIR", help="directory of CloudFront FLE JSON files")
     p.add_argument(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import AuditLog
 from decryptor.config import AUDIT_FILE_ENV, KEYSTORE_ENV, STORE_ENV
@@ -34,7 +35,7 @@ from store import StoreError, open_store
 from . import cli, cmd_decrypt
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "rewrap",
         help="re-wrap stored values from an old key to a new one (data keys only, never the plaintext)",
@@ -65,8 +66,8 @@ def key_ref(text: str) -> KeyRef:
     return KeyRef(provider_id, key_name)
 
 
-def _pem(key: object) -> bytes:
-    return key.public_bytes(  # type: ignore[attr-defined, no-any-return]
+def _pem(key: rsa.RSAPublicKey) -> bytes:
+    return key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 
 class ListenError(Exception):
@@ -40,7 +41,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def run(main: Callable[[], Awaitable[None]]) -> int:
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -149,7 +150,7 @@ def store_ssm_key(parameter: str, kms_key_id: str, region: str | None, bits: int
     return key.public_key()
 
 
-def public_key_config(public_key: rsa.RSAPublicKey, name: str, comment: str = "") -> dict[str, object]:
+def public_key_config(public_key: rsa.RSAPublicKey, name: str, comment: str = "") -> dict[str, Any]:
     """A CloudFront `get-public-key` document for this key (Id derived from the key, stable)."""
     import base64
     import datetime

@@ -112,12 +112,12 @@ def describe_config(config: FleConfig) -> Iterator[str]:
     if not config.query_arg_profiles:
         yield "    ignored: this config maps no query argument (the Content-Type decides)"
     taken = {m.query_arg for m in config.query_arg_profiles}
-    for mapping in config.query_arg_profiles:
-        yield f"    {QUERY_ARG_NAME}={mapping.query_arg}:"
+    for qa_mapping in config.query_arg_profiles:
+        yield f"    {QUERY_ARG_NAME}={qa_mapping.query_arg}:"
         for content_type in mapped:
-            decision = select(config, _request_header(content_type), mapping.query_arg)
+            decision = select(config, _request_header(content_type), qa_mapping.query_arg)
             yield f"      {content_type}: {outcome(decision)}"
-        yield f"      any other Content-Type: {outcome(select(config, other_type, mapping.query_arg))}"
+        yield f"      any other Content-Type: {outcome(select(config, other_type, qa_mapping.query_arg))}"
     if config.query_arg_profiles:
         unknown = _unused(taken, "unknown")
         cases = [*mapped, other_type]

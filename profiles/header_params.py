@@ -37,6 +37,12 @@ _QDTEXT_UTF8 = re.compile(r"[\t !#-\[\]-~\x80-\U0010ffff]*")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+def _after_ows(value: str, at: int) -> int:
+    """Where the optional whitespace (spaces, tabs) starting at `at` ends."""
+    ows = _OWS.match(value, at)
+    return ows.end() if ows else at  # never None: the pattern matches the empty string
+
+
 class HeaderParamError(ValueError):
     """A header value falls outside the strict grammar; the message says why, never quoting the value."""
 
@@ -92,7 +98,7 @@ def _parse(value: str, *, media_type: bool, utf8: bool) -> HeaderValue:
     if _CONTROL.search(value):
         raise HeaderParamError("a control character in a header value")
     end = len(value)
-    kind, at = _token(value, _OWS.match(value).end(), "the type")  # type: ignore[union-attr]
+    kind, at = _token(value, _after_ows(value, 0), "the type")
     if media_type:
         if value[at : at + 1] != "/":
             raise HeaderParamError("the media type is not type/subtype")
@@ -101,12 +107,12 @@ def _parse(value: str, *, media_type: bool, utf8: bool) -> HeaderValue:
     params: list[tuple[str, str]] = []
     seen: set[str] = set()
     while True:
-        at = _OWS.match(value, at).end()  # type: ignore[union-attr]
+        at = _after_ows(value, at)
         if at == end:
             return HeaderValue(kind.lower(), tuple(params))
         if value[at] != ";":
             raise HeaderParamError("only OWS and ';' may follow the type or a parameter")
-        at = _OWS.match(value, at + 1).end()  # type: ignore[union-attr]
+        at = _after_ows(value, at + 1)
         if at == end or value[at] == ";":
             raise HeaderParamError("an empty parameter")
         name, at = _token(value, at, "a parameter name")

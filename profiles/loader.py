@@ -106,7 +106,7 @@ def _public_key(raw: _Raw) -> PublicKey:
 def _profile(raw: _Raw, keys: dict[str, PublicKey]) -> Profile:
     node = raw.node
     entities: list[EncryptionEntity] = []
-    seen_patterns: list[tuple[Node, object]] = []
+    seen_patterns: list[tuple[Node, Any]] = []  # one pattern kind per profile: checked below
     for entity_node in node.get("EncryptionEntities").items():
         key_node = entity_node.get("PublicKeyId")
         key_id = key_node.str()
@@ -127,9 +127,9 @@ def _profile(raw: _Raw, keys: dict[str, PublicKey]) -> Profile:
                     "(URLEncoded and Multipart bodies), not both"
                 )
             for other_node, other in seen_patterns:
-                if pattern.overlaps(other):  # type: ignore[arg-type]
+                if pattern.overlaps(other):
                     raise pattern_node.error(
-                        f"pattern {pattern.text!r} overlaps {other.text!r} at {other_node.path}"  # type: ignore[attr-defined]
+                        f"pattern {pattern.text!r} overlaps {other.text!r} at {other_node.path}"
                     )
             seen_patterns.append((pattern_node, pattern))
             patterns.append(pattern)

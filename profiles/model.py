@@ -65,10 +65,13 @@ class Profile:
         object.__setattr__(self, "reads", _POINTER_FORMATS if pointers else _NAME_FORMATS)
 
     def entity_for(self, field_name: str) -> EncryptionEntity | None:
-        """The entity whose pattern selects `field_name`, or None; patterns never overlap, so one at most."""
+        """The entity whose pattern selects `field_name`, or None; patterns never overlap, so one at most.
+
+        Field names are read by field-name patterns only: a profile of JSON pointers selects none of them.
+        """
         for entity in self.entities:
             for pattern in entity.patterns:
-                if pattern.matches(field_name):
+                if isinstance(pattern, FieldPattern) and pattern.matches(field_name):
                     return entity
         return None
 

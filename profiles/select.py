@@ -87,12 +87,12 @@ def select(
         if parsed is None:
             return _reject("MalformedContentTypeClientError")
         media_type = parsed
-    for mapping in config.content_type_profiles:
-        if mapping.content_type == media_type:
-            profile = override or mapping.profile
+    for ct_mapping in config.content_type_profiles:
+        if ct_mapping.content_type == media_type:
+            profile = override or ct_mapping.profile
             if profile is None:
                 return FORWARD
-            return Decision(Action.ENCRYPT, profile=profile, format=mapping.format)
+            return Decision(Action.ENCRYPT, profile=profile, format=ct_mapping.format)
     if config.forward_when_content_type_is_unknown and override is None:
         return FORWARD
     return _reject("RejectedByContentTypeClientError")

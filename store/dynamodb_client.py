@@ -32,7 +32,7 @@ def make_client(settings: DynamoSettings) -> Any:
     if core.get_config_variable("max_attempts") is None:
         retries["total_max_attempts"] = settings.max_attempts
     config = botocore.config.Config(
-        retries=retries,  # type: ignore[arg-type]
+        retries=retries,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_pool_connections=32,
@@ -72,6 +72,7 @@ def store_error(operation: str, table: str, e: Exception) -> StoreError:
 def call(client: Any, operation: str, table: str, **request: Any) -> dict[str, Any]:
     """`operation` (its AWS name, e.g. "PutItem") on `client` (blocking), AWS errors mapped by store_error."""
     try:
-        return getattr(client, botocore.xform_name(operation))(**request)  # type: ignore[no-any-return]
+        answer: dict[str, Any] = getattr(client, botocore.xform_name(operation))(**request)
+        return answer
     except AwsError as e:
         raise store_error(operation, table, e) from e

@@ -64,7 +64,8 @@ class Table:
 
     def _describe(self, client: Any) -> dict[str, Any] | None:
         try:
-            return client.describe_table(TableName=self.name)["Table"]
+            table: dict[str, Any] = client.describe_table(TableName=self.name)["Table"]
+            return table
         except AwsError as e:
             if error_code(e) == "ResourceNotFoundException":
                 return None

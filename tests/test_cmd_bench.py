@@ -156,3 +156,37 @@ async def test_bench_warns_when_the_answer_echoes_every_value(tmp_path: Path, rs
         async with serving(build_app(ProxySettings(origin=URL(origin_url), config=config))) as proxy_url:
             code, _, err = await fle_bench(f"{proxy_url}/submit", *once)  # the proxy encrypted it
             assert code == 0 and "warning" not in err
+
+
+def test_bench_warns_when_a_json_query_arg_profile_meets_its_form(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
+    """`?fle-profile=` naming a JSON-pointer profile for a form body: the proxy refuses every request
+    (ProfileFormatMismatchClientError), so the benchmark would measure refusals; say so. Before the type
+    check, the field-name test ran the JSON pointers against form names character by character."""
+    from fle.cmd_bench import config_warning
+
+    directory = make_config_dir(tmp_path / "config", rsa_key)
+    profile = json.loads((directory / "profile.json").read_text())
+    json_profile = profile["FieldLevelEncryptionProfile"]
+    json_profile["Id"] = "PJSONPOINTERS1"
+    json_profile["FieldLevelEncryptionProfileConfig"]["Name"] = "JsonProfile"
+    json_profile["FieldLevelEncryptionProfileConfig"]["CallerReference"] = "json-profile"
+    entity = json_profile["FieldLevelEncryptionProfileConfig"]["EncryptionEntities"]["Items"][0]
+    entity["FieldPatterns"] = {"Quantity": 1, "Items": ["/*"]}  # a pointer one segment long: any 1-char name
+    (directory / "json-profile.json").write_text(json.dumps(profile))
+    config = json.loads((directory / "config.json").read_text())
+    fle_config = config["FieldLevelEncryption"]["FieldLevelEncryptionConfig"]
+    fle_config["ContentTypeProfileConfig"]["ContentTypeProfiles"]["Items"].append(
+        {"Format": "JSON", "ProfileId": "PJSONPOINTERS1", "ContentType": "application/json"}
+    )
+    fle_config["ContentTypeProfileConfig"]["ContentTypeProfiles"]["Quantity"] = 2
+    fle_config["QueryArgProfileConfig"]["QueryArgProfiles"] = {
+        "Quantity": 1,
+        "Items": [{"QueryArg": "api", "ProfileId": "PJSONPOINTERS1"}],
+    }
+    (directory / "config.json").write_text(json.dumps(config))
+
+    warning = config_warning(str(directory), None, "http://127.0.0.1:1/submit?fle-profile=api", ["x"])
+    assert warning is not None and "ProfileFormatMismatchClientError" in warning
+    assert "PJSONPOINTERS1" in warning
+    plain = config_warning(str(directory), None, "http://127.0.0.1:1/submit", ["phone"])
+    assert plain is None  # the form's own field-name profile protects phone: no warning
