@@ -26,7 +26,6 @@ from yarl import URL
 
 from loadgen import LoadError, Plan, Summary, load, preflight
 from profiles import QUERY_ARG_NAME, Action, BodyFormat, ConfigError, load_config_dir, select
-from profiles.loader import profile_reads
 
 from . import cli
 
@@ -95,7 +94,7 @@ def config_warning(config_dir: str, config_id: str | None, url: str, names: list
         return f"the proxy refuses these requests ({decision.reason}): the benchmark measures refusals"
     if decision.profile is None:
         return "the proxy forwards form bodies to this URL unencrypted (no profile): nothing is encrypted"
-    if not profile_reads(decision.profile, BodyFormat.URL_ENCODED):  # a JSON query-argument profile
+    if BodyFormat.URL_ENCODED not in decision.profile.reads:  # a JSON query-argument profile
         return (
             f"the proxy refuses these requests (ProfileFormatMismatchClientError: profile "
             f"{decision.profile.id} cannot read form bodies): the benchmark measures refusals"
