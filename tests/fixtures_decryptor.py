@@ -195,11 +195,9 @@ def decrypt_env(
     monkeypatch.setenv("FLE_AUDIT_FILE", str(env.audit_path))
     for name in ("FLE_ACCEPTED_SUITES", "FLE_MAX_DATA_KEYS", "FLE_MAX_MESSAGE_BYTES", "FLE_DECRYPT_WORKERS"):
         monkeypatch.delenv(name, raising=False)
-    handler._decryptors.clear()
+    handler.reset_cache()
     yield env
-    for service in handler._decryptors.values():
-        service.close()
-    handler._decryptors.clear()
+    handler.reset_cache()
 
 
 def proxy_encrypt(

@@ -20,6 +20,7 @@ ROOT = Path(__file__).parent.parent
 
 pytestmark = [
     pytest.mark.benchmark,
+    pytest.mark.timeout(600),  # each run starts real servers and wrk, bounded at 240 s by its subprocess
     pytest.mark.skipif(
         shutil.which("wrk") is None, reason="wrk is not installed (scripts/install.sh --test)"
     ),

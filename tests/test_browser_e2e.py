@@ -34,7 +34,7 @@ async def test_a_form_filled_in_chromium_is_stored_encrypted_and_decrypts(
     monkeypatch.setenv("FLE_STORE", store_url)
     monkeypatch.setenv("TEST_KEY_PASSPHRASE", "pw")
     monkeypatch.setenv("FLE_KEYSTORE", str(write_file_keystore(tmp_path / "ks", rsa_key, "pw")))
-    handler._decryptors.clear()
+    handler.reset_cache()
     config = load_config_dir(make_config_dir(tmp_path / "config", rsa_key)).only_config()
 
     async with serving(build_origin(open_store(store_url))) as origin_url:

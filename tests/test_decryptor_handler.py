@@ -200,10 +200,10 @@ def test_service_is_reused_until_the_settings_change(
 ) -> None:
     handler.lambda_handler({"ciphertexts": []}, None)
     handler.lambda_handler({"ciphertexts": []}, None)
-    assert len(handler._decryptors) == 1
+    assert len(handler.cached_services()) == 1
     monkeypatch.setenv("FLE_DECRYPT_WORKERS", "2")
     handler.lambda_handler({"ciphertexts": []}, None)
-    assert sorted(s.config.workers for s in handler._decryptors.values()) == [2, 8]
+    assert sorted(s.config.workers for s in handler.cached_services()) == [2, 8]
 
 
 def test_the_backend_under_test_does_the_unwrap(
@@ -213,7 +213,7 @@ def test_the_backend_under_test_does_the_unwrap(
     backend_name = request.node.callspec.params["make_keystore"].removesuffix("_keystore_factory")
     result = handler.lambda_handler({"ciphertexts": [proxy_encrypt(rsa_key, b"404-555-0150")]}, None)
     assert result["results"] == [{"plaintext": "404-555-0150"}]
-    (service,) = handler._decryptors.values()
+    (service,) = handler.cached_services()
     assert {entry.backend for entry in service.keystore.entries} == {backend_name}
     backend = service.keystore.backend("FLEDemo", "DemoPublicKey")
     if backend_name == "pkcs11":

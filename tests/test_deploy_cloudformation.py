@@ -413,14 +413,12 @@ def test_the_stack_deploys_to_moto_and_the_decryptor_reads_its_table(
     monkeypatch.setenv("FLE_KEYSTORE", str(keystore))
     monkeypatch.setenv("FLE_STORE", env["FLE_STORE"])
     monkeypatch.setenv("FLE_AUDIT_FILE", str(tmp_path / "audit.jsonl"))
-    handler._decryptors.clear()
+    handler.reset_cache()
     try:
         recent = handler.lambda_handler({"recent": 5}, None)
         by_id = handler.lambda_handler({"ids": ["a" * 32]}, None)
     finally:
-        for service in handler._decryptors.values():
-            service.close()
-        handler._decryptors.clear()
+        handler.reset_cache()
     assert recent["items"][0]["fields"] == {"name": "Jane", "phone": "404-555-0150"}, recent
     assert by_id["items"][0]["fields"]["phone"] == "404-555-0150", by_id
 

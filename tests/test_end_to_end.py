@@ -38,7 +38,7 @@ async def stack(
     monkeypatch.setenv("TEST_KEY_PASSPHRASE", "pw")
     monkeypatch.setenv("FLE_KEYSTORE", str(write_file_keystore(tmp_path / "ks", rsa_key, "pw")))
     monkeypatch.setenv("FLE_STORE", f"sqlite:///{store_path}")
-    handler._decryptors.clear()
+    handler.reset_cache()
     async with serving(build_origin(SqliteStore(store_path))) as origin_url:
         proxy = build_app(ProxySettings(origin=URL(origin_url), config=config))
         async with serving(proxy, auto_decompress=False) as proxy_url:

@@ -55,11 +55,9 @@ def decryptor_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("FLE_KEYSTORE", str(keystore))
     monkeypatch.setenv("FLE_STORE", f"sqlite:///{tmp_path / 'store.db'}")
     monkeypatch.setenv("FLE_AUDIT_FILE", str(tmp_path / "audit.jsonl"))
-    handler._decryptors.clear()
+    handler.reset_cache()
     yield keystore
-    for service in handler._decryptors.values():
-        service.close()
-    handler._decryptors.clear()
+    handler.reset_cache()
 
 
 def audit_details(decryptor_env: Path) -> list[tuple[int, str, str]]:

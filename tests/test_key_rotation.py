@@ -122,7 +122,7 @@ async def rotation(
     store_path = tmp_path / "store.db"
     monkeypatch.setenv("FLE_STORE", f"sqlite:///{store_path}")
     monkeypatch.setenv("FLE_AUDIT_FILE", str(tmp_path / "audit.jsonl"))
-    handler._decryptors.clear()
+    handler.reset_cache()
     settings = ProxySettings(
         origin=URL("http://127.0.0.1:1"),  # replaced below, once the origin listens
         config=load_config_dir(config_dir).only_config(),
@@ -132,9 +132,7 @@ async def rotation(
         runtime = Runtime(ProxySettings(**{**_fields(settings), "origin": URL(origin_url)}))
         async with serving(build_app(runtime), auto_decompress=False) as proxy_url:
             yield Rotation(tmp_path, config_dir, keystore, store_path, proxy_url, runtime, rsa_key)
-    for service in handler._decryptors.values():
-        service.close()
-    handler._decryptors.clear()
+    handler.reset_cache()
 
 
 def _fields(settings: ProxySettings) -> dict[str, Any]:

@@ -35,11 +35,9 @@ def keystore_file(
         + f'[[key]]\nprovider_id = "FLEDemo"\nkey_name = "SsmKey"\nbackend = "ssm"\nparameter = "{PARAM}"\n'
     )
     monkeypatch.setenv("FLE_KEYSTORE", str(path))
-    handler._decryptors.clear()
+    handler.reset_cache()
     yield path
-    for decryptor in handler._decryptors.values():
-        decryptor.keystore.close()
-    handler._decryptors.clear()
+    handler.reset_cache()
 
 
 def proxy_encrypt(keystore: Keystore, key_name: str, plaintext: bytes) -> str:

@@ -41,6 +41,9 @@ from tests.fixtures_softhsm import PIN_ENV
 from tests.helpers import private_pem
 from tests.lambda_runtime_api import FUNCTION_ARN, Answer, RuntimeApi
 
+# builds the Lambda package (pip into a directory) and runs it under the real runtime client
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "runtime.txt"
 PARAMETER = "/fle-lambda-test/FLEDemo/DemoPublicKey"

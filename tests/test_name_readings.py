@@ -32,6 +32,9 @@ from edge_proxy.names_families import FAMILIES
 from profiles import EncryptionEntity, Profile, load_config_dir
 from profiles.patterns import parse_pattern
 
+# builds the Go origin reader once per module
+pytestmark = pytest.mark.timeout(600)
+
 HERE = Path(__file__).parent / "origins" / "names"
 EXAMPLE: Profile = load_config_dir(Path(__file__).parent.parent / "profiles" / "examples").only_config().content_type_profiles[0].profile  # type: ignore[assignment]  # noqa: E501
 _KEY = EXAMPLE.entities[0].public_key

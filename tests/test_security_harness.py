@@ -49,6 +49,9 @@ from tests.harness_capture import (
 )
 from tests.harness_check import Protection, is_ciphertext, leaks
 
+# the harness fixture builds and starts every real origin framework (Go, Java, Node, PHP, Ruby)
+pytestmark = pytest.mark.timeout(900)
+
 EXAMPLES = int(os.environ.get("FLE_DIFF_EXAMPLES", "150"))
 SEED = int(os.environ.get("FLE_DIFF_SEED") or random.SystemRandom().randrange(2**32))
 SHRINK = os.environ.get("FLE_DIFF_SHRINK", "1") != "0"

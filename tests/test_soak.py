@@ -9,6 +9,9 @@ import pytest
 
 from benchmarks.soak import CASE_NAMES, run_soak
 
+# a soak of about 15 s, bounded by run_soak at 240 s, plus the start-up of its real processes
+pytestmark = pytest.mark.timeout(420)
+
 
 @pytest.mark.soak
 async def test_short_soak() -> None:
