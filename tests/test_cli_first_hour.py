@@ -17,22 +17,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fle import cli
+from tests.fixtures_process import ROOT, FleProcess, fle, free_port
 from tests.helpers import make_config_dir, write_file_keystore
-from tests.test_cli import ROOT, fle, free_port, wait_for_line
 
 
-def finish(process: subprocess.Popen[str], timeout: float = 60) -> str:
-    """The whole output of a process that is expected to exit by itself."""
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    return output
-
-
-def refused_in_one_line(process: subprocess.Popen[str]) -> str:
-    output = finish(process)
+def refused_in_one_line(process: FleProcess) -> str:
+    output = process.finish()
     assert process.returncode == 2, output
     assert "Traceback" not in output
     lines = [line for line in output.splitlines() if line.strip()]
@@ -83,14 +73,13 @@ async def test_origin_with_aws_region_alone_stores_submissions_and_keeps_botocor
     port = free_port()
     origin = fle("origin", "--listen", f"127.0.0.1:{port}", "--store", f"dynamodb://{dynamodb_env}")
     try:
-        lines = wait_for_line(origin, "origin listening")
+        origin.wait_for("origin listening")
         async with aiohttp.ClientSession() as session:
             async with session.post(f"http://127.0.0.1:{port}/submit", data={"name": "Jane"}) as response:
                 assert response.status == 200
     finally:
-        origin.send_signal(signal.SIGINT)
-        lines.append(finish(origin))
-    assert "Found credentials" not in "".join(lines)  # botocore's INFO line, below the default level
+        output = origin.stop(signal.SIGINT, timeout=60)
+    assert "Found credentials" not in output  # botocore's INFO line, below the default level
 
 
 # --- 3. read-only commands refuse a missing SQLite store ------------------------------------------------
@@ -145,7 +134,7 @@ def test_demo_on_a_busy_port_names_the_flag(flag: str, busy_port: int, tmp_path:
     ports[flag] = str(busy_port)
     process = fle("demo", "--state-dir", str(tmp_path / "state"), *(x for kv in ports.items() for x in kv),
                   env={"FLE_KEY_PASSPHRASE": "pw"})  # fmt: skip
-    output = finish(process)
+    output = process.finish()
     assert process.returncode == 2 and "Traceback" not in output
     assert output.strip().endswith(
         f"cannot listen on 127.0.0.1:{busy_port}: the address is already in use; choose another with {flag}"
@@ -171,7 +160,7 @@ def test_demo_refuses_a_wrong_passphrase_for_its_key(tmp_path: Path, monkeypatch
 
 def test_version() -> None:
     process = fle("--version")
-    assert finish(process).startswith("fle ") and process.returncode == 0
+    assert process.finish().startswith("fle ") and process.returncode == 0
 
 
 def test_log_level_before_or_after_the_subcommand_or_from_the_environment(
@@ -204,8 +193,7 @@ def test_workers_parent_logs_https_with_tls(tmp_path: Path, rsa_key: rsa.RSAPriv
                   "--origin", "http://127.0.0.1:1", "--listen", f"127.0.0.1:{port}", "--admin", "off",
                   "--workers", "2", "--tls-cert", str(cert), "--tls-key", str(key))  # fmt: skip
     try:
-        lines = wait_for_line(process, "with 2 workers")
+        lines = process.wait_for("with 2 workers")
         assert f"proxy listening on https://127.0.0.1:{port} with 2 workers" in lines[-1]
     finally:
-        process.send_signal(signal.SIGTERM)
-        finish(process)
+        process.stop(timeout=60)

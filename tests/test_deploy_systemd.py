@@ -11,7 +11,6 @@ proxy and the origin run under it and encrypt and store a real form.
 from __future__ import annotations
 
 import ctypes
-import os
 import re
 import shutil
 import subprocess
@@ -23,8 +22,8 @@ import aiohttp
 import pytest
 
 from store import SqliteStore
+from tests.fixtures_process import FleProcess, fle_env, free_port
 from tests.helpers import make_config_dir
-from tests.test_cli import free_port, wait_for_line
 
 ROOT = Path(__file__).parent.parent
 UNITS = ROOT / "deploy" / "systemd"
@@ -118,7 +117,7 @@ def _mdwe_available() -> bool:
     return int(libc.prctl(PR_GET_MDWE, 0, 0, 0, 0)) >= 0
 
 
-def under_mdwe(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+def under_mdwe(*args: str, env: dict[str, str]) -> FleProcess:
     """`python -m fle ARGS` with PR_SET_MDWE set first: no memory may become writable and executable,
     inherited by every worker it forks."""
     launcher = (
@@ -127,14 +126,7 @@ def under_mdwe(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
         "    sys.exit('PR_SET_MDWE failed')\n"
         "os.execv(sys.executable, [sys.executable, '-m', 'fle', *sys.argv[1:]])\n"
     )
-    return subprocess.Popen(
-        [sys.executable, "-c", launcher, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-    )
+    return FleProcess([sys.executable, "-c", launcher, *args], env=fle_env(env))
 
 
 @pytest.mark.skipif(not _mdwe_available(), reason="this kernel has no PR_SET_MDWE (Linux 6.3 or later)")
@@ -170,8 +162,8 @@ async def test_proxy_and_origin_work_with_memory_deny_write_execute(tmp_path: Pa
         env={},
     )  # fmt: skip
     try:
-        wait_for_line(origin, "origin listening")
-        wait_for_line(proxy, "with 2 workers")  # the parent says so once every worker listens
+        origin.wait_for("origin listening")
+        proxy.wait_for("with 2 workers")  # the parent says so once every worker listens
         form = {"name": "Jane", "email": "j@example.org", "phone": "404-555-0150"}
         async with aiohttp.ClientSession() as session:
             for _ in range(4):  # more than one worker gets a turn
@@ -179,12 +171,7 @@ async def test_proxy_and_origin_work_with_memory_deny_write_execute(tmp_path: Pa
                     assert response.status == 200, await response.text()
     finally:
         for process in (proxy, origin):
-            process.terminate()
-        for process in (proxy, origin):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            process.stop()
     sqlite = SqliteStore(str(store))
     try:
         items = await sqlite.recent(10)

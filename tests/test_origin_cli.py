@@ -15,17 +15,8 @@ import boto3
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.fixtures_process import ROOT, fle, free_port
 from tests.helpers import make_config_dir, write_file_keystore
-from tests.test_cli import ROOT, fle, free_port, wait_for_line
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 async def test_fle_origin_on_dynamodb_behind_fle_proxy(
@@ -44,16 +35,16 @@ async def test_fle_origin_on_dynamodb_behind_fle_proxy(
         f"127.0.0.1:{proxy_port}",
     )
     try:
-        wait_for_line(origin, "origin listening")
-        wait_for_line(proxy, "proxy listening")
+        origin.wait_for("origin listening")
+        proxy.wait_for("proxy listening")
         form = {"name": "Jane Doe", "email": "jane@example.org", "phone": "404-555-0150"}
         async with aiohttp.ClientSession() as session:
             async with session.post(f"http://127.0.0.1:{proxy_port}/submit", data=form) as response:
                 assert response.status == 200
                 item_id = response.headers["X-Submission-Id"]
     finally:
-        stop(proxy)
-        stop(origin)
+        proxy.stop(signal.SIGINT, timeout=15)
+        origin.stop(signal.SIGINT, timeout=15)
     raw = boto3.client("dynamodb").get_item(TableName=dynamodb_env, Key={"id": {"S": item_id}})["Item"]
     assert raw["fields"]["M"]["phone"]["S"].startswith("AYABe")
     assert "404-555-0150" not in json.dumps(raw)
@@ -79,5 +70,5 @@ async def test_fle_origin_on_dynamodb_behind_fle_proxy(
 )
 def test_fle_origin_explains_a_bad_dynamodb_url(store: str, message: str) -> None:
     process = fle("origin", "--store", store)
-    output, _ = process.communicate(timeout=30)
+    output = process.finish(timeout=30)
     assert process.returncode == 2 and message in output and "Traceback" not in output

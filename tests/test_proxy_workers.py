@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import socket
-import time
 from pathlib import Path
 
 import aiohttp
@@ -16,8 +15,8 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fixtures_process import eventually, eventually_async, fle
 from tests.helpers import make_config_dir, serving
-from tests.test_cli import fle, wait_for_line
 
 
 def children(pid: int) -> list[int]:
@@ -134,9 +133,8 @@ async def test_workers_share_the_port_restart_and_stop_on_sigterm(tmp_path: Path
             "--workers", "2", "--admin", "127.0.0.1:0", "--access-log", "off",
         )  # fmt: skip
         try:
-            lines = wait_for_line(process, "with 2 workers")
-            url = re.search(r"listening on (http://\S+)", lines[-1]).group(1)  # type: ignore[union-attr]
-            admin = re.search(r"admin listening on (http://\S+)", "".join(lines)).group(1)  # type: ignore[union-attr]
+            process.wait_for("with 2 workers")
+            url, admin = process.url("proxy"), process.url("admin")
             workers = children(process.pid)
             assert len(workers) == 2
             shared_dir = metric_files_dir(workers[0])
@@ -159,17 +157,17 @@ async def test_workers_share_the_port_restart_and_stop_on_sigterm(tmp_path: Path
             os.kill(victim, signal.SIGKILL)
             with pytest.raises(aiohttp.ClientError):
                 await holding
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and (
-                len(children(process.pid)) < 2 or victim in children(process.pid)
-            ):
-                time.sleep(0.1)
-            replaced = children(process.pid)
-            assert len(replaced) == 2 and victim not in replaced and survivor in replaced
-            deadline = time.monotonic() + 15
-            while (await get(f"{admin}/readyz"))[0] != 200 and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)  # ready again once the replacement listens
-            assert await get(f"{admin}/readyz") == (200, "ready\n")
+            def replaced_in_full() -> list[int]:
+                now = children(process.pid)
+                assert len(now) == 2 and victim not in now and survivor in now, now
+                return now
+
+            replaced = eventually(replaced_in_full, timeout=15)
+
+            async def ready() -> None:
+                assert await get(f"{admin}/readyz") == (200, "ready\n")
+
+            await eventually_async(ready, timeout=15, interval=0.1)  # once the replacement listens
 
             # the killed worker's counts stay counted, the replacement's are added, nothing twice
             await post_forms(url, 20)
@@ -185,15 +183,13 @@ async def test_workers_share_the_port_restart_and_stop_on_sigterm(tmp_path: Path
             assert not shared_dir.exists()  # the run's metric files go with the parent
         finally:
             release.set()
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            process.kill()
 
 
 def test_workers_below_one_is_a_usage_error(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
     config = make_config_dir(tmp_path / "config", rsa_key)
     process = fle("proxy", "--config", str(config), "--origin", "http://127.0.0.1:1", "--workers", "0")
-    output, _ = process.communicate(timeout=20)
+    output = process.finish(timeout=20)
     assert process.returncode == 2
     assert "--workers must be at least 1" in output
 
@@ -216,8 +212,8 @@ async def test_one_scrape_counts_the_requests_of_every_worker(tmp_path: Path, rs
             "--workers", "3", "--admin", "127.0.0.1:0", "--access-log", "off",
         )  # fmt: skip
         try:
-            lines = wait_for_line(process, "with 3 workers")
-            url = re.search(r"listening on (http://\S+)", lines[-1]).group(1)  # type: ignore[union-attr]
+            lines = process.wait_for("with 3 workers")
+            url = process.url("proxy")
             admins = re.findall(r"admin listening on (http://\S+)", "".join(lines))
             assert len(admins) == 1, admins  # the parent's, none per worker
             admin = admins[0]
@@ -251,9 +247,7 @@ async def test_one_scrape_counts_the_requests_of_every_worker(tmp_path: Path, rs
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            process.kill()
 
 
 async def test_metrics_have_the_same_series_with_one_worker_and_with_two(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
@@ -273,9 +267,8 @@ async def test_metrics_have_the_same_series_with_one_worker_and_with_two(tmp_pat
                 "--workers", count, "--admin", "127.0.0.1:0", "--access-log", "off",
             )  # fmt: skip
             try:
-                lines = wait_for_line(process, "proxy listening on")
-                url = re.search(r"proxy listening on (http://\S+?),? ", lines[-1]).group(1)  # type: ignore[union-attr]
-                admin = re.search(r"admin listening on (http://\S+)", "".join(lines)).group(1)  # type: ignore[union-attr]
+                process.wait_for("proxy listening on")
+                url, admin = process.url("proxy"), process.url("admin")
                 await post_forms(url, 6)
                 samples = await scrape(admin)
                 assert total(samples, "fle_proxy_requests_total") == 6
@@ -285,9 +278,7 @@ async def test_metrics_have_the_same_series_with_one_worker_and_with_two(tmp_pat
                 process.send_signal(signal.SIGTERM)
                 assert process.wait(timeout=30) == 0
             finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+                process.kill()
     assert shapes[0] == shapes[1]
 
 
@@ -298,22 +289,21 @@ async def test_one_admin_listener_for_all_workers_and_sighup_reaches_all(tmp_pat
         "--workers", "2", "--admin", "127.0.0.1:0", "--access-log", "off",
     )  # fmt: skip
     try:
-        lines = wait_for_line(process, "with 2 workers")
+        lines = process.wait_for("with 2 workers")
         admins = re.findall(r"admin listening on (http://\S+)", "".join(lines))
         assert len(admins) == 1
         admin = admins[0]
         assert await get(f"{admin}/healthz") == (200, "ok\n")
         assert await get(f"{admin}/readyz") == (200, "ready\n")
         os.kill(process.pid, signal.SIGHUP)
-        wait_for_line(process, "config reloaded")
-        wait_for_line(process, "config reloaded")  # once per worker
+        process.wait_for("config reloaded")
+        process.wait_for("config reloaded")  # once per worker
         samples = await scrape(admin)
         assert total(samples, "fle_proxy_config_reloads_total", result="ok") == 2  # one per worker, added up
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
+        process.kill()
 
 
 def test_a_busy_admin_address_is_one_line(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
@@ -326,7 +316,7 @@ def test_a_busy_admin_address_is_one_line(tmp_path: Path, rsa_key) -> None:  # t
             "proxy", "--config", str(config), "--origin", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
             "--workers", "2", "--admin", f"127.0.0.1:{port}",
         )  # fmt: skip
-        output, _ = process.communicate(timeout=20)
+        output = process.finish(timeout=20)
     assert process.returncode != 0
     assert f"--admin 127.0.0.1:{port}: cannot listen there" in output
     assert "Traceback" not in output
