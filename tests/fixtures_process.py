@@ -15,6 +15,7 @@ sends SIGTERM (or the signal the test is about), then SIGKILL if the process doe
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -57,31 +58,36 @@ class FleProcess:
         env: dict[str, str],
         cwd: Path = ROOT,
         log_to: tuple[Path, Path] | None = None,
+        separate_stderr: bool = False,
     ) -> None:
         self.command = command
-        self.lines: list[str] = []
+        self.lines: list[str] = []  # both streams, in the order the lines arrived
+        self._by_stream: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        separate = separate_stderr or log_to is not None
         self._cursor = 0
         self._changed = threading.Condition()
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE if log_to else subprocess.STDOUT,
+            stderr=subprocess.PIPE if separate else subprocess.STDOUT,
             env=env,
             cwd=cwd,
         )
         assert self.process.stdout is not None
-        streams: list[tuple[IO[bytes], Path | None]] = [(self.process.stdout, log_to[0] if log_to else None)]
-        if log_to:
+        streams: list[tuple[str, IO[bytes], Path | None]] = [
+            ("stdout", self.process.stdout, log_to[0] if log_to else None)
+        ]
+        if separate:
             assert self.process.stderr is not None
-            streams.append((self.process.stderr, log_to[1]))
+            streams.append(("stderr", self.process.stderr, log_to[1] if log_to else None))
         self._readers = [
-            threading.Thread(target=self._read, args=stream, daemon=True, name=f"fle-output-{i}")
-            for i, stream in enumerate(streams)
+            threading.Thread(target=self._read, args=stream, daemon=True, name=f"fle-{stream[0]}")
+            for stream in streams
         ]
         for reader in self._readers:
             reader.start()
 
-    def _read(self, stream: IO[bytes], copy_to: Path | None) -> None:
+    def _read(self, name: str, stream: IO[bytes], copy_to: Path | None) -> None:
         """Collect every line; with copy_to, also write the raw bytes there (the test scans the file)."""
         copy = copy_to.open("wb") if copy_to else None
         try:
@@ -89,8 +95,10 @@ class FleProcess:
                 if copy:
                     copy.write(raw)
                     copy.flush()
+                line = raw.decode(errors="replace")
                 with self._changed:
-                    self.lines.append(raw.decode(errors="replace"))
+                    self.lines.append(line)
+                    self._by_stream[name].append(line)
                     self._changed.notify_all()
         finally:
             if copy:
@@ -110,11 +118,22 @@ class FleProcess:
 
     def output(self) -> str:
         """Everything printed so far; once the process has exited, everything it printed."""
+        return self._text(self.lines)
+
+    def stdout(self) -> str:
+        """What it wrote to stdout alone (with separate_stderr or log_to; else both streams)."""
+        return self._text(self._by_stream["stdout"])
+
+    def stderr(self) -> str:
+        """What it wrote to stderr alone (with separate_stderr or log_to)."""
+        return self._text(self._by_stream["stderr"])
+
+    def _text(self, lines: list[str]) -> str:
         if self.process.poll() is not None:
             for reader in self._readers:
                 reader.join(timeout=10)
         with self._changed:
-            return "".join(self.lines)
+            return "".join(lines)
 
     def urls(self) -> dict[str, str]:
         """Every `<kind> listening on <url>` line seen so far, kind to URL (the last one per kind wins)."""
@@ -146,11 +165,13 @@ class FleProcess:
 
     async def wait_for_async(self, text: str, timeout: float = 30) -> list[str]:
         """wait_for without blocking the test's event loop (when that loop serves what the process calls)."""
-        import asyncio
-
         return await asyncio.to_thread(self.wait_for, text, timeout)
 
     # --- its end ---------------------------------------------------------------------------------------
+
+    async def wait_async(self, timeout: float) -> int:
+        """wait() without blocking the test's event loop."""
+        return await asyncio.to_thread(self.process.wait, timeout)
 
     def poll(self) -> int | None:
         return self.process.poll()
@@ -191,10 +212,16 @@ def fle_command(*args: str) -> list[str]:
 
 
 def fle(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, log_to: tuple[Path, Path] | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    log_to: tuple[Path, Path] | None = None,
+    separate_stderr: bool = False,
 ) -> FleProcess:
     """Start `python -m fle ARGS` (this checkout) without waiting for anything."""
-    return FleProcess(fle_command(*args), env=fle_env(env), cwd=cwd, log_to=log_to)
+    return FleProcess(
+        fle_command(*args), env=fle_env(env), cwd=cwd, log_to=log_to, separate_stderr=separate_stderr
+    )
 
 
 @contextmanager
@@ -258,8 +285,6 @@ def eventually(check: Callable[[], T], timeout: float = 10, interval: float = 0.
 
 async def eventually_async(check: Callable[[], T], timeout: float = 10, interval: float = 0.05) -> T:
     """eventually() for a check that needs the test's event loop to run between tries."""
-    import asyncio
-
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -87,8 +87,7 @@ def main() -> int:
                 total_findings += len(findings)
             print(f"\n{total_findings} distinct (shape, origin) findings")
         finally:
-            process.terminate()
-            process.wait(15)
+            process.stop(timeout=15)
             server.shutdown()
     return 0
 

@@ -14,10 +14,8 @@ import asyncio
 import base64
 import gzip
 import os
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,11 +24,10 @@ from urllib.parse import quote, quote_plus
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.fixtures_process import ROOT, FleProcess, fle_command, running
 from tests.helpers import make_config_dir, write_file_keystore
 
-ROOT = Path(__file__).parent.parent
 SECRETS = ("404-555-0150", "917-555-0199", "212-555-0142", "646-555-0177", "718-555-0123")
-URL_RE = re.compile(rb"listening on (http://127\.0\.0\.1:\d+)")
 
 
 def spellings(secret: str) -> set[str]:
@@ -46,29 +43,11 @@ def spellings(secret: str) -> set[str]:
 
 
 @contextmanager
-def fle(args: list[str], env: dict[str, str], log_dir: Path, name: str) -> Iterator[str]:
-    """Run `fle --log-level DEBUG <args>` until the block ends; yields the URL it listens on."""
-    out, err = (log_dir / f"{name}.out").open("wb"), (log_dir / f"{name}.err").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fle", "--log-level", "DEBUG", *args],
-        stdout=out,
-        stderr=err,
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        for _ in range(200):
-            match = URL_RE.search((log_dir / f"{name}.err").read_bytes())
-            if match or process.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert match, (log_dir / f"{name}.err").read_text()
-        yield match.group(1).decode()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        out.close()
-        err.close()
+def fle_at_debug(args: list[str], env: dict[str, str], log_dir: Path, name: str) -> Iterator[str]:
+    """Run `fle --log-level DEBUG <args>` until the block ends, its streams in log_dir; yields its URL."""
+    log_to = (log_dir / f"{name}.out", log_dir / f"{name}.err")
+    with running(FleProcess(fle_command("--log-level", "DEBUG", *args), env=env, log_to=log_to)) as process:
+        yield process.url(args[0])  # "origin listening on ..." / "proxy listening on ..."
 
 
 async def send_everything(proxy: str) -> str:
@@ -109,9 +88,9 @@ async def test_no_plaintext_in_any_log_at_debug(tmp_path: Path, rsa_key: rsa.RSA
         "FLE_STORE": f"sqlite:///{store}",
         "PYTHONASYNCIODEBUG": "1",
     }
-    with fle(["origin", "--listen", "127.0.0.1:0"], env, logs, "origin") as origin:
+    with fle_at_debug(["origin", "--listen", "127.0.0.1:0"], env, logs, "origin") as origin:
         proxy_args = ["proxy", "--config", str(config), "--origin", origin, "--listen", "127.0.0.1:0"]
-        with fle([*proxy_args, "--admin", "off"], env, logs, "proxy") as proxy:
+        with fle_at_debug([*proxy_args, "--admin", "off"], env, logs, "proxy") as proxy:
             item_id = await send_everything(proxy)
     audit = logs / "audit.log"
     decrypted = await asyncio.to_thread(

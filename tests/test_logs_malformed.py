@@ -13,21 +13,17 @@ searched for every canary raw, percent-encoded, base64 and hex.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import subprocess
-import sys
+import signal
 from pathlib import Path
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.fixtures_process import fle
 from tests.fixtures_proxy import phone_config_dir
 from tests.helpers import serving
 from tests.test_logs_debug import spellings
 
-ROOT = Path(__file__).parent.parent
-URL_RE = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")
 FORM = b"Content-Type: application/x-www-form-urlencoded\r\n"
 TEXT = b"Content-Type: text/plain\r\n"
 
@@ -147,45 +143,22 @@ async def test_malformed_requests_leave_no_bytes_in_any_log(
     logs.mkdir()
     origin_app = web.Application()
     origin_app.router.add_route("*", "/{tail:.*}", origin_handler)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONASYNCIODEBUG": "1"}
     async with serving(origin_app) as origin:
-        out, err = (logs / "proxy.out").open("wb"), (logs / "proxy.err").open("wb")
         args = ["--config", str(config), "--origin", origin, "--listen", "127.0.0.1:0", "--admin", "off"]
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fle",
-                "--log-level",
-                "DEBUG",
-                "proxy",
-                "--workers",
-                "1",
-                *args,
-                "--access-log",
-                str(logs / "access.log"),
-            ],
-            stdout=out,
-            stderr=err,
-            cwd=ROOT,
-            env=env,
-        )
+        process = fle(
+            "--log-level", "DEBUG", "proxy", "--workers", "1", *args,
+            "--access-log", str(logs / "access.log"),
+            env={"PYTHONASYNCIODEBUG": "1"}, log_to=(logs / "proxy.out", logs / "proxy.err"),
+        )  # fmt: skip
         try:
-            match = None
-            for _ in range(300):
-                match = URL_RE.search((logs / "proxy.err").read_bytes())
-                if match or process.poll() is not None:
-                    break
-                await asyncio.sleep(0.05)
-            assert match, (logs / "proxy.err").read_text()
-            port = int(match.group(1))
+            await process.wait_for_async("proxy listening on", timeout=15)
+            port = int(process.url("proxy").rsplit(":", 1)[1])
             answers = {name: await exchange(port, pieces) for name, pieces in malformed().items()}
-            await asyncio.sleep(0.5)  # let the proxy log what the last connection did
+            # a quiet period, not a wait for a condition: the scan below looks for bytes that must NOT be
+            # there, so the proxy gets its moment to log what the last connection did
+            await asyncio.sleep(0.5)
         finally:
-            process.terminate()
-            await asyncio.to_thread(process.wait, 30)
-            out.close()
-            err.close()
+            await asyncio.to_thread(process.stop, signal.SIGTERM, 30)
 
     written = {path.name: path.read_bytes() for path in logs.iterdir()}
     stderr = written["proxy.err"]

@@ -7,11 +7,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import socket
 import ssl
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +18,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import Timeouts, start_site, tls_context
+from tests.fixtures_process import FleProcess, eventually_async, fle
 from tests.fixtures_proxy import (
     FORM,
     Canary,
@@ -31,8 +30,6 @@ from tests.fixtures_proxy import (
     write_config_dir,
 )
 from tests.test_proxy_cloudfront import post
-
-ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture
@@ -182,40 +179,11 @@ async def test_access_log_is_json_and_never_holds_a_value(
 # --- `fle proxy` as a process -----------------------------------------------------------------------------
 
 
-async def _start_fle(*args: str) -> tuple[asyncio.subprocess.Process, str, str]:
-    """`fle proxy` as one process (workers are tested in test_proxy_workers.py); its proxy and admin URLs."""
+def _start_fle(*args: str) -> FleProcess:
+    """`fle proxy` as one process (workers are tested in test_proxy_workers.py), its access log apart."""
     if "--workers" not in args:
         args = (*args, "--workers", "1")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "fle",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    urls: dict[str, str] = {}
-    assert process.stderr is not None
-    async with asyncio.timeout(20):
-        while "proxy" not in urls:
-            line = (await process.stderr.readline()).decode()
-            assert line, "fle proxy exited early"
-            for kind in ("admin", "proxy"):
-                if f"{kind} listening on " in line:
-                    urls[kind] = line.split(f"{kind} listening on ")[1].split()[0].rstrip(",")
-    return process, urls["proxy"], urls["admin"]
-
-
-async def _stderr_until(process: asyncio.subprocess.Process, text: str) -> str:
-    assert process.stderr is not None
-    async with asyncio.timeout(20):
-        while True:
-            line = (await process.stderr.readline()).decode()
-            assert line, f"{text!r} never logged"
-            if text in line:
-                return line
+    return fle(*args, separate_stderr=True)
 
 
 async def test_sighup_reload_validates_and_keeps_old_config_on_error(
@@ -235,8 +203,10 @@ async def test_sighup_reload_validates_and_keeps_old_config_on_error(
         "--access-log",
         "off",
     )
-    process, url, admin = await _start_fle(*args)
+    process = _start_fle(*args)
     try:
+        await process.wait_for_async("proxy listening on", timeout=20)
+        url, admin = process.url("proxy"), process.url("admin")
         body = "phone=404-555-0150&email=jane@example.org"
         write_config_dir(
             config_dir,
@@ -245,13 +215,13 @@ async def test_sighup_reload_validates_and_keeps_old_config_on_error(
             cf_config("C1", [(FORM, "P1")]),
         )
         process.send_signal(signal.SIGHUP)
-        await _stderr_until(process, "config reloaded")
+        await process.wait_for_async("config reloaded", timeout=20)
         assert (await post(f"{url}/x", body))[0] == 200
         assert canary.last.body.count(b"=AYAB") == 2
 
         (config_dir / "00.json").write_text("{ not json")
         process.send_signal(signal.SIGHUP)
-        line = await _stderr_until(process, "config reload failed")
+        (*_, line) = await process.wait_for_async("config reload failed", timeout=20)
         assert "00.json" in line and "line 1" in line
         assert (await post(f"{url}/x", body))[0] == 200  # still the reloaded config, still encrypting
         assert canary.last.body.count(b"=AYAB") == 2
@@ -260,8 +230,7 @@ async def test_sighup_reload_validates_and_keeps_old_config_on_error(
         assert 'fle_proxy_config_reloads_total{result="ok"} 1.0' in text
         assert 'fle_proxy_config_reloads_total{result="error"} 1.0' in text
     finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 20)
+        await asyncio.to_thread(process.stop, signal.SIGTERM, 20)
 
 
 async def test_sigterm_drains_in_flight_requests(canary: Canary, config_dir: Path) -> None:
@@ -276,19 +245,22 @@ async def test_sigterm_drains_in_flight_requests(canary: Canary, config_dir: Pat
         "--admin",
         "127.0.0.1:0",
     )
-    process, url, _admin = await _start_fle(*args)
-    in_flight = asyncio.create_task(post(f"{url}/slow/1.5", b"hello", "text/plain"))
-    while not canary.received:
-        await asyncio.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    await _stderr_until(process, "draining")
-    with pytest.raises(aiohttp.ClientError):  # no new connections once draining
-        await post(f"{url}/x", b"late", "text/plain")
-    status, answer = await in_flight
-    assert status == 200 and json.loads(answer)["size"] == 5  # finished after SIGTERM
-    assert await asyncio.wait_for(process.wait(), 20) == 0
-    assert process.stdout is not None
-    access = [json.loads(line) for line in (await process.stdout.read()).decode().splitlines()]
+    process = _start_fle(*args)
+    try:
+        await process.wait_for_async("proxy listening on", timeout=20)
+        url = process.url("proxy")
+        in_flight = asyncio.create_task(post(f"{url}/slow/1.5", b"hello", "text/plain"))
+        await eventually_async(lambda: canary.received, timeout=20)
+        process.send_signal(signal.SIGTERM)
+        await process.wait_for_async("draining", timeout=20)
+        with pytest.raises(aiohttp.ClientError):  # no new connections once draining
+            await post(f"{url}/x", b"late", "text/plain")
+        status, answer = await in_flight
+        assert status == 200 and json.loads(answer)["size"] == 5  # finished after SIGTERM
+        assert await process.wait_async(20) == 0
+    finally:
+        await asyncio.to_thread(process.stop, signal.SIGTERM, 20)
+    access = [json.loads(line) for line in process.stdout().splitlines()]
     assert [(a["path"], a["status"]) for a in access] == [("/slow/1.5", 200)]
 
 
@@ -300,14 +272,7 @@ async def test_cli_usage_errors(tmp_path: Path, config_dir: Path) -> None:
         (("--client-idle-timeout", "0"), "client_idle must be greater than 0"),
         (("--tls-cert", "nope.pem", "--tls-key", "nope.pem"), "cannot load TLS certificate"),
     ]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "fle",
-            *base,
-            *extra,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await process.communicate()
-        assert process.returncode == 2 and message in err.decode(), err
+        process = fle(*base, *extra, separate_stderr=True)
+        await asyncio.to_thread(process.finish, 60)
+        err = process.stderr()
+        assert process.returncode == 2 and message in err, err

@@ -109,8 +109,7 @@ def harness(
     try:
         yield Harness(url, capture, origin_servers)
     finally:
-        process.terminate()
-        process.wait(15)
+        process.stop(timeout=15)
         server.shutdown()
         server.server_close()
 
