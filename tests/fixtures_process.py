@@ -224,6 +224,14 @@ def fle(
     )
 
 
+def fle_proxy(*args: str) -> FleProcess:
+    """`fle proxy ARGS` with one worker unless ARGS say otherwise, its access log (stdout) kept apart from its
+    log (stderr), so a test can read the access log as JSON lines."""
+    if "--workers" not in args:
+        args = (*args, "--workers", "1")
+    return fle("proxy", *args, separate_stderr=True)
+
+
 @contextmanager
 def running(process: FleProcess, ready: str = "listening on", timeout: float = 30) -> Iterator[FleProcess]:
     """Wait until `process` prints `ready`, hand it to the block, stop it (SIGTERM, then SIGKILL) after."""

@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.fixtures_process import eventually_async, fle_proxy
 from tests.fixtures_proxy import FORM, Canary, phone_config_dir
 from tests.test_proxy_cloudfront import post
-from tests.test_proxy_ops import _start_fle, _stderr_until
 
 
 @pytest.fixture
@@ -42,21 +42,21 @@ async def _trickle(url: str, started: asyncio.Event) -> tuple[int, bytes]:
 async def test_sigterm_with_many_requests_in_flight(canary: Canary, config_dir: Path) -> None:
     secrets = [f"404-555-01{i:02d}" for i in range(4)]
     canary.protect(*secrets)
-    args = ("proxy", "--config", str(config_dir), "--origin", canary.url, "--listen", "127.0.0.1:0")
-    process, url, _admin = await _start_fle(*args, "--admin", "127.0.0.1:0", "--shutdown-timeout", "3")
+    args = ("--config", str(config_dir), "--origin", canary.url, "--listen", "127.0.0.1:0")
+    process = fle_proxy(*args, "--admin", "127.0.0.1:0", "--shutdown-timeout", "3")
     try:
+        await process.wait_for_async("proxy listening on", timeout=20)
+        url = process.url("proxy")
         finishing = [asyncio.create_task(post(f"{url}/slow/1.5", f"phone={s}")) for s in secrets]
         too_slow = asyncio.create_task(post(f"{url}/slow/8", b"too slow", "text/plain"))
-        async with asyncio.timeout(20):
-            while len(canary.received) < 5:
-                await asyncio.sleep(0.05)
+        await eventually_async(lambda: len(canary.received) >= 5, timeout=20)
         uploading = asyncio.Event()
         trickling = asyncio.create_task(_trickle(f"{url}/upload", uploading))
         await asyncio.wait_for(uploading.wait(), 10)
         loop = asyncio.get_running_loop()
         signalled = loop.time()
         process.send_signal(signal.SIGTERM)
-        await _stderr_until(process, "draining")
+        await process.wait_for_async("draining", timeout=20)
         with pytest.raises(aiohttp.ClientError):  # refused, or reset if it raced the listener's close
             await post(f"{url}/x", b"late", "text/plain")
 
@@ -67,15 +67,12 @@ async def test_sigterm_with_many_requests_in_flight(canary: Canary, config_dir: 
         assert status == 200 and json.loads(answer)["size"] == 20000  # its body kept coming after SIGTERM
         with pytest.raises(aiohttp.ClientError):  # cut when the shutdown timeout ran out
             await too_slow
-        assert await asyncio.wait_for(process.wait(), 20) == 0
+        assert await process.wait_async(20) == 0
         assert loop.time() - signalled < 3 + 3  # --shutdown-timeout bounds the exit
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await asyncio.to_thread(process.kill)
     encrypted = [r for r in canary.received if r.path == "/slow/1.5"]
     assert len(encrypted) == 4 and all(r.body.startswith(b"phone=AYAB") for r in encrypted)
-    assert process.stdout is not None
-    access = [json.loads(line) for line in (await process.stdout.read()).decode().splitlines()]
+    access = [json.loads(line) for line in process.stdout().splitlines()]
     statuses = sorted((a["path"], a["status"]) for a in access)
     assert statuses == sorted([("/slow/1.5", 200)] * 4 + [("/slow/8", 499), ("/upload", 200)])

@@ -19,6 +19,7 @@ from aws_encryption_sdk.identifiers import CommitmentPolicy
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import multipart_stream
+from tests.fixtures_process import eventually_async
 from tests.fixtures_proxy import Canary, cf_config, cf_profile, cf_public_key, proxy_stack, write_config_dir
 from tests.helpers import raw_master_key, serving
 
@@ -63,13 +64,6 @@ def sdk_decrypt(value: bytes, key: rsa.RSAPrivateKey) -> bytes:
     )
     plaintext, _ = client.decrypt(source=base64.b64decode(value), key_provider=raw_master_key(key))
     return plaintext  # type: ignore[no-any-return]
-
-
-async def until(condition, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.02)
 
 
 async def test_an_upload_larger_than_the_whole_body_limit_streams_with_its_protected_part_encrypted(
@@ -136,7 +130,7 @@ async def test_a_refusal_mid_stream_answers_the_refusal_and_the_origin_sees_only
     async with proxy_stack(canary, config_dir) as stack:
         status, answer = await post(f"{stack.url}/upload", client_body())
         assert (status, answer["error"]) == (400, reason)  # the refusal, not a 502
-        await until(lambda: canary.aborted == 1)  # the origin saw the start of the body, then a cut
+        await eventually_async(lambda: canary.aborted == 1)  # the origin saw the body start, then a cut
     assert canary.received == []
 
 
@@ -173,7 +167,7 @@ async def test_a_delimiter_not_after_crlf_is_refused_mid_stream_and_the_hidden_p
     async with proxy_stack(canary, config_dir) as stack:
         status, answer = await post(f"{stack.url}/upload", client_body())
         assert (status, answer["error"]) == (400, "MalformedMultipartClientError")
-        await until(lambda: canary.aborted == 1)  # the photo went on, then the body was cut
+        await eventually_async(lambda: canary.aborted == 1)  # the photo went on, then the body was cut
     assert canary.received == []
 
 
@@ -186,7 +180,7 @@ async def test_a_bad_boundary_is_refused_before_anything_is_sent(canary: Canary,
             ) as response:
                 assert response.status == 400
                 assert (await response.json())["error"] == "MalformedMultipartClientError"
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # a quiet period for the negative check below, not a wait for a condition
     assert canary.received == [] and canary.aborted == 0
 
 
@@ -207,7 +201,7 @@ async def test_the_streamed_body_limit_refuses_declared_and_undeclared_lengths(
         assert canary.aborted == 0 and canary.received == []
         status, answer = await post(f"{stack.url}/u", undeclared())  # chunked: refused once over the limit
         assert (status, answer["error"]) == (400, "RequestLengthLimitClientError")
-        await until(lambda: canary.aborted == 1)
+        await eventually_async(lambda: canary.aborted == 1)
     assert canary.received == []
 
 
@@ -242,7 +236,8 @@ async def test_the_origin_gets_the_upload_while_the_client_is_still_sending(
 
     async def client_body() -> AsyncIterator[bytes]:
         yield head
-        await until(lambda: arrived[0] >= 1_000_000, seconds=10)  # half the upload is at the origin already
+        # half the upload is at the origin already
+        await eventually_async(lambda: arrived[0] >= 1_000_000, timeout=10)
         yield b"\r\n" + f"--{BOUNDARY}--\r\n".encode()
 
     async with serving(app) as origin_url, proxy_stack(canary, config_dir, origin=origin_url) as stack:

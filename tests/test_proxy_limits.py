@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import ClientLimits, Limits, Timeouts
+from tests.fixtures_process import eventually_async
 from tests.fixtures_proxy import (
     FORM,
     Canary,
@@ -151,14 +152,20 @@ async def test_connections_beyond_the_cap_get_503_and_the_cap_frees_up(
 ) -> None:
     async with proxy_stack(canary, config_dir, client_limits=SMALL) as stack:
         held = [await connect(stack.url) for _ in range(SMALL.max_connections)]
-        await asyncio.sleep(0.1)
-        extra = await exchange(stack.url, request())
-        assert extra.startswith(b"HTTP/1.1 503"), extra[:100]
+
+        async def refused_beyond_the_cap() -> None:  # once the proxy has accepted the held ones
+            extra = await exchange(stack.url, request())
+            assert extra.startswith(b"HTTP/1.1 503"), extra[:100]
+
+        await eventually_async(refused_beyond_the_cap, timeout=5)
         for _, writer in held:
             writer.close()
-        await asyncio.sleep(0.2)
-        again = await exchange(stack.url, request())
-    assert again.startswith(b"HTTP/1.1 200"), again[:100]
+
+        async def served_again() -> None:  # once the proxy has seen the held ones close
+            again = await exchange(stack.url, request())
+            assert again.startswith(b"HTTP/1.1 200"), again[:100]
+
+        await eventually_async(served_again, timeout=5)
 
 
 def test_bad_limits_are_refused() -> None:

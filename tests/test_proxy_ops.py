@@ -18,7 +18,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import Timeouts, start_site, tls_context
-from tests.fixtures_process import FleProcess, eventually_async, fle
+from tests.fixtures_process import eventually_async, fle, fle_proxy
 from tests.fixtures_proxy import (
     FORM,
     Canary,
@@ -179,19 +179,11 @@ async def test_access_log_is_json_and_never_holds_a_value(
 # --- `fle proxy` as a process -----------------------------------------------------------------------------
 
 
-def _start_fle(*args: str) -> FleProcess:
-    """`fle proxy` as one process (workers are tested in test_proxy_workers.py), its access log apart."""
-    if "--workers" not in args:
-        args = (*args, "--workers", "1")
-    return fle(*args, separate_stderr=True)
-
-
 async def test_sighup_reload_validates_and_keeps_old_config_on_error(
     canary: Canary, config_dir: Path, rsa_key: rsa.RSAPrivateKey
 ) -> None:
     canary.protect("404-555-0150", "jane@example.org")
     args = (
-        "proxy",
         "--config",
         str(config_dir),
         "--origin",
@@ -203,7 +195,7 @@ async def test_sighup_reload_validates_and_keeps_old_config_on_error(
         "--access-log",
         "off",
     )
-    process = _start_fle(*args)
+    process = fle_proxy(*args)
     try:
         await process.wait_for_async("proxy listening on", timeout=20)
         url, admin = process.url("proxy"), process.url("admin")
@@ -235,7 +227,6 @@ async def test_sighup_reload_validates_and_keeps_old_config_on_error(
 
 async def test_sigterm_drains_in_flight_requests(canary: Canary, config_dir: Path) -> None:
     args = (
-        "proxy",
         "--config",
         str(config_dir),
         "--origin",
@@ -245,7 +236,7 @@ async def test_sigterm_drains_in_flight_requests(canary: Canary, config_dir: Pat
         "--admin",
         "127.0.0.1:0",
     )
-    process = _start_fle(*args)
+    process = fle_proxy(*args)
     try:
         await process.wait_for_async("proxy listening on", timeout=20)
         url = process.url("proxy")

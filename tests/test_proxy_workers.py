@@ -148,9 +148,7 @@ async def test_workers_share_the_port_restart_and_stop_on_sigterm(tmp_path: Path
 
             # kill the worker that has a request in flight: its in-flight gauge must not stay counted
             holding = asyncio.create_task(post(f"{url}/hold", {"phone": "404-555-0150"}))
-            async with asyncio.timeout(15):
-                while not held:
-                    await asyncio.sleep(0.05)
+            await eventually_async(lambda: held, timeout=15)
             assert total(await scrape(admin), "fle_proxy_in_flight_requests") == 1
             victim = owner_of(held[0], workers)
             survivor = next(pid for pid in workers if pid != victim)
