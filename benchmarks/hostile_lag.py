@@ -26,9 +26,15 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fixtures_proxy import cf_config, cf_profile, cf_public_key, write_config_dir
-from tests.helpers import serving
-from tests.test_differentials import FORM_CASES, FRAMING_CASES, JSON_CASES, MULTIPART_CASES, raw_request
+from testkit.corpus import (
+    FORM_CASES,
+    FRAMING_CASES,
+    JSON_CASES,
+    MULTIPART_CASES,
+    corpus_config_dir,
+    raw_request,
+)
+from testkit.serving import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTEN = re.compile(rb"proxy listening on http://127\.0\.0\.1:(\d+)")
@@ -42,23 +48,8 @@ Request = tuple[str, bytes]  # (id, the raw HTTP request)
 
 
 def corpus_config(directory: Path) -> Path:
-    """The differential corpus's config: form `phone`/`credit_card`, JSON pointers, multipart `phone`."""
-    config = cf_config("C1", [(FORM, "PF")])
-    items = config["FieldLevelEncryption"]["FieldLevelEncryptionConfig"]["ContentTypeProfileConfig"]
-    items["ContentTypeProfiles"]["Items"] += [
-        {"Format": "JSON", "ProfileId": "PJ", "ContentType": JSON},
-        {"Format": "Multipart", "ProfileId": "PM", "ContentType": "multipart/form-data"},
-    ]
-    items["ContentTypeProfiles"]["Quantity"] = 3
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return write_config_dir(
-        directory,
-        cf_public_key("KA", "KeyA", key),
-        cf_profile("PF", [("KA", "Alpha", ["phone", "credit_card"])]),
-        cf_profile("PJ", [("KA", "Alpha", ["/phone", "/card/number"])]),
-        cf_profile("PM", [("KA", "Alpha", ["phone"])]),
-        config,
-    )
+    """The differential corpus's config (testkit.corpus), under a key made for this run."""
+    return corpus_config_dir(directory, rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 def post(content_type: str, body: bytes, *headers: bytes) -> bytes:

@@ -39,9 +39,7 @@ def body(*parts: bytes) -> bytes:
 
 @pytest.fixture
 def config_dir(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
-    config = cf_config("C1", [("multipart/form-data", "P1")])
-    item = config["FieldLevelEncryption"]["FieldLevelEncryptionConfig"]["ContentTypeProfileConfig"]
-    item["ContentTypeProfiles"]["Items"][0]["Format"] = "Multipart"
+    config = cf_config("C1", [("multipart/form-data", "P1", "Multipart")])
     return write_config_dir(
         tmp_path / "config",
         cf_public_key("K1", "DemoPublicKey", rsa_key),

@@ -69,13 +69,7 @@ SETTINGS = settings(
 
 def harness_config_dir(directory: Path, key: rsa.RSAPrivateKey) -> Path:
     """Form, multipart and JSON each mapped to a profile: a plain name, a wildcard, a bracketed name."""
-    config = cf_config("C1", [(FORM_CT, "PF")])
-    items = config["FieldLevelEncryption"]["FieldLevelEncryptionConfig"]["ContentTypeProfileConfig"]
-    items["ContentTypeProfiles"]["Items"] += [
-        {"Format": "JSON", "ProfileId": "PJ", "ContentType": JSON_CT},
-        {"Format": "Multipart", "ProfileId": "PM", "ContentType": MULTIPART_CT},
-    ]
-    items["ContentTypeProfiles"]["Quantity"] = 3
+    config = cf_config("C1", [(FORM_CT, "PF"), (JSON_CT, "PJ", "JSON"), (MULTIPART_CT, "PM", "Multipart")])
     return write_config_dir(
         directory,
         cf_public_key("KA", "KeyA", key),
