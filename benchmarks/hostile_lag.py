@@ -1,8 +1,8 @@
 """`python -m benchmarks.hostile_lag`: the worst event-loop lag while hostile requests go through a proxy.
 
 Starts `fle proxy --workers 1` (a real process, with the differential corpus's config) in front of a
-loopback origin that reads and answers every body, sends the hostile corpus of tests/test_differentials.py
-(form, multipart, JSON and framing cases) and the pathological inputs of tests/test_linear_time.py at
+loopback origin that reads and answers every body, sends the hostile corpus of testkit/corpus.py
+(form, multipart, JSON and framing cases) and the pathological inputs of tests/security/test_linear_time.py at
 body size (up to the 1 MB limit, also gzip-compressed), each on its own connection, one after the
 other, and reads `fle_proxy_event_loop_lag_max_seconds` from the admin /metrics after each group.
 Prints, per group, the worst lag and the slowest request; `--skip` leaves out groups by name prefix

@@ -3,7 +3,7 @@ canary origin (tests/fixtures_proxy.py), which records a violation whenever a pr
 it; the proxy's RSS and open file descriptors are sampled from /proc/<pid>/ all along.
 
 Run:  python3 -m benchmarks.soak --requests 100000          (loopback only; stops itself)
-      python3 -m benchmarks.soak --requests 3000 --json     (what tests/test_soak.py runs in CI)
+      python3 -m benchmarks.soak --requests 3000 --json     (what tests/e2e/test_soak.py runs in CI)
 
 Bounded in count (--requests) and time (--max-seconds: the run stops early and says so). The canary
 runs in this process, the proxy in its own. Exit status 1 if any check in `Result.problems` fails.

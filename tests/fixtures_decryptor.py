@@ -94,7 +94,7 @@ def pkcs11_keystore_factory(
 
     The tests encrypt with the public half of known keys, so these keys are made outside and imported;
     the product never does that (`fle keys create --backend pkcs11` generates inside the token, which
-    tests/test_keystore_pkcs11.py and test_keystore_cli.py cover)."""
+    tests/keystore/test_keystore_pkcs11.py and test_keystore_cli.py cover)."""
     monkeypatch.setenv("SOFTHSM2_CONF", str(softhsm.conf))
 
     def make(keys: Sequence[KeySpec]) -> Path:

@@ -24,7 +24,7 @@ from tests.differential_strategies import HOSTILE, Probe
 from tests.fixtures_origins import running_origins
 from tests.harness_capture import raw_exchange, replay, start_capture, start_proxy
 from tests.harness_check import leaks
-from tests.test_security_harness import PROTECTION, harness_config_dir
+from tests.security.test_security_harness import PROTECTION, harness_config_dir
 
 
 def main() -> int:
