@@ -169,7 +169,7 @@ async def test_a_put_retried_while_the_server_comes_back_lands_once(own_dynalite
     own_dynalite.stop()
     item = Submission(fields={"a": "1"})
     putting = asyncio.create_task(store.put(item))
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # a pause, not a wait for a condition: the put must still be retrying after it
     assert not putting.done()  # botocore is backing off and retrying
     await asyncio.to_thread(own_dynalite.start)
     await asyncio.wait_for(putting, timeout=60)
