@@ -255,8 +255,7 @@ def main() -> None:
                     runs["pkcs11"].append(decrypt_rate(envs["pkcs11"], args.items))
                     runs["ssm"].append(decrypt_rate(envs["ssm"], args.items))
             token.close()
-            for service in handler._decryptors.values():
-                service.close()
+            handler.reset_cache()
         finally:
             moto.terminate()
             moto.wait(timeout=10)

@@ -1,8 +1,8 @@
 """`python -m benchmarks.hostile_lag`: the worst event-loop lag while hostile requests go through a proxy.
 
 Starts `fle proxy --workers 1` (a real process, with the differential corpus's config) in front of a
-loopback origin that reads and answers every body, sends the hostile corpus of tests/test_differentials.py
-(form, multipart, JSON and framing cases) and the pathological inputs of tests/test_linear_time.py at
+loopback origin that reads and answers every body, sends the hostile corpus of testkit/corpus.py
+(form, multipart, JSON and framing cases) and the pathological inputs of tests/security/test_linear_time.py at
 body size (up to the 1 MB limit, also gzip-compressed), each on its own connection, one after the
 other, and reads `fle_proxy_event_loop_lag_max_seconds` from the admin /metrics after each group.
 Prints, per group, the worst lag and the slowest request; `--skip` leaves out groups by name prefix
@@ -26,9 +26,15 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fixtures_proxy import cf_config, cf_profile, cf_public_key, write_config_dir
-from tests.helpers import serving
-from tests.test_differentials import FORM_CASES, FRAMING_CASES, JSON_CASES, MULTIPART_CASES, raw_request
+from testkit.corpus import (
+    FORM_CASES,
+    FRAMING_CASES,
+    JSON_CASES,
+    MULTIPART_CASES,
+    corpus_config_dir,
+    raw_request,
+)
+from testkit.serving import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTEN = re.compile(rb"proxy listening on http://127\.0\.0\.1:(\d+)")
@@ -42,23 +48,8 @@ Request = tuple[str, bytes]  # (id, the raw HTTP request)
 
 
 def corpus_config(directory: Path) -> Path:
-    """The differential corpus's config: form `phone`/`credit_card`, JSON pointers, multipart `phone`."""
-    config = cf_config("C1", [(FORM, "PF")])
-    items = config["FieldLevelEncryption"]["FieldLevelEncryptionConfig"]["ContentTypeProfileConfig"]
-    items["ContentTypeProfiles"]["Items"] += [
-        {"Format": "JSON", "ProfileId": "PJ", "ContentType": JSON},
-        {"Format": "Multipart", "ProfileId": "PM", "ContentType": "multipart/form-data"},
-    ]
-    items["ContentTypeProfiles"]["Quantity"] = 3
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return write_config_dir(
-        directory,
-        cf_public_key("KA", "KeyA", key),
-        cf_profile("PF", [("KA", "Alpha", ["phone", "credit_card"])]),
-        cf_profile("PJ", [("KA", "Alpha", ["/phone", "/card/number"])]),
-        cf_profile("PM", [("KA", "Alpha", ["phone"])]),
-        config,
-    )
+    """The differential corpus's config (testkit.corpus), under a key made for this run."""
+    return corpus_config_dir(directory, rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 def post(content_type: str, body: bytes, *headers: bytes) -> bytes:

@@ -3,7 +3,7 @@ canary origin (tests/fixtures_proxy.py), which records a violation whenever a pr
 it; the proxy's RSS and open file descriptors are sampled from /proc/<pid>/ all along.
 
 Run:  python3 -m benchmarks.soak --requests 100000          (loopback only; stops itself)
-      python3 -m benchmarks.soak --requests 3000 --json     (what tests/test_soak.py runs in CI)
+      python3 -m benchmarks.soak --requests 3000 --json     (what tests/e2e/test_soak.py runs in CI)
 
 Bounded in count (--requests) and time (--max-seconds: the run stops early and says so). The canary
 runs in this process, the proxy in its own. Exit status 1 if any check in `Result.problems` fails.
@@ -32,15 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from multidict import CIMultiDict
 
 from edge_proxy import start_site
-from tests.fixtures_proxy import (
-    FORM,
-    Canary,
-    canary_app,
-    cf_config,
-    cf_profile,
-    cf_public_key,
-    write_config_dir,
-)
+from testkit.canary import Canary, canary_app
+from testkit.cloudfront import FORM, cf_config, cf_profile, cf_public_key, write_config_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 0.1  # the first tenth of the requests (at least 1,000) warms caches, pools and the allocator
@@ -126,13 +119,15 @@ CASE_NAMES = list(_cases("x"))
 
 def config_dir(directory: Path, key: rsa.RSAPrivateKey) -> Path:
     """The sample's form profile plus JSON and multipart profiles, all under one key."""
-    config = cf_config("C1", [(FORM, "P1"), ("text/plain", None)])
-    items = config["FieldLevelEncryption"]["FieldLevelEncryptionConfig"]["ContentTypeProfileConfig"]
-    items["ContentTypeProfiles"]["Items"] += [
-        {"Format": "JSON", "ProfileId": "PJSON", "ContentType": "application/json"},
-        {"Format": "Multipart", "ProfileId": "PMULTI", "ContentType": MULTIPART},
-    ]
-    items["ContentTypeProfiles"]["Quantity"] = 4
+    config = cf_config(
+        "C1",
+        [
+            (FORM, "P1"),
+            ("text/plain", None),
+            ("application/json", "PJSON", "JSON"),
+            (MULTIPART, "PMULTI", "Multipart"),
+        ],
+    )
     return write_config_dir(
         directory,
         cf_public_key("KA", "KeyA", key),

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from store import Store, Submission, open_store
-from tests.fixtures_dynalite import Dynalite
+from testkit.dynalite import Dynalite
 
 FIELDS = {"name": "Jane Doe", "email": "jane@example.org", "phone": "AYABe" + "x" * 420}
 

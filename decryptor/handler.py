@@ -49,6 +49,24 @@ def _service() -> DecryptService:
     return _decryptors[config]
 
 
+def cached_services() -> tuple[DecryptService, ...]:
+    """The services kept across invocations, one per configuration seen (for tests and health checks)."""
+    return tuple(_decryptors.values())
+
+
+def reset_cache() -> None:
+    """Close every kept service and forget it, so the next invocation reads its configuration afresh.
+
+    For tests (each starts from an empty cache and leaves no open keystore session behind) and for a host
+    that changes the configuration in place; a Lambda container never needs it (a new configuration is a new
+    container).
+    """
+    services = cached_services()
+    _decryptors.clear()
+    for service in services:
+        service.close()
+
+
 def lambda_caller(context: Any) -> Caller:
     """The invocation as the Lambda context describes it (no context: a local call)."""
     if context is None:

@@ -20,7 +20,7 @@ if [ "$mode" = "--test" ]; then
     ruby-rack      # tests/origins: Rack's form and multipart parsers
     ruby-webrick   #   and a server to run them
     softhsm2
-    systemd        # systemd-analyze verify on deploy/systemd/ (tests/test_deploy_systemd.py)
+    systemd        # systemd-analyze verify on deploy/systemd/ (tests/e2e/test_deploy_systemd.py)
     wrk
   )
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)

@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures_softhsm",
     "tests.fixtures_moto",
     "tests.fixtures_origins",
+    "tests.fixtures_process",
 ]
 
 

@@ -4,7 +4,7 @@ A `Probe` is one request body (with its Content-Type and optional Content-Encodi
 carries. Every value the hostile strategies put in a body is a distinct secret, so any origin that reads
 one under a protected name is caught, wherever the secret was placed. The hostile strategies combine the
 five classes of issue 13 (multipart framing, Content-Disposition parameters, Content-Type parameters,
-charsets, bracket names) with the old corpus of tests/test_differentials.py; the strict ones generate only
+charsets, bracket names) with the old corpus of testkit/corpus.py; the strict ones generate only
 the grammar the proxy promises to read exactly like every origin (docs/security.md).
 """
 
@@ -22,7 +22,7 @@ FORM_CT = "application/x-www-form-urlencoded"
 JSON_CT = "application/json"
 MULTIPART_CT = "multipart/form-data"
 
-# the config under test (tests/test_security_harness.py): form and multipart patterns, JSON pointers
+# the config under test (tests/security/test_security_harness.py): form and multipart patterns, JSON pointers
 FORM_PATTERNS = ("phone", "card*", "user[ssn]")
 JSON_POINTERS = ("/phone", "/card/number", "/cards/*/number")
 PROTECTED_NAMES = ("phone", "card", "cardNumber", "card_cvc", "user[ssn]")
@@ -390,9 +390,9 @@ def json_probes(draw: st.DrawFn) -> Probe:
     return Probe("json", f"json {shape} ct={charset!r}", JSON_CT + charset, body, secrets, (), tuple(keys))
 
 
-# --- the old corpus (tests/test_differentials.py) as seeds -------------------------------------------------
+# --- the old corpus (testkit/corpus.py, run by tests/security/test_differentials.py) as seeds ------------
 def _corpus() -> list[Probe]:
-    from tests import test_differentials as old
+    from testkit import corpus as old
 
     probes = []
     for kind, cases in (

@@ -94,7 +94,7 @@ def pkcs11_keystore_factory(
 
     The tests encrypt with the public half of known keys, so these keys are made outside and imported;
     the product never does that (`fle keys create --backend pkcs11` generates inside the token, which
-    tests/test_keystore_pkcs11.py and test_keystore_cli.py cover)."""
+    tests/keystore/test_keystore_pkcs11.py and test_keystore_cli.py cover)."""
     monkeypatch.setenv("SOFTHSM2_CONF", str(softhsm.conf))
 
     def make(keys: Sequence[KeySpec]) -> Path:
@@ -195,11 +195,9 @@ def decrypt_env(
     monkeypatch.setenv("FLE_AUDIT_FILE", str(env.audit_path))
     for name in ("FLE_ACCEPTED_SUITES", "FLE_MAX_DATA_KEYS", "FLE_MAX_MESSAGE_BYTES", "FLE_DECRYPT_WORKERS"):
         monkeypatch.delenv(name, raising=False)
-    handler._decryptors.clear()
+    handler.reset_cache()
     yield env
-    for service in handler._decryptors.values():
-        service.close()
-    handler._decryptors.clear()
+    handler.reset_cache()
 
 
 def proxy_encrypt(

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import socketserver
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures_origins import ROOT, Origin
+from tests.fixtures_origins import Origin
+from tests.fixtures_process import FleProcess, fle
 
 
 @dataclass(frozen=True)
@@ -111,23 +108,15 @@ def start_capture() -> tuple[CaptureOrigin, _Server]:
     return capture, server
 
 
-def start_proxy(config_dir: Path, origin_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`fle proxy --workers 1` as a process; its listening URL (read from its log)."""
-    args = [sys.executable, "-m", "fle", "proxy", "--config", str(config_dir), "--origin", origin_url]
-    args += ["--listen", "127.0.0.1:0", "--admin", "off", "--access-log", "off", "--workers", "1"]
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            args, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=stderr
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if "proxy listening on " in text:
-            return process, text.split("proxy listening on ")[1].split()[0].rstrip(",")
-        assert process.poll() is None, f"fle proxy exited: {text}"
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError("fle proxy never listened")
+def start_proxy(config_dir: Path, origin_url: str, log: Path) -> tuple[FleProcess, str]:
+    """`fle proxy --workers 1` as a process, once it listens; its URL. Its stderr is kept in `log`."""
+    process = fle(
+        "proxy", "--config", str(config_dir), "--origin", origin_url,
+        "--listen", "127.0.0.1:0", "--admin", "off", "--access-log", "off", "--workers", "1",
+        log_to=(log.with_suffix(".out"), log),
+    )  # fmt: skip
+    process.wait_for("proxy listening on", timeout=30)
+    return process, process.url("proxy")
 
 
 def raw_exchange(url: str, request: bytes, timeout: float = 20.0) -> tuple[int, bytes]:

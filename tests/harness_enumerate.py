@@ -24,7 +24,7 @@ from tests.differential_strategies import HOSTILE, Probe
 from tests.fixtures_origins import running_origins
 from tests.harness_capture import raw_exchange, replay, start_capture, start_proxy
 from tests.harness_check import leaks
-from tests.test_security_harness import PROTECTION, harness_config_dir
+from tests.security.test_security_harness import PROTECTION, harness_config_dir
 
 
 def main() -> int:
@@ -87,8 +87,7 @@ def main() -> int:
                 total_findings += len(findings)
             print(f"\n{total_findings} distinct (shape, origin) findings")
         finally:
-            process.terminate()
-            process.wait(15)
+            process.stop(timeout=15)
             server.shutdown()
     return 0
 

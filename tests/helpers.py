@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-from aiohttp import web
 from aws_encryption_sdk.identifiers import EncryptionKeyType, WrappingAlgorithm
 from aws_encryption_sdk.internal.crypto.wrapping_keys import WrappingKey
 from aws_encryption_sdk.key_providers.raw import RawMasterKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from edge_proxy import start_site
 from keystore.tooling import public_pem
 from profiles.examples import write_example_config
+from testkit.serving import serving  # noqa: F401 (re-exported: tests import it from here too)
 
 
 def private_pem(key: rsa.RSAPrivateKey, passphrase: bytes | None = None) -> bytes:
@@ -72,14 +69,3 @@ def write_file_keystore(
             f'path = "{pem_path.name}"\npassphrase_env = "{env}"\n\n'
         )
     return toml
-
-
-@asynccontextmanager
-async def serving(app: web.Application, *, auto_decompress: bool = True) -> AsyncIterator[str]:
-    """Run `app` on a free loopback port; yields its base URL. aiohttp inflates compressed request bodies
-    unless `auto_decompress=False` (as the proxy's own listener does)."""
-    runner, url = await start_site(app, "127.0.0.1", 0, auto_decompress=auto_decompress)
-    try:
-        yield url
-    finally:
-        await runner.cleanup()

@@ -1,4 +1,5 @@
-"""Real origin servers for the differential harness (tests/test_security_harness.py), one file per family.
+"""Real origin servers for the differential harness (tests/security/test_security_harness.py), one file
+per family.
 
 Every server listens on a free 127.0.0.1 port, prints `LISTENING <port>` on stdout, and answers any POST
 with the canonical JSON of what its framework parsed from the body (see `common.py`), or a 4xx/5xx with

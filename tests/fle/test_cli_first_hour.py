@@ -1,0 +1,199 @@
+"""The first hour with `fle`, as processes: start-up refusals in one line (a store that cannot work, a busy
+port, a wrong passphrase), read-only commands that never create a store, --version and --log-level."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from fle import cli
+from tests.fixtures_process import ROOT, FleProcess, fle, free_port
+from tests.helpers import make_config_dir, write_file_keystore
+
+
+def refused_in_one_line(process: FleProcess) -> str:
+    output = process.finish()
+    assert process.returncode == 2, output
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that someone else is listening on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+# --- 2. fle origin checks its DynamoDB store at start-up -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("no region", "no AWS region for DynamoDB: set AWS_REGION"),
+        ("no credentials", "Unable to locate credentials"),
+        ("missing table", "does not exist (creating it is turned off)"),
+    ],
+)
+def test_origin_with_a_dynamodb_store_that_cannot_work_exits_at_start_up(
+    dynamodb_env: str, monkeypatch: pytest.MonkeyPatch, case: str, expected: str
+) -> None:
+    if case == "no region":
+        monkeypatch.delenv("AWS_DEFAULT_REGION")
+        monkeypatch.delenv("AWS_REGION", raising=False)
+    if case == "no credentials":
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    line = refused_in_one_line(
+        fle("origin", "--listen", f"127.0.0.1:{free_port()}", "--store", f"dynamodb://{dynamodb_env}?create=false")
+    )
+    assert line.startswith(f"fle origin: store dynamodb://{dynamodb_env}?create=false: ") and expected in line
+
+
+async def test_origin_with_aws_region_alone_stores_submissions_and_keeps_botocore_quiet(
+    dynamodb_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    port = free_port()
+    origin = fle("origin", "--listen", f"127.0.0.1:{port}", "--store", f"dynamodb://{dynamodb_env}")
+    try:
+        origin.wait_for("origin listening")
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://127.0.0.1:{port}/submit", data={"name": "Jane"}) as response:
+                assert response.status == 200
+    finally:
+        output = origin.stop(signal.SIGINT, timeout=60)
+    assert "Found credentials" not in output  # botocore's INFO line, below the default level
+
+
+# --- 3. read-only commands refuse a missing SQLite store ------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["decrypt", "rewrap"])
+def test_read_only_commands_refuse_a_missing_sqlite_store(
+    command: str, tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    keystore = write_file_keystore(tmp_path / "ks", rsa_key, "pw")
+    write_file_keystore(tmp_path / "ks", rsa_key, "pw", name="NewKey")
+    keys = ["--from", "FLEDemo/DemoPublicKey", "--to", "FLEDemo/NewKey"]
+    args = ["--recent", "1"] if command == "decrypt" else keys
+    env = {"FLE_KEYSTORE": str(keystore), "TEST_KEY_PASSPHRASE": "pw"}
+    env["FLE_STORE"] = "sqlite:///fle-demo-state/store.db"  # relative to the working directory: not there
+    line = refused_in_one_line(fle(command, *args, env=env, cwd=tmp_path))
+    assert f"no SQLite store at 'fle-demo-state/store.db' (relative to '{tmp_path}'" in line
+    assert not (tmp_path / "fle-demo-state").exists()
+
+
+# --- 4. a busy port is one line naming the flag ---------------------------------------------------------
+
+
+def test_origin_on_a_busy_port(busy_port: int, tmp_path: Path) -> None:
+    line = refused_in_one_line(
+        fle("origin", "--listen", f"127.0.0.1:{busy_port}", "--store", f"sqlite:///{tmp_path / 's.db'}")
+    )
+    assert line == (
+        f"fle origin: cannot listen on 127.0.0.1:{busy_port}: the address is already in use; "
+        "choose another with --listen"
+    )
+
+
+@pytest.mark.parametrize("which", ["--listen", "--admin"])
+def test_proxy_with_one_worker_on_a_busy_port(
+    which: str, busy_port: int, tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    ports = {"--listen": f"127.0.0.1:{free_port()}", "--admin": f"127.0.0.1:{free_port()}"}
+    ports[which] = f"127.0.0.1:{busy_port}"
+    config = make_config_dir(tmp_path / "config", rsa_key)
+    line = refused_in_one_line(
+        fle("proxy", "--config", str(config), "--origin", "http://127.0.0.1:1", "--workers", "1",
+            "--listen", ports["--listen"], "--admin", ports["--admin"])
+    )  # fmt: skip
+    assert f"cannot listen on 127.0.0.1:{busy_port}: the address is already in use" in line
+    assert f"choose another with {which}" in line
+
+
+@pytest.mark.parametrize("flag", ["--proxy-port", "--origin-port"])
+def test_demo_on_a_busy_port_names_the_flag(flag: str, busy_port: int, tmp_path: Path) -> None:
+    ports = {"--proxy-port": str(free_port()), "--origin-port": str(free_port())}
+    ports[flag] = str(busy_port)
+    process = fle("demo", "--state-dir", str(tmp_path / "state"), *(x for kv in ports.items() for x in kv),
+                  env={"FLE_KEY_PASSPHRASE": "pw"})  # fmt: skip
+    output = process.finish()
+    assert process.returncode == 2 and "Traceback" not in output
+    assert output.strip().endswith(
+        f"cannot listen on 127.0.0.1:{busy_port}: the address is already in use; choose another with {flag}"
+    )
+
+
+# --- 8. a wrong passphrase ------------------------------------------------------------------------------
+
+
+def test_demo_refuses_a_wrong_passphrase_for_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fle.cmd_demo import prepare_state
+
+    monkeypatch.setenv("FLE_KEY_PASSPHRASE", "the right one")
+    prepare_state(tmp_path / "state")  # the first run's key, made with that passphrase
+    process = fle("demo", "--state-dir", str(tmp_path / "state"), "--proxy-port", str(free_port()),
+                  "--origin-port", str(free_port()), env={"FLE_KEY_PASSPHRASE": "wrong"})  # fmt: skip
+    line = refused_in_one_line(process)
+    assert "wrong passphrase for private key file" in line and "DER" not in line
+
+
+# --- 9. --version, --log-level, FLE_LOG_LEVEL, defaults in --help, https:// -----------------------------
+
+
+def test_version() -> None:
+    process = fle("--version")
+    assert process.finish().startswith("fle ") and process.returncode == 0
+
+
+def test_log_level_before_or_after_the_subcommand_or_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parse = cli.build_parser().parse_args
+    assert parse(["origin"]).log_level == "INFO"
+    assert parse(["--log-level", "ERROR", "origin"]).log_level == "ERROR"
+    assert parse(["origin", "--log-level", "debug"]).log_level == "DEBUG"
+    assert parse(["--log-level", "ERROR", "keys", "list", "--log-level", "WARNING"]).log_level == "WARNING"
+    monkeypatch.setenv("FLE_LOG_LEVEL", "warning")
+    assert cli.build_parser().parse_args(["origin"]).log_level == "WARNING"
+
+
+def test_every_help_shows_the_defaults() -> None:
+    for parser in cli._parsers(cli.build_parser()):
+        for action in parser._actions:
+            shown = action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+            if shown and action.dest not in ("help", "version"):
+                assert "default" in (action.help or ""), (parser.prog, action.option_strings)
+    process = subprocess.run([sys.executable, "-m", "fle", "rewrap", "--help"], capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)  # fmt: skip
+    assert "items read per batch (default: 50)" in " ".join(process.stdout.split())
+
+
+def test_workers_parent_logs_https_with_tls(tmp_path: Path, rsa_key: rsa.RSAPrivateKey, tls_files) -> None:  # type: ignore[no-untyped-def]
+    cert, key = tls_files
+    port = free_port()
+    process = fle("proxy", "--config", str(make_config_dir(tmp_path / "config", rsa_key)),
+                  "--origin", "http://127.0.0.1:1", "--listen", f"127.0.0.1:{port}", "--admin", "off",
+                  "--workers", "2", "--tls-cert", str(cert), "--tls-key", str(key))  # fmt: skip
+    try:
+        lines = process.wait_for("with 2 workers")
+        assert f"proxy listening on https://127.0.0.1:{port} with 2 workers" in lines[-1]
+    finally:
+        process.stop(timeout=60)

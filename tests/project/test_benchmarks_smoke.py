@@ -1,0 +1,78 @@
+"""The benchmark harness works end to end: `python -m benchmarks --quick` writes a well-formed report.
+
+It runs every scenario for about a second per point on a tiny matrix (wrk, real proxies on loopback) and
+checks the report, the plots and the raw numbers for shape and correctness (no errors, every byte of the
+upload arrived). It never asserts speed: speed targets are read in docs/benchmarks.md, not in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+pytestmark = [
+    pytest.mark.benchmark,
+    pytest.mark.timeout(600),  # each run starts real servers and wrk, bounded at 240 s by its subprocess
+    pytest.mark.skipif(
+        shutil.which("wrk") is None, reason="wrk is not installed (scripts/install.sh --test)"
+    ),
+]
+
+
+def test_quick_benchmark_run_writes_a_complete_report(tmp_path: Path) -> None:
+    out, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "--quick",
+        "--out",
+        str(out),
+        "--json",
+        str(raw),
+        "--note",
+        "smoke test",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    text = out.read_text()
+    for heading in (
+        "## Machine and versions",
+        "## Targets",
+        "## Field encryption",
+        "## Proxy throughput",
+        "## Latency added by encryption",
+        "## Worker processes",
+        "## Memory",
+    ):
+        assert heading in text
+    assert "python -m benchmarks --quick" in text and "smoke test" in text
+    for image in ("benchmark-throughput.png", "benchmark-latency.png", "benchmark-rss.png"):
+        path = tmp_path / "img" / image
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(img/{image})" in text
+
+    results = json.loads(raw.read_text())
+    [small, large] = results["encoder"]
+    assert small["size"] == 12 and large["size"] == 65536
+    assert all(small[k] > 0 for k in ("esdk_us", "sdk_us", "primitives_us"))
+    assert set(results["matrix"]) == {"fle", "passthrough", "reference"}
+    for points in results["matrix"].values():
+        assert set(points) == {"1", "8"}
+        assert all(p["rps"] > 0 and p["errors"] == 0 and p["p99_ms"] >= p["p50_ms"] for p in points.values())
+    assert set(results["half_peak"]["points"]) == {"fle", "passthrough"}
+    assert set(results["scaling"]) == {"1", "2"}
+    assert all(p["errors"] == 0 for p in results["scaling"].values())
+    upload = results["upload"]
+    assert upload["origin_received"] == upload["size"] == 16 * 2**20
+    assert results["long_run"]["requests"] >= 1000 and results["long_run"]["errors"] == 0

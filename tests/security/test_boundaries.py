@@ -1,0 +1,74 @@
+"""The security boundary is drawn as imports: check it by reading every module's import statements."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+OURS = {
+    "profiles", "edge_proxy", "keystore", "store", "origin", "decryptor", "fle", "awsenv", "esdk_format",
+    "loadgen",
+}
+# packages that hold or reach private keys: nothing the edge, the origin or esdk_format imports may be one
+HOLDS_KEYS = {"keystore", "decryptor", "fle"}
+ALLOWED = {
+    "profiles": {"esdk_format"},  # Suite, for the profile's algorithm suite
+    "esdk_format": set(),  # the message format, pure: no keys, nothing of ours
+    "edge_proxy": {"profiles", "esdk_format"},
+    "keystore": {"awsenv"},  # awsenv: the AWS region the standard way, shared, imports nothing of ours
+    "store": {"awsenv"},
+    "awsenv": set(),
+    "origin": {"store", "esdk_format"},
+    "decryptor": {"store", "keystore", "esdk_format"},
+    "loadgen": set(),  # the load generator behind `fle bench`: measures any URL, knows nothing of ours
+}
+
+
+def imported_packages(package: str) -> set[str]:
+    found: set[str] = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return (found & OURS) - {package}
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_package_imports_only_what_it_may(package: str) -> None:
+    assert imported_packages(package) <= ALLOWED[package]
+
+
+def test_the_checker_sees_imports() -> None:
+    assert imported_packages("decryptor") == {"store", "keystore", "esdk_format"}
+    assert imported_packages("edge_proxy") == {"profiles", "esdk_format"}
+    assert imported_packages("origin") == {"store", "esdk_format"}
+
+
+def test_the_message_format_reaches_no_keys() -> None:
+    """esdk_format is shared across the boundary, so it and everything it imports must hold no keys."""
+    reached: set[str] = set()
+    todo = ["esdk_format"]
+    while todo:
+        package = todo.pop()
+        reached.add(package)
+        todo += [p for p in imported_packages(package) if p not in reached]
+    assert reached == {"esdk_format"} and not reached & HOLDS_KEYS
+    for package in ("edge_proxy", "origin"):  # the edge and the origin reach no key through it either
+        assert not imported_packages(package) & HOLDS_KEYS
+
+
+def test_the_message_format_is_stdlib_and_cryptography_only() -> None:
+    third_party: set[str] = set()
+    for path in (ROOT / "esdk_format").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                third_party |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                third_party.add(node.module.split(".")[0])
+    assert third_party - sys.stdlib_module_names == {"cryptography"}
