@@ -1,6 +1,6 @@
 """The edge proxy: encrypts protected form fields with public keys and forwards requests to the origin.
 
-It holds public keys only; nothing here may import private-key code (see tests/test_boundaries.py).
+It holds public keys only; nothing here may import private-key code (see tests/security/test_boundaries.py).
 """
 
 from .admin import build_admin_app

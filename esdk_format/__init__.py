@@ -2,7 +2,7 @@
 
 No keys, no network, stdlib and `cryptography` only; the edge (which writes messages), the origin (which
 recognises them) and the decryptor (which reads headers before it unwraps anything) all import it, and
-tests/test_boundaries.py checks that it imports nothing of ours.
+tests/security/test_boundaries.py checks that it imports nothing of ours.
 """
 
 from .detect import MIN_LENGTH, is_message

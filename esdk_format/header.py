@@ -130,7 +130,7 @@ class OneKeyHeader:
 
     The edge writes one message per protected field, always for the same few keys: only the message id,
     the wrapped data key and (v2) the commitment change per message. Same bytes as `serialize_header`
-    (tests/test_esdk_format.py compares them).
+    (tests/esdk_format/test_esdk_format.py compares them).
     """
 
     suite: int

@@ -1,6 +1,6 @@
 """Private-key backends behind one interface: unwrap an encrypted data key for (provider id, key name).
 
-Never imported by the edge proxy or the origin (see tests/test_boundaries.py).
+Never imported by the edge proxy or the origin (see tests/security/test_boundaries.py).
 """
 
 from .base import KeyBackend
