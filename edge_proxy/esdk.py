@@ -5,8 +5,8 @@ one encrypted data key wrapped with RSA-OAEP (SHA-256, MGF1-SHA-256), framed bod
 
 Why not aws-encryption-sdk itself: the proxy encrypts one short value per field per request, and the SDK
 builds a materials manager, a stream and several attrs objects per message. This module calls the same
-`cryptography` primitives directly. `tests/esdk_format/test_esdk_interop.py` proves the bytes are a valid message by
-decrypting them with aws-encryption-sdk's own RawMasterKey.
+`cryptography` primitives directly. `tests/esdk_format/test_esdk_interop.py` proves the bytes are a valid
+message by decrypting them with aws-encryption-sdk's own RawMasterKey.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ signature. Compared with `esdk` (v1, 0x0178) the message differs in four places:
 - the header authentication is the 16-byte tag alone (its IV is the implied all-zero IV).
 
 Frames are as in v1, with the 32-byte message id in their AAD. Same wrapping (RSA-OAEP-SHA256), no
-encryption context, one encrypted data key, frame length 4096. `tests/esdk_format/test_esdk_v2.py` proves the bytes
-with aws-encryption-sdk's own decryptor, which checks the commitment key.
+encryption context, one encrypted data key, frame length 4096. `tests/esdk_format/test_esdk_v2.py` proves
+the bytes with aws-encryption-sdk's own decryptor, which checks the commitment key.
 """
 
 from __future__ import annotations

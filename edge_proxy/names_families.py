@@ -6,7 +6,7 @@ parser (`a[]`, or an index that qs compacts), so it may equal any index a patter
 left-to-right pass with `str.find` (no backtracking regex) and stops after `limit` keys: a protected pattern
 has at most 128 characters, so no longer prefix can decide anything, and a 1 MB name costs what `find` costs.
 
-| reader      | parser it follows (version proven in tests/security/test_name_readings.py)                        |
+| reader      | parser it follows (version proven in tests/security/test_name_readings.py)                |
 |-------------|-------------------------------------------------------------------------------------------|
 | qs_extended | qs lib/parse.js, as body-parser `extended: true` calls it (Express 4 default; Express 5)  |
 | qs_flat     | qs with depth 0 (Express 5's default `extended: false`): one wrapping `[...]` dropped     |
@@ -316,7 +316,8 @@ def read_simple(name: str, limit: int) -> list[tuple[int, Path]] | None:
     """Every family's path for a plain bracketed name (`user[phone][0]`, `tags[]`), or None for any other.
 
     A form may hold thousands of such names, so they skip the eight readers: for this shape the families
-    differ only in which keys are array slots (tests/security/test_name_readings.py checks it against the readers).
+    differ only in which keys are array slots (tests/security/test_name_readings.py checks it against the
+    readers).
     """
     if len(name) > WINDOW or "[" not in name or not _SIMPLE.fullmatch(name):
         return None

@@ -1,10 +1,10 @@
 """What the Lambda package must hold: our packages and the locked distributions the handler's imports need.
 
 Both are derived, not listed by hand, so the package follows the code: the first-party packages are those
-the handler's package imports (transitively, read from the import statements as tests/security/test_boundaries.py
-reads them), the third-party roots are the distributions providing the other non-stdlib imports, and the
-rest is the closure of those roots over the lock's `# via` lines. Every pin is taken from the lock with
-its hashes, so what goes into the zip is exactly what the tests ran against.
+the handler's package imports (transitively, read from the import statements as
+tests/security/test_boundaries.py reads them), the third-party roots are the distributions providing the
+other non-stdlib imports, and the rest is the closure of those roots over the lock's `# via` lines. Every
+pin is taken from the lock with its hashes, so what goes into the zip is exactly what the tests ran against.
 """
 
 from __future__ import annotations
