@@ -10,7 +10,7 @@ decoding. Text parts may hold `Limits.max_field_bytes`; file parts (those with a
 including the protected part's own `Content-Type`, which then describes the plaintext, not the base64.
 
 Refused with 400, before anything is encrypted, whenever parsers could disagree on what the body holds
-(the grammar: docs/security-grammar.md): a Content-Type outside the strict grammar (`content_type.py`,
+(the grammar: docs/security.md): a Content-Type outside the strict grammar (`content_type.py`,
 `multipart_head.boundary_of`), a preamble or an epilogue other than one CRLF, a delimiter not followed by
 CRLF or `--`, no close delimiter, part headers outside the strict grammar (`multipart_head.py`), and ANY
 occurrence of the delimiter text `--boundary` that is not at the very start of the body or right after

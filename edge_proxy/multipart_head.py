@@ -1,4 +1,4 @@
-"""The strict grammar of a multipart/form-data body's boundary and part headers (docs/security-grammar.md).
+"""The strict grammar of a multipart/form-data body's boundary and part headers (docs/security.md).
 
 What origin parsers read from a part's headers decides which field a part is: a proxy that reads a
 different `name` than the origin forwards a protected value as unprotected. So only the subset every

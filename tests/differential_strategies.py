@@ -473,7 +473,7 @@ def strict_json_probes(draw: st.DrawFn) -> tuple[Probe, list[tuple[str, str, boo
 STRICT = {"form": strict_form_probes(), "multipart": strict_multipart_probes(), "json": strict_json_probes()}
 
 
-# --- known shapes: the minimal requests the harness found (docs/security-harness.md), run every time ---
+# --- known shapes: the minimal requests the harness found (docs/security.md), run every time ---
 S = secret(0)
 _MB = f"{MULTIPART_CT}; boundary=B"
 

@@ -142,7 +142,7 @@ def check_no_leak(harness: Harness, probe: Probe) -> None:
 
 @pytest.mark.parametrize("probe", KNOWN_PROBES, ids=lambda p: p.label.removeprefix("known "))
 def test_known_shapes_are_not_read_in_plaintext(harness: Harness, probe: Probe) -> None:
-    """(a) The minimal requests of every shape the harness found (docs/security-harness.md)."""
+    """(a) The minimal requests of every shape the harness found (docs/security.md)."""
     check_no_leak(harness, probe)
 
 
