@@ -16,7 +16,7 @@ from esdk_format import Suite, parse_header
 from profiles import BodyFormat, ContentTypeProfile, Profile, load_config_dir, select
 from profiles.json_pointer import parse_pointer_pattern
 
-EXAMPLES = Path(__file__).parent.parent / "profiles" / "examples"
+EXAMPLES = Path(__file__).parents[2] / "profiles" / "examples"
 CONFIG = load_config_dir(EXAMPLES).only_config()
 FORM = "application/x-www-form-urlencoded"
 
