@@ -130,6 +130,7 @@ def write_routes(
     methods: tuple[str, ...] = ("POST",),
 ) -> Path:
     """A routes file: callers billing (allowed on `processor`) and support (allowed on `other` only)."""
+
     def strings(items: tuple[str, ...]) -> str:
         return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 

@@ -196,7 +196,7 @@ async def test_no_route_is_404_and_a_method_not_allowed_is_405(stack) -> None:
 
 async def test_ciphertext_under_a_key_not_the_routes_is_403_before_any_unwrap(stack, other_rsa_key) -> None:
     rev, proc = stack
-    ciphertext = proxy_encrypt(other_rsa_key, CARD, name="OldKey")  # the keystore holds it; the route does not
+    ciphertext = proxy_encrypt(other_rsa_key, CARD, name="OldKey")  # in the keystore, not in the route
     await refused(rev, proc, "/processor/charges", f"card_number={urllib.parse.quote(ciphertext, safe='')}",
                   403, "KeyNotAllowed", bearer())  # fmt: skip
     [line] = rev.audit_lines()
@@ -243,3 +243,26 @@ async def test_an_upstream_whose_certificate_is_not_trusted_is_502(tmp_path, fil
             body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}"
             status, _, _ = await post(f"{rev.url}/processor/charges", body, FORM, bearer())
             assert status == 502 and proc.seen == []  # the TLS handshake failed: no request was sent
+
+
+async def test_a_body_over_the_limit_and_an_idle_client_are_refused(tmp_path, file_keystore) -> None:
+    from edge_proxy.limits import Limits
+    from reveal.settings import RevealSettings
+
+    pki = make_pki(tmp_path / "pki")
+    settings = RevealSettings(limits=Limits(max_body_bytes=1000), client_idle=0.5)
+    async with processor(pki) as proc:
+        routes = write_routes(tmp_path, proc.url, ca_file=pki.ca)
+        async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl", settings) as rev:
+            await refused(rev, proc, "/processor/charges", "a=" + "x" * 2000, 400,
+                          "RequestLengthLimitClientError", bearer())  # fmt: skip
+            host, port = rev.url.removeprefix("http://").split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                f"POST /processor/charges HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Bearer {TOKEN}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\na=1".encode()
+            )
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 408") and b"ClientIdleTimeout" in answer
+            assert proc.seen == []
