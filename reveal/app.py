@@ -35,7 +35,7 @@ log = logging.getLogger("fle.reveal")
 # hop-by-hop (RFC 9110 7.6.1) and ours: never forwarded either way
 _HOP = frozenset({
     "connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "proxy-connection", "te",
-    "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+    "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
 })  # fmt: skip
 
 
