@@ -3,7 +3,9 @@ loopback with a certificate from that CA, a routes file naming it, and the revea
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import gzip
 import hashlib
 import ipaddress
 import json
@@ -80,6 +82,7 @@ class Seen:
     path_qs: str
     headers: dict[str, str]
     body: bytes
+    connection: int  # id of the TCP transport the request came on (pooling)
 
 
 @dataclass
@@ -93,7 +96,12 @@ class Processor:
 def processor_app(seen: list[Seen]) -> web.Application:
     async def record(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        seen.append(Seen(request.method, request.path_qs, dict(request.headers), body))
+        seen.append(Seen(request.method, request.path_qs, dict(request.headers), body, id(request.transport)))
+        if request.path.endswith("/slow"):
+            await asyncio.sleep(3)
+        if request.path.endswith("/gzip"):
+            packed = gzip.compress(b'{"token": "tok_abc"}', mtime=0)
+            return web.Response(status=200, body=packed, headers={"Content-Encoding": "gzip"})
         if request.path.endswith("/redirect"):
             return web.Response(status=302, headers={"Location": "https://127.0.0.1:1/elsewhere"})
         answer = {"received": body.decode("utf-8", "replace"), "path": request.path_qs}

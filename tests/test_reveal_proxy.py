@@ -51,7 +51,7 @@ async def stack(tmp_path: Path, file_keystore: Path) -> AsyncIterator[tuple[Reve
 
 async def post(url: str, body: bytes | str, content_type: str, headers: dict[str, str] | None = None,
                method: str = "POST") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
         sent = {"Content-Type": content_type, **(headers or {})}
         async with session.request(method, url, data=body, allow_redirects=False, headers=sent) as r:
             return r.status, dict(r.headers), await r.read()
@@ -266,3 +266,26 @@ async def test_a_body_over_the_limit_and_an_idle_client_are_refused(tmp_path, fi
             writer.close()
             assert answer.startswith(b"HTTP/1.1 408") and b"ClientIdleTimeout" in answer
             assert proc.seen == []
+
+
+async def test_upstream_connections_are_pooled_and_answers_come_back_byte_for_byte(stack) -> None:
+    import gzip
+
+    rev, proc = stack
+    for _ in range(3):
+        status, headers, answer = await post(f"{rev.url}/processor/gzip", "a=1", FORM, bearer())
+        assert status == 200 and headers["Content-Encoding"] == "gzip"
+        assert answer == gzip.compress(b'{"token": "tok_abc"}', mtime=0)  # not inflated on the way
+    assert len(proc.seen) == 3 and len({s.connection for s in proc.seen}) == 1  # one kept-alive connection
+
+
+async def test_an_upstream_that_does_not_answer_in_time_is_504(tmp_path, file_keystore) -> None:
+    from reveal.settings import RevealSettings
+
+    pki = make_pki(tmp_path / "pki")
+    async with processor(pki) as proc:
+        routes = write_routes(tmp_path, proc.url, ca_file=pki.ca)
+        settings = RevealSettings(upstream_read=0.5)
+        async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl", settings) as rev:
+            status, _, answer = await post(f"{rev.url}/processor/slow", "a=1", FORM, bearer())
+            assert (status, json.loads(answer)["error"]) == (504, "UpstreamTimeout")
