@@ -289,3 +289,40 @@ async def test_an_upstream_that_does_not_answer_in_time_is_504(tmp_path, file_ke
         async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl", settings) as rev:
             status, _, answer = await post(f"{rev.url}/processor/slow", "a=1", FORM, bearer())
             assert (status, json.loads(answer)["error"]) == (504, "UpstreamTimeout")
+
+
+async def test_values_are_decrypted_on_reveal_worker_threads_not_the_event_loop(
+    tmp_path, file_keystore, rsa_key
+) -> None:
+    import threading
+
+    from decryptor import AuditLog, Decryptor
+    from keystore import Keystore
+    from reveal import load_routes
+    from reveal.server import start_reveal
+
+    threads: list[str] = []
+
+    class Watched(Decryptor):  # the real decryptor; only notes which thread runs it
+        def decrypt(self, ciphertext_b64: object):  # type: ignore[no-untyped-def]
+            threads.append(threading.current_thread().name)
+            return super().decrypt(ciphertext_b64)
+
+    pki = make_pki(tmp_path / "pki")
+    async with processor(pki) as proc:
+        routes = load_routes(write_routes(tmp_path, proc.url, ca_file=pki.ca))
+        audit = AuditLog(str(tmp_path / "audit.jsonl"))
+        listener, url = await start_reveal(
+            routes, Watched(Keystore.from_file(file_keystore)), audit, "127.0.0.1", 0
+        )
+        try:
+            body = "&".join(
+                f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}" for _ in range(3)
+            )
+            status, _, _ = await post(f"{url}/processor/charges", body, FORM, bearer())
+        finally:
+            await listener.cleanup()
+            audit.close()
+    assert status == 201 and proc.seen[0].body == b"&".join([b"card_number=" + CARD] * 3)
+    loop_thread = threading.current_thread().name
+    assert len(threads) == 3 and all(t.startswith("fle-reveal") and t != loop_thread for t in threads)
