@@ -78,7 +78,8 @@ class Reveal:
         try:
             return await self._handle(request)
         except RevealRefused as e:
-            log.info("refused %s %s: %s %s", request.method, request.raw_path[:200], e.reason, e.detail)
+            path = request.raw_path.partition("?")[0][:200]  # never the query: a caller may put a value there
+            log.info("refused %s %s: %s %s", request.method, path, e.reason, e.detail)
             return refusal(e.status, e.reason)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -136,7 +137,9 @@ class Reveal:
                 data=body if body or request.method not in ("GET", "HEAD") else None,
                 headers=headers,
                 allow_redirects=False,
-                ssl=route.ssl_context if route.ssl_context is not None else False,
+                # the route's verifying context (its ca_file or the system store); None only for http on
+                # loopback (routes.py), where True changes nothing and would still verify were it https
+                ssl=route.ssl_context if route.ssl_context is not None else True,
             )
         except TimeoutError:
             raise RevealRefused(504, "UpstreamTimeout", f"{route.name}: no answer in time") from None
