@@ -18,6 +18,7 @@ from . import (
     cmd_origin,
     cmd_package,
     cmd_proxy,
+    cmd_reveal,
     cmd_rewrap,
 )
 
@@ -67,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands = (
-        cmd_demo, cmd_proxy, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench, cmd_package, cmd_config
+        cmd_demo, cmd_proxy, cmd_reveal, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench,
+        cmd_package, cmd_config,
     )
     for module in subcommands:
         module.register(commands)

@@ -8,6 +8,7 @@ prints what to open and how to decrypt what was stored.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -16,16 +17,21 @@ import shlex
 import sys
 from pathlib import Path
 
+from decryptor import AuditLog, Decryptor
+from edge_proxy import Listener, start_site, until_signalled
 from edge_proxy import build_app as build_proxy
-from edge_proxy import start_site, until_signalled
 from keystore import Keystore, KeystoreError
 from keystore.tooling import create_file_key, public_pem
 from origin import build_app as build_origin
+from origin.charge import Charge
 from profiles.examples import write_example_config
+from reveal import load_routes
+from reveal.server import start_reveal
 from store import open_store
 
 from . import cli, serve
 from .cmd_proxy import proxy_settings
+from .demo_processor import processor_app
 
 log = logging.getLogger("fle")
 PASSPHRASE_ENV = "FLE_KEY_PASSPHRASE"
@@ -37,6 +43,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--proxy-port", type=int, default=8080)
     p.add_argument("--origin-port", type=int, default=8081)
+    # only the origin calls reveal, and only reveal the processor: any free port will do unless one is given
+    p.add_argument("--reveal-port", type=int, default=0, help="the charge step's reveal proxy (0: any free)")
+    p.add_argument("--processor-port", type=int, default=0, help="the fake payment processor (0: any free)")
     p.set_defaults(run=run)
 
 
@@ -83,6 +92,47 @@ def check_demo_key(state: Path) -> None:
         raise cli.CliError(f"{e}; give the passphrase shown when the demo key was made") from e
 
 
+def write_demo_routes(state: Path, token: str, processor_url: str) -> Path:
+    """The reveal routes of the charge step: caller `origin` (this run's token) may send the `phone` field,
+    decrypted with the demo key, to the fake processor (plain http: it is on loopback)."""
+    path = state / "reveal-routes.toml"
+    digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    path.write_text(
+        "# Written by fle demo on every run (the token is new each run and stored nowhere).\n"
+        f'[[caller]]\nname = "origin"\ntoken_sha256 = "{digest}"\n\n'
+        f'[[route]]\nname = "processor"\nprefix = "/processor/"\n'
+        f"upstream = {_toml_str(processor_url + '/')}\n"
+        'methods = ["POST"]\nreveal = ["phone"]\nkeys = ["FLEDemo/DemoPublicKey"]\ncallers = ["origin"]\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+async def start_charge_step(
+    state: Path, host: str, reveal_port: int, processor_port: int
+) -> tuple[list[Listener], Charge, AuditLog]:
+    """The fake processor and the reveal proxy in front of it; the origin's Charge settings for them."""
+    listeners: list[Listener] = []
+    audit = AuditLog(str(state / "reveal-audit.jsonl"))
+    try:
+        with serve.listening(host, processor_port, "--processor-port"):
+            processor, processor_url = await start_site(processor_app(), host, processor_port)
+        listeners.append(processor)
+        token = secrets.token_urlsafe(24)
+        routes = load_routes(write_demo_routes(state, token, processor_url))
+        decryptor = Decryptor(Keystore.from_file(state / "keystore.toml"))
+        with serve.listening(host, reveal_port, "--reveal-port"):
+            reveal, reveal_url = await start_reveal(routes, decryptor, audit, host, reveal_port)
+        listeners.append(reveal)
+    except BaseException:
+        for listener in listeners:
+            await listener.cleanup()
+        audit.close()
+        raise
+    log.debug("charge step: reveal on %s, fake processor on %s", reveal_url, processor_url)
+    return listeners, Charge(f"{reveal_url}/processor/charges", token), audit
+
+
 def _fle_command() -> str:
     """How to run this same `fle` again (scripts/demo's .venv/bin/fle is not on the user's PATH)."""
     argv0 = Path(sys.argv[0])
@@ -102,11 +152,23 @@ def run(args: argparse.Namespace) -> int:
     origin_url = f"http://{args.host}:{args.origin_port}"
     settings = proxy_settings(str(state / "config"), origin_url)
 
+    if generated:  # the reveal proxy of the charge step opens the demo key in this process
+        os.environ[PASSPHRASE_ENV] = generated
+
     async def main() -> None:
-        with serve.listening(args.host, args.origin_port, "--origin-port"):
-            origin_runner, _ = await start_site(
-                build_origin(open_store(store_url)), args.host, args.origin_port, auto_decompress=True
-            )
+        charge_listeners, charge, audit = await start_charge_step(
+            state, args.host, args.reveal_port, args.processor_port
+        )
+        try:
+            with serve.listening(args.host, args.origin_port, "--origin-port"):
+                origin_runner, _ = await start_site(
+                    build_origin(open_store(store_url), charge), args.host, args.origin_port,
+                    auto_decompress=True,
+                )  # fmt: skip
+        except BaseException:
+            for listener in charge_listeners:
+                await listener.cleanup()
+            raise
         try:
             # the proxy's own server settings: it, not aiohttp, decides what to do with compressed bodies
             with serve.listening(args.host, args.proxy_port, "--proxy-port"):
@@ -115,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
                 )
         except serve.ListenError:
             await origin_runner.cleanup()
+            for listener in charge_listeners:
+                await listener.cleanup()
             raise
         passphrase = shlex.quote(generated) if generated else f'"${PASSPHRASE_ENV}"'
         env = (
@@ -130,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
             "",
             "Submit the form: the origin stores the phone number as ciphertext. Decrypt it with:",
             f"  {env} {_fle_command()} decrypt --recent 5",
+            "",
+            'On the answer page, "Charge through the reveal proxy" sends the stored ciphertext to the reveal',
+            f"proxy ({charge.url.rsplit('/processor/', 1)[0]}), which decrypts the phone number on its way",
+            "to a fake payment processor that shows its last 4 digits.",
+            f"  Reveal's audit lines: {state / 'reveal-audit.jsonl'}",
         ]
         if generated:
             lines += [
@@ -145,6 +214,9 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await proxy_runner.cleanup()
             await origin_runner.cleanup()
+            for listener in charge_listeners:
+                await listener.cleanup()
+            audit.close()
             print("stopped.", flush=True)
 
     try:

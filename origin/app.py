@@ -5,6 +5,7 @@ It never decrypts: what it stores (and shows) for a protected field is the ciphe
     GET  /                          the form (full name, email address, phone number)
     POST /submit                    store the form as received; the answer page shows what was stored
     GET  /submissions/{id}          the answer page again
+    POST /submissions/{id}/charge   (demo, when built with a Charge) send the stored value through reveal
     POST /api/submissions           JSON object of text fields -> 201 {"id", "received_at", ...}
     GET  /api/submissions/{id}      the stored submission as JSON (404 if there is none)
 """
@@ -18,9 +19,11 @@ from aiohttp import web
 from store import Store, StoreError
 
 from . import api, pages
+from .charge import Charge, charge, charge_form
 from .saving import BadSubmission, refusal, store_once, stored_item, submission
 
 STORE = web.AppKey("store", Store)
+CHARGE = web.AppKey("charge", Charge)
 MAX_BODY = 2 * 1024 * 1024  # bytes: the proxy's 1 MB limit grows with base64 ciphertext
 ID_FIELD = "submission_id"  # the form's hidden field: posting the same form twice stores it once
 
@@ -52,7 +55,7 @@ async def submit(request: web.Request) -> web.Response:
         item, repeated = await store_once(request.app[STORE], submission(fields, client_id))
     except (StoreError, BadSubmission) as e:
         raise refusal(e, as_json=False) from e
-    page = pages.stored_page(item, repeated=repeated)
+    page = pages.stored_page(item, repeated=repeated, extra=_charge_form(request, item.id))
     return web.Response(text=page, content_type="text/html", headers={"X-Submission-Id": item.id})
 
 
@@ -60,13 +63,25 @@ async def stored(request: web.Request) -> web.Response:
     item = await stored_item(request.app[STORE], request.match_info["id"], as_json=False)
     if item is None:
         raise web.HTTPNotFound(text="no submission with this id\n")
-    return web.Response(text=pages.stored_page(item), content_type="text/html")
+    page = pages.stored_page(item, extra=_charge_form(request, item.id))
+    return web.Response(text=page, content_type="text/html")
 
 
-def build_app(store: Store) -> web.Application:
-    """The origin application over `store`; the store is closed when the app shuts down."""
+def _charge_form(request: web.Request, item_id: str) -> str:
+    return charge_form(item_id) if CHARGE in request.app else ""
+
+
+async def charge_item(request: web.Request) -> web.Response:
+    return await charge(request, request.app[STORE], request.app[CHARGE])
+
+
+def build_app(store: Store, charge_through: Charge | None = None) -> web.Application:
+    """The origin application over `store`; the store is closed when the app shuts down. With
+    `charge_through` (fle demo), the answer page can send the stored value through the reveal proxy."""
     app = web.Application(client_max_size=MAX_BODY)
     app[STORE] = store
+    if charge_through is not None:
+        app[CHARGE] = charge_through
 
     async def close_store(app: web.Application) -> AsyncIterator[None]:
         yield
@@ -76,5 +91,7 @@ def build_app(store: Store) -> web.Application:
     app.router.add_get("/", form_page)
     app.router.add_post("/submit", submit)
     app.router.add_get("/submissions/{id}", stored)
+    if charge_through is not None:
+        app.router.add_post("/submissions/{id}/charge", charge_item)
     api.add_routes(app, STORE)
     return app

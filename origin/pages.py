@@ -38,8 +38,9 @@ def _row(item: Submission, name: str, value: str) -> str:
     )
 
 
-def stored_page(item: Submission, *, repeated: bool = False) -> str:
-    """The answer page: every field as stored, with which of them arrived as ciphertext."""
+def stored_page(item: Submission, *, repeated: bool = False, extra: str = "") -> str:
+    """The answer page: every field as stored, with which of them arrived as ciphertext; `extra` is HTML
+    placed under the table (the demo's charge button), made by our code, never from a request."""
     rows = "\n".join(_row(item, name, value) for name, value in item.fields.items())
     count = len(item.encrypted_fields)
     note = (
@@ -52,6 +53,7 @@ def stored_page(item: Submission, *, repeated: bool = False) -> str:
         received_at=html.escape(item.received_at),
         rows=rows,
         note=note,
+        extra=extra,
         encrypted_summary=(
             f"{count} field{'s' if count != 1 else ''} arrived encrypted at the edge"
             if count

@@ -11,10 +11,10 @@ import pytest
 ROOT = Path(__file__).parents[2]
 OURS = {
     "profiles", "edge_proxy", "keystore", "store", "origin", "decryptor", "fle", "awsenv", "esdk_format",
-    "loadgen",
+    "loadgen", "reveal",
 }
 # packages that hold or reach private keys: nothing the edge, the origin or esdk_format imports may be one
-HOLDS_KEYS = {"keystore", "decryptor", "fle"}
+HOLDS_KEYS = {"keystore", "decryptor", "fle", "reveal"}
 ALLOWED = {
     "profiles": {"esdk_format"},  # Suite, for the profile's algorithm suite
     "esdk_format": set(),  # the message format, pure: no keys, nothing of ours
@@ -25,6 +25,8 @@ ALLOWED = {
     "origin": {"store", "esdk_format"},
     "decryptor": {"store", "keystore", "esdk_format"},
     "loadgen": set(),  # the load generator behind `fle bench`: measures any URL, knows nothing of ours
+    # the outbound proxy: decrypts with keystore keys; edge_proxy for its keyless body codecs and serving
+    "reveal": {"keystore", "decryptor", "esdk_format", "profiles", "edge_proxy"},
 }
 
 

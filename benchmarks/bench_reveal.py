@@ -1,0 +1,202 @@
+"""Reveal throughput per keystore backend, against the decrypt rate of the same backend in the same run.
+
+For each backend (file, pkcs11 on SoftHSM2 with the key generated in the token, ssm on a moto server with
+the key cached after its first read) the benchmark makes N form bodies, each with one field encrypted as the
+edge writes it, and measures, alternating round by round so a busy machine slows both alike:
+
+- decrypt: `Decryptor.decrypt` of the N values on a pool of W threads (the decrypt core reveal calls);
+- reveal: N requests through a reveal listener (W decrypt threads) to a loopback upstream, C at a time,
+  every answer checked and every value checked to have reached the upstream in plaintext.
+
+`ratio` is reveal requests/s over decrypt values/s: the share of the backend's decrypt rate left once
+reveal has authenticated, matched, parsed, audited (two lines per value, to a file), forwarded and streamed
+the answer back. Client, reveal and upstream share this one process and its event loop (and the GIL), so
+the ratio is a floor for a reveal process of its own. For scale, the same requests on a route that reveals
+nothing (`no_reveal_route`: auth, routing, forwarding, no parsing or decrypting) are measured too.
+
+    python3 -m benchmarks.bench_reveal [--items 300] [--rounds 2] [--workers 8] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from benchmarks.bench_decrypt import write_file_keystore, write_keystore
+from benchmarks.bench_keystore import SOFTHSM, softhsm_backend, start_moto, start_softhsm
+from decryptor import AuditLog, Decryptor
+from edge_proxy import esdk, start_site
+from keystore import Keystore
+from reveal import load_routes
+from reveal.server import start_reveal
+from reveal.settings import RevealSettings
+
+TOKEN = "bench-token"
+
+
+def ciphertexts(public: rsa.RSAPublicKey, items: int) -> list[str]:
+    key = esdk.FieldKey(public, b"FLEDemo", b"DemoPublicKey")
+    return [base64.b64encode(esdk.encrypt(f"4111{i:012d}".encode(), key)).decode() for i in range(items)]
+
+
+def decrypt_rate(decryptor: Decryptor, values: list[str], pool: ThreadPoolExecutor) -> float:
+    start = time.perf_counter()
+    opened = list(pool.map(decryptor.decrypt, values))
+    assert all(o.plaintext.startswith(b"4111") for o in opened)
+    return len(values) / (time.perf_counter() - start)
+
+
+def write_routes(directory: Path, upstream: str) -> Path:
+    path = directory / "routes.toml"
+    path.write_text(
+        f'[[caller]]\nname = "bench"\ntoken_sha256 = "{hashlib.sha256(TOKEN.encode()).hexdigest()}"\n\n'
+        f'[[route]]\nname = "up"\nprefix = "/up/"\nupstream = "{upstream}/"\nmethods = ["POST"]\n'
+        'reveal = ["card_number"]\nkeys = ["FLEDemo/DemoPublicKey"]\ncallers = ["bench"]\n\n'
+        f'[[route]]\nname = "plain"\nprefix = "/plain/"\nupstream = "{upstream}/"\nmethods = ["POST"]\n'
+        'callers = ["bench"]\n'
+    )
+    return path
+
+
+async def reveal_rate(
+    url: str, values: list[str], concurrency: int, received: list[bytes], prefix: str = "/up/"
+) -> float:
+    received.clear()
+    todo = iter(values)
+    headers = {"Proxy-Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-www-form-urlencoded"}
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for value in todo:
+            body = f"amount=1.00&card_number={urllib.parse.quote(value, safe='')}"
+            async with session.post(f"{url}{prefix}charges", data=body, headers=headers) as r:
+                assert r.status == 200, await r.text()
+                await r.read()
+
+    start = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    wanted = b"card_number=4111" if prefix == "/up/" else b"card_number=A"  # plain: forwarded as it is
+    assert len(received) == len(values) and all(wanted in b for b in received)
+    return len(values) / elapsed
+
+
+async def measure(
+    backends: dict[str, tuple[Path, list[str]]], root: Path, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    received: list[bytes] = []
+
+    async def upstream_handler(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/charges", upstream_handler)
+    upstream, upstream_url = await start_site(app, "127.0.0.1", 0)
+    routes = load_routes(write_routes(root, upstream_url))
+    settings = RevealSettings(decrypt_threads=args.workers)
+    listeners = {}
+    decryptors = {}
+    audit = AuditLog(str(root / "audit.jsonl"))
+    for name, (keystore, values) in backends.items():
+        decryptors[name] = Decryptor(Keystore.from_file(keystore))
+        decryptors[name].decrypt(values[0])  # warm: backend opened (and the ssm key cached)
+        listeners[name] = await start_reveal(
+            routes, decryptors[name], audit, "127.0.0.1", 0, settings=settings
+        )
+    loop = asyncio.get_running_loop()
+    rates: dict[str, dict[str, list[float]]] = {n: {"decrypt": [], "reveal": []} for n in backends}
+    plain: list[float] = []
+    with ThreadPoolExecutor(args.workers) as pool:
+        for _ in range(args.rounds):
+            for name, (_, values) in backends.items():
+                rates[name]["decrypt"].append(
+                    await loop.run_in_executor(None, decrypt_rate, decryptors[name], values, pool)
+                )
+                rates[name]["reveal"].append(
+                    await reveal_rate(listeners[name][1], values, args.concurrency, received)
+                )
+            first_url, first_values = listeners["file"][1], backends["file"][1]
+            plain.append(await reveal_rate(first_url, first_values, args.concurrency, received, "/plain/"))
+    for listener, _ in listeners.values():
+        await listener.cleanup()
+    await upstream.cleanup()
+    audit.close()
+    result: dict[str, dict[str, float]] = {
+        "no_reveal_route": {"requests_per_s": round(statistics.median(plain))}  # the HTTP path alone
+    }
+    for name, r in rates.items():
+        decrypt, through = statistics.median(r["decrypt"]), statistics.median(r["reveal"])
+        result[name] = {
+            "decrypt_values_per_s": round(decrypt),
+            "reveal_requests_per_s": round(through),
+            "ratio": round(through / decrypt, 2),
+            "share_of_no_reveal_route": round(through / statistics.median(plain), 2),
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=8, help="decrypt threads (reveal's and the reference's)"
+    )
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight to reveal")
+    parser.add_argument("--sessions", type=int, default=2, help="pkcs11 sessions")
+    args = parser.parse_args()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    with tempfile.TemporaryDirectory(prefix="fle-bench-reveal-") as tmp:
+        root = Path(tmp)
+        os.environ.update(BENCH_KEY_PASSPHRASE="bench", BENCH_PKCS11_PIN="1234")
+        start_softhsm(root)
+        probe = softhsm_backend(root, 1)
+        token_public = probe.public_key()
+        probe.close()
+        moto = start_moto()
+        try:
+            import boto3
+
+            from keystore.tooling import store_ssm_key
+
+            kms_key = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
+            ssm_public = store_ssm_key("/bench/private-key", kms_key, None)
+            pkcs11 = write_keystore(
+                root / "pkcs11.toml",
+                f'backend = "pkcs11"\nmodule = "{SOFTHSM}"\ntoken_label = "bench"\n'
+                f'key_label = "BenchKey"\npin_env = "BENCH_PKCS11_PIN"\nsessions = {args.sessions}\n',
+            )
+            ssm = write_keystore(root / "ssm.toml", 'backend = "ssm"\nparameter = "/bench/private-key"\n')
+            backends = {
+                "file": (write_file_keystore(root, key), ciphertexts(key.public_key(), args.items)),
+                "pkcs11": (pkcs11, ciphertexts(token_public, args.items)),
+                "ssm": (ssm, ciphertexts(ssm_public, args.items)),
+            }
+            result = asyncio.run(measure(backends, root, args))
+        finally:
+            moto.terminate()
+            moto.wait(timeout=10)
+    print(json.dumps({
+        "items": args.items, "rounds": args.rounds, "workers": args.workers, "concurrency": args.concurrency,
+        "pkcs11_sessions": args.sessions, "cpus": os.cpu_count(),
+        "load_average": [round(x, 1) for x in os.getloadavg()], **result,
+    }, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

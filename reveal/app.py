@@ -1,0 +1,181 @@
+"""The reveal listener's one handler: gate, read, decrypt off the loop, audit, forward, stream back.
+
+Order matters: nothing is read before the caller, path and method pass (gate.py); nothing is sent before
+every named field is decrypted and an audit line per value is written; a refusal at any step answers the
+caller with a reason code and sends nothing upstream. Redirects from the upstream are passed back, never
+followed; the upstream's answer is streamed back with its bytes unchanged (no decompression).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from decryptor import AuditLog, Decryptor
+from edge_proxy.body import read_limited
+from edge_proxy.errors import RequestRefused
+
+from . import audit, gate
+from .errors import RevealRefused
+from .fields import Revealed, RouteFields, reveal_body
+from .routes import RevealConfig, Route
+from .settings import RevealSettings
+
+log = logging.getLogger("fle.reveal")
+
+# hop-by-hop (RFC 9110 7.6.1) and ours: never forwarded either way
+_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "proxy-connection", "te",
+    "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
+})  # fmt: skip
+
+
+def refusal(status: int, reason: str) -> web.Response:
+    """The answer to a refused request: the reason code only (the detail is logged, never shown)."""
+    headers = {"Proxy-Authenticate": 'Bearer realm="fle-reveal"'} if status == 407 else {}
+    body = json.dumps({"error": reason}) + "\n"
+    return web.Response(status=status, text=body, content_type="application/json", headers=headers)
+
+
+class Reveal:
+    """What the handler needs: routes, decryptor, audit, settings, the pooled session and decrypt threads."""
+
+    def __init__(
+        self, config: RevealConfig, decryptor: Decryptor, audit_log: AuditLog, settings: RevealSettings
+    ) -> None:
+        self.config = config
+        self.decryptor = decryptor
+        self.audit = audit_log
+        self.settings = settings
+        self.fields = {route.name: RouteFields.of(route) for route in config.routes}
+        self.pool = ThreadPoolExecutor(settings.decrypt_threads, thread_name_prefix="fle-reveal")
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self.settings.pool_size)
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.settings.upstream_connect, sock_read=self.settings.upstream_read
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except RevealRefused as e:
+            path = request.raw_path.partition("?")[0][:200]  # never the query: a caller may put a value there
+            log.info("refused %s %s: %s %s", request.method, path, e.reason, e.detail)
+            return refusal(e.status, e.reason)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        caller = gate.authenticate(self.config, request.headers.get("Proxy-Authorization"))
+        path, query = gate.check_target(request.raw_path)
+        route = gate.match(self.config, path, caller, request.method)
+        settings = self.settings
+        try:
+            body = await read_limited(
+                request.content, request.content_length, settings.limits.max_body_bytes, settings.client_idle
+            )
+        except RequestRefused as e:
+            raise RevealRefused(e.status, e.reason, e.detail) from None
+        coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if body and coding != "identity" and (route.names or route.pointers):
+            raise RevealRefused(415, "UnsupportedContentEncoding", "a revealed body must not be compressed")
+        request_id = uuid.uuid4().hex
+        content_type = request.headers.get("Content-Type", "")
+        loop = asyncio.get_running_loop()
+        try:
+            body, revealed = await loop.run_in_executor(
+                self.pool, reveal_body, route, self.fields[route.name], self.decryptor, body, content_type,
+                settings.limits,
+            )  # fmt: skip
+        except RevealRefused as e:
+            audit.refused(self.audit, request_id, caller.name, route.name, e.reason, e.detail)
+            raise
+        audit.record(self.audit, "sending", request_id, caller.name, route.name, revealed)
+        # the rest of the path and the query, as sent (check_target refused any that could mean two things)
+        target = str(route.upstream) + path[len(route.prefix) :] + (f"?{query}" if query else "")
+        try:
+            return await self._forward(request, route, target, body, revealed, request_id, caller.name)
+        except RevealRefused as e:
+            audit.record(
+                self.audit, "failed", request_id, caller.name, route.name, revealed, reason=e.reason
+            )
+            raise
+
+    async def _forward(
+        self,
+        request: web.Request,
+        route: Route,
+        target: str,
+        body: bytes,
+        revealed: list[Revealed],
+        request_id: str,
+        caller: str,
+    ) -> web.StreamResponse:
+        assert self.session is not None
+        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP)
+        try:
+            upstream = await self.session.request(
+                request.method,
+                URL(target, encoded=True),
+                data=body if body or request.method not in ("GET", "HEAD") else None,
+                headers=headers,
+                allow_redirects=False,
+                # the route's verifying context (its ca_file or the system store); None only for http on
+                # loopback (routes.py), where True changes nothing and would still verify were it https
+                ssl=route.ssl_context if route.ssl_context is not None else True,
+            )
+        except TimeoutError:
+            raise RevealRefused(504, "UpstreamTimeout", f"{route.name}: no answer in time") from None
+        except aiohttp.ClientError as e:
+            raise RevealRefused(502, "UpstreamUnavailable", f"{route.name}: {type(e).__name__}") from None
+        async with upstream:
+            audit.record(self.audit, "answered", request_id, caller, route.name, revealed, upstream.status)
+            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            for key, value in upstream.headers.items():
+                if key.lower() not in _HOP:
+                    response.headers.add(key, value)
+            if upstream.content_length is not None:
+                response.content_length = upstream.content_length
+            await response.prepare(request)
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+            except (TimeoutError, aiohttp.ClientError):
+                log.warning("upstream %s ended its answer early", route.name)
+                raise
+            await response.write_eof()
+            return response
+
+
+def make_app(
+    config: RevealConfig, decryptor: Decryptor, audit_log: AuditLog, settings: RevealSettings
+) -> web.Application:
+    """The reveal application: one catch-all route, the session opened and closed with the app."""
+    reveal = Reveal(config, decryptor, audit_log, settings)
+    app = web.Application(client_max_size=settings.limits.max_body_bytes)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await reveal.start()
+        yield
+        await reveal.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_route("*", "/{tail:.*}", reveal.handle)
+    return app

@@ -1,0 +1,55 @@
+"""Reveal's audit lines: one per revealed value before the request goes out, one per value after.
+
+    {"time": "...", "event": "fle.reveal", "phase": "sending", "request_id": "9c1e...",
+     "caller": "billing", "route": "processor", "field": "card_number",
+     "provider_id": "FLEDemo", "key_name": "DemoPublicKey", "upstream_status": null}
+
+Why two lines: "written before the request goes out" is the promise (a crash or a hang after the send
+must still leave a trace of the plaintext that left), and the upstream's status is known only after. The
+second line (`phase` "answered", or "failed" with a `reason`) carries the same request_id and field. The
+lines go through decryptor.AuditLog (one JSON line, written whole under a lock, flushed). No plaintext and
+no ciphertext is ever passed here: only names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from decryptor import AuditLog
+
+from .fields import Revealed
+
+
+def record(
+    log: AuditLog,
+    phase: str,
+    request_id: str,
+    caller: str,
+    route: str,
+    revealed: Sequence[Revealed],
+    upstream_status: int | None = None,
+    reason: str | None = None,
+) -> None:
+    for value in revealed:
+        line = {
+            "event": "fle.reveal",
+            "phase": phase,
+            "request_id": request_id,
+            "caller": caller,
+            "route": route,
+            "field": value.field,
+            "provider_id": value.provider_id,
+            "key_name": value.key_name,
+            "upstream_status": upstream_status,
+        }
+        if reason is not None:
+            line["reason"] = reason
+        log.event(line)
+
+
+def refused(log: AuditLog, request_id: str, caller: str, route: str, reason: str, detail: str) -> None:
+    """A request refused while its fields were being opened (wrong key, tampered, backend down)."""
+    log.event({
+        "event": "fle.reveal", "phase": "refused", "request_id": request_id, "caller": caller,
+        "route": route, "reason": reason, "detail": detail,
+    })  # fmt: skip

@@ -1,0 +1,173 @@
+"""Decrypt the fields a route names, with the edge's own strict body codecs, keeping every other byte.
+
+Why the edge's codecs (edge_proxy.forms / json_body / multipart) and not a parser of our own: they already
+read bodies strictly and in linear time, refusing anything two parsers could read differently, and they
+find a field under every name an origin framework would give it. They call a function per protected value;
+the edge passes one that encrypts, reveal passes one that decrypts. edge_proxy holds no keys, so importing
+it from here moves no key across the boundary (tests/test_boundaries.py).
+
+What the decrypt function does with one value of a named field:
+- not an ESDK message (esdk_format.is_message): the value is kept as it is (e.g. already a processor token);
+- a message whose header names a key outside the route's `keys`: 403 KeyNotAllowed, before any unwrap;
+- otherwise the decryptor opens it; a failure refuses the request with the decryptor's reason code.
+The whole rewrite runs in a worker thread (RSA unwrap on an HSM or SSM call must not stall the loop).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from decryptor import DecryptError, Decryptor, Reason
+from edge_proxy import forms, json_body, multipart
+from edge_proxy.content_type import strict_content_type
+from edge_proxy.errors import RequestRefused
+from edge_proxy.limits import Limits
+from edge_proxy.multipart_head import boundary_of
+from esdk_format import FormatError, is_message, read_prefix
+from profiles import EncryptionEntity, Profile, PublicKey
+from profiles.json_pointer import JsonPointerPattern
+from profiles.model import BodyFormat
+from profiles.patterns import FieldPattern
+
+from .errors import RevealRefused
+from .routes import Route
+
+_NO_KEY = PublicKey(id="reveal", name="reveal", key=cast(Any, None), encoded_key="")
+_STATUS = {
+    Reason.KEY_UNAVAILABLE: 503,  # the backend is down: the caller may retry
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Revealed:
+    """One value decrypted: the field as the route names it and the key that opened it (no plaintext)."""
+
+    field: str
+    provider_id: str
+    key_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouteFields:
+    """A route's reveal fields as the codecs take them: one entity per field, names and pointers apart."""
+
+    names: Profile | None
+    pointers: Profile | None
+
+    @classmethod
+    def of(cls, route: Route) -> RouteFields:
+        def profile(patterns: tuple[FieldPattern, ...] | tuple[JsonPointerPattern, ...]) -> Profile | None:
+            if not patterns:
+                return None
+            entities = tuple(EncryptionEntity(_NO_KEY, "reveal", (p,)) for p in patterns)
+            return Profile(id=route.name, name=route.name, entities=entities)
+
+        return cls(profile(route.names), profile(route.pointers))
+
+
+def body_format(content_type: str) -> BodyFormat | None:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        return BodyFormat.URL_ENCODED
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return BodyFormat.JSON
+    if media == "multipart/form-data":
+        return BodyFormat.MULTIPART
+    return None
+
+
+class _Opener:
+    """The per-request decrypt function handed to a codec; collects what it revealed."""
+
+    def __init__(self, route: Route, decryptor: Decryptor) -> None:
+        self.route = route
+        self.decryptor = decryptor
+        self.revealed: list[Revealed] = []
+
+    def open(self, value: bytes, entity: EncryptionEntity) -> bytes | None:
+        """The plaintext of `value`, or None when it is not a message (kept as it is)."""
+        field = entity.patterns[0].text
+        try:
+            text = value.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        if not is_message(text):
+            return None
+        try:
+            header = read_prefix(base64.b64decode(text), self.decryptor.policy.max_data_keys)
+        except FormatError:
+            raise RevealRefused(400, "decrypt_failed", f"field {field}: unreadable header") from None
+        refs = [(k.ref.provider_id, k.ref.key_name) for k in header.data_keys]
+        outside = [r for r in refs if r not in self.route.keys]
+        if outside:
+            names = ", ".join("/".join(r) for r in outside)
+            raise RevealRefused(403, "KeyNotAllowed", f"field {field}: key {names} is not the route's")
+        try:
+            opened = self.decryptor.decrypt(text)
+        except DecryptError as e:
+            status = _STATUS.get(e.reason, 400)
+            raise RevealRefused(status, str(e.reason), f"field {field}: {e.audit_detail}") from None
+        self.revealed.append(Revealed(field, opened.provider_id, opened.key_name))
+        return opened.plaintext
+
+
+def _json_text(plaintext: bytes) -> bytes:
+    """The plaintext as the inside of a JSON string (the codec writes the quotes around it)."""
+    try:
+        return json.dumps(plaintext.decode("utf-8"))[1:-1].encode("ascii")
+    except UnicodeDecodeError:
+        raise RevealRefused(422, "PlaintextNotText", "a JSON field's plaintext is not UTF-8") from None
+
+
+def reveal_body(
+    route: Route, fields: RouteFields, decryptor: Decryptor, body: bytes, content_type: str, limits: Limits
+) -> tuple[bytes, list[Revealed]]:
+    """The body with the route's fields decrypted, and what was revealed; RevealRefused when it must not go.
+
+    Blocking (decrypts): run it in a worker thread.
+    """
+    opener = _Opener(route, decryptor)
+    fmt = body_format(content_type)
+    try:
+        if fmt is BodyFormat.URL_ENCODED and fields.names is not None:
+            strict_content_type(content_type, fmt)
+
+            def form_value(value: bytes, entity: EncryptionEntity) -> bytes:
+                plain = opener.open(value, entity)
+                return value if plain is None else plain
+
+            out, _ = forms.rewrite(body, fields.names, form_value, limits)
+        elif fmt is BodyFormat.JSON and fields.pointers is not None:
+            strict_content_type(content_type, fmt)
+
+            def json_value(value: bytes, entity: EncryptionEntity) -> bytes:
+                plain = opener.open(value, entity)
+                return _json_text(value if plain is None else plain)
+
+            out, _ = json_body.rewrite(body, fields.pointers, json_value, limits)
+        elif fmt is BodyFormat.MULTIPART and fields.names is not None:
+            delimiter = b"--" + boundary_of(content_type)
+            part_value = _multipart_value(opener, delimiter)
+            out, _ = multipart.rewrite(body, content_type, fields.names, part_value, limits)
+        else:
+            return body, []
+    except RequestRefused as e:
+        raise RevealRefused(e.status, e.reason, e.detail) from None
+    return out, opener.revealed
+
+
+def _multipart_value(opener: _Opener, delimiter: bytes) -> Callable[[bytes, EncryptionEntity], bytes]:
+    def part_value(value: bytes, entity: EncryptionEntity) -> bytes:
+        plain = opener.open(value, entity)
+        if plain is None:
+            return value
+        if delimiter in plain or plain.endswith(b"\r"):
+            # a plaintext holding the boundary would end the part early: a part the caller never sent
+            raise RevealRefused(422, "PlaintextBreaksFraming", "a part's plaintext holds the boundary")
+        return plain
+
+    return part_value

@@ -1,0 +1,28 @@
+"""Reveal's limits and timeouts: the edge's (edge_proxy.limits, settings.Timeouts) with their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edge_proxy.guards import ClientLimits
+from edge_proxy.limits import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class RevealSettings:
+    """Body and field limits, client and upstream timeouts (seconds), pool and decrypt thread sizes."""
+
+    limits: Limits = field(default_factory=Limits)
+    client: ClientLimits = field(default_factory=ClientLimits)
+    client_idle: float = 60.0  # of silence from the client while its body is read
+    upstream_connect: float = 10.0  # to open a connection (and TLS) to the upstream
+    upstream_read: float = 30.0  # of silence from the upstream once the request is sent
+    pool_size: int = 64  # pooled keep-alive connections to upstreams
+    decrypt_threads: int = 8  # values decrypted at once, off the event loop
+
+    def __post_init__(self) -> None:
+        for name in ("client_idle", "upstream_connect", "upstream_read"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"timeout {name} must be greater than 0 seconds")
+        if self.pool_size < 1 or self.decrypt_threads < 1:
+            raise ValueError("pool_size and decrypt_threads must be at least 1")

@@ -1,0 +1,328 @@
+"""Reveal end to end with real pieces: a fake payment processor over TLS on loopback (a CA the test makes),
+ciphertext written by the edge's encoder and by aws-encryption-sdk, keys from the file keystore here (every
+backend in test_reveal_backends.py). Each refusal shows that nothing reached the processor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.parse
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fixtures_decryptor import KeySpec, proxy_encrypt, sdk_encrypt
+from tests.helpers import write_file_keystore
+from tests.reveal_support import (
+    OTHER_TOKEN,
+    TOKEN,
+    Processor,
+    RevealUnderTest,
+    bearer,
+    make_pki,
+    processor,
+    reveal_running,
+    write_routes,
+)
+
+CARD = b"4111111111111111"
+
+
+@pytest.fixture
+def file_keystore(tmp_path: Path, rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey,
+                  monkeypatch: pytest.MonkeyPatch) -> Path:  # fmt: skip
+    """DemoPublicKey (the route's key) and OldKey (a key the keystore holds but the route may not use)."""
+    monkeypatch.setenv("TEST_KEY_PASSPHRASE", "pw")
+    write_file_keystore(tmp_path / "ks", rsa_key, "pw", provider_id="FLEDemo", name="DemoPublicKey")
+    return write_file_keystore(tmp_path / "ks", other_rsa_key, "pw", provider_id="FLEDemo", name="OldKey")
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, file_keystore: Path) -> AsyncIterator[tuple[RevealUnderTest, Processor]]:
+    pki = make_pki(tmp_path / "pki")
+    async with processor(pki) as proc:
+        routes = write_routes(tmp_path, proc.url, ca_file=pki.ca)
+        async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl") as rev:
+            yield rev, proc
+
+
+async def post(url: str, body: bytes | str, content_type: str, headers: dict[str, str] | None = None,
+               method: str = "POST") -> tuple[int, dict[str, str], bytes]:  # fmt: skip
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        sent = {"Content-Type": content_type, **(headers or {})}
+        async with session.request(method, url, data=body, allow_redirects=False, headers=sent) as r:
+            return r.status, dict(r.headers), await r.read()
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+async def test_a_form_field_from_the_edge_is_revealed_and_the_rest_kept(stack, rsa_key) -> None:
+    rev, proc = stack
+    ciphertext = proxy_encrypt(rsa_key, CARD)
+    body = f"amount=12%2E50&card_number={urllib.parse.quote(ciphertext, safe='')}&note=a+b"
+    status, headers, answer = await post(
+        f"{rev.url}/processor/charges?idem=1", body, FORM, {**bearer(), "Authorization": "Basic cHJvYzp4"}
+    )
+    assert status == 201 and headers["X-Processor"] == "fake"
+    assert len(proc.seen) == 1
+    seen = proc.seen[0]
+    assert seen.path_qs == "/v1/charges?idem=1"
+    assert seen.body == b"amount=12%2E50&card_number=" + CARD + b"&note=a+b"  # other bytes as sent
+    assert seen.headers["Content-Length"] == str(len(seen.body))
+    assert seen.headers["Authorization"] == "Basic cHJvYzp4"  # forwarded unchanged
+    assert "Proxy-Authorization" not in seen.headers  # never forwarded
+    assert json.loads(answer)["received"] == seen.body.decode()  # the answer streamed back unchanged
+
+
+async def test_a_json_pointer_written_by_the_sdk_is_revealed(stack, rsa_key) -> None:
+    rev, proc = stack
+    ciphertext = sdk_encrypt([KeySpec(rsa_key)], b"5500 0000 0000 0004")
+    body = json.dumps({"card": {"number": ciphertext, "exp": "12/30"}, "amount": 5})
+    status, _, _ = await post(f"{rev.url}/processor/charges", body, "application/json", bearer())
+    assert status == 201
+    expected = {"card": {"number": "5500 0000 0000 0004", "exp": "12/30"}, "amount": 5}
+    assert json.loads(proc.seen[0].body) == expected
+
+
+async def test_a_multipart_part_is_revealed(stack, rsa_key) -> None:
+    rev, proc = stack
+    ciphertext = proxy_encrypt(rsa_key, CARD)
+    body = (
+        f'--XyZ\r\nContent-Disposition: form-data; name="card_number"\r\n\r\n{ciphertext}\r\n'
+        '--XyZ\r\nContent-Disposition: form-data; name="amount"\r\n\r\n10\r\n--XyZ--\r\n'
+    )
+    multipart = "multipart/form-data; boundary=XyZ"
+    status, _, _ = await post(f"{rev.url}/processor/charges", body, multipart, bearer())
+    assert status == 201
+    assert proc.seen[0].body == body.replace(ciphertext, CARD.decode()).encode()
+
+
+async def test_a_value_that_is_not_a_message_is_kept_as_it_is(stack) -> None:
+    rev, proc = stack
+    status, _, _ = await post(f"{rev.url}/processor/charges", "card_number=tok_123", FORM, bearer())
+    assert status == 201 and proc.seen[0].body == b"card_number=tok_123"
+    assert rev.audit_lines() == []  # nothing revealed, nothing to audit
+
+
+async def test_an_audit_line_per_value_before_sending_one_after_no_plaintext(stack, rsa_key) -> None:
+    rev, proc = stack
+    body = json.dumps({"card": {"number": proxy_encrypt(rsa_key, CARD)}})
+    await post(f"{rev.url}/processor/charges", body, "application/json", bearer())
+    assert len(proc.seen) == 1
+    lines = rev.audit_lines()
+    phases = [(line["phase"], line["upstream_status"]) for line in lines]
+    assert phases == [("sending", None), ("answered", 201)]
+    for line in lines:
+        assert (line["caller"], line["route"], line["field"]) == ("billing", "processor", "/card/number")
+        assert (line["provider_id"], line["key_name"]) == ("FLEDemo", "DemoPublicKey")
+    assert CARD.decode() not in rev.audit.read_text() and "4111" not in rev.audit.read_text()
+
+
+async def refused(rev: RevealUnderTest, proc: Processor, path: str, body: str, status: int, reason: str,
+                  headers: dict[str, str] | None = None, method: str = "POST",
+                  content_type: str = FORM) -> None:  # fmt: skip
+    got, _, answer = await post(f"{rev.url}{path}", body, content_type, headers, method)
+    assert (got, json.loads(answer)["error"]) == (status, reason)
+    assert proc.seen == []  # nothing reached the processor
+    assert CARD not in answer
+
+
+async def test_no_credentials_is_407_and_nothing_forwarded(stack, rsa_key) -> None:
+    rev, proc = stack
+    body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}"
+    await refused(rev, proc, "/processor/charges", body, 407, "ProxyAuthenticationRequired")
+    await refused(rev, proc, "/processor/charges", body, 407, "ProxyAuthenticationRequired",
+                  {"Proxy-Authorization": "Basic Zm9vOmJhcg=="})  # fmt: skip
+
+
+async def test_a_wrong_token_or_a_caller_not_on_the_route_is_403(stack, rsa_key) -> None:
+    rev, proc = stack
+    body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}"
+    await refused(rev, proc, "/processor/charges", body, 403, "CallerUnknown", bearer("not-the-token"))
+    await refused(rev, proc, "/processor/charges", body, 403, "CallerNotAllowed", bearer(OTHER_TOKEN))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/processor/../other/x",
+        "/processor/a/../../other/x",
+        "/processor/%2e%2e/other/x",
+        "/processor/a%2Fb",
+        "/processor/a%5cb",
+        "/processor/a\\b",
+        "/processor/user@evil.example/x",
+        "/processor//charges",
+        "/processor/%252e%252e/x",
+    ],
+)
+async def test_paths_that_could_leave_the_prefix_are_refused(stack, path: str) -> None:
+    rev, proc = stack
+    answer = await raw_request(rev, path)  # sent as is: an HTTP client library would normalise some of them
+    assert answer.startswith(b"HTTP/1.1 400") and b'"PathRefused"' in answer
+    assert proc.seen == []
+
+
+async def raw_request(rev: RevealUnderTest, target: str) -> bytes:
+    """The whole answer to a POST whose request target is sent byte for byte as given."""
+    host, port = rev.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST {target} HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Bearer {TOKEN}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 13\r\nConnection: close\r\n\r\n"
+        "card_number=x".encode()
+    )
+    answer = await reader.read()
+    writer.close()
+    return answer
+
+
+async def test_an_absolute_form_request_target_is_refused(stack) -> None:
+    rev, proc = stack
+    answer = await raw_request(rev, f"{proc.url}/v1/charges")
+    assert answer.startswith(b"HTTP/1.1 400") and b'"PathRefused"' in answer
+    assert proc.seen == []
+
+
+async def test_no_route_is_404_and_a_method_not_allowed_is_405(stack) -> None:
+    rev, proc = stack
+    await refused(rev, proc, "/elsewhere/x", "", 404, "NoSuchRoute", bearer())
+    await refused(rev, proc, "/processor/charges", "", 405, "MethodNotAllowed", bearer(), method="PUT")
+
+
+async def test_ciphertext_under_a_key_not_the_routes_is_403_before_any_unwrap(stack, other_rsa_key) -> None:
+    rev, proc = stack
+    ciphertext = proxy_encrypt(other_rsa_key, CARD, name="OldKey")  # in the keystore, not in the route
+    await refused(rev, proc, "/processor/charges", f"card_number={urllib.parse.quote(ciphertext, safe='')}",
+                  403, "KeyNotAllowed", bearer())  # fmt: skip
+    [line] = rev.audit_lines()
+    assert (line["phase"], line["reason"]) == ("refused", "KeyNotAllowed")
+
+
+async def test_a_tampered_ciphertext_is_refused_and_nothing_forwarded(stack, rsa_key) -> None:
+    import base64
+
+    rev, proc = stack
+    message = bytearray(base64.b64decode(proxy_encrypt(rsa_key, CARD)))
+    message[-40] ^= 1  # inside the body / footer: the header still names the route's key
+    body = json.dumps({"card": {"number": base64.b64encode(message).decode()}})
+    await refused(rev, proc, "/processor/charges", body, 400, "decrypt_failed", bearer(),
+                  content_type="application/json")  # fmt: skip
+
+
+async def test_an_upstream_redirect_is_passed_back_not_followed(stack) -> None:
+    rev, proc = stack
+    status, headers, _ = await post(f"{rev.url}/processor/redirect", "a=1", FORM, bearer())
+    assert status == 302 and headers["Location"] == "https://127.0.0.1:1/elsewhere"
+    assert len(proc.seen) == 1
+
+
+async def test_an_upstream_that_is_down_is_502_after_the_audit_line(tmp_path, file_keystore, rsa_key) -> None:
+    pki = make_pki(tmp_path / "pki")
+    async with processor(pki) as proc:
+        url = proc.url
+    routes = write_routes(tmp_path, url, ca_file=pki.ca)  # the port is closed now
+    async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl") as rev:
+        body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}"
+        status, _, answer = await post(f"{rev.url}/processor/charges", body, FORM, bearer())
+        assert (status, json.loads(answer)["error"]) == (502, "UpstreamUnavailable")
+        phases = [(line["phase"], line.get("reason")) for line in rev.audit_lines()]
+        assert phases == [("sending", None), ("failed", "UpstreamUnavailable")]
+
+
+async def test_an_upstream_whose_certificate_is_not_trusted_is_502(tmp_path, file_keystore, rsa_key) -> None:
+    pki = make_pki(tmp_path / "pki")
+    stranger = make_pki(tmp_path / "other-ca", "another-ca")
+    async with processor(pki) as proc:
+        routes = write_routes(tmp_path, proc.url, ca_file=stranger.ca)
+        async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl") as rev:
+            body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}"
+            status, _, _ = await post(f"{rev.url}/processor/charges", body, FORM, bearer())
+            assert status == 502 and proc.seen == []  # the TLS handshake failed: no request was sent
+
+
+async def test_a_body_over_the_limit_and_an_idle_client_are_refused(tmp_path, file_keystore) -> None:
+    from edge_proxy.limits import Limits
+    from reveal.settings import RevealSettings
+
+    pki = make_pki(tmp_path / "pki")
+    settings = RevealSettings(limits=Limits(max_body_bytes=1000), client_idle=0.5)
+    async with processor(pki) as proc:
+        routes = write_routes(tmp_path, proc.url, ca_file=pki.ca)
+        async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl", settings) as rev:
+            await refused(rev, proc, "/processor/charges", "a=" + "x" * 2000, 400,
+                          "RequestLengthLimitClientError", bearer())  # fmt: skip
+            host, port = rev.url.removeprefix("http://").split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                f"POST /processor/charges HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Bearer {TOKEN}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\na=1".encode()
+            )
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 408") and b"ClientIdleTimeout" in answer
+            assert proc.seen == []
+
+
+async def test_upstream_connections_are_pooled_and_answers_come_back_byte_for_byte(stack) -> None:
+    import gzip
+
+    rev, proc = stack
+    for _ in range(3):
+        status, headers, answer = await post(f"{rev.url}/processor/gzip", "a=1", FORM, bearer())
+        assert status == 200 and headers["Content-Encoding"] == "gzip"
+        assert answer == gzip.compress(b'{"token": "tok_abc"}', mtime=0)  # not inflated on the way
+    assert len(proc.seen) == 3 and len({s.connection for s in proc.seen}) == 1  # one kept-alive connection
+
+
+async def test_an_upstream_that_does_not_answer_in_time_is_504(tmp_path, file_keystore) -> None:
+    from reveal.settings import RevealSettings
+
+    pki = make_pki(tmp_path / "pki")
+    async with processor(pki) as proc:
+        routes = write_routes(tmp_path, proc.url, ca_file=pki.ca)
+        settings = RevealSettings(upstream_read=0.5)
+        async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl", settings) as rev:
+            status, _, answer = await post(f"{rev.url}/processor/slow", "a=1", FORM, bearer())
+            assert (status, json.loads(answer)["error"]) == (504, "UpstreamTimeout")
+
+
+async def test_values_are_decrypted_on_reveal_worker_threads_not_the_event_loop(
+    tmp_path, file_keystore, rsa_key
+) -> None:
+    import threading
+
+    from decryptor import AuditLog, Decryptor
+    from keystore import Keystore
+    from reveal import load_routes
+    from reveal.server import start_reveal
+
+    threads: list[str] = []
+
+    class Watched(Decryptor):  # the real decryptor; only notes which thread runs it
+        def decrypt(self, ciphertext_b64: object):  # type: ignore[no-untyped-def]
+            threads.append(threading.current_thread().name)
+            return super().decrypt(ciphertext_b64)
+
+    pki = make_pki(tmp_path / "pki")
+    async with processor(pki) as proc:
+        routes = load_routes(write_routes(tmp_path, proc.url, ca_file=pki.ca))
+        audit = AuditLog(str(tmp_path / "audit.jsonl"))
+        listener, url = await start_reveal(
+            routes, Watched(Keystore.from_file(file_keystore)), audit, "127.0.0.1", 0
+        )
+        try:
+            body = "&".join(
+                f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}" for _ in range(3)
+            )
+            status, _, _ = await post(f"{url}/processor/charges", body, FORM, bearer())
+        finally:
+            await listener.cleanup()
+            audit.close()
+    assert status == 201 and proc.seen[0].body == b"&".join([b"card_number=" + CARD] * 3)
+    loop_thread = threading.current_thread().name
+    assert len(threads) == 3 and all(t.startswith("fle-reveal") and t != loop_thread for t in threads)
