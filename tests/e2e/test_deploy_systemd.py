@@ -5,30 +5,39 @@ systemd does not run as PID 1 here, so the units are not started by systemd. Two
 `systemd-analyze verify` (syntax, every key known, ExecStart executable) with warnings counted as
 failures, and the one sandbox setting a Python program can trip over at run time,
 MemoryDenyWriteExecute, reproduced with the kernel's own switch for the same rule (PR_SET_MDWE): the
-proxy and the origin run under it and encrypt and store a real form.
+proxy and the origin run under it and encrypt and store a real form, and reveal, started with the command
+line of its unit and its files laid out as systemd's credentials directory, decrypts one on its way to a
+loopback upstream.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from store import SqliteStore
+from tests.fixtures_decryptor import proxy_encrypt
 from tests.fixtures_process import FleProcess, fle_env, free_port
-from tests.helpers import make_config_dir
+from tests.helpers import make_config_dir, write_file_keystore
+from tests.reveal_support import bearer, make_pki, processor, write_routes
 
 ROOT = Path(__file__).parents[2]
 UNITS = ROOT / "deploy" / "systemd"
 INSTALLED_FLE = "/opt/fle-edge/.venv/bin/fle"  # where deploy/systemd/README.md installs it
 PR_SET_MDWE, PR_GET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 66, 1
+SERVICES = ["fle-proxy.service", "fle-origin.service", "fle-reveal.service"]
 
 needs_systemd_analyze = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None,
@@ -62,7 +71,7 @@ def verify(*paths: Path) -> subprocess.CompletedProcess[str]:
 @needs_systemd_analyze
 def test_units_verify_without_a_warning(units: Path) -> None:
     paths = sorted(units.glob("*.service"))
-    assert {p.name for p in paths} == {"fle-proxy.service", "fle-origin.service"}
+    assert {p.name for p in paths} == set(SERVICES)
     result = verify(*paths)
     assert result.returncode == 0 and result.stderr == "" and result.stdout == "", result.stderr
 
@@ -77,7 +86,7 @@ def test_verify_catches_a_misspelt_setting(units: Path) -> None:
 
 
 @needs_systemd_analyze
-@pytest.mark.parametrize("name", ["fle-proxy.service", "fle-origin.service"])
+@pytest.mark.parametrize("name", SERVICES)
 def test_sandbox_exposure_is_low(units: Path, name: str) -> None:
     """systemd's own score of the sandbox (0 = locked down, 10 = none): ours must stay "OK" (< 2)."""
     result = subprocess.run(
@@ -91,12 +100,15 @@ def test_sandbox_exposure_is_low(units: Path, name: str) -> None:
     assert float(match.group(1)) < 2.0, result.stdout
 
 
-@pytest.mark.parametrize("unit", ["fle-proxy.service", "fle-origin.service"])
-def test_units_keep_the_settings_the_docs_promise(unit: str) -> None:
+def unit_settings(unit: str) -> dict[str, str]:
+    """The unit's uncommented `Key=value` lines; a key given twice keeps its last value."""
     text = (UNITS / unit).read_text()
-    settings = dict(
-        line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#")
-    )
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+
+@pytest.mark.parametrize("unit", SERVICES)
+def test_units_keep_the_settings_the_docs_promise(unit: str) -> None:
+    settings = unit_settings(unit)
     for key, value in {
         "DynamicUser": "yes",
         "ProtectSystem": "strict",
@@ -110,6 +122,19 @@ def test_units_keep_the_settings_the_docs_promise(unit: str) -> None:
         assert settings.get(key) == value, (unit, key)
     if unit == "fle-proxy.service":
         assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    else:  # origin and reveal do not reload on SIGHUP (it would end them): no reload to promise
+        assert "ExecReload" not in settings
+
+
+def test_reveal_reads_its_files_as_credentials_only() -> None:
+    """Private keys and routes reach reveal through LoadCredential= (the files stay root-only), never
+    through a path the service's dynamic user would have to be able to read."""
+    text = (UNITS / "fle-reveal.service").read_text()
+    loaded = re.findall(r"^LoadCredential=([^:\n]+):", text, re.MULTILINE)
+    assert loaded == ["routes.toml", "keystore.toml"]
+    settings = unit_settings("fle-reveal.service")
+    assert "FLE_KEYSTORE=%d/keystore.toml" in text and "--routes %d/routes.toml" in settings["ExecStart"]
+    assert "ConfigurationDirectory" not in settings and "StateDirectory" not in settings
 
 
 def _mdwe_available() -> bool:
@@ -181,3 +206,61 @@ async def test_proxy_and_origin_work_with_memory_deny_write_execute(tmp_path: Pa
     for item in items:
         assert item.fields["name"] == "Jane" and item.encrypted_fields == ("phone",)
         assert item.fields["phone"].startswith("AYAB")
+
+
+def reveal_command(port: int, credentials: Path, logs: Path) -> list[str]:
+    """fle-reveal.service's ExecStart (after `fle`), with systemd's substitutions made the way systemd
+    makes them: %d the credentials directory, ${VAR} from the unit's Environment= defaults."""
+    command = unit_settings("fle-reveal.service")["ExecStart"]
+    command = command.replace("%d", str(credentials)).replace("/var/log/fle-reveal", str(logs))
+    command = command.replace("${LOG_LEVEL}", "INFO").replace("${REVEAL_LISTEN}", f"127.0.0.1:{port}")
+    argv = shlex.split(command)
+    assert argv[0] == INSTALLED_FLE and "$" not in command, command
+    return argv[1:]
+
+
+def as_credentials(directory: Path, *files: Path) -> Path:
+    """Copies laid out as systemd lays out $CREDENTIALS_DIRECTORY: one flat directory, each file 0400."""
+    directory.mkdir(mode=0o700)
+    for file in files:
+        copy = directory / file.name
+        copy.write_bytes(file.read_bytes())
+        copy.chmod(0o400)
+    return directory
+
+
+@pytest.mark.skipif(not _mdwe_available(), reason="this kernel has no PR_SET_MDWE (Linux 6.3 or later)")
+async def test_reveal_works_with_memory_deny_write_execute_as_its_unit_runs_it(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    keystore = write_file_keystore(tmp_path / "etc", rsa_key, "pw", env="FLE_KEY_PASSPHRASE")
+    logs = tmp_path / "log"
+    logs.mkdir()
+    async with processor(pki) as upstream:
+        # ca_file relative to the routes file: read from the credentials directory, another credential
+        routes = write_routes(tmp_path / "etc", upstream.url, ca_file=Path(pki.ca.name))
+        credentials = as_credentials(
+            tmp_path / "credentials", routes, keystore, keystore.parent / "DemoPublicKey.pem", pki.ca
+        )
+        port = free_port()
+        reveal = under_mdwe(
+            *reveal_command(port, credentials, logs),
+            env={"FLE_KEYSTORE": str(credentials / "keystore.toml"), "FLE_KEY_PASSPHRASE": "pw"},
+        )
+        try:
+            await reveal.wait_for_async("reveal listening on http://127.0.0.1:")
+            secret = urllib.parse.quote(proxy_encrypt(rsa_key, b"4111111111111111"), safe="")
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            url = f"http://127.0.0.1:{port}/processor/charges"
+            async with aiohttp.ClientSession() as session:
+                async with session.post(url, data=f"card_number={secret}", headers={**form, **bearer()}) as r:
+                    assert r.status == 201, await r.text()
+                async with session.post(url, data=f"card_number={secret}", headers=form) as r:
+                    assert r.status == 407  # no caller token: refused, nothing forwarded
+        finally:
+            output = reveal.stop()
+    assert [seen.body for seen in upstream.seen] == [b"card_number=4111111111111111"]
+    assert "4111111111111111" not in output
+    audit = (logs / "audit.jsonl").read_text()
+    assert [json.loads(line)["phase"] for line in audit.splitlines()] == ["sending", "answered"]
