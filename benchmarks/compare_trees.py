@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 
 from . import wrk
-from .servers import FORM, FORM_TYPE, PASS_TYPE, cpu_seconds, running, write_config
+from .cpu_per_request import interleaved
+from .servers import FORM, FORM_TYPE, PASS_TYPE, running, write_config
 
 
 def main(argv: list[str]) -> int:
@@ -42,19 +43,7 @@ def main(argv: list[str]) -> int:
         ]
         for _, server, content_type in targets:  # warm up
             wrk.run(server.url + "/submit", body=FORM, content_type=content_type, connections=8, seconds=1)
-        cpu: dict[str, list[float]] = {name: [] for name, _, _ in targets}
-        for _ in range(repeats):
-            for name, server, content_type in targets:
-                start = cpu_seconds(server.pids())
-                result = wrk.run(
-                    server.url + "/submit",
-                    body=FORM,
-                    content_type=content_type,
-                    connections=16,
-                    seconds=seconds,
-                )
-                if result.requests:
-                    cpu[name].append((cpu_seconds(server.pids()) - start) / result.requests * 1e6)
+        cpu, _ = interleaved(targets, seconds, repeats)
         median = {name: statistics.median(values) for name, values in cpu.items() if values}
         for name, value in median.items():
             runs = ", ".join(f"{x:.0f}" for x in cpu[name])

@@ -14,7 +14,28 @@ import tempfile
 from pathlib import Path
 
 from . import wrk
-from .servers import FORM, FORM_TYPE, PASS_TYPE, cpu_seconds, running, write_config
+from .servers import FORM, FORM_TYPE, PASS_TYPE, Server, cpu_seconds, running, write_config
+
+Target = tuple[str, Server, str]  # name, server, the Content-Type of the sample form sent to it
+
+
+def interleaved(
+    targets: list[Target], seconds: float, repeats: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """CPU µs per request and requests/s of each target, `repeats` rounds of wrk runs taken in turn, so
+    that every target sees the same (noisy) machine."""
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in targets}
+    rps: dict[str, list[float]] = {name: [] for name, _, _ in targets}
+    for _ in range(repeats):
+        for name, server, content_type in targets:
+            before = cpu_seconds(server.pids())
+            result = wrk.run(
+                server.url + "/submit", body=FORM, content_type=content_type, connections=16, seconds=seconds
+            )
+            if result.requests:
+                cpu[name].append((cpu_seconds(server.pids()) - before) / result.requests * 1e6)
+            rps[name].append(result.rps)
+    return cpu, rps
 
 
 def main(argv: list[str]) -> int:
@@ -27,21 +48,7 @@ def main(argv: list[str]) -> int:
         targets = [("fle", fle, FORM_TYPE), ("pass", fle, PASS_TYPE), ("ref", reference, PASS_TYPE)]
         for _, server, content_type in targets:  # warm up
             wrk.run(server.url + "/submit", body=FORM, content_type=content_type, connections=8, seconds=1)
-        cpu: dict[str, list[float]] = {name: [] for name, _, _ in targets}
-        rps: dict[str, list[float]] = {name: [] for name, _, _ in targets}
-        for _ in range(repeats):
-            for name, server, content_type in targets:
-                before = cpu_seconds(server.pids())
-                result = wrk.run(
-                    server.url + "/submit",
-                    body=FORM,
-                    content_type=content_type,
-                    connections=16,
-                    seconds=seconds,
-                )
-                if result.requests:
-                    cpu[name].append((cpu_seconds(server.pids()) - before) / result.requests * 1e6)
-                rps[name].append(result.rps)
+        cpu, rps = interleaved(targets, seconds, repeats)
         for name in cpu:
             runs = ", ".join(f"{x:.0f}" for x in cpu[name])
             print(
