@@ -62,6 +62,7 @@ async def serve_proxy(
     runtime = Runtime(settings)
     t = settings.timeouts
     loop = asyncio.get_running_loop()
+    log.debug("event loop %s.%s", type(loop).__module__, type(loop).__qualname__)
     reloads: set[asyncio.Task[bool]] = set()
 
     def on_hangup() -> None:
