@@ -35,3 +35,9 @@ def test_without_uvloop_auto_falls_back_and_uvloop_is_a_clear_error(monkeypatch:
 def test_an_unknown_loop_is_refused() -> None:
     with pytest.raises(LoopUnavailable, match="expected one of auto, asyncio, uvloop"):
         choose_loop("trio")
+
+
+@pytest.mark.both_loops
+async def test_both_loops_tests_really_run_on_each_loop(request: pytest.FixtureRequest) -> None:
+    # the marker's two variants are named after the loop they run on (tests/conftest.py's hook)
+    assert request.node.name.endswith(f"[{running_loop_name()}]")
