@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
         origin = servers.origin()
         config = write_config(Path(tmp) / "config")
         this = servers.fle_proxy(origin, config, name="this")
-        before = servers.fle_proxy(origin, config, name="other", root=other)
+        before = servers.fle_proxy(origin, config, name="other", root=other, loop=None)
         reference = servers.reference(origin)
         targets = [
             ("this form", this, FORM_TYPE),

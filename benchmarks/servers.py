@@ -109,8 +109,17 @@ class Servers:
         return self.start("origin", "-m", "benchmarks.origin_app", "--listen", "{listen}")
 
     def fle_proxy(
-        self, origin: Server, config: Path, workers: int = 1, name: str = "fle", root: Path = ROOT
+        self,
+        origin: Server,
+        config: Path,
+        workers: int = 1,
+        name: str = "fle",
+        root: Path = ROOT,
+        loop: str | None = "asyncio",
     ) -> Server:
+        """`fle proxy` on the stdlib loop unless `loop` says otherwise (the reference proxy runs on it too,
+        and figures stay comparable across machines with and without uvloop); None: the tree's default
+        (for a tree from before `--loop` existed)."""
         return self.start(
             name,
             "-m",
@@ -132,6 +141,7 @@ class Servers:
             "off",
             "--access-log",
             "off",
+            *(("--loop", loop) if loop else ()),
             root=root,
         )
 

@@ -3,6 +3,7 @@
 It holds public keys only; nothing here may import private-key code (see tests/security/test_boundaries.py).
 """
 
+from . import loops
 from .admin import build_admin_app
 from .app import build_app
 from .errors import ProxyError, RequestRefused
@@ -27,6 +28,7 @@ __all__ = [
     "build_admin_app",
     "build_app",
     "drain",
+    "loops",
     "reload_config",
     "start_site",
     "tls_context",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from aiohttp import web
 
@@ -64,7 +64,8 @@ class _Guarded(asyncio.Protocol):
         self._admitted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports implement asyncio.Transport's methods without subclassing it (no isinstance)
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         if len(self._guard.open) >= self._guard.limits.max_connections:
             transport.write(_BUSY)

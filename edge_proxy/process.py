@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from . import workers
 from .admin import build_admin_app
 from .app import build_app
+from .loops import ASYNCIO, LoopChoice, running_loop_name
 from .parent_admin import AdminServer, workers_admin
 from .reload import reload_config
 from .runtime import Runtime
@@ -61,6 +62,7 @@ async def serve_proxy(
     runtime = Runtime(settings)
     t = settings.timeouts
     loop = asyncio.get_running_loop()
+    log.debug("event loop %s.%s", type(loop).__module__, type(loop).__qualname__)
     reloads: set[asyncio.Task[bool]] = set()
 
     def on_hangup() -> None:
@@ -90,7 +92,13 @@ async def serve_proxy(
             await listener.cleanup()
             raise CannotListen("admin", *listen.admin, e) from e
         log.info("admin listening on %s (/healthz /readyz /metrics)", admin_url)
-    log.info("proxy listening on %s, forwarding to %s (config %s)", url, settings.origin, settings.config.id)
+    log.info(
+        "proxy listening on %s, forwarding to %s (config %s, %s loop)",
+        url,
+        settings.origin,
+        settings.config.id,
+        running_loop_name(),
+    )
     if on_listening is not None:
         on_listening()
 
@@ -109,8 +117,11 @@ async def serve_proxy(
         log.info("proxy stopped")
 
 
-def run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> int:
+def run_workers(
+    settings: ProxySettings, listen: ListenOptions, count: int, loop: LoopChoice = ASYNCIO
+) -> int:
     """`--workers N`: each worker runs serve_proxy on the shared port; the parent serves one admin listener.
+    Every worker runs its own event loop of the kind `loop` says.
     Returns the exit code; WorkersError when the workers cannot be run, CannotListen for the admin address.
 
     The workers keep their metrics in one run's files (shared_metrics.py), which the parent's /metrics adds
@@ -142,17 +153,24 @@ def run_workers(settings: ProxySettings, listen: ListenOptions, count: int) -> i
         if listen.tls is not None:  # the supervisor holds a plain socket; the workers serve TLS on it
             url = "https" + url.removeprefix("http")
         log.info(
-            "proxy listening on %s with %d workers, forwarding to %s (config %s)",
+            "proxy listening on %s with %d workers, forwarding to %s (config %s, %s loop)",
             url,
             count,
             settings.origin,
             settings.config.id,
+            loop.name,
         )
 
     if admin is not None:
         log.info("admin listening on %s (/healthz /readyz /metrics for all %d workers)", admin.url, count)
     # a worker drains for up to the shutdown timeout after SIGTERM; only then may the parent kill it
-    plan = workers.WorkerPlan(listen.host, listen.port, count, stop_timeout=settings.timeouts.shutdown + 5)
+    plan = workers.WorkerPlan(
+        listen.host,
+        listen.port,
+        count,
+        stop_timeout=settings.timeouts.shutdown + 5,
+        loop_factory=loop.factory,
+    )
     try:
         return workers.run(serve_worker, plan, ready, parent, status)
     finally:

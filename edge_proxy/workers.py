@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import select
@@ -47,6 +48,7 @@ class WorkerPlan:
     stop_timeout: float = 10.0  # seconds a worker gets to finish after SIGTERM before SIGKILL
     start_timeout: float = 30.0  # seconds every worker gets to start listening
     max_restarts: int = 5  # crashed workers restarted per minute before giving up
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop  # each worker's own loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker_main(serve_worker: ServeWorker, index: int, host: str, port: int, ready_fd: int) -> None:
+def _worker_main(serve_worker: ServeWorker, index: int, plan: WorkerPlan, ready_fd: int) -> None:
     """Body of one worker process: serve on the shared port until SIGTERM/SIGINT."""
 
     def ready() -> None:
@@ -105,7 +107,8 @@ def _worker_main(serve_worker: ServeWorker, index: int, host: str, port: int, re
         os.close(ready_fd)
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_worker(WorkerSlot(index, host, port, ready)))
+        with asyncio.Runner(loop_factory=plan.loop_factory) as runner:  # 3.11's asyncio.run has no factory
+            runner.run(serve_worker(WorkerSlot(index, plan.host, plan.port, ready)))
 
 
 class _Supervisor:
@@ -128,7 +131,7 @@ class _Supervisor:
             try:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
-                _worker_main(self.serve_worker, index, self.plan.host, self.plan.port, write_fd)
+                _worker_main(self.serve_worker, index, self.plan, write_fd)
             except BaseException:
                 log.exception("worker %d failed", index)
                 code = 1
@@ -225,7 +228,7 @@ def run(
     except OSError as e:
         raise WorkersError(f"cannot bind {plan.host}:{plan.port}: {e.strerror}") from e
     port = holder.getsockname()[1]
-    plan = WorkerPlan(plan.host, port, plan.workers, plan.stop_timeout, plan.start_timeout, plan.max_restarts)
+    plan = dataclasses.replace(plan, port=port)
     supervisor = _Supervisor(serve_worker, plan, parent or Parent(), status or Status(plan.workers))
 
     # an Event, not a local bool: the signal handler sets it between any two lines of the loop below (a

@@ -23,9 +23,11 @@ from edge_proxy import (
     ProxySettings,
     Timeouts,
     logscrub,
+    loops,
     tls_context,
     workers,
 )
+from edge_proxy.loops import CHOICES, LoopUnavailable, choose_loop
 from edge_proxy.process import CannotListen, ListenOptions, run_workers, serve_proxy
 from profiles import ConfigError, load_config_dir
 
@@ -93,6 +95,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="N",
         help="worker processes sharing the port with SO_REUSEPORT (default: the number of cores); "
         "one admin listener (--admin) serves all of them",
+    )
+    p.add_argument(
+        "--loop",
+        choices=CHOICES,
+        default="auto",
+        help="event loop: uvloop (the 'fast' extra) or the standard asyncio one; "
+        "auto (default) takes uvloop when it is installed",
     )
     p.set_defaults(run=run)
 
@@ -170,12 +179,16 @@ def configure_access_log(target: str) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     listen = listen_options(args)
+    try:
+        loop = choose_loop(args.loop)
+    except LoopUnavailable as e:
+        raise cli.CliError(str(e)) from e
     configure_access_log(args.access_log)
     logscrub.install(*logging.getLogger("edge_proxy.access").handlers)  # before any worker forks
     try:
         if args.workers != 1:
-            return run_workers(settings, listen, args.workers)
-        return serve.run(lambda: serve_proxy(settings, listen))
+            return run_workers(settings, listen, args.workers, loop)
+        return loops.run(lambda: serve_proxy(settings, listen), loop)
     except workers.WorkersError as e:
         raise cli.CliError(str(e)) from e
     except CannotListen as e:

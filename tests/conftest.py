@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Mapping
+
 import pytest
+import uvloop
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 pytest_plugins = [
@@ -23,3 +27,17 @@ def rsa_key() -> rsa.RSAPrivateKey:
 @pytest.fixture(scope="session")
 def other_rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+_ASYNCIO_ONLY: Mapping[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+_BOTH_LOOPS: Mapping[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, object]:
+    """Tests marked `both_loops` run twice, on the stdlib loop and on uvloop (`fle proxy --loop`); the
+    proxy they start in-process runs on the test's loop. Every other test runs on asyncio alone (one
+    factory: pytest-asyncio adds no id, so their names do not change)."""
+    return _BOTH_LOOPS if item.get_closest_marker("both_loops") else _ASYNCIO_ONLY

@@ -39,13 +39,14 @@ async def _trickle(url: str, started: asyncio.Event) -> tuple[int, bytes]:
     return await post(url, body(), "text/plain")
 
 
-async def test_sigterm_with_many_requests_in_flight(canary: Canary, config_dir: Path) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_sigterm_with_many_requests_in_flight(canary: Canary, config_dir: Path, loop: str) -> None:
     secrets = [f"404-555-01{i:02d}" for i in range(4)]
     canary.protect(*secrets)
     args = ("--config", str(config_dir), "--origin", canary.url, "--listen", "127.0.0.1:0")
-    process = fle_proxy(*args, "--admin", "127.0.0.1:0", "--shutdown-timeout", "3")
+    process = fle_proxy(*args, "--admin", "127.0.0.1:0", "--shutdown-timeout", "3", "--loop", loop)
     try:
-        await process.wait_for_async("proxy listening on", timeout=20)
+        await process.wait_for_async(f"{loop} loop)", timeout=20)
         url = process.url("proxy")
         finishing = [asyncio.create_task(post(f"{url}/slow/1.5", f"phone={s}")) for s in secrets]
         too_slow = asyncio.create_task(post(f"{url}/slow/8", b"too slow", "text/plain"))
@@ -53,8 +54,8 @@ async def test_sigterm_with_many_requests_in_flight(canary: Canary, config_dir: 
         uploading = asyncio.Event()
         trickling = asyncio.create_task(_trickle(f"{url}/upload", uploading))
         await asyncio.wait_for(uploading.wait(), 10)
-        loop = asyncio.get_running_loop()
-        signalled = loop.time()
+        clock = asyncio.get_running_loop()
+        signalled = clock.time()
         process.send_signal(signal.SIGTERM)
         await process.wait_for_async("draining", timeout=20)
         with pytest.raises(aiohttp.ClientError):  # refused, or reset if it raced the listener's close
@@ -68,7 +69,7 @@ async def test_sigterm_with_many_requests_in_flight(canary: Canary, config_dir: 
         with pytest.raises(aiohttp.ClientError):  # cut when the shutdown timeout ran out
             await too_slow
         assert await process.wait_async(20) == 0
-        assert loop.time() - signalled < 3 + 3  # --shutdown-timeout bounds the exit
+        assert clock.time() - signalled < 3 + 3  # --shutdown-timeout bounds the exit
     finally:
         await asyncio.to_thread(process.kill)
     encrypted = [r for r in canary.received if r.path == "/slow/1.5"]

@@ -19,6 +19,8 @@ from tests.fixtures_proxy import (
     proxy_stack,
 )
 
+pytestmark = pytest.mark.both_loops  # the proxy (in-process, on the test's loop) runs on both loops
+
 SECRET = "404-555-0150"
 
 

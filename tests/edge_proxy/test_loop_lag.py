@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -25,6 +26,7 @@ async def scrape(admin: str) -> dict[str, float]:
     }
 
 
+@pytest.mark.both_loops
 async def test_a_blocked_loop_shows_as_lag_on_metrics(
     canary: Canary, tmp_path: Path, rsa_key: rsa.RSAPrivateKey
 ) -> None:

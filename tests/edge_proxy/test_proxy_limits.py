@@ -19,6 +19,8 @@ from tests.fixtures_proxy import (
     proxy_stack,
 )
 
+pytestmark = pytest.mark.both_loops  # every guard and limit holds on uvloop too (fle proxy --loop)
+
 SMALL = ClientLimits(max_header_bytes=1024, max_headers=20, header_timeout=1.0, max_connections=8)
 
 

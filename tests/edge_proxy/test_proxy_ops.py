@@ -110,6 +110,7 @@ async def test_origin_that_never_accepts_is_a_connect_timeout_504(canary: Canary
             sock.close()
 
 
+@pytest.mark.both_loops
 async def test_tls_termination(canary: Canary, config_dir: Path, tls_files: tuple[Path, Path]) -> None:
     cert, key = tls_files
     client_tls = ssl.create_default_context(cafile=str(cert))
@@ -133,6 +134,7 @@ def test_unusable_tls_files_are_a_clear_error(tmp_path: Path) -> None:
         tls_context(tmp_path / "c.pem", tmp_path / "c.pem")
 
 
+@pytest.mark.both_loops
 async def test_admin_endpoints_and_metrics(canary: Canary, config_dir: Path) -> None:
     canary.protect("404-555-0150", "555")
     async with proxy_stack(canary, config_dir) as stack, aiohttp.ClientSession() as session:
@@ -155,6 +157,7 @@ async def test_admin_endpoints_and_metrics(canary: Canary, config_dir: Path) -> 
     assert "fle_proxy_encrypt_duration_seconds_bucket" in text
 
 
+@pytest.mark.both_loops
 async def test_access_log_is_json_and_never_holds_a_value(
     canary: Canary, config_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -225,7 +228,8 @@ async def test_sighup_reload_validates_and_keeps_old_config_on_error(
         await asyncio.to_thread(process.stop, signal.SIGTERM, 20)
 
 
-async def test_sigterm_drains_in_flight_requests(canary: Canary, config_dir: Path) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+async def test_sigterm_drains_in_flight_requests(canary: Canary, config_dir: Path, loop: str) -> None:
     args = (
         "--config",
         str(config_dir),
@@ -235,10 +239,12 @@ async def test_sigterm_drains_in_flight_requests(canary: Canary, config_dir: Pat
         "127.0.0.1:0",
         "--admin",
         "127.0.0.1:0",
+        "--loop",
+        loop,
     )
     process = fle_proxy(*args)
     try:
-        await process.wait_for_async("proxy listening on", timeout=20)
+        await process.wait_for_async(f"{loop} loop)", timeout=20)  # the proxy says which loop it runs
         url = process.url("proxy")
         in_flight = asyncio.create_task(post(f"{url}/slow/1.5", b"hello", "text/plain"))
         await eventually_async(lambda: canary.received, timeout=20)

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import aiohttp
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fixtures_process import ROOT, FleProcess, fle_command, running
@@ -74,7 +75,10 @@ async def send_everything(proxy: str) -> str:
     return item_id
 
 
-async def test_no_plaintext_in_any_log_at_debug(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])  # fle proxy --loop: each logs by its own paths
+async def test_no_plaintext_in_any_log_at_debug(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, loop: str
+) -> None:
     config = make_config_dir(tmp_path / "config", rsa_key)
     keystore = write_file_keystore(tmp_path / "ks", rsa_key, "pw")
     store = tmp_path / "store.db"
@@ -90,7 +94,7 @@ async def test_no_plaintext_in_any_log_at_debug(tmp_path: Path, rsa_key: rsa.RSA
     }
     with fle_at_debug(["origin", "--listen", "127.0.0.1:0"], env, logs, "origin") as origin:
         proxy_args = ["proxy", "--config", str(config), "--origin", origin, "--listen", "127.0.0.1:0"]
-        with fle_at_debug([*proxy_args, "--admin", "off"], env, logs, "proxy") as proxy:
+        with fle_at_debug([*proxy_args, "--admin", "off", "--loop", loop], env, logs, "proxy") as proxy:
             item_id = await send_everything(proxy)
     audit = logs / "audit.log"
     decrypted = await asyncio.to_thread(
@@ -108,6 +112,7 @@ async def test_no_plaintext_in_any_log_at_debug(tmp_path: Path, rsa_key: rsa.RSA
     scanned = {path.name: path.read_bytes() for path in logs.iterdir()}
     scanned["store.db"] = store.read_bytes()
     assert b"DEBUG" in scanned["proxy.err"] and b"DEBUG" in scanned["decrypt.err"]  # really at DEBUG
+    assert f"{loop} loop)".encode() in scanned["proxy.err"]
     assert scanned["proxy.out"].count(b'"action"') >= 6 and audit.stat().st_size > 0
     leaks = [
         f"{spelling!r} in {name}"

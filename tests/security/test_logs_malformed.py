@@ -16,6 +16,7 @@ import asyncio
 import signal
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -135,8 +136,9 @@ async def origin_handler(request: web.Request) -> web.Response:
     return web.Response(text="stored")
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])  # uvloop reports errors by its own code paths
 async def test_malformed_requests_leave_no_bytes_in_any_log(
-    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, loop: str
 ) -> None:
     config = phone_config_dir(tmp_path / "config", rsa_key, text_passes=True)
     logs = tmp_path / "logs"
@@ -147,11 +149,11 @@ async def test_malformed_requests_leave_no_bytes_in_any_log(
         args = ["--config", str(config), "--origin", origin, "--listen", "127.0.0.1:0", "--admin", "off"]
         process = fle(
             "--log-level", "DEBUG", "proxy", "--workers", "1", *args,
-            "--access-log", str(logs / "access.log"),
+            "--access-log", str(logs / "access.log"), "--loop", loop,
             env={"PYTHONASYNCIODEBUG": "1"}, log_to=(logs / "proxy.out", logs / "proxy.err"),
         )  # fmt: skip
         try:
-            await process.wait_for_async("proxy listening on", timeout=15)
+            await process.wait_for_async(f"{loop} loop)", timeout=15)
             port = int(process.url("proxy").rsplit(":", 1)[1])
             answers = {name: await exchange(port, pieces) for name, pieces in malformed().items()}
             # a quiet period, not a wait for a condition: the scan below looks for bytes that must NOT be
