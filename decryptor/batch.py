@@ -14,7 +14,7 @@ import base64
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from typing import Any
 
 from esdk_format import is_message
@@ -80,7 +80,12 @@ class DecryptService:
         """Each value's result, in order; up to `workers` of them in flight at once (in each process)."""
         processes = self._process_pool() if len(values) >= MIN_PROCESS_BATCH else None
         if processes is not None:
-            outcomes = processes.decrypt([value for value, _ in values])
+            try:
+                outcomes = processes.decrypt([value for value, _ in values])
+            except BrokenExecutor as e:  # a worker died (killed, out of memory): threads from now on
+                log.warning("decrypting on threads only: a worker process stopped (%s)", type(e).__name__)
+                self._stop_processes()
+                return self.decrypt_all(values, caller)
             for (_, subject), (result, _pid) in zip(values, outcomes, strict=True):
                 self.audit.record(caller, subject, result)
             self.last_batch_pids = frozenset(pid for _, pid in outcomes)
@@ -102,11 +107,18 @@ class DecryptService:
                     self.config.processes,
                     max(1, -(-self.config.workers // self.config.processes)),
                 )
-            except (OSError, NotImplementedError, ImportError) as e:  # no /dev/shm (Lambda), no sem_open
+            # no /dev/shm (Lambda), no sem_open; or a worker that cannot start (an unguarded __main__)
+            except (OSError, NotImplementedError, ImportError, BrokenExecutor) as e:
                 log.warning("decrypting on threads only: worker processes cannot start here (%s)", e)
                 self._use_processes = False
                 return None
         return self._processes
+
+    def _stop_processes(self) -> None:
+        self._use_processes = False
+        if self._processes is not None:
+            self._processes.close()
+            self._processes = None
 
     def run(self, request: Request, caller: Caller) -> dict[str, Any]:
         """The answer to `request`; StoreError when the store cannot be read."""
@@ -163,7 +175,6 @@ class DecryptService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        if self._processes is not None:
-            self._processes.close()
+        self._stop_processes()
         self.keystore.close()
         self.audit.close()

@@ -11,6 +11,8 @@ import asyncio
 import base64
 import json
 import os
+import signal
+import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -140,3 +142,27 @@ def test_processes_setting() -> None:
     assert DecryptorConfig.from_env({"AWS_LAMBDA_FUNCTION_NAME": "fle-decrypt"}).processes == 1
     with pytest.raises(DecryptorConfigError, match="FLE_DECRYPT_PROCESSES must be from 1 to 64, not 0"):
         DecryptorConfig.from_env({"FLE_DECRYPT_PROCESSES": "0"})
+
+
+@pytest.mark.parametrize("make_keystore", ["file_keystore_factory"], indirect=True)
+def test_a_killed_worker_falls_back_to_threads(
+    decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLE_DECRYPT_PROCESSES", "2")
+    handler.reset_cache()
+    values = [proxy_encrypt(rsa_key, f"v{i}".encode()) for i in range(MIN_PROCESS_BATCH)]
+    expected = {"results": [{"plaintext": f"v{i}"} for i in range(MIN_PROCESS_BATCH)]}
+    assert handler.lambda_handler({"ciphertexts": values}, None) == expected
+    (service,) = handler.cached_services()
+    assert len(service.last_batch_pids) == 2
+    os.kill(min(service.last_batch_pids), signal.SIGKILL)
+    pool = service._processes._pool  # type: ignore[union-attr]
+    for _ in range(200):  # until the executor has seen its worker die (bounded: 10 s)
+        if pool._broken:  # type: ignore[attr-defined]
+            break
+        time.sleep(0.05)
+    # the same answer, from this process's threads; one audit line per value, none twice
+    assert handler.lambda_handler({"ciphertexts": values}, None) == expected
+    assert service.last_batch_pids == {os.getpid()}
+    assert len(decrypt_env.audit_lines()) == 2 * MIN_PROCESS_BATCH
+    handler.reset_cache()
