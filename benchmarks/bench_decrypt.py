@@ -21,8 +21,9 @@ wall-clock rates when other work shares the machine (SoftHSM runs in this proces
 
 Scaling over cores (issue 17): `--processes 1,2` measures file and pkcs11 once per process count in every
 round (FLE_DECRYPT_PROCESSES; each worker process opens its own keystore, so its own `sessions` PKCS#11
-sessions) and reports items/s for each and the ratio of each count to 1 process. cpu_ms figures count
-this process only, so for more than one process read the items/s.
+sessions) and reports items/s for each and the ratio of each count to 1 process; and, as "1core", one
+process with every thread pinned to one CPU (issue 17's "one core"), with each count's ratio to it.
+cpu_ms figures count this process only, so for more than one process read the items/s.
 
     python3 -m benchmarks.bench_decrypt [--items 1000] [--rounds 3] [--workers 8] [--sessions 2]
         [--processes 1,2]
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import statistics
@@ -187,6 +189,21 @@ def decrypt_rate(env: dict[str, str], items: int) -> Rate:
     return rate
 
 
+def pinned_rate(env: dict[str, str], items: int) -> Rate:
+    """decrypt_rate on one core: every thread of this process pinned to one CPU (one process, threads),
+    the "one core" of issue 17's target; the affinity is restored after."""
+    cpus = os.sched_getaffinity(0)
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    for tid in tids:
+        os.sched_setaffinity(tid, {min(cpus)})
+    try:
+        return decrypt_rate({**env, "FLE_DECRYPT_PROCESSES": "1"}, items)
+    finally:
+        for tid in [int(t) for t in os.listdir("/proc/self/task")]:
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(tid, cpus)
+
+
 def median(rates: list[Rate]) -> Rate:
     return statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
 
@@ -261,7 +278,7 @@ def main() -> None:
                     decrypt_rate({**envs[name], "FLE_DECRYPT_PROCESSES": str(count)}, MIN_PROCESS_BATCH)
             token = TokenRaw("bench", "BenchKey", "1234", args.sessions)
             runs: dict[str, list[Rate]] = {n: [] for n in ("raw", "sdk", "token", "file", "pkcs11", "ssm")}
-            runs.update({f"{n}@{c}": [] for n in ("file", "pkcs11") for c in counts})
+            runs.update({f"{n}@{c}": [] for n in ("file", "pkcs11") for c in [*counts, "1core"]})
             first = {"FLE_DECRYPT_PROCESSES": str(counts[0])}
             with ThreadPoolExecutor(args.workers) as pool:
                 for _ in range(args.rounds):
@@ -270,10 +287,14 @@ def main() -> None:
                     for count in counts:
                         env = {**envs["file"], "FLE_DECRYPT_PROCESSES": str(count)}
                         runs[f"file@{count}"].append(decrypt_rate(env, args.items))
+                    if len(counts) > 1:
+                        runs["file@1core"].append(pinned_rate(envs["file"], args.items))
                     runs["token"].append(token.rate(token_public, args.items))
                     for count in counts:
                         env = {**envs["pkcs11"], "FLE_DECRYPT_PROCESSES": str(count)}
                         runs[f"pkcs11@{count}"].append(decrypt_rate(env, args.items))
+                    if len(counts) > 1:
+                        runs["pkcs11@1core"].append(pinned_rate(envs["pkcs11"], args.items))
                     runs["ssm"].append(decrypt_rate({**envs["ssm"], **first}, args.items))
                 runs["file"], runs["pkcs11"] = runs[f"file@{counts[0]}"], runs[f"pkcs11@{counts[0]}"]
             token.close()
@@ -301,6 +322,11 @@ def main() -> None:
         result["scaling"] = {
             name: {
                 **{f"items_per_s@{c}": round(m[f"{name}@{c}"][0]) for c in counts},
+                "items_per_s@1core": round(m[f"{name}@1core"][0]),
+                **{
+                    f"ratio_{c}_to_1core": round(m[f"{name}@{c}"][0] / m[f"{name}@1core"][0], 2)
+                    for c in counts[1:]
+                },
                 **{
                     f"ratio_{c}_to_{counts[0]}": round(m[f"{name}@{c}"][0] / m[f"{name}@{counts[0]}"][0], 2)
                     for c in counts[1:]
