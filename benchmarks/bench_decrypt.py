@@ -19,7 +19,14 @@ the reference rate turned into decrypted items (the goal is >= 0.8 for file and 
 reference op divided by CPU time per item (`cpu_ratio`) is the same share in CPU seconds, steadier than
 wall-clock rates when other work shares the machine (SoftHSM runs in this process, so it counts too).
 
+Scaling over cores (issue 17): `--processes 1,2` measures file and pkcs11 once per process count in every
+round (FLE_DECRYPT_PROCESSES; each worker process opens its own keystore, so its own `sessions` PKCS#11
+sessions) and reports items/s for each and the ratio of each count to 1 process; and, as "1core", one
+process with every thread pinned to one CPU (issue 17's "one core"), with each count's ratio to it.
+cpu_ms figures count this process only, so for more than one process read the items/s.
+
     python3 -m benchmarks.bench_decrypt [--items 1000] [--rounds 3] [--workers 8] [--sessions 2]
+        [--processes 1,2]
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import statistics
@@ -46,6 +54,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from benchmarks.bench_keystore import SOFTHSM, softhsm_backend, start_moto, start_softhsm
 from decryptor import handler
+from decryptor.processes import MIN_PROCESS_BATCH
 from edge_proxy import esdk
 from keystore import DEFAULT_WRAPPING
 from store import SqliteStore, Submission
@@ -180,6 +189,21 @@ def decrypt_rate(env: dict[str, str], items: int) -> Rate:
     return rate
 
 
+def pinned_rate(env: dict[str, str], items: int) -> Rate:
+    """decrypt_rate on one core: every thread of this process pinned to one CPU (one process, threads),
+    the "one core" of issue 17's target; the affinity is restored after."""
+    cpus = os.sched_getaffinity(0)
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    for tid in tids:
+        os.sched_setaffinity(tid, {min(cpus)})
+    try:
+        return decrypt_rate({**env, "FLE_DECRYPT_PROCESSES": "1"}, items)
+    finally:
+        for tid in [int(t) for t in os.listdir("/proc/self/task")]:
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(tid, cpus)
+
+
 def median(rates: list[Rate]) -> Rate:
     return statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
 
@@ -201,7 +225,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=8, help="decryptor threads and raw-RSA threads")
     parser.add_argument("--sessions", type=int, default=2, help="pkcs11 sessions (and raw token threads)")
+    parser.add_argument(
+        "--processes", default="1", help="decryptor processes, comma-separated counts to compare (1,2)"
+    )
     args = parser.parse_args()
+    counts = [int(n) for n in args.processes.split(",")]
+    if args.items < MIN_PROCESS_BATCH and max(counts) > 1:
+        raise SystemExit(f"--items must be at least {MIN_PROCESS_BATCH} for more than one process")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with tempfile.TemporaryDirectory(prefix="fle-bench-") as tmp:
         root = Path(tmp)
@@ -210,6 +240,7 @@ def main() -> None:
             BENCH_PKCS11_PIN="1234",
             FLE_AUDIT_FILE=str(root / "audit.jsonl"),
             FLE_DECRYPT_WORKERS=str(args.workers),
+            FLE_DECRYPT_PROCESSES=str(counts[0]),
         )
         start_softhsm(root)  # token "bench", key "BenchKey" generated inside it
         probe = softhsm_backend(root, 1)
@@ -243,17 +274,29 @@ def main() -> None:
                 store = root / f"{name}.db"
                 asyncio.run(fill_store(store, public, args.items))
                 envs[name] = {"FLE_KEYSTORE": str(keystore), "FLE_STORE": f"sqlite:///{store}"}
-                decrypt_rate(envs[name], 1)  # warm: keystore opened, pool started, as a warm Lambda
+                for count in counts:  # warm: keystore opened, pools started, as a warm Lambda
+                    decrypt_rate({**envs[name], "FLE_DECRYPT_PROCESSES": str(count)}, MIN_PROCESS_BATCH)
             token = TokenRaw("bench", "BenchKey", "1234", args.sessions)
             runs: dict[str, list[Rate]] = {n: [] for n in ("raw", "sdk", "token", "file", "pkcs11", "ssm")}
+            runs.update({f"{n}@{c}": [] for n in ("file", "pkcs11") for c in [*counts, "1core"]})
+            first = {"FLE_DECRYPT_PROCESSES": str(counts[0])}
             with ThreadPoolExecutor(args.workers) as pool:
                 for _ in range(args.rounds):
                     runs["raw"].append(raw_rate(key, pool, args.items))
                     runs["sdk"].append(sdk_rate(key, pool, args.items))
-                    runs["file"].append(decrypt_rate(envs["file"], args.items))
+                    for count in counts:
+                        env = {**envs["file"], "FLE_DECRYPT_PROCESSES": str(count)}
+                        runs[f"file@{count}"].append(decrypt_rate(env, args.items))
+                    if len(counts) > 1:
+                        runs["file@1core"].append(pinned_rate(envs["file"], args.items))
                     runs["token"].append(token.rate(token_public, args.items))
-                    runs["pkcs11"].append(decrypt_rate(envs["pkcs11"], args.items))
-                    runs["ssm"].append(decrypt_rate(envs["ssm"], args.items))
+                    for count in counts:
+                        env = {**envs["pkcs11"], "FLE_DECRYPT_PROCESSES": str(count)}
+                        runs[f"pkcs11@{count}"].append(decrypt_rate(env, args.items))
+                    if len(counts) > 1:
+                        runs["pkcs11@1core"].append(pinned_rate(envs["pkcs11"], args.items))
+                    runs["ssm"].append(decrypt_rate({**envs["ssm"], **first}, args.items))
+                runs["file"], runs["pkcs11"] = runs[f"file@{counts[0]}"], runs[f"pkcs11@{counts[0]}"]
             token.close()
             handler.reset_cache()
         finally:
@@ -266,6 +309,7 @@ def main() -> None:
         "rounds": args.rounds,
         "workers": args.workers,
         "pkcs11_sessions": args.sessions,
+        "processes": counts[0],
         "cpus": os.cpu_count(),
         "load_average": [round(x, 1) for x in os.getloadavg()],
         "file": summary(m["file"], m["raw"], "rsa_op"),
@@ -274,6 +318,22 @@ def main() -> None:
         "ssm_cached": summary(m["ssm"], m["raw"], "rsa_op"),
         "audit_lines": audit_lines,
     }
+    if len(counts) > 1:  # items/s per process count, and each count's ratio to the first
+        result["scaling"] = {
+            name: {
+                **{f"items_per_s@{c}": round(m[f"{name}@{c}"][0]) for c in counts},
+                "items_per_s@1core": round(m[f"{name}@1core"][0]),
+                **{
+                    f"ratio_{c}_to_1core": round(m[f"{name}@{c}"][0] / m[f"{name}@1core"][0], 2)
+                    for c in counts[1:]
+                },
+                **{
+                    f"ratio_{c}_to_{counts[0]}": round(m[f"{name}@{c}"][0] / m[f"{name}@{counts[0]}"][0], 2)
+                    for c in counts[1:]
+                },
+            }
+            for name in ("file", "pkcs11")
+        }
     print(json.dumps(result, indent=2))
 
 

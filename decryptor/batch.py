@@ -2,6 +2,8 @@
 
 Values are decrypted on a thread pool sized by the config, so several data keys are being unwrapped at
 the same time (HSM sessions, Parameter Store calls, or RSA in OpenSSL, all of which release the GIL).
+A batch of MIN_PROCESS_BATCH values or more goes to worker processes instead when the config allows
+more than one (processes.py says why and how); the audit lines are still written here, once per value.
 One service lives as long as its Lambda container or CLI process and is reused across requests.
 """
 
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
+import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from typing import Any
 
 from esdk_format import is_message
@@ -22,7 +26,10 @@ from .config import KEYSTORE_ENV, STORE_ENV, DecryptorConfig
 from .core import Decrypted, Decryptor
 from .errors import DecryptError
 from .events import Request
+from .processes import MIN_PROCESS_BATCH, ProcessDecryptor
 from .reasons import Reason
+
+log = logging.getLogger(__name__)
 
 NOT_UTF8 = "plaintext is not UTF-8; decrypt the value alone to get plaintext_base64"
 
@@ -43,6 +50,7 @@ class DecryptService:
     def __init__(
         self, config: DecryptorConfig, keystore: Keystore | None = None, audit: AuditLog | None = None
     ) -> None:
+        keystore_given = keystore
         if keystore is None:
             if not config.keystore_path:
                 raise KeystoreConfigError(f"set {KEYSTORE_ENV} to the path of the keystore file")
@@ -52,6 +60,11 @@ class DecryptService:
         self.decryptor = Decryptor(keystore, config.policy)
         self.audit = audit or AuditLog(config.audit_file)
         self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="fle-decrypt")
+        # processes open their own keystore from the file, so only a service that opened it itself uses them
+        self._use_processes = config.processes > 1 and bool(config.keystore_path) and keystore_given is None
+        self._processes: ProcessDecryptor | None = None
+        # for tests and diagnostics only: the pids that decrypted the last batch (this one's for threads)
+        self.last_batch_pids: frozenset[int] = frozenset()
 
     def _one(self, value: object, subject: Subject, caller: Caller) -> Decrypted | DecryptError:
         try:
@@ -64,9 +77,48 @@ class DecryptService:
     def decrypt_all(
         self, values: Sequence[tuple[object, Subject]], caller: Caller
     ) -> list[Decrypted | DecryptError]:
-        """Each value's result, in order; up to `workers` of them in flight at once."""
+        """Each value's result, in order; up to `workers` of them in flight at once (in each process)."""
+        processes = self._process_pool() if len(values) >= MIN_PROCESS_BATCH else None
+        if processes is not None:
+            try:
+                outcomes = processes.decrypt([value for value, _ in values])
+            except BrokenExecutor as e:  # a worker died (killed, out of memory): threads from now on
+                log.warning("decrypting on threads only: a worker process stopped (%s)", type(e).__name__)
+                self._stop_processes()
+                return self.decrypt_all(values, caller)
+            for (_, subject), (result, _pid) in zip(values, outcomes, strict=True):
+                self.audit.record(caller, subject, result)
+            self.last_batch_pids = frozenset(pid for _, pid in outcomes)
+            return [result for result, _ in outcomes]
+        self.last_batch_pids = frozenset({os.getpid()})
         futures = [self._pool.submit(self._one, value, subject, caller) for value, subject in values]
         return [f.result() for f in futures]
+
+    def _process_pool(self) -> ProcessDecryptor | None:
+        """The worker processes, started on the first large batch; None (threads) where they cannot run."""
+        if not self._use_processes:
+            return None
+        if self._processes is None:
+            assert self.config.keystore_path is not None
+            try:
+                self._processes = ProcessDecryptor(
+                    self.config.keystore_path,
+                    self.config.policy,
+                    self.config.processes,
+                    max(1, -(-self.config.workers // self.config.processes)),
+                )
+            # no /dev/shm (Lambda), no sem_open; or a worker that cannot start (an unguarded __main__)
+            except (OSError, NotImplementedError, ImportError, BrokenExecutor) as e:
+                log.warning("decrypting on threads only: worker processes cannot start here (%s)", e)
+                self._use_processes = False
+                return None
+        return self._processes
+
+    def _stop_processes(self) -> None:
+        self._use_processes = False
+        if self._processes is not None:
+            self._processes.close()
+            self._processes = None
 
     def run(self, request: Request, caller: Caller) -> dict[str, Any]:
         """The answer to `request`; StoreError when the store cannot be read."""
@@ -123,5 +175,6 @@ class DecryptService:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._stop_processes()
         self.keystore.close()
         self.audit.close()

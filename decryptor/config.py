@@ -8,6 +8,7 @@
 | FLE_MAX_DATA_KEYS | most encrypted data keys per message | 1 |
 | FLE_MAX_MESSAGE_BYTES | largest message accepted (decoded bytes) | 65536 |
 | FLE_DECRYPT_WORKERS | threads decrypting at once (unwraps in flight) | 8 |
+| FLE_DECRYPT_PROCESSES | processes decrypting a batch of 32+ values (1: threads only) | cores (1 on Lambda) |
 | FLE_AUDIT_FILE | append the audit log to this file instead of stdout | stdout |
 """
 
@@ -20,6 +21,7 @@ from esdk_format import suite_name
 
 from .errors import DecryptorConfigError
 from .policy import DEFAULT_MAX_DATA_KEYS, DEFAULT_MAX_MESSAGE_BYTES, Policy, parse_suites
+from .processes import default_processes
 
 KEYSTORE_ENV = "FLE_KEYSTORE"
 STORE_ENV = "FLE_STORE"
@@ -27,9 +29,11 @@ SUITES_ENV = "FLE_ACCEPTED_SUITES"
 MAX_DATA_KEYS_ENV = "FLE_MAX_DATA_KEYS"
 MAX_MESSAGE_ENV = "FLE_MAX_MESSAGE_BYTES"
 WORKERS_ENV = "FLE_DECRYPT_WORKERS"
+PROCESSES_ENV = "FLE_DECRYPT_PROCESSES"
 AUDIT_FILE_ENV = "FLE_AUDIT_FILE"
 DEFAULT_WORKERS = 8
 MAX_WORKERS = 256
+MAX_PROCESSES = 64
 
 
 def _int(value: str, name: str, low: int, high: int) -> int:
@@ -50,11 +54,16 @@ class DecryptorConfig:
     store_url: str | None = None
     policy: Policy = field(default_factory=Policy)
     workers: int = DEFAULT_WORKERS  # threads decrypting at once
+    processes: int = 1  # worker processes for a large batch (processes.py); 1: threads only
     audit_file: str | None = None  # None: stdout
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= MAX_WORKERS:
             raise DecryptorConfigError(f"decrypt workers must be from 1 to {MAX_WORKERS}, not {self.workers}")
+        if not 1 <= self.processes <= MAX_PROCESSES:
+            raise DecryptorConfigError(
+                f"decrypt processes must be from 1 to {MAX_PROCESSES}, not {self.processes}"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DecryptorConfig:
@@ -78,5 +87,11 @@ class DecryptorConfig:
             store_url=env.get(STORE_ENV) or None,
             policy=policy,
             workers=_int(env.get(WORKERS_ENV) or str(DEFAULT_WORKERS), WORKERS_ENV, 1, MAX_WORKERS),
+            processes=_int(
+                env.get(PROCESSES_ENV) or str(min(default_processes(env), MAX_PROCESSES)),
+                PROCESSES_ENV,
+                1,
+                MAX_PROCESSES,
+            ),
             audit_file=env.get(AUDIT_FILE_ENV) or None,
         )

@@ -49,9 +49,20 @@ class DecryptError(DecryptorError):
         self.detail = detail
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # crosses from a decrypt worker process to the parent (processes.py) with every attribute kept
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
     @property
     def audit_detail(self) -> str:
         return f"{self.message}; {self.detail}" if self.detail else self.message
+
+
+def _restore(cls: type[DecryptError], args: tuple[object, ...], state: dict[str, object]) -> DecryptError:
+    error = Exception.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class PolicyRefused(DecryptError):

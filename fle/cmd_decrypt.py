@@ -33,6 +33,7 @@ from decryptor import (
     parse_request,
 )
 from decryptor import config as settings
+from decryptor.processes import MIN_PROCESS_BATCH
 from keystore import KeystoreError
 from store import StoreError
 
@@ -46,6 +47,7 @@ _OVERRIDES = {
     "max_data_keys": settings.MAX_DATA_KEYS_ENV,
     "max_message_bytes": settings.MAX_MESSAGE_ENV,
     "workers": settings.WORKERS_ENV,
+    "processes": settings.PROCESSES_ENV,
     "audit_file": settings.AUDIT_FILE_ENV,
 }
 
@@ -73,6 +75,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--max-data-keys", metavar="N", help="most encrypted data keys per message (default 1)")
     p.add_argument("--max-message-bytes", metavar="N", help="largest message accepted (default 65536)")
     p.add_argument("--workers", metavar="N", help="values decrypted at once (default 8)")
+    p.add_argument(
+        "--processes",
+        metavar="N",
+        help=f"processes decrypting a batch of {MIN_PROCESS_BATCH}+ values, each with its own keystore "
+        f"(default ${settings.PROCESSES_ENV} or the number of cores; 1: threads only)",
+    )
     p.add_argument("--audit-file", metavar="PATH", help="append audit lines here (default: stderr)")
     p.set_defaults(run=run)
 

@@ -136,3 +136,22 @@ def test_usage_errors_are_one_line(decrypt_env: DecryptEnv, args: list[str], mes
 def test_table_escapes_control_characters() -> None:
     answer = {"results": [{"plaintext": "a\nb\x1b[31m"}, {"plaintext_base64": "/wA="}]}
     assert render_table(answer).splitlines() == ["#  plaintext", "1  a\\nb\\x1b[31m", "2  (base64) /wA="]
+
+
+@pytest.mark.parametrize("make_keystore", ["file_keystore_factory"], indirect=True)
+def test_processes_flag_gives_the_same_answer(decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey) -> None:
+    values = [proxy_encrypt(rsa_key, f"v{i}".encode(), name="Nope" if i % 9 == 0 else "DemoPublicKey")
+              for i in range(40)]  # fmt: skip
+    answers = {}
+    for processes in ("1", "2"):
+        result = fle_decrypt("--json", "--processes", processes, stdin="\n".join(values) + "\n")
+        assert result.returncode == 1, result.stderr
+        answers[processes] = result.stdout
+    assert answers["2"] == answers["1"]
+    rows = [json.loads(line) for line in answers["2"].splitlines()]
+    assert [r.get("plaintext", r.get("error")) for r in rows] == [
+        "key_unknown" if i % 9 == 0 else f"v{i}" for i in range(40)
+    ]
+    assert len(decrypt_env.audit_lines()) == 80
+    refused = fle_decrypt("--processes", "0", stdin=values[1])
+    assert refused.returncode == 2 and "FLE_DECRYPT_PROCESSES must be from 1 to 64, not 0" in refused.stderr

@@ -1,0 +1,111 @@
+"""Decrypting a large batch on several processes, so every core works.
+
+Why processes: the RSA private-key operation releases the GIL (OpenSSL, or the token's PKCS#11 call),
+but aws-encryption-sdk's own Python work per message (~0.4 ms: header parsing, key derivation, framing)
+does not, so threads in one process top out near one core. Each worker process opens its own keystore
+from the same keystore file (its own PKCS#11 sessions, SSM client, file key): private keys never cross a
+process boundary. Only base64 ciphertexts go to a worker and only results (plaintext bytes, key names,
+reason codes) come back, through the executor's pipes, in memory. Audit lines stay with the parent.
+
+Why 'spawn': a forked child would inherit the parent's open PKCS#11 sessions and threads, which PKCS#11
+forbids using after fork. Spawned workers start clean and import the decryptor once, when the pool starts.
+
+Where processes cannot run: ProcessPoolExecutor's call and result queues are multiprocessing queues,
+whose locks are POSIX semaphores (sem_open, backed by /dev/shm). AWS Lambda has no /dev/shm, so creating
+the pool fails there with OSError; the default on Lambda is therefore 1 (threads only), and any failure
+to start the pool falls back to threads with one warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+from keystore import Keystore
+
+from .core import Decrypted, Decryptor
+from .errors import DecryptError
+from .policy import Policy
+
+log = logging.getLogger(__name__)
+
+# a batch smaller than this stays on the thread pool: handing it to processes costs more than it saves
+MIN_PROCESS_BATCH = 32
+LAMBDA_ENV = "AWS_LAMBDA_FUNCTION_NAME"
+_START_TIMEOUT = 60.0
+
+Outcome = tuple[Decrypted | DecryptError, int]  # a value's result and the pid of the process that did it
+
+# the worker process's own decryptor and threads, made once by _start
+_decryptor: Decryptor | None = None
+_threads: ThreadPoolExecutor | None = None
+
+
+def default_processes(env: Mapping[str, str]) -> int:
+    """The cores this process may run on; 1 on AWS Lambda, where the pool's semaphores cannot be made."""
+    if env.get(LAMBDA_ENV):
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _start(keystore_path: str, policy: Policy, threads: int, barrier: Any) -> None:
+    global _decryptor, _threads
+    _decryptor = Decryptor(Keystore.from_file(keystore_path), policy)
+    _threads = ThreadPoolExecutor(threads, thread_name_prefix="fle-decrypt")
+    barrier.wait(_START_TIMEOUT)  # every worker is up before the first batch: the work is shared at once
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def _decrypt_one(value: object) -> Outcome:
+    assert _decryptor is not None
+    try:
+        result: Decrypted | DecryptError = _decryptor.decrypt(value)
+    except DecryptError as e:
+        result = e
+    return result, os.getpid()
+
+
+def _decrypt_chunk(values: Sequence[object]) -> list[Outcome]:
+    assert _threads is not None
+    return list(_threads.map(_decrypt_one, values))
+
+
+class ProcessDecryptor:
+    """A pool of `processes` spawned workers, each with its own keystore and `threads` threads."""
+
+    def __init__(self, keystore_path: str, policy: Policy, processes: int, threads: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        barrier = ctx.Barrier(processes)  # OSError where semaphores cannot be made (AWS Lambda)
+        self.processes = processes
+        self._pool = ProcessPoolExecutor(
+            processes, mp_context=ctx, initializer=_start, initargs=(keystore_path, policy, threads, barrier)
+        )
+        try:
+            # one task per worker, each held at the barrier in _start until all have opened their keystore
+            ready = [self._pool.submit(_ready) for _ in range(processes)]
+            pids = {f.result(_START_TIMEOUT * 2) for f in ready}
+        except BaseException:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        self.pids = frozenset(pids)
+
+    def decrypt(self, values: Sequence[object]) -> list[Outcome]:
+        """Each value's result and the pid that decrypted it, in order; chunks spread over the workers."""
+        size = max(1, math.ceil(len(values) / (self.processes * 4)))
+        chunks = [values[i : i + size] for i in range(0, len(values), size)]
+        futures = [self._pool.submit(_decrypt_chunk, chunk) for chunk in chunks]
+        return [outcome for f in futures for outcome in f.result()]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,168 @@
+"""A large batch is decrypted on several worker processes, with the same answers and audit lines as one.
+
+Runs on the file backend and SoftHSM (each worker process opens its own keystore from the same file, so
+its own PKCS#11 sessions). The pids that decrypted a batch come from DecryptService.last_batch_pids, the
+hook kept for tests and diagnostics (docs/decryptor.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import time
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from decryptor import DecryptorConfig, DecryptorConfigError, handler
+from decryptor.processes import MIN_PROCESS_BATCH
+from esdk_format import is_message
+from store import SqliteStore, Submission
+from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
+
+BACKENDS = pytest.mark.parametrize(
+    "make_keystore", ["file_keystore_factory", "pkcs11_keystore_factory"], indirect=True
+)
+
+
+def mixed_values(key: rsa.RSAPrivateKey, old: rsa.RSAPrivateKey, count: int) -> list[str]:
+    """Values of every outcome: decrypted (two keys), not UTF-8, tampered, unknown key, not a message,
+    refused by the policy before any unwrap (two data keys)."""
+    values = []
+    for i in range(count):
+        kind = i % 7
+        if kind == 0:
+            values.append(proxy_encrypt(old, f"old {i}".encode(), name="OldKey"))
+        elif kind == 1:
+            message = bytearray(base64.b64decode(proxy_encrypt(key, b"x")))
+            message[-5] ^= 0x40
+            values.append(base64.b64encode(bytes(message)).decode())
+        elif kind == 2:
+            values.append(proxy_encrypt(key, b"y", provider="Nope"))
+        elif kind == 3:
+            values.append(f"not base64 {i}!")
+        elif kind == 4:
+            values.append(proxy_encrypt(key, b"\xff\xfe" + bytes([i])))
+        elif kind == 5:
+            values.append(sdk_encrypt([KeySpec(key), KeySpec(old, key_name="OldKey")], b"two keys"))
+        else:
+            values.append(proxy_encrypt(key, f"404-555-{i:04d}".encode()))
+    return values
+
+
+def run(env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, processes: int, event: dict[str, object]) -> tuple[
+    dict[str, object], list[dict[str, object]], frozenset[int]
+]:
+    """The answer, the audit lines it wrote (without their time) and the pids that decrypted."""
+    monkeypatch.setenv("FLE_DECRYPT_PROCESSES", str(processes))
+    handler.reset_cache()
+    before = len(env.audit_lines())
+    answer = handler.lambda_handler(event, None)
+    (service,) = handler.cached_services()
+    pids = service.last_batch_pids
+    handler.reset_cache()
+    audit = [json.loads(line) for line in env.audit_lines()[before:]]
+    for line in audit:
+        del line["time"]
+    return answer, audit, pids
+
+
+@BACKENDS
+def test_ciphertexts_same_on_one_and_two_processes(
+    decrypt_env: DecryptEnv,
+    rsa_key: rsa.RSAPrivateKey,
+    other_rsa_key: rsa.RSAPrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = mixed_values(rsa_key, other_rsa_key, 70)
+    one, one_audit, one_pids = run(decrypt_env, monkeypatch, 1, {"ciphertexts": values})
+    two, two_audit, two_pids = run(decrypt_env, monkeypatch, 2, {"ciphertexts": values})
+    assert one_pids == {os.getpid()}
+    # the work really ran in two worker processes, neither of them this one
+    assert len(two_pids) == 2 and os.getpid() not in two_pids
+    assert two == one
+    results = one["results"]
+    assert isinstance(results, list) and len(results) == 70
+    assert results[6] == {"plaintext": "404-555-0006"} and results[7] == {"plaintext": "old 7"}
+    assert [results[i].get("error") for i in range(1, 6)] == [
+        "decrypt_failed", "key_unknown", "not_a_message", None, "policy_refused"
+    ]  # fmt: skip
+    assert "plaintext_base64" in results[4]
+    # one audit line per value, with the same caller, keys, reasons and details (threads write them as
+    # values finish, processes in order)
+    assert two_audit == sorted(one_audit, key=lambda line: line["index"])
+    assert [line["index"] for line in two_audit] == list(range(70))
+
+
+@BACKENDS
+async def test_recent_and_ids_same_on_one_and_two_processes(
+    decrypt_env: DecryptEnv,
+    rsa_key: rsa.RSAPrivateKey,
+    other_rsa_key: rsa.RSAPrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = mixed_values(rsa_key, other_rsa_key, 2 * MIN_PROCESS_BATCH)
+    store = SqliteStore(decrypt_env.store_path)
+    items = [
+        Submission(fields={"name": f"n{i}", "phone": values[2 * i], "card": values[2 * i + 1]})
+        for i in range(MIN_PROCESS_BATCH)
+    ]
+    for item in items:
+        await store.put(item)
+    await store.close()
+    ids = ["missing", *(item.id for item in reversed(items))]
+    messages = sum(1 for value in values if is_message(value))
+    for event in ({"recent": MIN_PROCESS_BATCH}, {"ids": ids}):
+        one, one_audit, _ = await asyncio.to_thread(run, decrypt_env, monkeypatch, 1, event)
+        two, two_audit, two_pids = await asyncio.to_thread(run, decrypt_env, monkeypatch, 2, event)
+        assert len(two_pids) == 2 and os.getpid() not in two_pids
+        assert two == one
+        assert sorted(map(json.dumps, two_audit)) == sorted(map(json.dumps, one_audit))
+        assert len(one_audit) == messages
+    assert one["items"][0] == {"id": "missing", "fields": {}, "errors": {}, "error": "not_found"}
+
+
+@BEFORE_ANY_BACKEND
+def test_small_batches_and_given_keystores_stay_on_threads(
+    decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = [proxy_encrypt(rsa_key, b"v")] * (MIN_PROCESS_BATCH - 1)
+    answer, audit, pids = run(decrypt_env, monkeypatch, 2, {"ciphertexts": values})
+    assert pids == {os.getpid()} and len(audit) == MIN_PROCESS_BATCH - 1
+    assert answer == {"results": [{"plaintext": "v"}] * (MIN_PROCESS_BATCH - 1)}
+
+
+def test_processes_setting() -> None:
+    assert DecryptorConfig.from_env({"FLE_DECRYPT_PROCESSES": "3"}).processes == 3
+    assert DecryptorConfig.from_env({}).processes == len(os.sched_getaffinity(0))
+    # AWS Lambda has no /dev/shm, so no semaphore for a process pool's queues: threads only by default
+    assert DecryptorConfig.from_env({"AWS_LAMBDA_FUNCTION_NAME": "fle-decrypt"}).processes == 1
+    with pytest.raises(DecryptorConfigError, match="FLE_DECRYPT_PROCESSES must be from 1 to 64, not 0"):
+        DecryptorConfig.from_env({"FLE_DECRYPT_PROCESSES": "0"})
+
+
+@pytest.mark.parametrize("make_keystore", ["file_keystore_factory"], indirect=True)
+def test_a_killed_worker_falls_back_to_threads(
+    decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLE_DECRYPT_PROCESSES", "2")
+    handler.reset_cache()
+    values = [proxy_encrypt(rsa_key, f"v{i}".encode()) for i in range(MIN_PROCESS_BATCH)]
+    expected = {"results": [{"plaintext": f"v{i}"} for i in range(MIN_PROCESS_BATCH)]}
+    assert handler.lambda_handler({"ciphertexts": values}, None) == expected
+    (service,) = handler.cached_services()
+    assert len(service.last_batch_pids) == 2
+    os.kill(min(service.last_batch_pids), signal.SIGKILL)
+    pool = service._processes._pool  # type: ignore[union-attr]
+    for _ in range(200):  # until the executor has seen its worker die (bounded: 10 s)
+        if pool._broken:  # type: ignore[attr-defined]
+            break
+        time.sleep(0.05)
+    # the same answer, from this process's threads; one audit line per value, none twice
+    assert handler.lambda_handler({"ciphertexts": values}, None) == expected
+    assert service.last_batch_pids == {os.getpid()}
+    assert len(decrypt_env.audit_lines()) == 2 * MIN_PROCESS_BATCH
+    handler.reset_cache()
