@@ -8,7 +8,7 @@
 | FLE_MAX_DATA_KEYS | most encrypted data keys per message | 1 |
 | FLE_MAX_MESSAGE_BYTES | largest message accepted (decoded bytes) | 65536 |
 | FLE_DECRYPT_WORKERS | threads decrypting at once (unwraps in flight) | 8 |
-| FLE_DECRYPT_PROCESSES | processes decrypting a batch of 32+ values (1: threads only) | cores (1 on Lambda) |
+| FLE_DECRYPT_PROCESSES | processes for a batch of 256+ values (1: threads only) | cores (1 on Lambda) |
 | FLE_AUDIT_FILE | append the audit log to this file instead of stdout | stdout |
 """
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from decryptor.processes import MIN_PROCESS_BATCH
 from fle.cmd_decrypt import render_table
 from store import SqliteStore, Submission
 from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, proxy_encrypt
@@ -141,7 +142,7 @@ def test_table_escapes_control_characters() -> None:
 @pytest.mark.parametrize("make_keystore", ["file_keystore_factory"], indirect=True)
 def test_processes_flag_gives_the_same_answer(decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey) -> None:
     values = [proxy_encrypt(rsa_key, f"v{i}".encode(), name="Nope" if i % 9 == 0 else "DemoPublicKey")
-              for i in range(40)]  # fmt: skip
+              for i in range(MIN_PROCESS_BATCH)]  # fmt: skip
     answers = {}
     for processes in ("1", "2"):
         result = fle_decrypt("--json", "--processes", processes, stdin="\n".join(values) + "\n")
@@ -150,8 +151,8 @@ def test_processes_flag_gives_the_same_answer(decrypt_env: DecryptEnv, rsa_key: 
     assert answers["2"] == answers["1"]
     rows = [json.loads(line) for line in answers["2"].splitlines()]
     assert [r.get("plaintext", r.get("error")) for r in rows] == [
-        "key_unknown" if i % 9 == 0 else f"v{i}" for i in range(40)
+        "key_unknown" if i % 9 == 0 else f"v{i}" for i in range(MIN_PROCESS_BATCH)
     ]
-    assert len(decrypt_env.audit_lines()) == 80
+    assert len(decrypt_env.audit_lines()) == 2 * MIN_PROCESS_BATCH
     refused = fle_decrypt("--processes", "0", stdin=values[1])
     assert refused.returncode == 2 and "FLE_DECRYPT_PROCESSES must be from 1 to 64, not 0" in refused.stderr
