@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
 from yarl import URL
 
 from decryptor import AuditLog, Decryptor
 from edge_proxy.body import read_limited
 from edge_proxy.errors import RequestRefused
+from edge_proxy.headers import end_to_end
 
 from . import audit, gate
 from .errors import RevealRefused
@@ -32,11 +32,6 @@ from .settings import RevealSettings
 
 log = logging.getLogger("fle.reveal")
 
-# hop-by-hop (RFC 9110 7.6.1) and ours: never forwarded either way
-_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "proxy-connection", "te",
-    "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
-})  # fmt: skip
 
 
 def refusal(status: int, reason: str) -> web.Response:
@@ -129,7 +124,9 @@ class Reveal:
         caller: str,
     ) -> web.StreamResponse:
         assert self.session is not None
-        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP)
+        headers = end_to_end(request.headers)  # the edge's hop-by-hop rules, Proxy-Authorization included
+        headers.popall("Host", None)
+        headers.popall("Expect", None)
         try:
             upstream = await self.session.request(
                 request.method,
@@ -148,9 +145,7 @@ class Reveal:
         async with upstream:
             audit.record(self.audit, "answered", request_id, caller, route.name, revealed, upstream.status)
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            for key, value in upstream.headers.items():
-                if key.lower() not in _HOP:
-                    response.headers.add(key, value)
+            response.headers.extend(end_to_end(upstream.headers))
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
             await response.prepare(request)
