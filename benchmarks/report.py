@@ -1,43 +1,17 @@
-"""Write the results: docs/benchmarks-proxy.md (machine, versions, commands, medians, ratios) and plots."""
+"""Write docs/benchmarks-proxy.md: issue 17's headline table and verdicts first, then the run's conditions,
+then every scenario's detail (half-peak latency, workers, decryptor, encoder, concurrency sweep, memory)."""
 
 from __future__ import annotations
 
 import os
 import platform
-import statistics
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .encoder import EncoderResult
-from .load import LongRun, Paced, Point, Upload
-
-# The targets of issue 7, as (label, comparison, threshold)
-ENCODER_VS_SDK = 5.0
-ENCODER_VS_LIMIT = 0.6
-PROXY_VS_PASSTHROUGH = 0.85
-PROXY_VS_REFERENCE = 0.9
-ADDED_P99_MS = 1.0
-
-
-@dataclass
-class Results:
-    command: str
-    started: str
-    seconds_per_point: float
-    repeats: int
-    note: str
-    load_before: str = ""
-    load_after: str = ""
-    encoder: list[EncoderResult] = field(default_factory=list)
-    matrix: dict[str, dict[int, Point]] = field(default_factory=dict)
-    half_peak: Paced | None = None
-    scaling: dict[int, Point] = field(default_factory=dict)  # workers -> point
-    scaling_connections: int = 0
-    upload: Upload | None = None
-    long_run: LongRun | None = None
-    versions: dict[str, str] = field(default_factory=dict)
+from .headline import Comparison
+from .results import Results
+from .rounds import Sample, Stat, cores, ratio_per_round, stat
+from .targets import verdicts
 
 
 def machine() -> dict[str, str]:
@@ -56,7 +30,7 @@ def machine() -> dict[str, str]:
         memory = "unknown"
     return {
         "cpu": cpu,
-        "cores available": str(len(os.sched_getaffinity(0))),
+        "cores available": str(cores()),
         "memory": memory,
         "kernel": platform.release(),
         "python": platform.python_version(),
@@ -74,390 +48,332 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "**missed**"
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b else float("nan")
-
-
-def peak(points: dict[int, Point]) -> tuple[int, Point]:
-    return max(points.items(), key=lambda item: item[1].rps)
-
-
-def cpu_ratios(r: Results) -> tuple[float, float, float] | None:
-    """Medians over concurrencies of pass-through/FLE and reference/FLE CPU per request, and FLE - pass µs."""
-    m = r.matrix
-    if not {"fle", "passthrough", "reference"} <= m.keys():
-        return None
-    vs_pass, vs_ref, added = [], [], []
-    for c, fle in m["fle"].items():
-        p, ref = m["passthrough"][c].cpu_us, m["reference"][c].cpu_us
-        if fle.cpu_us and p and ref:
-            vs_pass.append(p / fle.cpu_us)
-            vs_ref.append(ref / fle.cpu_us)
-            added.append(fle.cpu_us - p)
-    if not vs_pass:
-        return None
-    return statistics.median(vs_pass), statistics.median(vs_ref), statistics.median(added)
-
-
-def summary_rows(r: Results) -> list[tuple[str, str, str, str]]:
-    """(target, threshold, measured, verdict) for every target that was measured."""
-    rows = []
-    small = [e for e in r.encoder if e.primitives_us is not None]
-    if small:
-        e = small[0]
-        rows.append(
-            (
-                f"encoder vs aws-encryption-sdk ({e.size} B field)",
-                f">= {ENCODER_VS_SDK:g}x",
-                f"{e.speedup_vs_sdk:.2f}x",
-                _verdict(e.speedup_vs_sdk >= ENCODER_VS_SDK),
-            )
-        )
-        fraction = e.fraction_of_limit or 0.0
-        rows.append(
-            (
-                "encoder vs the primitives' limit",
-                f">= {ENCODER_VS_LIMIT:g}",
-                f"{fraction:.2f}",
-                _verdict(fraction >= ENCODER_VS_LIMIT),
-            )
-        )
-    m = r.matrix
-    if {"fle", "passthrough", "reference"} <= m.keys():
-        _, fle = peak(m["fle"])
-        _, passthrough = peak(m["passthrough"])
-        _, reference = peak(m["reference"])
-        vs_pass = _ratio(fle.rps, passthrough.rps)
-        vs_ref = _ratio(fle.rps, reference.rps)
-        rows.append(
-            (
-                "proxy, 1 of 3 fields encrypted, vs its own pass-through (peak rps)",
-                f">= {PROXY_VS_PASSTHROUGH:g}",
-                f"{vs_pass:.2f}",
-                _verdict(vs_pass >= PROXY_VS_PASSTHROUGH),
-            )
-        )
-        rows.append(
-            (
-                "same, vs the reference aiohttp pass-through proxy (peak rps)",
-                f">= {PROXY_VS_REFERENCE:g}",
-                f"{vs_ref:.2f}",
-                _verdict(vs_ref >= PROXY_VS_REFERENCE),
-            )
-        )
-    cpu = cpu_ratios(r)
-    if cpu is not None:
-        vs_pass, vs_ref, added = cpu
-        rows.append(
-            (
-                "same, from proxy CPU per request (load-independent): pass-through CPU / FLE CPU",
-                f">= {PROXY_VS_PASSTHROUGH:g}",
-                f"{vs_pass:.2f}",
-                _verdict(vs_pass >= PROXY_VS_PASSTHROUGH),
-            )
-        )
-        rows.append(
-            (
-                "same: reference CPU / FLE CPU",
-                f">= {PROXY_VS_REFERENCE:g}",
-                f"{vs_ref:.2f}",
-                _verdict(vs_ref >= PROXY_VS_REFERENCE),
-            )
-        )
-        rows.append(
-            (
-                "proxy CPU added per request by encryption (median over concurrencies)",
-                "reported",
-                f"{added:.0f} µs",
-                "",
-            )
-        )
-    if r.half_peak is not None and {"fle", "passthrough"} <= r.half_peak.points.keys():
-        added = r.half_peak.points["fle"].p99_ms - r.half_peak.points["passthrough"].p99_ms
-        rows.append(
-            (
-                "p99 latency added by encryption at half of peak",
-                f"<= {ADDED_P99_MS:g} ms",
-                f"{added:.2f} ms",
-                _verdict(added <= ADDED_P99_MS),
-            )
-        )
-    if {1, 2} <= r.scaling.keys():
-        rows.append(
-            (
-                "`--workers 2` vs `--workers 1` (FLE rps)",
-                "reported",
-                f"{_ratio(r.scaling[2].rps, r.scaling[1].rps):.2f}x",
-                "",
-            )
-        )
-    if r.upload is not None:
-        u = r.upload
-        rows.append(
-            (
-                f"RSS growth streaming {u.size / 2**20:.0f} MiB (no profile applies)",
-                "constant",
-                f"{u.rss_peak_mib - u.rss_before_mib:+.1f} MiB peak",
-                _verdict(u.rss_peak_mib - u.rss_before_mib < 64),
-            )
-        )
-    if r.long_run is not None:
-        lr = r.long_run
-        growth = lr.rss_end_mib - lr.rss_start_mib
-        rows.append(
-            (
-                f"RSS over {lr.requests:,} FLE requests (after the first tenth)",
-                "no growth",
-                f"{growth:+.1f} MiB",
-                _verdict(growth < 16),
-            )
-        )
-    return rows
-
-
-def _connections_axis(ax: Any, r: Results) -> None:
-    cs = sorted({c for points in r.matrix.values() for c in points})
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(cs, [str(c) for c in cs])
-    ax.minorticks_off()
-    ax.set_xlabel("concurrent connections (wrk -c)")
-
-
-def plots(r: Results, img_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    img_dir.mkdir(parents=True, exist_ok=True)
-    labels = {
-        "fle": "edge proxy, 1 of 3 fields encrypted",
-        "passthrough": "edge proxy, pass-through",
-        "reference": "reference aiohttp proxy",
-    }
-    colors = {"fle": "tab:blue", "passthrough": "tab:orange", "reference": "tab:green"}
-    written = []
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, points in r.matrix.items():
-        cs = sorted(points)
-        ax.plot(
-            cs, [points[c].rps for c in cs], marker="o", label=labels.get(name, name), color=colors.get(name)
-        )
-    _connections_axis(ax, r)
-    ax.set_ylabel("requests per second (median)")
-    ax.set_title("Throughput, 3-field form POST, loopback")
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = img_dir / "benchmark-throughput.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True)
-    for ax, attr, title in ((axes[0], "p50_ms", "p50"), (axes[1], "p99_ms", "p99")):
-        for name, points in r.matrix.items():
-            cs = sorted(points)
-            ax.plot(
-                cs,
-                [getattr(points[c], attr) for c in cs],
-                marker="o",
-                label=labels.get(name, name),
-                color=colors.get(name),
-            )
-        _connections_axis(ax, r)
-        ax.set_ylabel("latency, ms (median of runs)")
-        ax.set_title(f"{title} latency")
-        ax.set_ylim(bottom=0)
-        ax.grid(True, alpha=0.3)
-    axes[0].legend()
-    fig.tight_layout()
-    path = img_dir / "benchmark-latency.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
-
-    if r.long_run is not None:
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        ax.plot([t for t, _ in r.long_run.samples], [m for _, m in r.long_run.samples])
-        ax.set_xlabel("seconds")
-        ax.set_ylabel("proxy RSS, MiB")
-        ax.set_title(f"Proxy RSS over {r.long_run.requests:,} FLE requests")
-        ax.set_ylim(bottom=0)
-        ax.grid(True, alpha=0.3)
-        fig.tight_layout()
-        path = img_dir / "benchmark-rss.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
-    return written
-
-
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
 
 
-def markdown(r: Results, images: list[Path], out: Path) -> str:
+def _range(s: Stat, fmt: str = ",.0f") -> str:
+    return f"{s.median:{fmt}} ({s.low:{fmt}}-{s.high:{fmt}})"
+
+
+def _other_share(samples: list[Sample]) -> Stat:
+    return Stat.of([s.share(s.other_cpu_s) for s in samples])
+
+
+def headline_table(h: Comparison) -> list[str]:
+    reference = h.samples.get("reference")
+    rows = []
+    for name, label in h.labels.items():
+        samples = h.samples[name]
+        rps, cpu = stat(samples, "rps"), stat(samples, "proxy_us")
+        if reference is not None and name != "reference":
+            vs_rps = _range(ratio_per_round(samples, reference, "rps"), ".2f")
+            vs_cpu = _range(ratio_per_round(samples, reference, "proxy_us", invert=True), ".2f")
+        else:
+            vs_rps = vs_cpu = "1"
+        errors = sum(s.errors for s in samples)
+        rows.append(
+            [
+                label,
+                _range(rps),
+                vs_rps,
+                _range(cpu),
+                vs_cpu,
+                f"{stat(samples, 'p50_ms').median:.2f}",
+                f"{stat(samples, 'p99_ms').median:.2f}",
+                f"{rps.spread:.0%}",
+                str(errors),
+            ]
+        )
+    header = [
+        "contender (`--workers 1`)",
+        "rps, median (range)",
+        "rps / reference",
+        "proxy CPU µs / request",
+        "CPU basis: reference CPU / this",
+        "p50 ms",
+        "p99 ms",
+        "rps spread",
+        "errors",
+    ]
+    return _table(header, rows)
+
+
+def _headline_section(r: Results) -> list[str]:
+    h = r.headline
+    if h is None:
+        return []
     lines = [
-        "# Benchmarks",
+        "## Headline: every contender one process, side by side (issue 17)",
         "",
-        "Generated by the benchmark harness (`benchmarks/`); do not edit by hand, re-run the command below.",
-        "Every contender runs in the same invocation, interleaved run by run on the same machine, so the",
-        "ratios hold even where absolute numbers move with machine load.",
+        f"wrk (1 thread, {h.connections} connections, {h.seconds:g} s per run) POSTs the 3-field form "
+        "(`name`, `email`, `phone`; the example profile encrypts `phone`) to each contender in turn; "
+        f"{h.rounds} interleaved round(s), each running every contender once. Figures are medians over the "
+        "rounds with the range in brackets; ratios are taken round by round (contender and reference "
+        "measured seconds apart), then the median. *rps spread* is the range of the rounds over their "
+        "median. *Proxy CPU* is user + system time of the proxy's process (/proc) over the requests wrk "
+        "completed: unlike rps it hardly depends on what else runs, so the CPU-basis ratio is the steadier "
+        "one on a shared machine. *Pass-through* is the same `fle proxy` process sent the same bytes as "
+        "`text/plain`, which no profile applies to. The reference is `benchmarks/reference_proxy.py`, a "
+        "pooled aiohttp proxy that encrypts nothing, on the stdlib loop.",
         "",
+    ]
+    return lines + headline_table(h)
+
+
+def _verdict_section(r: Results) -> list[str]:
+    rows = [v.row() for v in verdicts(r)]
+    lines = [
+        "## Targets",
+        "",
+        "Computed from this run (`benchmarks/targets.py`), not written by hand. Issue 17's targets first; "
+        "issue 7's checks that still stand after them.",
+        "",
+    ]
+    return lines + _table(["issue", "target", "goal", "measured", "verdict"], rows)
+
+
+def _run_section(r: Results) -> list[str]:
+    lines = [
         "## Run",
         "",
         f"- command: `{r.command}`",
-        f"- started: {r.started}; {r.seconds_per_point:g} s per point, median of {r.repeats} run(s)",
-        f"- load average before / after: {r.load_before} / {r.load_after}",
+        f"- started {r.started}, finished {r.finished}",
+        f"- fle-edge commit: {r.versions.get('fle-edge commit', '?')}",
+        f"- load average (1, 5, 15 min) at start / end: {r.load_before} / {r.load_after}",
     ]
+    if r.headline is not None:
+        others = Stat.of([_other_share(s).median for s in r.headline.samples.values()])
+        lines.append(
+            f"- CPU used by processes outside the benchmark during the headline runs: {others.median:.0%} "
+            f"of the {cores()} cores (median over contenders; {others.high:.0%} at most). A quiet run "
+            "shows a few per cent; more means other work shared the cores and the rps columns are low."
+        )
     if r.note:
         lines.append(f"- conditions: {r.note}")
-    lines += ["", "## Machine and versions", ""]
-    lines += _table(["what", "value"], [[k, v] for k, v in {**machine(), **r.versions}.items()])
-    lines += ["", "## Targets", ""]
-    lines += _table(["target", "goal", "measured", "verdict"], [list(row) for row in summary_rows(r)])
+    lines += ["", "### Machine and versions", ""]
+    return lines + _table(["what", "value"], [[k, v] for k, v in {**machine(), **r.versions}.items()])
 
-    if r.encoder:
-        lines += [
-            "",
-            "## Field encryption (one message per field, RSA-2048, suite 0x0178)",
-            "",
-            "Median µs per message over interleaved batches in one process. *primitives* is the same "
-            "`cryptography` calls (2 random draws, RSA-OAEP encrypt, HKDF-SHA256, AES-GCM header tag "
-            "and one frame) in a bare loop: the floor for any encoder in Python.",
-            "",
-        ]
-        rows = []
-        for e in r.encoder:
-            prim = f"{e.primitives_us:.1f}" if e.primitives_us is not None else "-"
-            frac = f"{e.fraction_of_limit:.2f}" if e.fraction_of_limit is not None else "-"
-            rows.append(
-                [
-                    f"{e.size:,} B",
-                    f"{e.esdk_us:.1f}",
-                    f"{e.sdk_us:.1f}",
-                    prim,
-                    f"{e.speedup_vs_sdk:.2f}x",
-                    frac,
-                ]
-            )
-        lines += _table(
+
+def _cpu_breakdown(h: Comparison) -> list[str]:
+    lines = [
+        "",
+        "### Where the cores went during the headline runs",
+        "",
+        "CPU µs per request of each process (medians over the rounds) and the share of all cores each "
+        "took. The proxy can only use one core; wrk, the origin and the proxy share the machine.",
+        "",
+    ]
+    rows = []
+    for name, label in h.labels.items():
+        s = h.samples[name]
+        rows.append(
             [
-                "field size",
-                "edge_proxy.esdk µs",
-                "aws-encryption-sdk µs",
-                "primitives µs",
-                "speed-up vs SDK",
-                "fraction of limit",
-            ],
-            rows,
-        )
-
-    if r.matrix:
-        lines += [
-            "",
-            "## Proxy throughput and latency versus concurrency",
-            "",
-            "wrk (1 thread) POSTs the 3-field sample form (`name`, `email`, `phone`; the example profile "
-            "encrypts `phone`) to each contender; the origin is a trivial aiohttp app that reads the body. "
-            "*pass-through* is the same edge proxy process given the same bytes as `text/plain`, which no "
-            "profile applies to; *reference* is `benchmarks/reference_proxy.py`. One worker each; wrk, "
-            "proxy and origin share the machine's cores.",
-            "",
-        ]
-        cs = sorted(next(iter(r.matrix.values())))
-        rows = []
-        for c in cs:
-            row = [str(c)]
-            for name in r.matrix:
-                p = r.matrix[name][c]
-                row.append(
-                    f"{p.rps:,.0f} / {p.p50_ms:.2f} / {p.p99_ms:.2f}"
-                    + (f" ({p.errors} err)" if p.errors else "")
-                )
-            if "fle" in r.matrix and "passthrough" in r.matrix:
-                row.append(f"{_ratio(r.matrix['fle'][c].rps, r.matrix['passthrough'][c].rps):.2f}")
-            if "fle" in r.matrix and "reference" in r.matrix:
-                row.append(f"{_ratio(r.matrix['fle'][c].rps, r.matrix['reference'][c].rps):.2f}")
-            rows.append(row)
-        header = ["connections", *[f"{n}: rps / p50 ms / p99 ms" for n in r.matrix]]
-        header += ["fle / pass-through", "fle / reference"][: len(rows[0]) - len(header)]
-        lines += _table(header, rows)
-        for path in images:
-            rel = os.path.relpath(path, out.parent)
-            lines += ["", f"![{path.stem}]({rel})"]
-
-    if r.matrix and all(p.cpu_us for points in r.matrix.values() for p in points.values()):
-        lines += [
-            "",
-            "### Proxy CPU time per request",
-            "",
-            "User + system CPU of the proxy process (not wrk's, not the origin's) per request, from "
-            "/proc, over each run; median of runs. Unlike throughput it barely depends on what else "
-            "runs on the machine, so its ratios are the steadier estimate of throughput on a dedicated "
-            "core.",
-            "",
-        ]
-        names = list(r.matrix)
-        rows = []
-        for c in sorted(next(iter(r.matrix.values()))):
-            cpus = {n: r.matrix[n][c].cpu_us or float("nan") for n in names}
-            row = [str(c), *[f"{cpus[n]:.0f}" for n in names]]
-            if {"fle", "passthrough", "reference"} <= cpus.keys():
-                row += [f"{cpus['passthrough'] / cpus['fle']:.2f}", f"{cpus['reference'] / cpus['fle']:.2f}"]
-            rows.append(row)
-        header = ["connections", *[f"{n} µs" for n in names], "pass-through / fle", "reference / fle"]
-        lines += _table(header[: len(rows[0])], rows)
-
-    if r.half_peak is not None:
-        hp = r.half_peak
-        lines += [
-            "",
-            "## Latency added by encryption at half of peak",
-            "",
-            f"Offered load: {hp.connections} connections, each waiting {hp.delay_ms} ms before every "
-            f"request (wrk `delay()`), aiming at {hp.target_rps:,.0f} rps = half the FLE peak.",
-            "",
-        ]
-        rows = [
-            [n, f"{p.rps:,.0f}", f"{p.p50_ms:.2f}", f"{p.p99_ms:.2f}", str(p.errors)]
-            for n, p in hp.points.items()
-        ]
-        lines += _table(["contender", "achieved rps", "p50 ms", "p99 ms", "errors"], rows)
-
-    if r.scaling:
-        lines += [
-            "",
-            "## Worker processes (`fle proxy --workers N`, SO_REUSEPORT)",
-            "",
-            f"FLE form posts at {r.scaling_connections} connections. wrk and the origin run on the same "
-            "cores, so 2 workers on a 2-core machine cannot double: this shows that the second worker "
-            "serves, not a clean scaling curve.",
-            "",
-        ]
-        rows = [
-            [
-                str(n),
-                f"{p.rps:,.0f}",
-                f"{p.p50_ms:.2f}",
-                f"{p.p99_ms:.2f}",
-                f"{_ratio(p.rps, r.scaling[1].rps):.2f}x",
+                label,
+                f"{stat(s, 'proxy_us').median:.0f}",
+                f"{stat(s, 'wrk_us').median:.0f}",
+                f"{stat(s, 'origin_us').median:.0f}",
+                f"{Stat.of([x.share(x.proxy_cpu_s) for x in s]).median:.0%}",
+                f"{Stat.of([x.share(x.wrk_cpu_s) for x in s]).median:.0%}",
+                f"{Stat.of([x.share(x.origin_cpu_s) for x in s]).median:.0%}",
+                f"{_other_share(s).median:.0%}",
             ]
-            for n, p in sorted(r.scaling.items())
-        ]
-        lines += _table(["workers", "rps", "p50 ms", "p99 ms", "vs 1 worker"], rows)
+        )
+    header = [
+        "contender",
+        "proxy µs",
+        "wrk µs",
+        "origin µs",
+        "proxy share",
+        "wrk share",
+        "origin share",
+        "other processes",
+    ]
+    return lines + _table(header, rows)
 
-    if r.upload is not None or r.long_run is not None:
-        lines += ["", "## Memory", ""]
+
+def _half_peak_section(r: Results) -> list[str]:
+    hp = r.half_peak
+    if hp is None:
+        return []
+    lines = [
+        "",
+        "## Latency added by encryption at half of peak",
+        "",
+        f"Offered load: {hp.connections} connections, each waiting {hp.delay_ms} ms before every request "
+        f"(wrk's `delay()`), about {hp.target_rps:,.0f} rps = half the FLE median rate of the headline. "
+        "Latencies are wrk's as its Lua `done()` sees them: after wrk's own coordinated-omission "
+        "correction (a response slower than a connection's mean request interval adds the requests that "
+        "interval would have sent). The added p99 is the FLE p99 minus the pass-through p99 of the same "
+        "round, median over rounds.",
+        "",
+    ]
+    rows = []
+    for name, samples in hp.samples.items():
+        rows.append(
+            [
+                name,
+                _range(stat(samples, "rps")),
+                f"{stat(samples, 'p50_ms').median:.2f}",
+                _range(stat(samples, "p99_ms"), ".2f"),
+                f"{stat(samples, 'proxy_us').median:.0f}",
+                str(sum(s.errors for s in samples)),
+            ]
+        )
+    lines += _table(["path", "achieved rps", "p50 ms", "p99 ms (range)", "proxy CPU µs", "errors"], rows)
+    added = hp.added_p99()
+    return [*lines, "", f"Added p99: {added.median:.2f} ms (rounds {added.low:.2f} to {added.high:.2f})."]
+
+
+def _workers_section(r: Results) -> list[str]:
+    w = r.workers
+    if w is None:
+        return []
+    n = cores()
+    lines = [
+        "",
+        "## Worker processes: `--workers 1` against `--workers 2` (encrypting path)",
+        "",
+        f"wrk (1 thread, {w.connections} connections) in {w.rounds} interleaved round(s). wrk and the "
+        f"origin run on the same {n} cores as the workers, so the second worker gets only what they leave: "
+        "the columns show what each took. *Ceiling* is the rate the machine would reach if proxy, wrk and "
+        f"origin had all {n} cores to themselves at these per-request costs: {n} core-seconds / (proxy + "
+        "wrk + origin CPU per request). wrk's share comes out of the same cores a second worker needs, "
+        "so 2 workers cannot reach 2x here; on a deployment the clients are elsewhere.",
+        "",
+    ]
+    base = w.samples.get("1")
+    rows = []
+    for name, samples in w.samples.items():
+        proxy, wrk_us, origin = (stat(samples, a).median for a in ("proxy_us", "wrk_us", "origin_us"))
+        ceiling = n * 1e6 / (proxy + wrk_us + origin) if proxy + wrk_us + origin else float("nan")
+        vs = _range(ratio_per_round(samples, base, "rps"), ".2f") if base is not None else "-"
+        rows.append(
+            [
+                name,
+                _range(stat(samples, "rps")),
+                vs,
+                f"{proxy:.0f}",
+                f"{wrk_us:.0f}",
+                f"{origin:.0f}",
+                f"{Stat.of([s.share(s.proxy_cpu_s) for s in samples]).median:.0%}",
+                f"{Stat.of([s.share(s.wrk_cpu_s) for s in samples]).median:.0%}",
+                f"{Stat.of([s.share(s.origin_cpu_s) for s in samples]).median:.0%}",
+                f"{_other_share(samples).median:.0%}",
+                f"{ceiling:,.0f}",
+            ]
+        )
+    header = [
+        "workers",
+        "rps (range)",
+        "vs 1 worker",
+        "proxy CPU µs / req",
+        "wrk CPU µs / req",
+        "origin CPU µs / req",
+        "proxy share of cores",
+        "wrk share",
+        "origin share",
+        "other processes",
+        "ceiling rps",
+    ]
+    return lines + _table(header, rows)
+
+
+def _decrypt_section(r: Results) -> list[str]:
+    if r.decrypt is None:
+        if not r.decrypt_note:
+            return []
+        return ["", "## Decryptor on every core", "", r.decrypt_note]
+    d = r.decrypt
+    lines = [
+        "",
+        "## Decryptor on every core",
+        "",
+        f"`{d.command}` (a short run: {d.items} items, {d.rounds} round(s); docs/benchmarks.md has the "
+        'method and longer runs). `{"recent": N}` items/s with one process pinned to one core, one '
+        "process on every core, and 2 worker processes.",
+        "",
+    ]
+    rows = []
+    for backend, s in d.scaling.items():
+        rows.append(
+            [
+                backend,
+                f"{s.get('items_per_s@1core', 0):,.0f}",
+                f"{s.get('items_per_s@1', 0):,.0f}",
+                f"{s.get('items_per_s@2', 0):,.0f}",
+                f"{s.get('ratio_2_to_1core', float('nan')):.2f}x",
+            ]
+        )
+    header = ["backend", "1 core items/s", "1 process items/s", "2 processes items/s", "2 processes / 1 core"]
+    return lines + _table(header, rows)
+
+
+def _encoder_section(r: Results) -> list[str]:
+    if not r.encoder:
+        return []
+    lines = [
+        "",
+        "## Field encryption (one message per field, RSA-2048, suite 0x0178)",
+        "",
+        "Median µs per message over interleaved batches in one process. *primitives* is the same "
+        "`cryptography` calls (2 random draws, RSA-OAEP encrypt, HKDF-SHA256, AES-GCM header tag and one "
+        "frame) in a bare loop: the floor for any encoder in Python.",
+        "",
+    ]
+    rows = []
+    for e in r.encoder:
+        prim = f"{e.primitives_us:.1f}" if e.primitives_us is not None else "-"
+        frac = f"{e.fraction_of_limit:.2f}" if e.fraction_of_limit is not None else "-"
+        rows.append(
+            [f"{e.size:,} B", f"{e.esdk_us:.1f}", f"{e.sdk_us:.1f}", prim, f"{e.speedup_vs_sdk:.2f}x", frac]
+        )
+    header = [
+        "field size",
+        "edge_proxy.esdk µs",
+        "aws-encryption-sdk µs",
+        "primitives µs",
+        "speed-up vs SDK",
+        "fraction of limit",
+    ]
+    return lines + _table(header, rows)
+
+
+def _matrix_section(r: Results, images: list[Path], out: Path) -> list[str]:
+    if not r.matrix:
+        return []
+    names = list(r.matrix)
+    lines = [
+        "",
+        "## Throughput, latency and CPU versus concurrency",
+        "",
+        "The headline's three asyncio contenders at several connection counts (wrk, 1 thread), interleaved; "
+        "medians of the runs. It shows where each saturates; the headline above is the comparison.",
+        "",
+    ]
+    rows = []
+    for c in sorted(next(iter(r.matrix.values()))):
+        row = [str(c)]
+        for name in names:
+            p = r.matrix[name][c]
+            cpu = f" / {p.cpu_us:.0f} µs" if p.cpu_us else ""
+            row.append(
+                f"{p.rps:,.0f} / {p.p50_ms:.2f} / {p.p99_ms:.2f}{cpu}"
+                + (f" ({p.errors} err)" if p.errors else "")
+            )
+        rows.append(row)
+    lines += _table(["connections", *[f"{n}: rps / p50 ms / p99 ms / CPU per request" for n in names]], rows)
+    for path in images:
+        lines += ["", f"![{path.stem}]({os.path.relpath(path, out.parent)})"]
+    return lines
+
+
+def _memory_section(r: Results) -> list[str]:
+    if r.upload is None and r.long_run is None:
+        return []
+    lines = ["", "## Memory", ""]
     if r.upload is not None:
         u = r.upload
         lines += [
@@ -476,4 +392,31 @@ def markdown(r: Results, images: list[Path], out: Path) -> str:
             f"end, {lr.rss_peak_mib:.1f} MiB peak.",
             "",
         ]
+    return lines
+
+
+def markdown(r: Results, images: list[Path], out: Path) -> str:
+    lines = [
+        "# Benchmarks: the edge proxy",
+        "",
+        "Generated by `python -m benchmarks` (`benchmarks/`); do not edit by hand, re-run the command under "
+        "*Run*. Every contender runs in the same invocation, interleaved, on the same machine, so the "
+        "ratios hold where absolute numbers move with machine load. docs/performance.md explains them.",
+        "",
+    ]
+    lines += _headline_section(r)
+    lines += ["", *_verdict_section(r), "", *_run_section(r)]
+    if r.headline is not None:
+        lines += _cpu_breakdown(r.headline)
+    lines += _half_peak_section(r)
+    lines += _workers_section(r)
+    lines += _decrypt_section(r)
+    lines += _encoder_section(r)
+    lines += _matrix_section(r, images, out)
+    lines += _memory_section(r)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def summary_rows(r: Results) -> list[list[str]]:
+    """The verdict table as rows, for the console."""
+    return [v.row() for v in verdicts(r)]
