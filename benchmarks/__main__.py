@@ -229,9 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     images = plots.plots(results, img_dir) if results.matrix or results.long_run else []
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report.markdown(results, images, out))
+    written = [out, *images]
+    # docs/performance.md's verdict block: from a full run only, and only beside the report (a test's
+    # run writes its report elsewhere and leaves the docs alone)
+    performance = out.parent / "performance.md"
+    if s.only == set(SCENARIOS) and not args.quick and report.update_performance(performance, results, out):
+        written.append(performance)
     if args.json:
         args.json.write_text(json.dumps(asdict(results), indent=2, default=str))
-    _step(f"wrote {out}" + "".join(f", {p}" for p in images))
+    _step("wrote " + ", ".join(str(p) for p in written))
     for row in report.summary_rows(results):
         print(" | ".join(row), file=sys.stderr)
     return 0

@@ -62,7 +62,7 @@ def headline_verdicts(r: Results) -> list[Verdict]:
     out = [
         _at_least(
             17,
-            "FLE (1 of 3 fields encrypted) vs reference proxy, peak rps",
+            f"FLE (1 of 3 fields encrypted) vs reference proxy, peak rps ({h.connections} connections)",
             FLE_VS_REFERENCE,
             fle_rps,
             errors,
