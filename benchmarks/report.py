@@ -110,7 +110,8 @@ def _headline_section(r: Results) -> list[str]:
         "",
         f"wrk (1 thread, {h.connections} connections, {h.seconds:g} s per run) POSTs the 3-field form "
         "(`name`, `email`, `phone`; the example profile encrypts `phone`) to each contender in turn; "
-        f"{h.rounds} interleaved round(s), each running every contender once. Figures are medians over the "
+        f"{h.rounds} interleaved round(s), each running every contender once (the order rotated by one each "
+        "round). Figures are medians over the "
         "rounds with the range in brackets; ratios are taken round by round (contender and reference "
         "measured seconds apart), then the median. *rps spread* is the range of the rounds over their "
         "median. *Proxy CPU* is user + system time of the proxy's process (/proc) over the requests wrk "

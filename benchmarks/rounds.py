@@ -141,10 +141,12 @@ def interleaved(
     rounds: int,
     delay_ms: int = 0,
 ) -> dict[str, list[Sample]]:
-    """`rounds` rounds, each running every contender once in the given order."""
+    """`rounds` rounds, each running every contender once; each round starts one contender further on
+    (a rotation), so no contender always runs first after a pause or right after the heaviest one."""
     samples: dict[str, list[Sample]] = {c.name: [] for c in contenders}
-    for _ in range(rounds):
-        for contender in contenders:
+    for i in range(rounds):
+        shift = i % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
             samples[contender.name].append(measure(contender, origin, connections, seconds, delay_ms))
     return samples
 

@@ -87,7 +87,7 @@ def headline_verdicts(r: Results) -> list[Verdict]:
 
 
 def _uvloop_verdict(r: Results) -> Verdict:
-    target, goal = "uvloop: supported, gain measured (FLE path, uvloop / asyncio)", "measured"
+    target, goal = "uvloop: supported, gain measured (uvloop / asyncio, same rounds)", "measured"
     h = r.headline
     if h is None or not {"fle_uvloop", "fle"} <= h.samples.keys():
         return Verdict(
@@ -97,7 +97,11 @@ def _uvloop_verdict(r: Results) -> Verdict:
     rps = ratio_per_round(uv, aio, "rps")
     cpu = ratio_per_round(uv, aio, "proxy_us")
     errors = sum(s.errors for name in ("fle_uvloop", "passthrough_uvloop") for s in h.samples.get(name, []))
-    measured = f"rps x{rps.median:.2f} ({rps.low:.2f}-{rps.high:.2f}), CPU per request x{cpu.median:.2f}"
+    measured = f"FLE: rps x{rps.median:.2f} ({rps.low:.2f}-{rps.high:.2f}), CPU per request x{cpu.median:.2f}"
+    if {"passthrough_uvloop", "passthrough"} <= h.samples.keys():
+        p_uv, p_aio = h.samples["passthrough_uvloop"], h.samples["passthrough"]
+        p_rps, p_cpu = ratio_per_round(p_uv, p_aio, "rps"), ratio_per_round(p_uv, p_aio, "proxy_us")
+        measured += f"; pass-through: rps x{p_rps.median:.2f}, CPU per request x{p_cpu.median:.2f}"
     return Verdict(17, target, goal, measured + (f"; {errors} errors" if errors else ""), _met(not errors))
 
 
