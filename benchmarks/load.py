@@ -7,6 +7,7 @@ import asyncio
 import statistics
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -114,7 +115,7 @@ class Upload:
 async def _stream(url: str, size: int, chunk: int = 256 * 1024) -> int:
     block = bytes(range(256)) * (chunk // 256)
 
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[bytes]:
         sent = 0
         while sent < size:  # generated on the fly: the client holds one chunk, never the body
             piece = block[: min(chunk, size - sent)]
