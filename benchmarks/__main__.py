@@ -1,19 +1,23 @@
 """`python -m benchmarks [--quick]`: run every benchmark, write docs/benchmarks-proxy.md and the plots.
 
-The full run takes a few minutes; `--quick` (a tiny matrix, about 1 s per point) is what the test suite
-uses to check that the harness works. It never asserts speed: the report states which targets were met.
+The report opens with issue 17's headline table (reference proxy, the edge proxy's pass-through and
+encrypting paths, and both again on uvloop, every one `--workers 1`, in interleaved rounds) and a verdict
+table computed from the run. With the defaults the full run takes about 7 minutes; `--quick` (about 1 s
+per point, one round, no decryptor) is what the test suite runs to check that the harness works. It never
+asserts speed: the report states which targets were met.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import shlex
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,8 +25,25 @@ import aiohttp
 import aws_encryption_sdk
 import cryptography
 
-from . import encoder, load, report, wrk
-from .servers import FORM_TYPE, PASS_TYPE, ROOT, running, write_config
+from . import decrypt_scaling, encoder, headline, load, plots, report, wrk
+from .results import Results
+from .rounds import Contender, stat
+from .servers import FORM_TYPE, PASS_TYPE, ROOT, Server, Servers, running, write_config
+
+SCENARIOS = ("encoder", "proxy", "sweep", "workers", "decrypt", "memory")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    seconds: float
+    repeats: int
+    connections: int  # the headline's
+    concurrencies: list[int]  # the sweep's
+    workers_connections: int
+    upload_bytes: int
+    rss_requests: int
+    only: frozenset[str]
+    uvloop: bool
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,104 +51,192 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny matrix, ~1 s per point (for the smoke test)")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-proxy.md", help="the report")
     p.add_argument("--img-dir", type=Path, help="where the PNG plots go (default: img/ next to the report)")
-    p.add_argument("--json", type=Path, help="also write the raw medians as JSON here")
+    p.add_argument("--json", type=Path, help="also write the raw samples as JSON here")
     p.add_argument("--seconds", type=float, help="seconds per wrk run (default 4; quick 1)")
-    p.add_argument("--repeats", type=int, help="runs per point, median taken (default 3; quick 1)")
-    p.add_argument("--concurrency", help="comma-separated wrk connection counts (default 1,4,16,64)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        help="interleaved rounds of the headline, half-peak and workers "
+        "runs (default 5; quick 1); the concurrency sweep takes half as many",
+    )
+    p.add_argument("--connections", type=int, help="wrk connections of the headline (default 32; quick 8)")
+    p.add_argument("--concurrency", help="connection counts of the sweep (default 1,4,16,64; quick 1,8)")
     p.add_argument("--upload-mib", type=int, help="size of the streamed upload (default 1024; quick 16)")
     p.add_argument("--rss-requests", type=int, help="requests in the RSS run (default 20000; quick 1000)")
-    p.add_argument("--only", help="comma-separated subset: encoder,proxy,workers,memory")
+    p.add_argument("--decrypt-items", type=int, default=1000, help="batch of the decryptor run (>= 256)")
+    p.add_argument("--decrypt-rounds", type=int, default=3, help="rounds of the decryptor run")
+    p.add_argument("--no-uvloop", action="store_true", help="leave the uvloop contenders out of the headline")
+    p.add_argument(
+        "--only",
+        help="comma-separated subset of "
+        + ",".join(SCENARIOS)
+        + " (default: all; with --quick all but decrypt)",
+    )
     p.add_argument("--note", default="", help="load conditions to state in the report")
     return p.parse_args(argv)
 
 
+def settings(args: argparse.Namespace) -> Settings:
+    quick = args.quick
+    default_only = [s for s in SCENARIOS if s != "decrypt"] if quick else list(SCENARIOS)
+    only = frozenset(args.only.split(",")) if args.only else frozenset(default_only)
+    if unknown := only - set(SCENARIOS):
+        raise SystemExit(f"--only: unknown scenario(s) {', '.join(sorted(unknown))}")
+    return Settings(
+        seconds=args.seconds or (1.0 if quick else 4.0),
+        repeats=args.repeats or (1 if quick else 5),
+        connections=args.connections or (8 if quick else 32),
+        concurrencies=[int(c) for c in (args.concurrency or ("1,8" if quick else "1,4,16,64")).split(",")],
+        workers_connections=16 if quick else 64,
+        upload_bytes=(args.upload_mib or (16 if quick else 1024)) * 2**20,
+        rss_requests=args.rss_requests or (1000 if quick else 20_000),
+        only=only,
+        uvloop=not args.no_uvloop and _uvloop_installed(),
+    )
+
+
+def _uvloop_installed() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _step(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_proxy(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
+    """Headline, half of peak and the concurrency sweep: each proxy one worker, started once for all."""
+    fle = servers.fle_proxy(origin, config)
+    reference = servers.reference(origin)
+    load.check_forwarding(fle.url)
+    contenders = [
+        Contender("reference", "reference proxy (no encryption)", reference, FORM_TYPE),
+        Contender("passthrough", "FLE pass-through", fle, PASS_TYPE),
+        Contender("fle", "FLE encrypting 1 of 3 fields", fle, FORM_TYPE),
+    ]
+    started = [fle, reference]
+    if s.uvloop and "proxy" in s.only:
+        fast = servers.fle_proxy(origin, config, name="fle-uvloop", loop="uvloop")
+        load.check_forwarding(fast.url)
+        started.append(fast)
+        contenders += [
+            Contender("passthrough_uvloop", "FLE pass-through, uvloop", fast, PASS_TYPE),
+            Contender("fle_uvloop", "FLE encrypting 1 of 3 fields, uvloop", fast, FORM_TYPE),
+        ]
+    if "proxy" in s.only:
+        _step(
+            f"headline: {len(contenders)} contenders, {s.connections} connections, "
+            f"{s.seconds:g} s x {s.repeats} rounds"
+        )
+        results.headline = headline.compare(contenders, origin, s.connections, s.seconds, s.repeats)
+        peak = stat(results.headline.samples["fle"], "rps").median
+        _step(f"latency at half of the FLE peak ({peak / 2:,.0f} rps)")
+        paced = [c for c in contenders if c.name in ("passthrough", "fle")]
+        results.half_peak = headline.half_peak(paced, origin, peak / 2, s.seconds, s.repeats)
+    if "sweep" in s.only:
+        repeats = max(1, s.repeats // 2)
+        targets = [load.Target(c.name, c.server.url, c.content_type, (c.server.pid,)) for c in contenders[:3]]
+        targets = [targets[2], targets[1], targets[0]]  # fle, passthrough, reference: the plots' order
+        load.warm_up(targets)
+        _step(f"sweep: connections {s.concurrencies}, {s.seconds:g} s x {repeats}")
+        results.matrix = load.matrix(targets, s.concurrencies, s.seconds, repeats)
+    for server in reversed(started):
+        servers.stop(server)
+
+
+def run_workers(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
+    one = servers.fle_proxy(origin, config, workers=1, name="fle-1")
+    two = servers.fle_proxy(origin, config, workers=2, name="fle-2")
+    contenders = [
+        Contender("1", "--workers 1", one, FORM_TYPE),
+        Contender("2", "--workers 2", two, FORM_TYPE),
+    ]
+    _step(f"workers: 1 vs 2, {s.workers_connections} connections, {s.seconds:g} s x {s.repeats} rounds")
+    results.workers = headline.compare(contenders, origin, s.workers_connections, s.seconds, s.repeats)
+    servers.stop(two)
+    servers.stop(one)
+
+
+def run_memory(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
+    fle = servers.fle_proxy(origin, config, name="fle-memory")
+    load.check_forwarding(fle.url)
+    _step(f"memory: streaming {s.upload_bytes / 2**20:.0f} MiB through the proxy")
+    results.upload = load.upload(fle, s.upload_bytes)
+    if results.upload.origin_received != s.upload_bytes:
+        raise SystemExit(f"upload: origin received {results.upload.origin_received} of {s.upload_bytes}")
+    _step(f"memory: RSS over {s.rss_requests:,} requests")
+    results.long_run = load.long_run(fle, s.rss_requests)
+    servers.stop(fle)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    quick = args.quick
-    seconds = args.seconds or (1.0 if quick else 4.0)
-    repeats = args.repeats or (1 if quick else 3)
-    concurrencies = [int(c) for c in (args.concurrency or ("1,8" if quick else "1,4,16,64")).split(",")]
-    upload_bytes = (args.upload_mib or (16 if quick else 1024)) * 2**20
-    rss_requests = args.rss_requests or (1000 if quick else 20_000)
-    only = set((args.only or "encoder,proxy,workers,memory").split(","))
+    s = settings(args)
     out: Path = args.out
     img_dir: Path = args.img_dir or out.parent / "img"
-
-    results = report.Results(
+    results = Results(
         command="python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:]),
         started=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        seconds_per_point=seconds,
-        repeats=repeats,
+        seconds_per_point=s.seconds,
+        repeats=s.repeats,
         note=args.note,
-        load_before=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+        load_before=_loadavg(),
     )
     results.versions = {
         "aiohttp": aiohttp.__version__,
         "cryptography": cryptography.__version__,
         "aws-encryption-sdk": aws_encryption_sdk.__version__,
-        "wrk": wrk.version() if only & {"proxy", "workers", "memory"} else "-",
+        "wrk": wrk.version() if s.only & {"proxy", "sweep", "workers", "memory"} else "-",
         "fle-edge commit": report.git_commit(ROOT),
     }
+    if s.uvloop:
+        results.versions["uvloop"] = importlib.metadata.version("uvloop")
 
-    def step(message: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-    if "encoder" in only:
-        step("encoder: edge_proxy.esdk vs aws-encryption-sdk vs primitives")
-        results.encoder = encoder.run(batch=50 if quick else 200, rounds=3 if quick else 15)
+    if "encoder" in s.only:
+        _step("encoder: edge_proxy.esdk vs aws-encryption-sdk vs primitives")
+        results.encoder = encoder.run(batch=50 if args.quick else 200, rounds=3 if args.quick else 15)
 
     with tempfile.TemporaryDirectory(prefix="fle-bench-") as tmp, running(Path(tmp)) as servers:
         config = write_config(Path(tmp) / "config")
         origin = servers.origin()
-        if "proxy" in only:
-            fle = servers.fle_proxy(origin, config)
-            reference = servers.reference(origin)
-            load.check_forwarding(fle.url)
-            targets = [
-                load.Target("fle", fle.url, FORM_TYPE, (fle.pid,)),
-                load.Target("passthrough", fle.url, PASS_TYPE, (fle.pid,)),
-                load.Target("reference", reference.url, FORM_TYPE, (reference.pid,)),
-            ]
-            load.warm_up(targets)
-            step(f"proxy matrix: connections {concurrencies}, {seconds:g} s x {repeats}")
-            results.matrix = load.matrix(targets, concurrencies, seconds, repeats)
-            peak_rps = report.peak(results.matrix["fle"])[1].rps
-            step(f"latency at half of the FLE peak ({peak_rps / 2:,.0f} rps)")
-            results.half_peak = load.paced(targets[:2], peak_rps / 2, seconds, repeats)
-            servers.stop(reference)
-            servers.stop(fle)
-        if "workers" in only:
-            step("worker scaling: --workers 1 vs 2")
-            one = servers.fle_proxy(origin, config, workers=1, name="fle-1")
-            two = servers.fle_proxy(origin, config, workers=2, name="fle-2")
-            contenders = {1: load.Target("1", one.url, FORM_TYPE), 2: load.Target("2", two.url, FORM_TYPE)}
-            load.warm_up(list(contenders.values()))
-            connections = 16 if quick else 64
-            by_name = load.matrix(list(contenders.values()), [connections], seconds, repeats)
-            results.scaling = {n: by_name[t.name][connections] for n, t in contenders.items()}
-            results.scaling_connections = connections
-            servers.stop(two)
-            servers.stop(one)
-        if "memory" in only:
-            fle = servers.fle_proxy(origin, config, name="fle-memory")
-            load.check_forwarding(fle.url)
-            step(f"memory: streaming {upload_bytes / 2**20:.0f} MiB through the proxy")
-            results.upload = load.upload(fle, upload_bytes)
-            if results.upload.origin_received != upload_bytes:
-                raise SystemExit(
-                    f"upload: origin received {results.upload.origin_received} of {upload_bytes}"
-                )
-            step(f"memory: RSS over {rss_requests:,} requests")
-            results.long_run = load.long_run(fle, rss_requests)
-            servers.stop(fle)
+        if s.only & {"proxy", "sweep"}:
+            run_proxy(results, servers, origin, config, s)
+        if "workers" in s.only:
+            run_workers(results, servers, origin, config, s)
+        if "memory" in s.only:
+            run_memory(results, servers, origin, config, s)
 
-    results.load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    images = report.plots(results, img_dir) if results.matrix else []
+    if "decrypt" in s.only:
+        _step(f"decryptor: bench_decrypt --processes 1,2, {args.decrypt_items} items x {args.decrypt_rounds}")
+        results.decrypt = decrypt_scaling.run(args.decrypt_items, args.decrypt_rounds)
+    else:
+        results.decrypt_note = (
+            "not run by this invocation (`--only` without `decrypt`, or `--quick`); "
+            "`python -m benchmarks.bench_decrypt --processes 1,2` measures it, docs/benchmarks.md has "
+            "its latest figures"
+        )
+
+    results.load_after = _loadavg()
+    results.finished = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    images = plots.plots(results, img_dir) if results.matrix or results.long_run else []
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report.markdown(results, images, out))
+    written = [out, *images]
+    # docs/performance.md's verdict block: from a full run only, and only beside the report (a test's
+    # run writes its report elsewhere and leaves the docs alone)
+    performance = out.parent / "performance.md"
+    if s.only == set(SCENARIOS) and not args.quick and report.update_performance(performance, results, out):
+        written.append(performance)
     if args.json:
         args.json.write_text(json.dumps(asdict(results), indent=2, default=str))
-    step(f"wrote {out}" + "".join(f", {p}" for p in images))
+    _step("wrote " + ", ".join(str(p) for p in written))
     for row in report.summary_rows(results):
         print(" | ".join(row), file=sys.stderr)
     return 0

@@ -64,9 +64,10 @@ def _sdk_encrypt(public_key: rsa.RSAPublicKey) -> Callable[[bytes], bytes]:
     suite = Algorithm.AES_256_GCM_IV12_TAG16_HKDF_SHA256  # 0x0178, as CloudFront writes
 
     def encrypt(plaintext: bytes) -> bytes:
-        return client.encrypt(
+        ciphertext: bytes = client.encrypt(  # aws-encryption-sdk ships no type hints
             source=plaintext, key_provider=master_key, algorithm=suite, frame_length=esdk.FRAME_LENGTH
         )[0]
+        return ciphertext
 
     return encrypt
 

@@ -1,13 +1,13 @@
-"""The load scenarios: throughput and latency versus concurrency, added latency at half of peak, worker
-scaling, a 1 GiB streamed upload, and RSS over a long run. Contenders run interleaved, repeat by repeat."""
+"""The load scenarios besides issue 17's side-by-side ones (benchmarks/headline.py): throughput and latency
+versus concurrency, a 1 GiB streamed upload, and RSS over a long run. Contenders run interleaved."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 import statistics
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -99,27 +99,6 @@ def matrix(
 
 
 @dataclass(frozen=True, slots=True)
-class Paced:
-    target_rps: float
-    connections: int
-    delay_ms: int
-    points: dict[str, Point]
-
-
-def paced(targets: list[Target], target_rps: float, seconds: float, repeats: int) -> Paced:
-    """Latency at a given offered rate: `connections` each pausing `delay_ms` before every request."""
-    # 50 ms between requests on a connection: the service time (a few ms) barely changes the offered
-    # rate, so every contender gets about the same load (plain wrk has no fixed-rate mode)
-    connections = max(2, math.ceil(target_rps * 0.05))
-    delay_ms = max(1, round(connections * 1000 / target_rps))
-    raw: dict[str, list[wrk.WrkResult]] = {t.name: [] for t in targets}
-    for _ in range(repeats):
-        for target in targets:
-            raw[target.name].append(_run(target, connections, seconds, delay_ms=delay_ms))
-    return Paced(target_rps, connections, delay_ms, {n: median_point(rs) for n, rs in raw.items()})
-
-
-@dataclass(frozen=True, slots=True)
 class Upload:
     size: int
     seconds: float
@@ -136,7 +115,7 @@ class Upload:
 async def _stream(url: str, size: int, chunk: int = 256 * 1024) -> int:
     block = bytes(range(256)) * (chunk // 256)
 
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[bytes]:
         sent = 0
         while sent < size:  # generated on the fly: the client holds one chunk, never the body
             piece = block[: min(chunk, size - sent)]

@@ -29,6 +29,7 @@ class WrkResult:
     mean_ms: float
     max_ms: float
     errors: int  # connect, read, write, timeout, and non-2xx/3xx responses
+    cpu_s: float = 0.0  # wrk's own user + system CPU time over the run (the load generator's cost)
 
     @property
     def rps(self) -> float:
@@ -43,8 +44,20 @@ def version() -> str:
     return (out.stdout + out.stderr).strip().splitlines()[0]
 
 
-def _wrk(command: list[str], env: dict[str, str], timeout: float) -> tuple[str, str, int]:
-    """Run wrk; end it early (SIGINT, which still prints the summary) once the script reports its cap."""
+def _exited_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a child that has exited but is not reaped yet (a zombie keeps its /proc/PID/stat,
+    with the times of all its threads), so the load generator's whole cost is read, not a sample of it."""
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # wait for the exit, leave the zombie in place
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # already reaped (the timeout's kill raced the exit): no figure rather than a wrong one
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _wrk(command: list[str], env: dict[str, str], timeout: float) -> tuple[str, str, int, float]:
+    """Run wrk; end it early (SIGINT, which still prints the summary) once the script reports its cap.
+    Returns stdout, stderr, the exit code and wrk's CPU seconds."""
     with tempfile.TemporaryFile() as err:
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
         timer = threading.Timer(timeout, process.kill)
@@ -56,11 +69,12 @@ def _wrk(command: list[str], env: dict[str, str], timeout: float) -> tuple[str, 
                 lines.append(line)
                 if line.startswith("BENCH_REACHED"):
                     process.send_signal(signal.SIGINT)
+            cpu = _exited_cpu_seconds(process.pid)
             code = process.wait()
         finally:
             timer.cancel()
         err.seek(0)
-        return "".join(lines), err.read().decode(errors="replace"), code
+        return "".join(lines), err.read().decode(errors="replace"), code, cpu
 
 
 def run(
@@ -95,7 +109,7 @@ def run(
         str(SCRIPT),
         url,
     ]
-    stdout, stderr, code = _wrk(command, env, duration + 30)
+    stdout, stderr, code, cpu = _wrk(command, env, duration + 30)
     for line in stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             data = json.loads(line.removeprefix("BENCH_JSON "))
@@ -112,4 +126,5 @@ def run(
         mean_ms=data["mean_us"] / 1e3,
         max_ms=data["max_us"] / 1e3,
         errors=errors,
+        cpu_s=cpu,
     )

@@ -47,16 +47,26 @@ def test_quick_benchmark_run_writes_a_complete_report(tmp_path: Path) -> None:
 
     text = out.read_text()
     for heading in (
-        "## Machine and versions",
+        "## Headline: every contender one process",
         "## Targets",
-        "## Field encryption",
-        "## Proxy throughput",
+        "## Run",
+        "### Machine and versions",
+        "### Where the cores went",
         "## Latency added by encryption",
         "## Worker processes",
+        "## Field encryption",
+        "## Throughput, latency and CPU versus concurrency",
         "## Memory",
     ):
         assert heading in text
+    assert text.index("## Headline") < text.index("## Targets") < text.index("## Run")
     assert "python -m benchmarks --quick" in text and "smoke test" in text
+    # the verdict table is generated: one row per target of issue 17 measured here, each with a verdict
+    targets = ("vs reference proxy, peak rps", "CPU basis", "own pass-through", "p99 added", "--workers 2")
+    assert all(target in text for target in targets)
+    verdict_rows = [line for line in text.splitlines() if line.startswith(("| 17 |", "| 7 |"))]
+    assert len(verdict_rows) >= 10
+    assert all(line.rstrip(" |").rsplit("|", 1)[1].strip() for line in verdict_rows)
     for image in ("benchmark-throughput.png", "benchmark-latency.png", "benchmark-rss.png"):
         path = tmp_path / "img" / image
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -66,13 +76,24 @@ def test_quick_benchmark_run_writes_a_complete_report(tmp_path: Path) -> None:
     [small, large] = results["encoder"]
     assert small["size"] == 12 and large["size"] == 65536
     assert all(small[k] > 0 for k in ("esdk_us", "sdk_us", "primitives_us"))
+    headline = results["headline"]["samples"]
+    # uvloop is a test dependency (pyproject.toml), so its two contenders run too
+    assert set(headline) == {"reference", "passthrough", "fle", "passthrough_uvloop", "fle_uvloop"}
+    for runs in headline.values():
+        assert len(runs) == 1
+        for run in runs:
+            assert run["requests"] > 0 and run["errors"] == 0 and run["p99_ms"] >= run["p50_ms"]
+            # CPU accounted for every side: the proxy, wrk (read from its /proc entry) and the origin
+            assert run["proxy_cpu_s"] > 0 and run["wrk_cpu_s"] > 0 and run["origin_cpu_s"] > 0
+            assert run["busy_cpu_s"] >= run["proxy_cpu_s"]
     assert set(results["matrix"]) == {"fle", "passthrough", "reference"}
     for points in results["matrix"].values():
         assert set(points) == {"1", "8"}
         assert all(p["rps"] > 0 and p["errors"] == 0 and p["p99_ms"] >= p["p50_ms"] for p in points.values())
-    assert set(results["half_peak"]["points"]) == {"fle", "passthrough"}
-    assert set(results["scaling"]) == {"1", "2"}
-    assert all(p["errors"] == 0 for p in results["scaling"].values())
+    assert set(results["half_peak"]["samples"]) == {"fle", "passthrough"}
+    workers = results["workers"]["samples"]
+    assert set(workers) == {"1", "2"}
+    assert all(run["errors"] == 0 and run["wrk_cpu_s"] > 0 for runs in workers.values() for run in runs)
     upload = results["upload"]
     assert upload["origin_received"] == upload["size"] == 16 * 2**20
     assert results["long_run"]["requests"] >= 1000 and results["long_run"]["errors"] == 0
