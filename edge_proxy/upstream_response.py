@@ -98,6 +98,11 @@ class OriginResponse:
             self._conn = None
             self._wake()
 
+    @property
+    def buffered(self) -> int:
+        """Body bytes received and not yet read."""
+        return self._buffered
+
     # --- read by the proxy -----------------------------------------------------------------------------
 
     async def head(self) -> None:
