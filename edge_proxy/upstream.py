@@ -158,11 +158,13 @@ class OriginPool:
     async def _stream(
         self, conn: OriginConnection, head: bytes, body: AsyncIterable[bytes], length: str | None
     ) -> None:
-        """Send a streamed body: raw up to its Content-Length, else chunked; stops if the origin answers."""
+        """Send a streamed body: raw up to its Content-Length, else chunked; stops if the origin answers.
+
+        The head goes out with the first piece (one write, and nothing at all if the body fails first)."""
         chunked = length is None
         declared = -1 if length is None else int(length)
         sent = 0
-        conn.write(head)
+        pending = head
         iterator = aiter(body)
         try:
             while conn.writable():
@@ -175,14 +177,15 @@ class OriginPool:
                 if not chunk or not conn.writable():
                     continue
                 sent += len(chunk)
-                conn.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                conn.write(pending + (b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk))
+                pending = b""
                 await conn.drain(self.read_timeout)
             else:
                 return  # the origin answered (or closed) before the whole body went out
-            if chunked:
-                conn.write(b"0\r\n\r\n")
-            elif sent != declared:
+            if not chunked and sent != declared:
                 raise Broken("the request body did not match its Content-Length")
+            if chunked or pending:
+                conn.write(pending + b"0\r\n\r\n" if chunked else pending)
             conn.request_sent = True
         finally:
             close = getattr(iterator, "aclose", None)
