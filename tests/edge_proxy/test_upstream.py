@@ -6,6 +6,7 @@ bounded memory when its reader is slow."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import socket
 import ssl
@@ -14,8 +15,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -23,6 +26,7 @@ from edge_proxy import start_site, tls_context
 from edge_proxy.upstream import OriginPool
 from edge_proxy.upstream_errors import BodyFailed, ConnectFailed, UpstreamTimeout
 from edge_proxy.upstream_response import HIGH_WATER, OriginResponse
+from tests.fixtures_proxy import Canary, phone_config_dir, proxy_stack
 
 pytestmark = pytest.mark.both_loops
 
@@ -61,6 +65,8 @@ def _origin_app(origin: Origin) -> web.Application:
             origin.most_concurrent = max(origin.most_concurrent, origin.concurrent)
             await asyncio.sleep(float(request.query.get("s", "0.2")))
             origin.concurrent -= 1
+        if kind == "sized":
+            return web.Response(body=b"s" * int(request.query["n"]), headers={"X-Kind": kind})
         if kind == "big":
             response = web.StreamResponse()
             await response.prepare(request)
@@ -207,6 +213,27 @@ async def test_connect_failures() -> None:
                 await pool.request("GET", "/", CIMultiDict(), None)
 
 
+async def test_a_connect_that_does_not_complete_is_a_connect_timeout() -> None:
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)  # never accepted: once its queue is full, the kernel drops further SYNs
+        fillers = [socket.socket() for _ in range(4)]
+        for filler in fillers:
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(full.getsockname())
+        try:
+            async with _pool(f"http://127.0.0.1:{full.getsockname()[1]}", connect_timeout=0.5) as pool:
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                with pytest.raises(UpstreamTimeout):
+                    await pool.request("GET", "/", CIMultiDict(), None)
+                assert 0.5 <= loop.time() - started < 3
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
 async def test_a_slow_reader_holds_the_origin_back_in_bounded_memory() -> None:
     async with aiohttp_origin() as origin, _pool(origin.url) as pool:
         response = await pool.request("GET", "/big?n=512", CIMultiDict(), None)  # 32 MiB
@@ -225,6 +252,34 @@ async def test_abandoning_a_response_closes_its_connection() -> None:
         assert pool.idle == 0
         assert await _body(await pool.request("GET", "/next", CIMultiDict(), None)) == b"no body"
     assert len({s.peer_port for s in origin.seen}) == 2
+
+
+# --- through the proxy ----------------------------------------------------------------------------------
+
+
+async def test_the_proxy_relays_small_large_chunked_and_head_responses(
+    canary: Canary, tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    config_dir = phone_config_dir(tmp_path / "cfg", rsa_key)
+    async with (
+        aiohttp_origin() as origin,
+        proxy_stack(canary, config_dir, origin=origin.url) as stack,
+        aiohttp.ClientSession(auto_decompress=False) as session,
+    ):
+        for n in (0, 100, 64 * 1024, 200_000):  # one write up to 64 KiB, streamed with its length above
+            async with session.get(f"{stack.url}/sized?n={n}") as response:
+                assert response.status == 200 and response.headers["X-Kind"] == "sized"
+                assert response.content_length == n and await response.read() == b"s" * n
+        async with session.head(f"{stack.url}/sized?n=100") as response:
+            assert response.status == 200 and response.headers["Content-Length"] == "100"
+            assert await response.read() == b""
+        async with session.get(f"{stack.url}/big?n=3") as response:
+            assert response.headers["Transfer-Encoding"] == "chunked"
+            assert await response.read() == b"b" * 3 * 65536
+        async with session.get(f"{stack.url}/redirect", allow_redirects=False) as response:
+            assert response.status == 302 and response.headers["Location"] == "/elsewhere"
+    assert [s.method for s in origin.seen] == ["GET"] * 4 + ["HEAD", "GET", "GET"]
+    assert len({s.peer_port for s in origin.seen}) == 1  # one kept-alive connection for all of them
 
 
 # --- https -----------------------------------------------------------------------------------------------
