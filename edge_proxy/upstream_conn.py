@@ -74,6 +74,7 @@ class OriginConnection(asyncio.Protocol):
         self._parser = HttpResponseParser(self)
         self._head_only = head_only
         self._interim = False
+        self._reason = b""
         self._fields = []
         self._head_bytes = 0
 
@@ -227,7 +228,7 @@ class OriginConnection(asyncio.Protocol):
             if status == 101:
                 raise Broken("the origin switched protocols")
             self._interim = True  # 100 Continue, 102, 103: skipped, the final head follows
-            self._fields, self._head_bytes = [], 0
+            self._reason, self._fields, self._head_bytes = b"", [], 0
             return
         headers = CIMultiDict(
             (name.decode("latin-1"), value.decode("utf-8", "surrogateescape")) for name, value in self._fields

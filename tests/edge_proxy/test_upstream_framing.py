@@ -118,6 +118,9 @@ async def test_interim_heads_are_skipped_and_101_is_refused() -> None:
         if _path(head) == "/switch":
             writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n")
             return False
+        if _path(head) == "/no-reason":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200\r\nContent-Length: 0\r\n\r\n")
+            return True
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         await writer.drain()
         writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nX-Final: 1\r\n")
@@ -129,6 +132,9 @@ async def test_interim_heads_are_skipped_and_101_is_refused() -> None:
         assert (response.status, response.reason) == (201, "Created")
         assert list(response.headers.items()) == [("X-Final", "1"), ("Content-Length", "2")]
         assert await _body(response) == b"ok"
+        response = await pool.request("GET", "/no-reason", CIMultiDict(), None)
+        assert (response.status, response.reason) == (200, "")  # not the interim head's "Continue"
+        await _body(response)
         with pytest.raises(Broken):
             await pool.request("GET", "/switch", CIMultiDict(), None)
 
@@ -146,6 +152,20 @@ async def test_no_body_for_204_and_304_and_the_connection_stays() -> None:
             response = await pool.request("GET", path, CIMultiDict(), None)
             assert response.complete and await _body(response) == b""
     assert raw.connections == 1
+
+
+async def test_connection_close_from_the_origin_is_honoured() -> None:
+    async def answer(head: bytes, reader: Reader, writer: Writer) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.5)  # it does not close at once: we must not wait for that to stop reusing
+        return False
+
+    async with raw_origin(answer) as raw, _pool(raw.url) as pool:
+        for _ in range(2):
+            assert await _body(await pool.request("GET", "/", CIMultiDict(), None)) == b"ok"
+            assert pool.idle == 0
+    assert raw.connections == 2
 
 
 async def test_a_connection_the_origin_closed_while_pooled_is_not_used() -> None:
