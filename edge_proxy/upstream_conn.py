@@ -77,14 +77,16 @@ class OriginConnection(asyncio.Protocol):
         self._reason = b""
         self._fields = []
         self._head_bytes = 0
+        if not self.alive:  # closed before the exchange began: fail it now, not after the read timeout
+            self._end(False, Broken("the origin closed the connection"))
 
     def idle(self) -> bool:
         """No exchange under way."""
         return self._response is None
 
     def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(data)
+        if self.alive and self.transport is not None:  # a dead one's exchange has failed already
+            self.transport.write(data)
 
     def writable(self) -> bool:
         """The request may go on: connected, and the origin has not answered yet."""
