@@ -61,8 +61,10 @@ async def raw_origin(answer: Callable[[bytes, Reader, Writer], Awaitable[bool]])
             await asyncio.wait_for(server.wait_closed(), 2)
 
 
-def _pool(url: str, read_timeout: float = 5.0) -> OriginPool:
-    return OriginPool(URL(url), size=4, connect_timeout=2.0, read_timeout=read_timeout)
+def _pool(url: str, read_timeout: float = 5.0, idle_timeout: float = 30.0) -> OriginPool:
+    return OriginPool(
+        URL(url), size=4, connect_timeout=2.0, read_timeout=read_timeout, idle_timeout=idle_timeout
+    )
 
 
 async def _body(response: OriginResponse) -> bytes:
@@ -180,6 +182,24 @@ async def test_a_connection_the_origin_closed_while_pooled_is_not_used() -> None
         await asyncio.sleep(0.4)
         assert await _body(await pool.request("POST", "/2", CIMultiDict(), b"b")) == b"ok"
     assert raw.connections == 2 and [_path(h) for h in raw.heads] == ["/1", "/2"]
+
+
+async def test_idle_connections_are_closed_after_the_idle_timeout() -> None:
+    closed = asyncio.Event()
+
+    async def answer(head: bytes, reader: Reader, writer: Writer) -> bool:
+        writer.write(OK)
+        await writer.drain()
+        if await reader.read(1) == b"":  # our side closed it
+            closed.set()
+        return False
+
+    async with raw_origin(answer) as raw, _pool(raw.url, idle_timeout=0.3) as pool:
+        assert await _body(await pool.request("GET", "/", CIMultiDict(), None)) == b"ok"
+        assert pool.idle == 1
+        await asyncio.wait_for(closed.wait(), 3)
+        assert pool.idle == 0
+    assert raw.connections == 1
 
 
 async def test_a_reused_connection_that_fails_is_retried_only_for_an_idempotent_request() -> None:
