@@ -1,30 +1,30 @@
-"""Talking to the origin: send the request over the pooled session, stream its answer back to the client.
+"""Talking to the origin: send the request over the pooled client, stream its answer back to the client.
 
 Origin failures become short answers: 502 when it cannot be reached or breaks the exchange, 504 when it
-does not answer in time. Once the response has started, a failure can only cut the connection.
+does not answer in time. Once the response has started, a failure can only cut the connection. The
+client itself is ours (upstream.py says why and what it does and does not do).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable
-from typing import Any
 
-import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
 from .accesslog import Outcome
-from .body import CHUNK
 from .headers import end_to_end
 from .settings import ProxySettings, Timeouts
+from .upstream import Body as Body  # app.py's type of a request body
+from .upstream import OriginPool
+from .upstream_errors import ConnectFailed, UpstreamError, UpstreamTimeout
+from .upstream_response import OriginResponse
 
 log = logging.getLogger("edge_proxy")
 
-_SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
-SESSION = web.AppKey("session", aiohttp.ClientSession)
-
-Body = bytes | AsyncIterable[bytes] | None
+SESSION = web.AppKey("session", OriginPool)
+ONE_WRITE_BODY = 64 * 1024  # a complete response body up to this size is answered in one write
 
 
 class OriginFailed(Exception):
@@ -36,37 +36,34 @@ class OriginFailed(Exception):
         super().__init__(f"{status} origin {kind}")
 
 
-def session_for(settings: ProxySettings) -> aiohttp.ClientSession:
-    """The pooled keep-alive session to the origin; redirects and bodies are passed through untouched."""
+def session_for(settings: ProxySettings) -> OriginPool:
+    """The pooled keep-alive client to the origin; redirects and bodies are passed through untouched."""
     t: Timeouts = settings.timeouts
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=t.origin_connect, sock_read=t.origin_read)
-    return aiohttp.ClientSession(
-        timeout=timeout,
-        auto_decompress=False,
-        skip_auto_headers=_SKIP_AUTO_HEADERS,
-        connector=aiohttp.TCPConnector(limit=settings.pool_size, keepalive_timeout=30),
+    return OriginPool(
+        settings.origin,
+        size=settings.pool_size,
+        connect_timeout=t.origin_connect,
+        read_timeout=t.origin_read,
+        idle_timeout=30.0,
     )
 
 
-def target_url(origin: URL, request: web.Request) -> URL:
-    return URL(str(origin).rstrip("/") + request.rel_url.raw_path_qs, encoded=True)
+def target_url(origin: URL, request: web.Request) -> str:
+    """The request-target for the origin: its base path, then the client's path and query, as received."""
+    return origin.raw_path.rstrip("/") + request.rel_url.raw_path_qs
 
 
 async def send(
-    session: aiohttp.ClientSession, request: web.Request, target: URL, headers: Any, body: Body
-) -> aiohttp.ClientResponse:
+    session: OriginPool, request: web.Request, target: str, headers: CIMultiDict[str], body: Body
+) -> OriginResponse:
     """Send the request; OriginFailed(502 | 504) when the origin does not give us a response head."""
     try:
-        return await session.request(
-            request.method, target, headers=headers, data=body, allow_redirects=False
-        )
-    except TimeoutError as e:
+        return await session.request(request.method, target, headers, body)
+    except UpstreamTimeout as e:
         raise OriginFailed(504, "timeout") from e
-    except aiohttp.ClientError as e:
+    except UpstreamError as e:
         log.warning("origin request failed: %s", type(e).__name__)
-        raise OriginFailed(
-            502, "unreachable" if isinstance(e, aiohttp.ClientConnectorError) else "broken"
-        ) from e
+        raise OriginFailed(502, "unreachable" if isinstance(e, ConnectFailed) else "broken") from e
 
 
 def failure_response(failure: OriginFailed) -> web.Response:
@@ -74,22 +71,24 @@ def failure_response(failure: OriginFailed) -> web.Response:
     return web.Response(status=failure.status, text=text)
 
 
-async def relay(
-    request: web.Request, upstream: aiohttp.ClientResponse, outcome: Outcome
-) -> web.StreamResponse:
-    """Stream the origin's response to the client, chunk by chunk, without holding it in memory."""
-    async with upstream:
-        outcome.origin_status = upstream.status
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(end_to_end(upstream.headers))
-        chunked = "chunked" in upstream.headers.get("Transfer-Encoding", "").lower()
-        if upstream.content_length is not None and not chunked:
+async def relay(request: web.Request, upstream: OriginResponse, outcome: Outcome) -> web.StreamResponse:
+    """The origin's response to the client: in one write when it is small and all here, else streamed
+    piece by piece without holding it in memory (the origin is not read faster than the client takes)."""
+    try:
+        outcome.origin_status = status = upstream.status
+        headers = end_to_end(upstream.headers)
+        if upstream.content_length is not None and request.method != "HEAD" and status not in (204, 304):
+            body = upstream.body_if_complete(ONE_WRITE_BODY)
+            if body is not None:
+                return web.Response(status=status, reason=upstream.reason, headers=headers, body=body)
+        response = web.StreamResponse(status=status, reason=upstream.reason, headers=headers)
+        if upstream.content_length is not None:
             response.content_length = upstream.content_length
         await response.prepare(request)
         try:
-            async for chunk in upstream.content.iter_chunked(CHUNK):
+            while chunk := await upstream.read():
                 await response.write(chunk)
-        except (TimeoutError, aiohttp.ClientError) as e:
+        except UpstreamError as e:
             log.warning("origin response broke off: %s", type(e).__name__)
             outcome.origin_error = "broken"
             if request.transport is not None:
@@ -97,3 +96,5 @@ async def relay(
             return response
         await response.write_eof()
         return response
+    finally:
+        upstream.close()

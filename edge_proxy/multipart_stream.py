@@ -10,12 +10,12 @@ byte of a protected part's plaintext, so the fail-closed rule holds mid-stream t
 What is checked before the first byte goes out (a clean 4xx, nothing sent): the boundary parameter, that
 the profile reads multipart bodies, and a declared Content-Length over the limit. Anything refused later
 (a malformed part, a protected part over its limit, too many protected parts, a body over the limit, an
-idle client) is raised from the body generator; aiohttp's client then fails the origin request with a
-ClientConnectionError caused by our RequestRefused, which `refusal_in` finds so the client gets the
-refusal (not a 502). The origin may by then have seen the start of the body and a connection that broke
-off before its end: a truncated upload, never a protected plaintext (if the refusal comes before the first
-bytes were released, it sees nothing at all). An origin must treat an incomplete body
-as a failed request (HTTP servers do: the chunked body has no final chunk).
+idle client) is raised from the body generator; the origin client (upstream.py) then cuts the origin
+connection and fails the request with BodyFailed caused by our RequestRefused, which `refusal_in` finds so
+the client gets the refusal (not a 502). The origin may by then have seen the start of the body and a
+connection that broke off before its end: a truncated upload, never a protected plaintext (if the refusal
+comes before the first bytes were released, it sees nothing at all). An origin must treat an incomplete
+body as a failed request (HTTP servers do: the chunked body has no final chunk).
 
 Compressed multipart bodies (Content-Encoding gzip/deflate) are not streamed: they take the whole-body
 path and its 1 MB limit.
@@ -94,7 +94,7 @@ async def _rewritten(
 def refusal_in(error: BaseException) -> RequestRefused | None:
     """The RequestRefused that a streamed body raised, if it is what made the origin request fail."""
     seen: BaseException | None = error
-    for _ in range(8):  # a short chain: OriginFailed <- ClientConnectionError <- RequestRefused
+    for _ in range(8):  # a short chain: OriginFailed <- BodyFailed <- RequestRefused
         if seen is None or isinstance(seen, RequestRefused):
             return seen
         seen = seen.__cause__ or seen.__context__
