@@ -9,7 +9,8 @@ written by us (one `transport.write` with the body when the body is bytes), and 
 httptools (llhttp, the parser uvicorn and Node use), see upstream_conn.py and upstream_response.py.
 
 What it sends: the method, the request-target it is given, `Host` for the origin, the caller's headers
-verbatim, and the framing: `Content-Length` for a bytes body (the body's length), the caller's
+verbatim (but `Authorization`, set from the origin URL's `user:password@` when it has one, as aiohttp's
+client did), and the framing: `Content-Length` for a bytes body (the body's length), the caller's
 `Content-Length` for a streamed body that has one, else `Transfer-Encoding: chunked`; `Content-Length: 0`
 for a body-less request whose method expects a body (POST, PUT, PATCH, DELETE), as aiohttp did. Nothing
 else: no User-Agent, Accept, Accept-Encoding, Content-Type, Connection. A header value with CR or LF is
@@ -31,6 +32,7 @@ from collections import deque
 from collections.abc import AsyncIterable
 from types import TracebackType
 
+from aiohttp import BasicAuth
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -64,6 +66,9 @@ class OriginPool:
         self.host = origin.raw_host
         self.port = origin.port or (443 if origin.scheme == "https" else 80)
         self.host_header = origin.host_port_subcomponent or self.host
+        self.authorization = (  # credentials in --origin: Basic auth on every request, as aiohttp sent it
+            BasicAuth(origin.user, origin.password or "").encode() if origin.user is not None else None
+        )
         self.ssl: ssl.SSLContext | None = None
         if origin.scheme == "https":  # verified against the system CAs, with SNI and a hostname check
             self.ssl = ssl_context or ssl.create_default_context()
@@ -150,6 +155,8 @@ class OriginPool:
                 headers["Transfer-Encoding"] = "chunked"
         elif method not in _NO_BODY_EXPECTED and "Content-Length" not in headers:
             headers["Content-Length"] = "0"
+        if self.authorization is not None:
+            headers["Authorization"] = self.authorization
         fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
         if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
             raise ValueError("a header for the origin holds a CR or LF")

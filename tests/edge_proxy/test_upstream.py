@@ -120,6 +120,18 @@ async def test_only_our_headers_go_out_with_host_and_length() -> None:
     ]  # no User-Agent, Accept, Accept-Encoding or Connection added
 
 
+async def test_credentials_in_the_origin_url_are_sent_as_basic_auth() -> None:
+    async with aiohttp_origin() as origin:
+        with_user = URL(origin.url).with_user("edge").with_password("s3cret:x")
+        async with _pool(str(with_user)) as pool:
+            headers = CIMultiDict([("Authorization", "Bearer from-the-client")])
+            await _body(await pool.request("GET", "/echo", headers, None))
+        async with _pool(origin.url) as pool:
+            await _body(await pool.request("GET", "/echo", CIMultiDict(), None))
+    sent = [dict(s.headers).get("Authorization") for s in origin.seen]
+    assert sent == [aiohttp.BasicAuth("edge", "s3cret:x").encode(), None]
+
+
 async def test_bodyless_requests_say_length_zero_only_where_a_body_is_expected() -> None:
     async with aiohttp_origin() as origin, _pool(origin.url) as pool:
         for method in ("GET", "POST", "DELETE", "OPTIONS"):
