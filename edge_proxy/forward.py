@@ -48,12 +48,12 @@ def session_for(settings: ProxySettings) -> aiohttp.ClientSession:
     )
 
 
-def target_url(origin: URL, request: web.Request) -> URL:
+def target_url(origin: URL, request: web.BaseRequest) -> URL:
     return URL(str(origin).rstrip("/") + request.rel_url.raw_path_qs, encoded=True)
 
 
 async def send(
-    session: aiohttp.ClientSession, request: web.Request, target: URL, headers: Any, body: Body
+    session: aiohttp.ClientSession, request: web.BaseRequest, target: URL, headers: Any, body: Body
 ) -> aiohttp.ClientResponse:
     """Send the request; OriginFailed(502 | 504) when the origin does not give us a response head."""
     try:
@@ -75,7 +75,7 @@ def failure_response(failure: OriginFailed) -> web.Response:
 
 
 async def relay(
-    request: web.Request, upstream: aiohttp.ClientResponse, outcome: Outcome
+    request: web.BaseRequest, upstream: aiohttp.ClientResponse, outcome: Outcome
 ) -> web.StreamResponse:
     """Stream the origin's response to the client, chunk by chunk, without holding it in memory."""
     async with upstream:
