@@ -3,8 +3,9 @@ fields, forward.
 
 The security rule lives in `_body_to_send`: a body that a profile applies to is read whole and rewritten
 before a single byte goes to the origin; if anything on that path fails, the request is refused. A body no
-profile applies to is streamed to the origin as it arrives, in constant memory; so is a multipart body,
-rewritten on the way without ever sending a protected part's plaintext (multipart_stream.py).
+profile applies to is streamed to the origin as it arrives, in constant memory (one that has arrived
+whole goes in one piece); so is a multipart body, rewritten on the way without ever sending a protected
+part's plaintext (multipart_stream.py).
 """
 
 from __future__ import annotations
@@ -64,14 +65,29 @@ async def _rewrite(
     return encode(rewritten, coding)
 
 
-async def _stream(request: web.BaseRequest, idle: float, outcome: Outcome) -> AsyncIterator[bytes]:
+async def _stream(
+    request: web.BaseRequest, idle: float, outcome: Outcome, arrived: bytes
+) -> AsyncIterator[bytes]:
     """The client's body, passed on chunk by chunk; an idle client is noted and ends the upload."""
+    if arrived:
+        yield arrived
     try:
         async for chunk in idle_chunks(request.content, idle):
             yield chunk
     except ClientIdle:
         outcome.reason = "ClientIdleTimeout"
         raise
+
+
+def _forwarded(request: web.BaseRequest, idle: float, outcome: Outcome) -> Body:
+    """A body no profile applies to, passed on as it arrives: what has arrived is taken at once; when that
+    is all of a body of declared length (the usual small form), it goes to the origin as bytes, in one
+    write with the request head, else the rest is streamed (constant memory: at most what aiohttp buffers)."""
+    content = request.content
+    arrived = content.read_nowait()
+    if request.content_length is not None and content.at_eof():
+        return arrived
+    return _stream(request, idle, outcome, arrived)
 
 
 async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, outcome: Outcome) -> Body:
@@ -89,7 +105,7 @@ async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, 
         )
     if decision.action is Action.FORWARD:
         outcome.action = "forward"
-        return _stream(request, runtime.settings.timeouts.client_idle, outcome)
+        return _forwarded(request, runtime.settings.timeouts.client_idle, outcome)
     assert decision.profile is not None
     outcome.action, outcome.profile = "encrypt", decision.profile.id
     if streams(request, decision):  # multipart: rewritten as it streams (see multipart_stream.py)
@@ -195,9 +211,9 @@ class Proxy:
             if outcome.fields_encrypted:
                 metrics.fields_encrypted.inc(outcome.fields_encrypted)
             if outcome.action == "refuse" and outcome.reason:
-                metrics.refusals.labels(outcome.reason).inc()
+                metrics.count_refusal(outcome.reason)
             if outcome.origin_error:
-                metrics.origin_errors.labels(outcome.origin_error).inc()
+                metrics.count_origin_error(outcome.origin_error)
             outcome.emit()
 
 
