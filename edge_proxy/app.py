@@ -84,8 +84,10 @@ def _forwarded(request: web.BaseRequest, idle: float, outcome: Outcome) -> Body:
     is all of a body of declared length (the usual small form), it goes to the origin as bytes, in one
     write with the request head, else the rest is streamed (constant memory: at most what aiohttp buffers)."""
     content = request.content
+    if request.content_length is None or content.exception() is not None:
+        return _stream(request, idle, outcome, b"")  # chunked, or already broken: streamed as ever
     arrived = content.read_nowait()
-    if request.content_length is not None and content.at_eof():
+    if content.at_eof():
         return arrived
     return _stream(request, idle, outcome, arrived)
 
