@@ -33,8 +33,8 @@ def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
 
 class Service(Protocol):
     """What `start_site` serves: a request handler with a lifecycle. The proxy is one (app.Proxy, served by
-    aiohttp's low-level server with no application, router or middleware on its hot path); an aiohttp
-    Application is made one by `application_service`."""
+    aiohttp's low-level server with no application, router or middleware on its hot path); `start_site`
+    makes an aiohttp Application one (`_ApplicationService`)."""
 
     async def start(self) -> None:
         """Open what the handler needs (called before the listening socket opens)."""
@@ -49,7 +49,9 @@ class Service(Protocol):
 class _ApplicationService:
     """An aiohttp Application as a Service: its AppRunner runs the startup and cleanup hooks, and requests
     go to the handler and request factory the runner's server was made with (public attributes of
-    aiohttp's `web.Server`), served by our own server like any other service."""
+    aiohttp's `web.Server`), served by our own server like any other service. Its on_shutdown hooks run
+    once the connections are shut down (none of our applications has one), its cleanup hooks last, as
+    before."""
 
     def __init__(self, app: web.Application) -> None:
         self.runner = web.AppRunner(app, handle_signals=False, access_log=None)
