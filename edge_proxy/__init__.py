@@ -5,7 +5,7 @@ It holds public keys only; nothing here may import private-key code (see tests/s
 
 from . import loops
 from .admin import build_admin_app
-from .app import build_app
+from .app import Proxy, build_app
 from .errors import ProxyError, RequestRefused
 from .guards import ClientLimits
 from .limits import Limits
@@ -20,6 +20,7 @@ __all__ = [
     "ConfigSource",
     "Limits",
     "Listener",
+    "Proxy",
     "ProxyError",
     "ProxySettings",
     "RequestRefused",

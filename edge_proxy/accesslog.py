@@ -38,7 +38,7 @@ class Outcome:
     origin_error: str | None = None
 
     @classmethod
-    def of(cls, request: web.Request) -> Outcome:
+    def of(cls, request: web.BaseRequest) -> Outcome:
         return cls(method=request.method, path=request.path, remote=request.remote, scheme=request.scheme)
 
     @property

@@ -1,9 +1,11 @@
-"""The reverse proxy as an aiohttp application: select a profile, encrypt protected fields, forward.
+"""The reverse proxy (`Proxy`, served by aiohttp's low-level server): select a profile, encrypt protected
+fields, forward.
 
 The security rule lives in `_body_to_send`: a body that a profile applies to is read whole and rewritten
 before a single byte goes to the origin; if anything on that path fails, the request is refused. A body no
-profile applies to is streamed to the origin as it arrives, in constant memory; so is a multipart body,
-rewritten on the way without ever sending a protected part's plaintext (multipart_stream.py).
+profile applies to is streamed to the origin as it arrives, in constant memory (one that has arrived
+whole goes in one piece); so is a multipart body, rewritten on the way without ever sending a protected
+part's plaintext (multipart_stream.py).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from profiles import QUERY_ARG_NAME, Action, Decision, select
 
@@ -21,12 +24,13 @@ from .accesslog import Outcome
 from .bodies import rewrite_body
 from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_limited
 from .errors import RequestRefused
-from .forward import SESSION, Body, OriginFailed, failure_response, relay, send, session_for, target_url
+from .forward import Body, OriginFailed, failure_response, relay, send, session_for, target_url
 from .headers import request_headers
 from .looplag import lag_watch
 from .multipart_stream import multipart_stream, refusal_in, streams
-from .runtime import RUNTIME, Live, Runtime
+from .runtime import Live, Runtime
 from .settings import ProxySettings
+from .upstream import OriginPool
 
 log = logging.getLogger("edge_proxy")
 
@@ -39,7 +43,7 @@ def _refusal(refused: RequestRefused) -> web.Response:
 
 
 async def _rewrite(
-    request: web.Request, runtime: Runtime, live: Live, decision: Decision, outcome: Outcome
+    request: web.BaseRequest, runtime: Runtime, live: Live, decision: Decision, outcome: Outcome
 ) -> bytes:
     """Read the whole body, encrypt its protected values, and return what the origin gets."""
     limits, idle = runtime.settings.limits, runtime.settings.timeouts.client_idle
@@ -61,8 +65,12 @@ async def _rewrite(
     return encode(rewritten, coding)
 
 
-async def _stream(request: web.Request, idle: float, outcome: Outcome) -> AsyncIterator[bytes]:
+async def _stream(
+    request: web.BaseRequest, idle: float, outcome: Outcome, arrived: bytes
+) -> AsyncIterator[bytes]:
     """The client's body, passed on chunk by chunk; an idle client is noted and ends the upload."""
+    if arrived:
+        yield arrived
     try:
         async for chunk in idle_chunks(request.content, idle):
             yield chunk
@@ -71,7 +79,20 @@ async def _stream(request: web.Request, idle: float, outcome: Outcome) -> AsyncI
         raise
 
 
-async def _body_to_send(request: web.Request, runtime: Runtime, live: Live, outcome: Outcome) -> Body:
+def _forwarded(request: web.BaseRequest, idle: float, outcome: Outcome) -> Body:
+    """A body no profile applies to, passed on as it arrives: what has arrived is taken at once; when that
+    is all of a body of declared length (the usual small form), it goes to the origin as bytes, in one
+    write with the request head, else the rest is streamed (constant memory: at most what aiohttp buffers)."""
+    content = request.content
+    if request.content_length is None or content.exception() is not None:
+        return _stream(request, idle, outcome, b"")  # chunked, or already broken: streamed as ever
+    arrived = content.read_nowait()
+    if content.at_eof():
+        return arrived
+    return _stream(request, idle, outcome, arrived)
+
+
+async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, outcome: Outcome) -> Body:
     """None (no body), a stream (no profile applies), or the rewritten bytes; RequestRefused otherwise."""
     if not request.body_exists:
         return None
@@ -86,7 +107,7 @@ async def _body_to_send(request: web.Request, runtime: Runtime, live: Live, outc
         )
     if decision.action is Action.FORWARD:
         outcome.action = "forward"
-        return _stream(request, runtime.settings.timeouts.client_idle, outcome)
+        return _forwarded(request, runtime.settings.timeouts.client_idle, outcome)
     assert decision.profile is not None
     outcome.action, outcome.profile = "encrypt", decision.profile.id
     if streams(request, decision):  # multipart: rewritten as it streams (see multipart_stream.py)
@@ -94,7 +115,9 @@ async def _body_to_send(request: web.Request, runtime: Runtime, live: Live, outc
     return await _rewrite(request, runtime, live, decision, outcome)
 
 
-async def _proxy(request: web.Request, runtime: Runtime, outcome: Outcome) -> web.StreamResponse:
+async def _proxy(
+    request: web.BaseRequest, runtime: Runtime, session: OriginPool, outcome: Outcome
+) -> web.StreamResponse:
     live = runtime.live  # one config for the whole request, even if a reload happens meanwhile
     try:
         body = await _body_to_send(request, runtime, live, outcome)
@@ -109,7 +132,7 @@ async def _proxy(request: web.Request, runtime: Runtime, outcome: Outcome) -> we
         headers["Content-Length"] = str(request.content_length)  # streamed as sent, not re-chunked
     try:
         upstream = await send(
-            request.app[SESSION], request, target_url(runtime.settings.origin, request), headers, body
+            session, request, target_url(runtime.settings.origin, request), headers, body
         )
     except OriginFailed as failure:
         if (
@@ -125,48 +148,80 @@ async def _proxy(request: web.Request, runtime: Runtime, outcome: Outcome) -> we
     return await relay(request, upstream, outcome)
 
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    """Every request: proxy it, then count it and write its access-log line (never a field value)."""
-    runtime = request.app[RUNTIME]
-    metrics = runtime.metrics
-    outcome = Outcome.of(request)
-    metrics.in_flight.inc()
-    try:
-        response = await _proxy(request, runtime, outcome)
-        outcome.status = response.status
-        return response
-    except Exception:
-        outcome.status = 500  # a bug: aiohttp answers 500, and nothing was forwarded half-rewritten
-        raise
-    finally:
-        metrics.in_flight.dec()
-        status = outcome.status or 499  # 499: the client went away before an answer
-        outcome.status = status
-        metrics.count_request(outcome.method_label, outcome.action, status, outcome.seconds())
-        if outcome.fields_encrypted:
-            metrics.fields_encrypted.inc(outcome.fields_encrypted)
-        if outcome.action == "refuse" and outcome.reason:
-            metrics.refusals.labels(outcome.reason).inc()
-        if outcome.origin_error:
-            metrics.origin_errors.labels(outcome.origin_error).inc()
-        outcome.emit()
+async def _expect(request: web.BaseRequest) -> None:
+    """`Expect: 100-continue` is answered here, before the body is read (what aiohttp's router did for
+    the application this proxy was until issue 17); another expectation is refused with 417."""
+    writer = request.writer
+    if request.version == HttpVersion11:
+        expect = request.headers.get("Expect", "")
+        if expect.lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+        await writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        writer.output_size = 0  # the interim answer is not part of the response's size
+    await writer.drain()
 
 
-async def _client_session(app: web.Application) -> AsyncIterator[None]:
-    async with session_for(app[RUNTIME].settings) as session:
-        app[SESSION] = session
-        yield
+class Proxy:
+    """The reverse proxy as a service for `start_site` (serving.py): aiohttp's low-level server calls
+    `handle` for every request, with no application, router or middleware in between.
+
+    start() opens what requests share (the pooled origin session, the event-loop lag probe exported as
+    fle_proxy_event_loop_lag_*); stop() closes them. A Runtime passed in is shared with an admin app and
+    with reloads.
+    """
+
+    def __init__(self, settings: ProxySettings | Runtime) -> None:
+        self.runtime = settings if isinstance(settings, Runtime) else Runtime(settings)
+        self.session: OriginPool | None = None
+        self._resources: AsyncExitStack | None = None
+
+    async def start(self) -> None:
+        async with AsyncExitStack() as stack:
+            self.session = await stack.enter_async_context(session_for(self.runtime.settings))
+            await stack.enter_async_context(lag_watch(self.runtime.metrics))
+            self._resources = stack.pop_all()
+
+    async def stop(self) -> None:
+        resources, self._resources = self._resources, None
+        if resources is not None:
+            await resources.aclose()
+        self.session = None
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Every request: proxy it, then count it and write its access-log line (never a field value)."""
+        session = self.session
+        if session is None:
+            raise RuntimeError("the proxy is not started")
+        if "Expect" in request.headers:
+            await _expect(request)
+        runtime = self.runtime
+        metrics = runtime.metrics
+        outcome = Outcome.of(request)
+        metrics.in_flight.inc()
+        try:
+            response = await _proxy(request, runtime, session, outcome)
+            outcome.status = response.status
+            return response
+        except Exception:
+            outcome.status = 500  # a bug: aiohttp answers 500, and nothing was forwarded half-rewritten
+            raise
+        finally:
+            metrics.in_flight.dec()
+            status = outcome.status or 499  # 499: the client went away before an answer
+            outcome.status = status
+            metrics.count_request(outcome.method_label, outcome.action, status, outcome.seconds())
+            if outcome.fields_encrypted:
+                metrics.fields_encrypted.inc(outcome.fields_encrypted)
+            if outcome.action == "refuse" and outcome.reason:
+                metrics.count_refusal(outcome.reason)
+            if outcome.origin_error:
+                metrics.count_origin_error(outcome.origin_error)
+            outcome.emit()
 
 
-def build_app(settings: ProxySettings | Runtime) -> web.Application:
-    """The proxy application; every path and method goes to `handle`.
+def build_app(settings: ProxySettings | Runtime) -> Proxy:
+    """The proxy, ready for `start_site`; every path and method goes to `Proxy.handle`.
 
     Pass a Runtime to share its metrics and config with an admin app and with reloads.
     """
-    runtime = settings if isinstance(settings, Runtime) else Runtime(settings)
-    app = web.Application()
-    app[RUNTIME] = runtime
-    app.cleanup_ctx.append(_client_session)
-    app.cleanup_ctx.append(lag_watch(lambda a: a[RUNTIME].metrics))  # fle_proxy_event_loop_lag_*
-    app.router.add_route("*", "/{tail:.*}", handle)
-    return app
+    return Proxy(settings)

@@ -23,7 +23,6 @@ from .upstream_response import OriginResponse
 
 log = logging.getLogger("edge_proxy")
 
-SESSION = web.AppKey("session", OriginPool)
 ONE_WRITE_BODY = 64 * 1024  # a complete response body up to this size is answered in one write
 
 
@@ -48,13 +47,13 @@ def session_for(settings: ProxySettings) -> OriginPool:
     )
 
 
-def target_url(origin: URL, request: web.Request) -> str:
+def target_url(origin: URL, request: web.BaseRequest) -> str:
     """The request-target for the origin: its base path, then the client's path and query, as received."""
     return origin.raw_path.rstrip("/") + request.rel_url.raw_path_qs
 
 
 async def send(
-    session: OriginPool, request: web.Request, target: str, headers: CIMultiDict[str], body: Body
+    session: OriginPool, request: web.BaseRequest, target: str, headers: CIMultiDict[str], body: Body
 ) -> OriginResponse:
     """Send the request; OriginFailed(502 | 504) when the origin does not give us a response head."""
     try:
@@ -71,7 +70,7 @@ def failure_response(failure: OriginFailed) -> web.Response:
     return web.Response(status=failure.status, text=text)
 
 
-async def relay(request: web.Request, upstream: OriginResponse, outcome: Outcome) -> web.StreamResponse:
+async def relay(request: web.BaseRequest, upstream: OriginResponse, outcome: Outcome) -> web.StreamResponse:
     """The origin's response to the client: in one write when it is small and all here, else streamed
     piece by piece without holding it in memory (the origin is not read faster than the client takes)."""
     try:

@@ -1,8 +1,8 @@
 """Connection-level limits on the client side: header size and count, header read time, open connections.
 
 aiohttp itself enforces the header line, field and count limits (answering 400 with no handler run); it
-has no time limit on reading a request head and no cap on open connections, so `guard_factory` wraps its
-protocol factory (serving.py opens the listening server with the wrapped factory): each connection gets
+has no time limit on reading a request head and no cap on open connections, so `GuardedServer` (the
+low-level server serving.py listens with when limits are given) adds them: each connection gets
 `header_timeout` seconds from its opening (and from the end of each response plus the keep-alive idle
 time) until its request head has been read, else it is closed; a connection beyond `max_connections` is
 answered 503 and closed at once.
@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict
 
 from aiohttp import web
 
 
 class RunnerOptions(TypedDict, total=False):
-    """The AppRunner keyword arguments ClientLimits sets (typed, so a misspelt one fails the type check)."""
+    """The web.Server keyword arguments ClientLimits sets (typed, so a misspelt one fails the type check)."""
 
     max_line_size: int
     max_field_size: int
@@ -47,7 +47,7 @@ class ClientLimits:
             raise ValueError("timeout header_timeout must be greater than 0 seconds")
 
     def runner_options(self) -> RunnerOptions:
-        """What aiohttp's AppRunner enforces itself."""
+        """What aiohttp's server enforces itself."""
         return {
             "max_line_size": self.max_header_bytes,
             "max_field_size": self.max_header_bytes,
@@ -55,88 +55,74 @@ class ClientLimits:
         }
 
 
-class _Guarded(asyncio.Protocol):
-    """Wraps aiohttp's per-connection protocol: counts the connection, times its request heads."""
+class GuardedServer(web.Server):
+    """aiohttp's low-level server with the connection limits: counts connections, times request heads.
 
-    def __init__(self, guard: _Guard, inner: asyncio.Protocol) -> None:
-        self._guard, self._inner = guard, inner
-        self._transport: asyncio.Transport | None = None
-        self._admitted = False
+    The limits hook the server's public per-connection callbacks (connection_made and connection_lost,
+    which aiohttp's protocol calls once per connection) and one wrapper around the request handler; no
+    Python code runs per received chunk. A connection's deadline is set when it opens and again after each
+    response (keep-alive idle plus header_timeout), and cleared when a request head has arrived (the
+    handler runs: the body has its own idle limit). One periodic sweep, every header_timeout/4 (at most
+    1 s), closes the connections whose deadline has passed, instead of a timer per request; it runs only
+    while connections are open.
+    """
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport's methods without subclassing it (no isinstance)
-        transport = cast(asyncio.Transport, transport)
-        self._transport = transport
-        if len(self._guard.open) >= self._guard.limits.max_connections:
+    def __init__(
+        self,
+        handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+        *,
+        limits: ClientLimits,
+        idle: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(self._timed, **kwargs)
+        self.inner = handler
+        self.limits = limits
+        self.after_response = idle + limits.header_timeout
+        self.open: dict[web.RequestHandler, asyncio.Transport] = {}
+        self.deadlines: dict[web.RequestHandler, float] = {}  # connections waiting for a request head
+        self.interval = min(limits.header_timeout / 4, 1.0)
+        self.clock = asyncio.get_running_loop().time
+        self.sweeper: asyncio.TimerHandle | None = None
+
+    def connection_made(self, handler: web.RequestHandler, transport: asyncio.Transport) -> None:
+        if len(self.open) >= self.limits.max_connections:
             transport.write(_BUSY)
-            transport.close()
+            transport.close()  # aiohttp's protocol sees connection_lost next; the server never counted it
             return
-        self._admitted = True
-        self._guard.open[transport] = None
-        self._guard.arm(transport, self._guard.limits.header_timeout)
-        self._inner.connection_made(transport)
+        super().connection_made(handler, transport)
+        self.open[handler] = transport
+        self.deadlines[handler] = self.clock() + self.limits.header_timeout
+        if self.sweeper is None:
+            self.sweeper = asyncio.get_running_loop().call_later(self.interval, self.sweep)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self._admitted:
-            return
-        assert self._transport is not None
-        self._guard.disarm(self._transport)
-        self._guard.open.pop(self._transport, None)
-        self._inner.connection_lost(exc)
+    def connection_lost(self, handler: web.RequestHandler, exc: BaseException | None = None) -> None:
+        if self.open.pop(handler, None) is not None:
+            self.deadlines.pop(handler, None)
+        super().connection_lost(handler, exc)
 
-    def data_received(self, data: bytes) -> None:
-        if self._admitted:
-            self._inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self._inner.eof_received() if self._admitted else None
-
-    def pause_writing(self) -> None:
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._inner.resume_writing()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _Guard:
-    def __init__(self, limits: ClientLimits, idle: float) -> None:
-        self.limits, self.idle = limits, idle
-        self.open: dict[asyncio.Transport, asyncio.TimerHandle | None] = {}
-
-    def arm(self, transport: asyncio.Transport, seconds: float) -> None:
-        self.disarm(transport)
-        self.open[transport] = asyncio.get_running_loop().call_later(seconds, transport.close)
-
-    def disarm(self, transport: asyncio.Transport) -> None:
-        timer = self.open.get(transport)
-        if timer is not None:
-            timer.cancel()
-            self.open[transport] = None
-
-    @web.middleware
-    async def middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        transport = request.transport
-        if transport is not None and transport in self.open:  # the head is in: the body has its own limit
-            self.disarm(transport)
+    async def _timed(self, request: web.BaseRequest) -> web.StreamResponse:
+        protocol = request.protocol
+        self.deadlines.pop(protocol, None)  # the head is in
         try:
-            return await handler(request)
+            return await self.inner(request)
         finally:
-            if transport is not None and transport in self.open:
-                self.arm(transport, self.idle + self.limits.header_timeout)
+            if protocol in self.open:
+                self.deadlines[protocol] = self.clock() + self.after_response
 
+    def sweep(self) -> None:
+        """Close every connection past its deadline; run again while any connection is open."""
+        now = self.clock()
+        late = [handler for handler, deadline in self.deadlines.items() if deadline <= now]
+        for handler in late:
+            del self.deadlines[handler]
+            self.open[handler].close()
+        self.sweeper = (
+            asyncio.get_running_loop().call_later(self.interval, self.sweep) if self.open else None
+        )
 
-def guard_app(app: web.Application, limits: ClientLimits, idle: float) -> _Guard:
-    """Install the guard's middleware on `app` (before it is started); wrap the server with the result."""
-    guard = _Guard(limits, idle)
-    app.middlewares.append(guard.middleware)
-    return guard
-
-
-def guard_factory(guard: _Guard, factory: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
-    """A protocol factory that guards every connection `factory` serves."""
-    return lambda: _Guarded(guard, factory())
+    def stop_sweeping(self) -> None:
+        """The listener is shut down: no sweep is left scheduled on the loop."""
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            self.sweeper = None

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-
-from aiohttp import web
+from collections.abc import AsyncIterator
 
 from .metrics import Metrics
 
@@ -40,16 +38,13 @@ async def probe(metrics: Metrics, interval: float = INTERVAL) -> None:
         metrics.loop_delay.observe(lag)
 
 
-def lag_watch(
-    metrics: Callable[[web.Application], Metrics], interval: float = INTERVAL
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup_ctx entry: the probe runs while the application serves, and stops with it."""
-
-    async def watch(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(probe(metrics(app), interval), name="event-loop-lag")
+@contextlib.asynccontextmanager
+async def lag_watch(metrics: Metrics, interval: float = INTERVAL) -> AsyncIterator[None]:
+    """The probe runs for the length of the block (the proxy's start/stop, app.py), then stops."""
+    task = asyncio.create_task(probe(metrics, interval), name="event-loop-lag")
+    try:
         yield
+    finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-    return watch

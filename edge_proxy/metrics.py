@@ -77,6 +77,8 @@ class Metrics:
         # labelled children, looked up once per label set (prometheus' labels() costs ~2 µs a call)
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._durations: dict[str, Histogram] = {}
+        self._refusals: dict[str, Counter] = {}
+        self._origin_errors: dict[str, Counter] = {}
 
     def count_request(self, method: str, action: str, status: int, seconds: float) -> None:
         """One answered request: `requests` and `duration`; the label values are few (codes and names)."""
@@ -89,6 +91,20 @@ class Metrics:
         if histogram is None:
             histogram = self._durations[action] = self.duration.labels(action)
         histogram.observe(seconds)
+
+    def count_refusal(self, reason: str) -> None:
+        """One refusal; `reason` is a reason code (a fixed set), never request data."""
+        counter = self._refusals.get(reason)
+        if counter is None:
+            counter = self._refusals[reason] = self.refusals.labels(reason)
+        counter.inc()
+
+    def count_origin_error(self, kind: str) -> None:
+        """One failure talking to the origin; `kind` is one of OriginFailed's few kinds."""
+        counter = self._origin_errors.get(kind)
+        if counter is None:
+            counter = self._origin_errors[kind] = self.origin_errors.labels(kind)
+        counter.inc()
 
     def exposition(self) -> bytes:
         """The text exposition format of every series."""

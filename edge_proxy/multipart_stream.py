@@ -39,7 +39,7 @@ from .runtime import Live, Runtime
 MAX_STREAMED_BYTES = 100 * 1024 * 1024  # bytes of one streamed multipart body, as sent by the client
 
 
-def streams(request: web.Request, decision: Decision) -> bool:
+def streams(request: web.BaseRequest, decision: Decision) -> bool:
     """True when this body is multipart under a profile and arrives uncompressed: it can be streamed."""
     values = request.headers.getall("Content-Encoding", [])
     codings = [t.strip().lower() for v in values for t in v.split(",")]
@@ -47,7 +47,7 @@ def streams(request: web.Request, decision: Decision) -> bool:
 
 
 def multipart_stream(
-    request: web.Request, runtime: Runtime, live: Live, decision: Decision, outcome: Outcome
+    request: web.BaseRequest, runtime: Runtime, live: Live, decision: Decision, outcome: Outcome
 ) -> AsyncIterator[bytes]:
     """The rewritten body as a stream; RequestRefused now for what can be refused before sending."""
     profile = decision.profile
@@ -66,7 +66,7 @@ def multipart_stream(
 
 
 async def _rewritten(
-    request: web.Request, rewriter: MultipartRewriter, limit: int, idle: float, outcome: Outcome
+    request: web.BaseRequest, rewriter: MultipartRewriter, limit: int, idle: float, outcome: Outcome
 ) -> AsyncIterator[bytes]:
     size = 0
     try:

@@ -70,6 +70,48 @@ async def test_expect_100_continue_is_answered_by_the_proxy(canary: Canary, conf
     assert "Expect" not in canary.last.headers and canary.last.body.startswith(b"phone=AYAB")
 
 
+async def _raw(url: str, *parts: bytes, pause: float = 0.0) -> bytes:
+    """Send `parts` on one raw connection, `pause` seconds apart; the whole answer (Connection: close)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(pause)
+        return await asyncio.wait_for(reader.read(-1), 10)
+    finally:
+        writer.close()
+
+
+async def test_an_unknown_expectation_is_417_and_nothing_is_forwarded(
+    canary: Canary, config_dir: Path
+) -> None:
+    head = b"POST /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+    async with proxy_stack(canary, config_dir) as stack:
+        answer = await _raw(stack.url, head + b"Expect: 200-ok\r\nContent-Length: 2\r\n\r\nhi")
+    assert answer.startswith(b"HTTP/1.1 417") and b"Unknown Expect: 200-ok" in answer
+    assert canary.received == []
+
+
+async def test_a_forwarded_body_arriving_in_pieces_reaches_the_origin_whole(
+    canary: Canary, config_dir: Path
+) -> None:
+    """What has arrived is passed on at once and the rest streamed after it (app._forwarded); a body that
+    is all there goes in one piece: both reach the origin byte for byte, with the client's length."""
+    head = b"POST /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+    body = b"first half|" + b"second half" * 50
+    request = head + b"Content-Length: %d\r\n\r\n" % len(body)
+    async with proxy_stack(canary, config_dir) as stack:
+        answer = await _raw(stack.url, request + body[:11], body[11:], pause=0.2)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+        assert canary.last.body == body and canary.last.headers["Content-Length"] == str(len(body))
+        answer = await _raw(stack.url, request + body)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+        assert canary.last.body == body and canary.last.headers["Content-Length"] == str(len(body))
+    assert len(canary.received) == 2
+
+
 async def test_origin_down_is_502_and_slow_origin_is_504(canary: Canary, config_dir: Path) -> None:
     runner, dead = await start_site(web.Application(), "127.0.0.1", 0)
     await runner.cleanup()  # nothing listens there any more
