@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import AsyncIterable
 from types import TracebackType
 
-from aiohttp import BasicAuth
+from aiohttp import encode_basic_auth
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -67,7 +67,7 @@ class OriginPool:
         self.port = origin.port or (443 if origin.scheme == "https" else 80)
         self.host_header = origin.host_port_subcomponent or self.host
         self.authorization = (  # credentials in --origin: Basic auth on every request, as aiohttp sent it
-            BasicAuth(origin.user, origin.password or "").encode() if origin.user is not None else None
+            encode_basic_auth(origin.user, origin.password or "") if origin.user is not None else None
         )
         self.ssl: ssl.SSLContext | None = None
         if origin.scheme == "https":  # verified against the system CAs, with SNI and a hostname check

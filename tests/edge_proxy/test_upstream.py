@@ -129,7 +129,7 @@ async def test_credentials_in_the_origin_url_are_sent_as_basic_auth() -> None:
         async with _pool(origin.url) as pool:
             await _body(await pool.request("GET", "/echo", CIMultiDict(), None))
     sent = [dict(s.headers).get("Authorization") for s in origin.seen]
-    assert sent == [aiohttp.BasicAuth("edge", "s3cret:x").encode(), None]
+    assert sent == [aiohttp.encode_basic_auth("edge", "s3cret:x"), None]
 
 
 async def test_bodyless_requests_say_length_zero_only_where_a_body_is_expected() -> None:
