@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 
@@ -48,8 +49,10 @@ class RewrapPool:
         self._use_processes = processes > 1 and keystore_path is not None
         self._starting: Future[ProcessRewrapper | None] | None = None
         self._processes: ProcessRewrapper | None = None
-        # for tests and diagnostics only: the pids that re-wrapped values so far (this one's for threads)
+        # for tests and diagnostics only: the pids that re-wrapped values so far (this one's for threads),
+        # and how long the worker processes took to start (spawn, imports, keystores opened)
         self.pids: set[int] = set()
+        self.start_seconds: float | None = None
 
     def prepare(self, values: int) -> None:
         """`values` are to be re-wrapped at least: start the worker processes now if that is enough."""
@@ -59,6 +62,7 @@ class RewrapPool:
     def _start(self) -> ProcessRewrapper | None:
         assert self._keystore_path is not None
         threads = max(1, -(-self._workers // self._processes_wanted))
+        begun = time.monotonic()
         try:
             started = ProcessRewrapper(
                 self._keystore_path, self._old, self._new, self._processes_wanted, threads
@@ -67,6 +71,7 @@ class RewrapPool:
         except (OSError, NotImplementedError, ImportError, BrokenExecutor) as e:
             log.warning("re-wrapping on threads only: worker processes cannot start here (%s)", e)
             return None
+        self.start_seconds = time.monotonic() - begun
         log.info("re-wrapping on %d worker processes, %d threads each", started.processes, threads)
         return started
 

@@ -152,6 +152,11 @@ class Rewrapper:
         """For tests and diagnostics: the processes that re-wrapped values so far."""
         return frozenset(self._pool.pids)
 
+    @property
+    def start_seconds(self) -> float | None:
+        """For diagnostics: how long the worker processes took to start; None when none started."""
+        return self._pool.start_seconds
+
     async def plan(self, report: RewrapReport, scanned: Scanned | None = None) -> list[str]:
         """The ids of the items holding a value for the old key; `scanned` hears of every page read."""
         ids: list[str] = []
