@@ -30,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -103,14 +104,22 @@ async def fill(path: Path, public: rsa.RSAPublicKey, items: int) -> None:
     await store.close()
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (the pool's workers, once closed)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 async def scaled_run(
     keystore_path: Path, db: Path, items: int, processes: int, workers: int, dry_run: bool
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """Items/s of a whole Rewrapper.run over a fresh copy of the store, as `fle rewrap` does it, and the
-    seconds the worker processes took to start (0 for one process)."""
+    seconds the worker processes took to start (0 for one process), and the cores used: CPU seconds of this
+    process and its workers (their start included) over the wall-clock seconds of the whole call."""
     from decryptor import AuditLog, Caller
     from decryptor.rewrap_store import Rewrapper, new_key_for
 
+    cpu, wall = cpu_seconds(), time.monotonic()
     keystore = Keystore.from_file(keystore_path)
     store = SqliteStore(db)
     audit = AuditLog(str(db.with_suffix(".jsonl")))
@@ -127,14 +136,16 @@ async def scaled_run(
         await store.close()
     assert report.ok and report.rewrapped_fields == items, report
     assert len(rewrapper.pids) == processes and (processes == 1) == (rewrapper.pids == {os.getpid()})
-    return items / report.seconds, rewrapper.start_seconds or 0.0
+    cores = (cpu_seconds() - cpu) / (time.monotonic() - wall)
+    return items / report.seconds, rewrapper.start_seconds or 0.0, cores
 
 
 def on_one_core(work: Callable[[], float]) -> float:
     """`work` with every thread of this process pinned to one CPU (threads it starts inherit the pin)."""
     cpus = os.sched_getaffinity(0)
     for tid in [int(t) for t in os.listdir("/proc/self/task")]:
-        os.sched_setaffinity(tid, {min(cpus)})
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(tid, {min(cpus)})
     try:
         return work()
     finally:
@@ -220,19 +231,21 @@ def main() -> None:
                 templates[name] = (toml, directory / f"{name}-template.db")
 
         starts: list[float] = []
+        cores: dict[str, list[float]] = {}
 
-        def scaled(name: str, processes: int) -> float:
+        def scaled(name: str, processes: int, label: str = "") -> float:
             toml, template = templates[name]
             db = directory / f"{name}-run.db"
             shutil.copy(template, db)
             try:
-                rate, start = asyncio.run(
+                rate, start, used = asyncio.run(
                     scaled_run(toml, db, args.items, processes, args.workers, args.dry_run)
                 )
             finally:
                 db.unlink()
             if processes > 1:
                 starts.append(start)
+            cores.setdefault(f"{name}@{label or processes}", []).append(used)
             return rate
 
         raw, msg, stored = [], [], []
@@ -242,7 +255,7 @@ def main() -> None:
             msg.append(per_value(lambda: rewrap(sample, OLD, new, unwrap), args.values))
             stored.append(asyncio.run(store_run(keystore, directory, old_key, args.items, n)))
             for name in templates:
-                scaling[f"{name}@1core"].append(on_one_core(lambda: scaled(name, 1)))  # noqa: B023
+                scaling[f"{name}@1core"].append(on_one_core(lambda: scaled(name, 1, "1core")))  # noqa: B023
                 for count in counts:
                     scaling[f"{name}@{count}"].append(scaled(name, count))
             if templates:
@@ -262,6 +275,9 @@ def main() -> None:
         first = counts[0]
         ratios = [f"{c}/1core {m[c] / m['1core']:.2f}, {c}/{first} {m[c] / m[first]:.2f}" for c in counts[1:]]
         print(line + "; " + "; ".join(ratios))
+        used = {c: statistics.median(cores[f"{name}@{c}"]) for c in ["1core", *counts]}
+        shown = ", ".join(f"{c} {v:.2f}" for c, v in used.items())
+        print(f"{name:6} cores used (median, CPU s / wall s): {shown}")
     if templates:
         print(
             f"{args.items} items{' (dry run)' if args.dry_run else ''}, {args.workers} threads in all, "

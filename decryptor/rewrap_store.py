@@ -212,35 +212,35 @@ class Rewrapper:
             if outcome.unavailable is not None:
                 raise RewrapError(f"stopped: {outcome.unavailable}; items done so far are kept, run again")
         each = iter(outcomes)
-        await asyncio.gather(
-            *(self._item(item, [(n, next(each)) for n in names], report) for item, names in work.items)
-        )
-
-    async def _item(
-        self, item: Submission, results: list[tuple[str, ValueOutcome]], report: RewrapReport
-    ) -> None:
-        new: dict[str, str] = {}
-        for name, result in results:
-            if result.value is not None:
-                new[name] = result.value
-                continue
-            reason = result.reason or "unexpected outcome"
-            report.failures.setdefault(item.id, {})[name] = reason
-            self._audit(item.id, name, "failed", reason)
-        if not new:
-            return
-        outcome = "would-rewrap" if self.dry_run else "rewrapped"
-        if not self.dry_run:
-            expected = {name: item.fields[name] for name in new}
-            if not await self.store.replace_fields(item.id, expected, new):
+        writes: list[tuple[Submission, dict[str, str]]] = []  # items with at least one re-wrapped value
+        for item, names in work.items:
+            new: dict[str, str] = {}
+            for name in names:
+                result = next(each)
+                if result.value is not None:
+                    new[name] = result.value
+                    continue
+                reason = result.reason or "unexpected outcome"
+                report.failures.setdefault(item.id, {})[name] = reason
+                self._audit(item.id, name, "failed", reason)
+            if new:
+                writes.append((item, new))
+        if self.dry_run:
+            written = [True] * len(writes)
+        else:  # one conditional write per item (the SQLite store commits the chunk's writes together)
+            changes = [(item.id, {name: item.fields[name] for name in new}, new) for item, new in writes]
+            written = await self.store.replace_many(changes)
+        verb = "would-rewrap" if self.dry_run else "rewrapped"
+        for (item, new), ok in zip(writes, written, strict=True):
+            if not ok:
                 report.conflicts.append(item.id)
                 for name in new:
                     self._audit(item.id, name, "conflict", "the item changed meanwhile; not overwritten")
-                return
-        report.rewrapped_items += 1
-        report.rewrapped_fields += len(new)
-        for name in new:
-            self._audit(item.id, name, outcome)
+                continue
+            report.rewrapped_items += 1
+            report.rewrapped_fields += len(new)
+            for name in new:
+                self._audit(item.id, name, verb)
 
     def _audit(self, item_id: str, name: str, outcome: str, reason: str | None = None) -> None:
         line: dict[str, object] = {
