@@ -111,7 +111,7 @@ def cpu_seconds() -> float:
 
 
 async def scaled_run(
-    keystore_path: Path, db: Path, items: int, processes: int, workers: int, dry_run: bool
+    keystore_path: Path, db: Path, items: int, processes: int, workers: int, dry_run: bool, batch: int = 50
 ) -> tuple[float, float, float]:
     """Items/s of a whole Rewrapper.run over a fresh copy of the store, as `fle rewrap` does it, and the
     seconds the worker processes took to start (0 for one process), and the cores used: CPU seconds of this
@@ -125,7 +125,7 @@ async def scaled_run(
     audit = AuditLog(str(db.with_suffix(".jsonl")))
     rewrapper = Rewrapper(
         keystore, store, OLD, new_key_for(keystore, NEW), audit, Caller("bench"),
-        workers=workers, processes=processes, keystore_path=str(keystore_path), dry_run=dry_run,
+        workers=workers, processes=processes, keystore_path=str(keystore_path), dry_run=dry_run, batch=batch,
     )  # fmt: skip
     try:
         report = await rewrapper.run()
@@ -192,6 +192,7 @@ def main() -> None:
     parser.add_argument("--processes", default="1", help="process counts to compare, e.g. 1,2")
     parser.add_argument("--workers", type=int, default=4, help="threads in all for the scaling runs")
     parser.add_argument("--sessions", type=int, default=2, help="pkcs11 sessions per process")
+    parser.add_argument("--batch", type=int, default=50, help="items read (and written) per chunk")
     parser.add_argument(
         "--dry-run", action="store_true", help="scaling runs as `fle rewrap --dry-run`: no store writes"
     )
@@ -239,7 +240,7 @@ def main() -> None:
             shutil.copy(template, db)
             try:
                 rate, start, used = asyncio.run(
-                    scaled_run(toml, db, args.items, processes, args.workers, args.dry_run)
+                    scaled_run(toml, db, args.items, processes, args.workers, args.dry_run, args.batch)
                 )
             finally:
                 db.unlink()
@@ -280,7 +281,8 @@ def main() -> None:
         print(f"{name:6} cores used (median, CPU s / wall s): {shown}")
     if templates:
         print(
-            f"{args.items} items{' (dry run)' if args.dry_run else ''}, {args.workers} threads in all, "
+            f"{args.items} items{' (dry run)' if args.dry_run else ''}, batch {args.batch}, "
+            f"{args.workers} threads in all, "
             f"{args.sessions} pkcs11 sessions a process; workers started in {min(starts):.2f} to "
             f"{max(starts):.2f} s (inside the runs' times); "
             f"load average before {', '.join(f'{x:.1f}' for x in load_before)}, "

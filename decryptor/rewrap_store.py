@@ -39,7 +39,7 @@ from .rewrap_work import ValueOutcome
 
 Progress = Callable[[int, int], None]  # (items done, items to do)
 Scanned = Callable[[int], None]  # items read so far by the plan's table scan (the total is not known)
-_AHEAD = 2  # chunks read and re-wrapped ahead of the one being written
+_AHEAD = 8  # chunks read and re-wrapped ahead of the one being written (a few hundred values)
 
 
 @dataclass(frozen=True, slots=True)
