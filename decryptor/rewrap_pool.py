@@ -72,7 +72,8 @@ class RewrapPool:
             log.warning("re-wrapping on threads only: worker processes cannot start here (%s)", e)
             return None
         self.start_seconds = time.monotonic() - begun
-        log.info("re-wrapping on %d worker processes, %d threads each", started.processes, threads)
+        # DEBUG: on stderr an INFO line would break up the progress line or the audit lines there
+        log.debug("re-wrapping on %d worker processes, %d threads each", started.processes, threads)
         return started
 
     async def _ready(self) -> ProcessRewrapper | None:

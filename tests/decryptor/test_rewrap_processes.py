@@ -272,7 +272,7 @@ async def test_fle_rewrap_processes_flag(
             "--store", f"sqlite:///{db}", "--audit-file", str(tmp_path / "audit.jsonl")]  # fmt: skip
     assert await asyncio.to_thread(cli.main, [*argv, "--processes", "0"]) == 2
     assert "FLE_DECRYPT_PROCESSES must be from 1 to 64, not 0" in capsys.readouterr().err
-    caplog.set_level(logging.INFO, logger="decryptor.rewrap_pool")
+    caplog.set_level(logging.DEBUG, logger="decryptor.rewrap_pool")
     assert await asyncio.to_thread(cli.main, [*argv, "--processes", "2"]) == 1  # the tampered value fails
     assert "re-wrapping on 2 worker processes, 2 threads each" in caplog.text
     values = COUNT + len(range(0, COUNT, 5))
