@@ -8,7 +8,7 @@
 | FLE_MAX_DATA_KEYS | most encrypted data keys per message | 1 |
 | FLE_MAX_MESSAGE_BYTES | largest message accepted (decoded bytes) | 65536 |
 | FLE_DECRYPT_WORKERS | threads decrypting at once (unwraps in flight) | 8 |
-| FLE_DECRYPT_PROCESSES | processes for a batch of 256+ values (1: threads only) | cores (1 on Lambda) |
+| FLE_DECRYPT_PROCESSES | processes for 256+ values, also fle rewrap's (1: threads) | cores (1 on Lambda) |
 | FLE_AUDIT_FILE | append the audit log to this file instead of stdout | stdout |
 """
 
@@ -44,6 +44,13 @@ def _int(value: str, name: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise DecryptorConfigError(f"{name} must be from {low} to {high}, not {number}")
     return number
+
+
+def processes_setting(env: Mapping[str, str]) -> int:
+    """FLE_DECRYPT_PROCESSES, else the cores this process may use (1 on AWS Lambda), at most MAX_PROCESSES;
+    DecryptorConfigError names the variable. `fle decrypt` and `fle rewrap` share it."""
+    default = min(default_processes(env), MAX_PROCESSES)
+    return _int(env.get(PROCESSES_ENV) or str(default), PROCESSES_ENV, 1, MAX_PROCESSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +94,6 @@ class DecryptorConfig:
             store_url=env.get(STORE_ENV) or None,
             policy=policy,
             workers=_int(env.get(WORKERS_ENV) or str(DEFAULT_WORKERS), WORKERS_ENV, 1, MAX_WORKERS),
-            processes=_int(
-                env.get(PROCESSES_ENV) or str(min(default_processes(env), MAX_PROCESSES)),
-                PROCESSES_ENV,
-                1,
-                MAX_PROCESSES,
-            ),
+            processes=processes_setting(env),
             audit_file=env.get(AUDIT_FILE_ENV) or None,
         )

@@ -23,19 +23,34 @@ import base64
 import binascii
 import os
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 
 from esdk_format import is_message
-from keystore import BackendUnavailable, Keystore, KeystoreError
+from keystore import Keystore, KeystoreError
 from store import Store, Submission
 
 from .audit import AuditLog, Caller
-from .rewrap import KeyRef, NewKey, RewrapError, names_key, parse, rewrap
+from .rewrap import KeyRef, NewKey, RewrapError, names_key, parse
+from .rewrap_pool import RewrapPool
+from .rewrap_work import ValueOutcome
 
 Progress = Callable[[int, int], None]  # (items done, items to do)
 Scanned = Callable[[int], None]  # items read so far by the plan's table scan (the total is not known)
+_AHEAD = 8  # chunks read and re-wrapped ahead of the one being written (a few hundred values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """One chunk of planned ids, and the items found for them with the names of their old-key values."""
+
+    ids: list[str]
+    items: list[tuple[Submission, list[str]]]
+
+
+_Chunk = tuple[_Work, list[ValueOutcome]]
 
 
 @dataclass
@@ -101,7 +116,9 @@ def unreadable_fields(item: Submission) -> list[str]:
 
 
 class Rewrapper:
-    """Re-wraps a store's values from `old` to `new`; unwraps run on a thread pool of `workers`."""
+    """Re-wraps a store's values from `old` to `new`: on `workers` threads, or for a large run on
+    `processes` worker processes that open the keystore file at `keystore_path` themselves
+    (rewrap_pool.py)."""
 
     def __init__(
         self,
@@ -115,6 +132,8 @@ class Rewrapper:
         workers: int = 4,
         batch: int = 50,
         dry_run: bool = False,
+        processes: int = 1,
+        keystore_path: str | None = None,
     ) -> None:
         self.keystore = keystore
         self.store = store
@@ -124,83 +143,104 @@ class Rewrapper:
         self.caller = caller
         self.batch = batch
         self.dry_run = dry_run
-        self._entry = keystore.entry(old.provider_id, old.key_name)
-        self._backend = keystore.backend(old.provider_id, old.key_name)
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fle-rewrap")
+        self._pool = RewrapPool(
+            keystore, old, new, workers=workers, processes=processes, keystore_path=keystore_path
+        )
 
-    def _unwrap(self, wrapped: bytes) -> bytes:
-        return self._backend.unwrap(wrapped, self._entry.wrapping)
+    @property
+    def pids(self) -> frozenset[int]:
+        """For tests and diagnostics: the processes that re-wrapped values so far."""
+        return frozenset(self._pool.pids)
 
-    def _one(self, value: str) -> str:
-        message = base64.b64decode(value, validate=True)
-        rewrapped = rewrap(message, self.old, self.new, self._unwrap)
-        if rewrapped is None:  # planned, but someone re-wrapped it meanwhile
-            raise RewrapError("the value no longer names the old key")
-        return base64.b64encode(rewrapped).decode("ascii")
+    @property
+    def start_seconds(self) -> float | None:
+        """For diagnostics: how long the worker processes took to start; None when none started."""
+        return self._pool.start_seconds
 
     async def plan(self, report: RewrapReport, scanned: Scanned | None = None) -> list[str]:
         """The ids of the items holding a value for the old key; `scanned` hears of every page read."""
         ids: list[str] = []
+        values = 0
         async for page in self.store.scan(page_size=self.batch * 4):
             report.scanned += len(page)
             if scanned:
                 scanned(report.scanned)
             report.unreadable += [(item.id, name) for item in page for name in unreadable_fields(item)]
-            ids += [item.id for item in page if fields_for(item, self.old)]
+            for item in page:
+                if names := fields_for(item, self.old):
+                    ids.append(item.id)
+                    values += len(names)
+            self._pool.prepare(values)  # a large run: worker processes start while the scan goes on
         report.planned = len(ids)
         return ids
 
     async def run(self, progress: Progress | None = None, scanned: Scanned | None = None) -> RewrapReport:
         report = RewrapReport()
         started = time.monotonic()
+        ahead: deque[asyncio.Task[_Chunk]] = deque()
         try:
             ids = await self.plan(report, scanned)
             done = 0
             if progress:
                 progress(0, len(ids))
-            for start in range(0, len(ids), self.batch):
-                chunk = ids[start : start + self.batch]
-                found = await self.store.get_many(chunk)
-                await asyncio.gather(*(self._item(found[i], report) for i in chunk if i in found))
-                done += len(chunk)
+            pending = iter([ids[start : start + self.batch] for start in range(0, len(ids), self.batch)])
+            # the next chunks are read and re-wrapped while this one is written: the cores stay busy
+            ahead.extend(asyncio.create_task(self._read(chunk)) for chunk in islice(pending, _AHEAD + 1))
+            while ahead:
+                work, outcomes = await ahead.popleft()
+                if (following := next(pending, None)) is not None:
+                    ahead.append(asyncio.create_task(self._read(following)))
+                await self._write(work, outcomes, report)
+                done += len(work.ids)
                 if progress:
                     progress(done, len(ids))
         finally:
+            for task in ahead:
+                task.cancel()
+            await asyncio.gather(*ahead, return_exceptions=True)
             report.seconds = time.monotonic() - started
         return report
 
-    async def _item(self, item: Submission, report: RewrapReport) -> None:
-        names = fields_for(item, self.old)
-        loop = asyncio.get_running_loop()
-        results = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, self._one, item.fields[n]) for n in names),
-            return_exceptions=True,
-        )
-        for result in results:  # the old key's backend is down: stop, rather than fail every item after it
-            if isinstance(result, RewrapError) and isinstance(result.__cause__, BackendUnavailable):
-                raise RewrapError(f"stopped: {result.__cause__}; items done so far are kept, run again")
-        new: dict[str, str] = {}
-        for name, result in zip(names, results, strict=True):
-            if isinstance(result, str):
-                new[name] = result
-                continue
-            reason = str(result) if isinstance(result, RewrapError) else f"unexpected {type(result).__name__}"
-            report.failures.setdefault(item.id, {})[name] = reason
-            self._audit(item.id, name, "failed", reason)
-        if not new:
-            return
-        outcome = "would-rewrap" if self.dry_run else "rewrapped"
-        if not self.dry_run:
-            expected = {name: item.fields[name] for name in new}
-            if not await self.store.replace_fields(item.id, expected, new):
+    async def _read(self, chunk: list[str]) -> _Chunk:
+        found = await self.store.get_many(chunk)
+        work = _Work(chunk, [(found[i], fields_for(found[i], self.old)) for i in chunk if i in found])
+        values = [item.fields[name] for item, names in work.items for name in names]
+        return work, await self._pool.outcomes(values)
+
+    async def _write(self, work: _Work, outcomes: list[ValueOutcome], report: RewrapReport) -> None:
+        for outcome in outcomes:  # the old key's backend is down: stop, rather than fail every item after it
+            if outcome.unavailable is not None:
+                raise RewrapError(f"stopped: {outcome.unavailable}; items done so far are kept, run again")
+        each = iter(outcomes)
+        writes: list[tuple[Submission, dict[str, str]]] = []  # items with at least one re-wrapped value
+        for item, names in work.items:
+            new: dict[str, str] = {}
+            for name in names:
+                result = next(each)
+                if result.value is not None:
+                    new[name] = result.value
+                    continue
+                reason = result.reason or "unexpected outcome"
+                report.failures.setdefault(item.id, {})[name] = reason
+                self._audit(item.id, name, "failed", reason)
+            if new:
+                writes.append((item, new))
+        if self.dry_run:
+            written = [True] * len(writes)
+        else:  # one conditional write per item (the SQLite store commits the chunk's writes together)
+            changes = [(item.id, {name: item.fields[name] for name in new}, new) for item, new in writes]
+            written = await self.store.replace_many(changes)
+        verb = "would-rewrap" if self.dry_run else "rewrapped"
+        for (item, new), ok in zip(writes, written, strict=True):
+            if not ok:
                 report.conflicts.append(item.id)
                 for name in new:
                     self._audit(item.id, name, "conflict", "the item changed meanwhile; not overwritten")
-                return
-        report.rewrapped_items += 1
-        report.rewrapped_fields += len(new)
-        for name in new:
-            self._audit(item.id, name, outcome)
+                continue
+            report.rewrapped_items += 1
+            report.rewrapped_fields += len(new)
+            for name in new:
+                self._audit(item.id, name, verb)
 
     def _audit(self, item_id: str, name: str, outcome: str, reason: str | None = None) -> None:
         line: dict[str, object] = {
@@ -217,4 +257,4 @@ class Rewrapper:
         self.audit.event(line)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.close()

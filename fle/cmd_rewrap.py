@@ -7,7 +7,9 @@ rewrap writes open with the same private key. Progress (of the table scan, then 
 stderr, the summary to stdout, audit lines to --audit-file (or FLE_AUDIT_FILE). Without either, audit lines
 go to stderr when it is not a terminal (a log collector), and to a new file fle-rewrap-audit-TIME.jsonl
 in the current directory when it is one, so JSON lines do not break up the progress line; `--audit-file -`
-asks for stderr anyway. Exit status 1 when any item failed or changed meanwhile.
+asks for stderr anyway. A run of 256+ values is re-wrapped on --processes worker processes (default
+FLE_DECRYPT_PROCESSES or the cores), each opening the keystore file itself (decryptor/rewrap_processes.py).
+Exit status 1 when any item failed or changed meanwhile.
 See docs/key-rotation.md.
 """
 
@@ -24,8 +26,9 @@ from typing import TextIO
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from decryptor import AuditLog
-from decryptor.config import AUDIT_FILE_ENV, KEYSTORE_ENV, STORE_ENV
+from decryptor import AuditLog, DecryptorConfigError
+from decryptor.config import AUDIT_FILE_ENV, KEYSTORE_ENV, PROCESSES_ENV, STORE_ENV, processes_setting
+from decryptor.processes import MIN_PROCESS_BATCH
 from decryptor.rewrap import KeyRef, NewKey, RewrapError
 from decryptor.rewrap_store import Rewrapper, RewrapReport, new_key_for
 from keystore import Keystore, KeystoreError
@@ -50,6 +53,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--dry-run", action="store_true", help="re-wrap in memory and report; write nothing")
     p.add_argument("--workers", type=int, default=4, metavar="N", help="data keys unwrapped at once")
     p.add_argument("--batch", type=int, default=50, metavar="N", help="items read per batch")
+    p.add_argument(
+        "--processes",
+        metavar="N",
+        help=f"processes re-wrapping a run of {MIN_PROCESS_BATCH}+ values, each with its own keystore "
+        f"(default ${PROCESSES_ENV} or the number of cores; 1: threads only)",
+    )
     p.add_argument(
         "--audit-file",
         metavar="PATH",
@@ -155,7 +164,7 @@ def summary(report: RewrapReport, dry_run: bool) -> str:
 
 
 async def _rewrap(
-    args: argparse.Namespace, keystore: Keystore, store_url: str, audit: AuditLog
+    args: argparse.Namespace, keystore: Keystore, keystore_path: str, store_url: str, audit: AuditLog
 ) -> RewrapReport:
     old, new_ref = key_ref(args.old), key_ref(args.new)
     if old == new_ref:
@@ -173,6 +182,7 @@ async def _rewrap(
             rewrapper = await asyncio.to_thread(  # opens the old key's backend: blocking
                 Rewrapper, keystore, store, old, new, audit, cmd_decrypt.cli_caller(),
                 workers=args.workers, batch=args.batch, dry_run=args.dry_run,
+                processes=args.processes, keystore_path=keystore_path,
             )  # fmt: skip
         except KeystoreError as e:
             raise cli.CliError(f"old key {old}: {e}") from e
@@ -208,6 +218,13 @@ def run(args: argparse.Namespace) -> int:
         raise cli.CliError(f"give --store URL (or set {STORE_ENV})")
     if args.workers < 1 or args.batch < 1:
         raise cli.CliError("--workers and --batch must be at least 1")
+    env = dict(os.environ)
+    if args.processes is not None:  # the flag overrides the variable, as in `fle decrypt`
+        env[PROCESSES_ENV] = str(args.processes)
+    try:
+        args.processes = processes_setting(env)
+    except DecryptorConfigError as e:
+        raise cli.CliError(str(e)) from e
     try:
         keystore = Keystore.from_file(Path(keystore_path))
         audit_path = audit_target(args.audit_file or os.environ.get(AUDIT_FILE_ENV), sys.stderr)
@@ -215,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:
         raise cli.CliError(str(e)) from e
     try:
-        report = asyncio.run(_rewrap(args, keystore, store_url, audit))
+        report = asyncio.run(_rewrap(args, keystore, str(Path(keystore_path).absolute()), store_url, audit))
     except StoreError as e:
         raise cli.CliError(f"store: {e}") from e
     finally:

@@ -7,6 +7,8 @@ from typing import Protocol
 
 from .model import Submission
 
+Replacement = tuple[str, Mapping[str, str], Mapping[str, str]]  # (item id, expected, new): replace_fields'
+
 
 class Store(Protocol):
     """A table of submissions keyed by id. All methods are coroutines and never block the event loop."""
@@ -32,6 +34,11 @@ class Store(Protocol):
         """Set the fields in `new` only if each field in `expected` holds exactly that value now (one
         conditional write: all or nothing); False when the item is gone or a value differs. Every name in
         `new` must be in `expected`; InvalidItem if the changed item breaks the rules."""
+
+    async def replace_many(self, changes: Sequence[Replacement]) -> list[bool]:
+        """`replace_fields` for each (item id, expected, new), in order, each with its own condition; a
+        backend may commit them together (SQLite: one synced transaction instead of one per item), so an
+        InvalidItem may leave none of them written."""
 
     async def delete(self, item_id: str) -> bool:
         """Remove the item with this id; True if it was there."""

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import replace
 from typing import Any
 
+from .base import Replacement
 from .dynamodb_client import call
 from .dynamodb_settings import DynamoSettings
 from .dynamodb_table import INDEX, KIND, Table
@@ -190,6 +191,10 @@ class DynamoStore:
         except DuplicateItem:  # the condition failed: the item is gone or a value changed meanwhile
             return False
         return True
+
+    async def replace_many(self, changes: Sequence[Replacement]) -> list[bool]:
+        # one conditional UpdateItem each, concurrently (TransactWriteItems would fail all for one conflict)
+        return list(await asyncio.gather(*(self.replace_fields(*change) for change in changes)))
 
     async def delete(self, item_id: str) -> bool:
         answer = await self._run("DeleteItem", Key={"id": {"S": item_id}}, ReturnValues="ALL_OLD")

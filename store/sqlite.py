@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
+from .base import Replacement
 from .errors import DuplicateItem, StoreUnavailable
 from .model import Submission
 from .rules import check_item, check_replacement
@@ -132,26 +133,28 @@ class SqliteStore:
                 return
             after = rows[-1][0]
 
-    def _replace(self, item_id: str, expected: Mapping[str, str], new: Mapping[str, str]) -> bool:
+    def _replace_one(self, item_id: str, expected: Mapping[str, str], new: Mapping[str, str]) -> bool:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM submissions WHERE id = ?", (item_id,))
+        row = rows.fetchone()
+        if row is None:
+            return False
+        item = self._item(row)
+        if any(item.fields.get(name) != value for name, value in expected.items()):
+            return False
+        changed = replace(item, fields={**item.fields, **new})
+        check_item(changed)
+        fields = json.dumps(changed.fields)
+        self._db.execute("UPDATE submissions SET fields = ? WHERE id = ?", (fields, item_id))
+        return True
+
+    def _replace(self, changes: Sequence[Replacement]) -> list[bool]:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")  # other processes too: no write between read and write
                 try:
-                    rows = self._db.execute(f"SELECT {_COLUMNS} FROM submissions WHERE id = ?", (item_id,))
-                    row = rows.fetchone()
-                    if row is None:
-                        return False
-                    item = self._item(row)
-                    if any(item.fields.get(name) != value for name, value in expected.items()):
-                        return False
-                    changed = replace(item, fields={**item.fields, **new})
-                    check_item(changed)
-                    self._db.execute(
-                        "UPDATE submissions SET fields = ? WHERE id = ?",
-                        (json.dumps(changed.fields), item_id),
-                    )
-                    self._db.execute("COMMIT")
-                    return True
+                    done = [self._replace_one(item_id, expected, new) for item_id, expected, new in changes]
+                    self._db.execute("COMMIT")  # one synced commit for them all
+                    return done
                 finally:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
@@ -159,8 +162,13 @@ class SqliteStore:
                 raise StoreUnavailable(f"SQLite store {str(self.path)!r}: {e}") from e
 
     async def replace_fields(self, item_id: str, expected: Mapping[str, str], new: Mapping[str, str]) -> bool:
-        check_replacement(expected, new)
-        return await asyncio.to_thread(self._replace, item_id, dict(expected), dict(new))
+        return (await self.replace_many([(item_id, expected, new)]))[0]
+
+    async def replace_many(self, changes: Sequence[Replacement]) -> list[bool]:
+        for _, expected, new in changes:
+            check_replacement(expected, new)
+        frozen = [(item_id, dict(expected), dict(new)) for item_id, expected, new in changes]
+        return await asyncio.to_thread(self._replace, frozen) if frozen else []
 
     async def delete(self, item_id: str) -> bool:
         _rows, count = await asyncio.to_thread(self._run, "DELETE FROM submissions WHERE id = ?", (item_id,))

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import AuditLog, Caller
+from decryptor.processes import MIN_PROCESS_BATCH
 from decryptor.rewrap import KeyRef
 from decryptor.rewrap_store import Rewrapper, new_key_for
 from fle import cli
@@ -190,17 +191,24 @@ def test_an_old_key_that_cannot_be_opened_is_a_clear_error_before_anything_is_re
     assert "old key FLEDemo/OldKey: " in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("count", "extra"),
+    [(3, ()), (MIN_PROCESS_BATCH + 4, ("--processes", "2", "--log-level", "DEBUG"))],
+    ids=["threads", "two-processes"],
+)
 async def test_on_a_terminal_audit_lines_go_to_a_file_and_the_scan_shows_progress(
-    keystore: Path, rsa_key: rsa.RSAPrivateKey, tmp_path: Path
+    keystore: Path, rsa_key: rsa.RSAPrivateKey, tmp_path: Path, count: int, extra: tuple[str, ...]
 ) -> None:
-    """stderr is a real pseudo-terminal: the audit JSON must not be mixed into the progress line."""
+    """stderr is a real pseudo-terminal: the audit JSON must not be mixed into the progress line, whether
+    the values are re-wrapped on threads or on worker processes."""
     import os
     import pty
     import subprocess
     import sys
 
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
-    items = [Submission(fields={"phone": proxy_encrypt(rsa_key, b"x", name=OLD.key_name)}) for _ in range(3)]
+    value = proxy_encrypt(rsa_key, b"x", name=OLD.key_name)
+    items = [Submission(fields={"phone": value}) for _ in range(count)]
     await _put(store_url, items)
     work = tmp_path / "work"
     work.mkdir()
@@ -209,7 +217,7 @@ async def test_on_a_terminal_audit_lines_go_to_a_file_and_the_scan_shows_progres
     env.pop("FLE_AUDIT_FILE", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "fle", "rewrap", "--from", str(OLD), "--to", str(NEW),
-         "--keystore", str(keystore), "--store", store_url],
+         "--keystore", str(keystore), "--store", store_url, *extra],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, cwd=work, env=env, text=True,
     )  # fmt: skip
     os.close(slave)
@@ -226,12 +234,14 @@ async def test_on_a_terminal_audit_lines_go_to_a_file_and_the_scan_shows_progres
     out, _ = process.communicate(timeout=60)
     terminal = seen.decode()
     assert process.returncode == 0, terminal + out
-    assert "re-wrapped 3 values in 3 items" in out
+    assert f"re-wrapped {count} values in {count} items" in out
     (audit,) = work.glob("fle-rewrap-audit-*.jsonl")
     assert f"audit lines go to {audit}" in terminal
-    assert "scanning the table, 3 items read" in terminal and "rewrap: 3/3 items (100%)" in terminal
+    assert "scanning the table, " in terminal and f"rewrap: {count}/{count} items (100%)" in terminal
     assert '"event"' not in terminal
-    assert [json.loads(line)["outcome"] for line in audit.read_text().splitlines()] == ["rewrapped"] * 3
+    assert [json.loads(line)["outcome"] for line in audit.read_text().splitlines()] == ["rewrapped"] * count
+    if extra:
+        assert "re-wrapping on 2 worker processes" in terminal
 
 
 async def test_the_scan_reports_every_page(keystore: Path, tmp_path: Path) -> None:

@@ -169,6 +169,23 @@ async def test_replace_fields_compares_every_expected_field_and_writes_all_or_no
     assert (await store.get(item.id)).fields == {**JANE, "phone": "x", "email": "y"}  # type: ignore[union-attr]
 
 
+async def test_replace_many_applies_each_condition_on_its_own(store: Store) -> None:
+    items = [Submission(fields={**JANE, "n": str(i)}) for i in range(3)]
+    for item in items:
+        await store.put(item)
+    changes = [
+        (items[0].id, {"phone": JANE["phone"]}, {"phone": "zero"}),
+        (items[1].id, {"phone": "not what it holds"}, {"phone": "one"}),
+        ("f" * 32, {"phone": JANE["phone"]}, {"phone": "gone"}),
+        (items[2].id, {"phone": JANE["phone"], "n": "2"}, {"phone": "two", "n": "two"}),
+    ]
+    assert await store.replace_many(changes) == [True, False, False, True]
+    assert (await store.get(items[0].id)).fields == {**JANE, "n": "0", "phone": "zero"}  # type: ignore[union-attr]
+    assert await store.get(items[1].id) == items[1]
+    assert (await store.get(items[2].id)).fields == {**JANE, "n": "two", "phone": "two"}  # type: ignore[union-attr]
+    assert await store.replace_many([]) == []
+
+
 async def test_replace_fields_of_a_missing_item_or_field_is_false(store: Store) -> None:
     assert await store.replace_fields("f" * 32, {"phone": "a"}, {"phone": "b"}) is False
     item = Submission(fields=JANE)
