@@ -8,9 +8,12 @@ local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
 local max_requests = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "0")
 
 if delay_ms > 0 then
-  -- pacing: each connection waits this long before each request (an open-ish, lower load)
+  -- pacing: before each request (its first too) a connection waits a random time, exponentially
+  -- distributed with mean BENCH_DELAY_MS, so the connections' requests arrive as a Poisson stream. A
+  -- fixed delay kept every connection in step: all of them sent at once every interval, and the last
+  -- request of each burst waited for the whole burst (p99 = connections x service time).
   function delay()
-    return delay_ms
+    return math.floor(-delay_ms * math.log(1 - math.random()) + 0.5)
   end
 end
 

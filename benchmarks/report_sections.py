@@ -72,7 +72,8 @@ def half_peak_section(r: Results) -> list[str]:
         "",
         "## Latency added by encryption at half of peak",
         "",
-        f"Offered load: {hp.connections} connections, each waiting {hp.delay_ms} ms before every request "
+        f"Offered load: {hp.connections} connections, each waiting a random time (exponential, mean "
+        f"{hp.delay_ms} ms: Poisson arrivals, not bursts in step) before every request "
         f"(wrk's `delay()`), about {hp.target_rps:,.0f} rps = half the FLE median rate of the headline. "
         "Latencies are wrk's as its Lua `done()` sees them: after wrk's own coordinated-omission "
         "correction (a response slower than a connection's mean request interval adds the requests that "
