@@ -54,8 +54,9 @@ class HalfPeak:
 
 def pacing(target_rps: float) -> tuple[int, int]:
     """(connections, mean delay ms) that offer about `target_rps`: each connection waits a random time
-    (exponential, mean about 50 ms; post.lua) before every request, long against the service time (a few ms), so every contender gets about the same load
-    (wrk has no fixed-rate mode; its delay() hook paces each connection)."""
+    (exponential, mean about 50 ms; post.lua) before every request, long against the service time (a few
+    ms), so every contender gets about the same load (wrk has no fixed-rate mode; its delay() hook paces
+    each connection)."""
     connections = max(2, math.ceil(target_rps * 0.05))
     return connections, max(1, round(connections * 1000 / target_rps))
 
