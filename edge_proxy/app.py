@@ -132,7 +132,7 @@ async def _proxy(
         headers["Content-Length"] = str(request.content_length)  # streamed as sent, not re-chunked
     try:
         upstream = await send(
-            session, request, target_url(runtime.settings.origin, request), headers, body
+            session, request, target_url(session, request), headers, body
         )
     except OriginFailed as failure:
         if (
@@ -148,17 +148,18 @@ async def _proxy(
     return await relay(request, upstream, outcome)
 
 
-async def _expect(request: web.BaseRequest) -> None:
+async def _expect(request: web.BaseRequest) -> RequestRefused | None:
     """`Expect: 100-continue` is answered here, before the body is read (what aiohttp's router did for
     the application this proxy was until issue 17); another expectation is refused with 417."""
     writer = request.writer
     if request.version == HttpVersion11:
         expect = request.headers.get("Expect", "")
         if expect.lower() != "100-continue":
-            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+            return RequestRefused(417, "ExpectationFailed", f"Unknown Expect: {expect}")
         await writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         writer.output_size = 0  # the interim answer is not part of the response's size
     await writer.drain()
+    return None
 
 
 class Proxy:
@@ -192,14 +193,16 @@ class Proxy:
         session = self.session
         if session is None:
             raise RuntimeError("the proxy is not started")
-        if "Expect" in request.headers:
-            await _expect(request)
         runtime = self.runtime
         metrics = runtime.metrics
         outcome = Outcome.of(request)
         metrics.in_flight.inc()
         try:
-            response = await _proxy(request, runtime, session, outcome)
+            if "Expect" in request.headers and (refused := await _expect(request)) is not None:
+                outcome.action, outcome.reason = "refuse", refused.reason  # counted and logged as any
+                response: web.StreamResponse = _refusal(refused)
+            else:
+                response = await _proxy(request, runtime, session, outcome)
             outcome.status = response.status
             return response
         except Exception:

@@ -11,7 +11,6 @@ import logging
 
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
 from .accesslog import Outcome
 from .headers import end_to_end
@@ -47,9 +46,9 @@ def session_for(settings: ProxySettings) -> OriginPool:
     )
 
 
-def target_url(origin: URL, request: web.BaseRequest) -> str:
+def target_url(session: OriginPool, request: web.BaseRequest) -> str:
     """The request-target for the origin: its base path, then the client's path and query, as received."""
-    return origin.raw_path.rstrip("/") + request.rel_url.raw_path_qs
+    return session.base_path + request.rel_url.raw_path_qs
 
 
 async def send(

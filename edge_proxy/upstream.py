@@ -66,6 +66,7 @@ class OriginPool:
         self.host = origin.raw_host
         self.port = origin.port or (443 if origin.scheme == "https" else 80)
         self.host_header = origin.host_port_subcomponent or self.host
+        self.base_path = origin.raw_path.rstrip("/")  # what every request-target starts with (forward.py)
         self.authorization = (  # credentials in --origin: Basic auth on every request, as aiohttp sent it
             encode_basic_auth(origin.user, origin.password or "") if origin.user is not None else None
         )

@@ -90,8 +90,11 @@ async def test_an_unknown_expectation_is_417_and_nothing_is_forwarded(
     head = b"POST /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Type: text/plain\r\n"
     async with proxy_stack(canary, config_dir) as stack:
         answer = await _raw(stack.url, head + b"Expect: 200-ok\r\nContent-Length: 2\r\n\r\nhi")
+        text = stack.runtime.metrics.exposition().decode()
     assert answer.startswith(b"HTTP/1.1 417") and b"Unknown Expect: 200-ok" in answer
     assert canary.received == []
+    assert 'fle_proxy_refusals_total{reason="ExpectationFailed"} 1.0' in text  # counted as a refusal
+    assert 'fle_proxy_requests_total{action="refuse",method="POST",status="417"} 1.0' in text
 
 
 async def test_a_forwarded_body_arriving_in_pieces_reaches_the_origin_whole(
