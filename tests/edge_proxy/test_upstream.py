@@ -25,7 +25,8 @@ from yarl import URL
 from edge_proxy import start_site, tls_context
 from edge_proxy.upstream import OriginPool
 from edge_proxy.upstream_errors import BodyFailed, ConnectFailed, UpstreamTimeout
-from edge_proxy.upstream_response import HIGH_WATER, OriginResponse
+from edge_proxy.upstream_response import HIGH_WATER
+from tests.edge_proxy.upstream_kit import read_body
 from tests.fixtures_proxy import Canary, phone_config_dir, proxy_stack
 
 pytestmark = pytest.mark.both_loops
@@ -96,21 +97,13 @@ def _pool(url: str, **kwargs: object) -> OriginPool:
     return OriginPool(URL(url), **settings)  # type: ignore[arg-type]
 
 
-async def _body(response: OriginResponse) -> bytes:
-    parts = []
-    while chunk := await response.read():
-        parts.append(chunk)
-    response.close()
-    return b"".join(parts)
-
-
 async def test_only_our_headers_go_out_with_host_and_length() -> None:
     async with aiohttp_origin() as origin, _pool(origin.url) as pool:
         headers = CIMultiDict([("X-Forwarded-For", "203.0.113.9"), ("Content-Type", "text/plain")])
         response = await pool.request("POST", "/echo?a=1&b=%20", headers, b"payload")
         assert (response.status, response.reason, response.content_length) == (200, "OK", 7)
         assert response.headers["X-Kind"] == "echo"
-        assert await _body(response) == b"payload"
+        assert await read_body(response) == b"payload"
     seen = origin.seen[0]
     assert (seen.method, seen.path, seen.body) == ("POST", "/echo?a=1&b=%20", b"payload")
     host = URL(origin.url).host_port_subcomponent
@@ -125,9 +118,9 @@ async def test_credentials_in_the_origin_url_are_sent_as_basic_auth() -> None:
         with_user = URL(origin.url).with_user("edge").with_password("s3cret:x")
         async with _pool(str(with_user)) as pool:
             headers = CIMultiDict([("Authorization", "Bearer from-the-client")])
-            await _body(await pool.request("GET", "/echo", headers, None))
+            await read_body(await pool.request("GET", "/echo", headers, None))
         async with _pool(origin.url) as pool:
-            await _body(await pool.request("GET", "/echo", CIMultiDict(), None))
+            await read_body(await pool.request("GET", "/echo", CIMultiDict(), None))
     sent = [dict(s.headers).get("Authorization") for s in origin.seen]
     assert sent == [aiohttp.encode_basic_auth("edge", "s3cret:x"), None]
 
@@ -135,7 +128,7 @@ async def test_credentials_in_the_origin_url_are_sent_as_basic_auth() -> None:
 async def test_bodyless_requests_say_length_zero_only_where_a_body_is_expected() -> None:
     async with aiohttp_origin() as origin, _pool(origin.url) as pool:
         for method in ("GET", "POST", "DELETE", "OPTIONS"):
-            await _body(await pool.request(method, "/x", CIMultiDict(), None))
+            await read_body(await pool.request(method, "/x", CIMultiDict(), None))
     lengths = [dict(s.headers).get("Content-Length") for s in origin.seen]
     assert lengths == [None, "0", "0", None]
 
@@ -144,7 +137,7 @@ async def test_a_kept_alive_connection_is_reused_and_head_leaves_it_usable() -> 
     async with aiohttp_origin() as origin, _pool(origin.url) as pool:
         for method in ("GET", "HEAD", "POST", "GET"):
             response = await pool.request(method, "/reuse", CIMultiDict(), b"" if method == "POST" else None)
-            body = await _body(response)
+            body = await read_body(response)
             if method == "HEAD":
                 assert body == b"" and response.content_length == len(b"no body")
         assert pool.idle == 1
@@ -159,8 +152,9 @@ async def test_streamed_bodies_go_with_their_length_or_chunked() -> None:
 
     async with aiohttp_origin() as origin, _pool(origin.url) as pool:
         with_length = CIMultiDict([("Content-Length", "5000")])
-        assert await _body(await pool.request("PUT", "/a", with_length, pieces())) == origin.seen[0].body
-        assert await _body(await pool.request("PUT", "/b", CIMultiDict(), pieces())) == origin.seen[1].body
+        assert await read_body(await pool.request("PUT", "/a", with_length, pieces())) == origin.seen[0].body
+        chunked = await pool.request("PUT", "/b", CIMultiDict(), pieces())
+        assert await read_body(chunked) == origin.seen[1].body
     assert origin.seen[0].body == b"".join(bytes([65 + i]) * 1000 for i in range(5))
     first, second = dict(origin.seen[0].headers), dict(origin.seen[1].headers)
     assert first["Content-Length"] == "5000" and "Transfer-Encoding" not in first
@@ -180,7 +174,7 @@ async def test_a_failing_body_iterator_is_the_cause_and_cuts_the_connection() ->
             await pool.request("POST", "/cut", CIMultiDict(), pieces())
         assert isinstance(failure.value.__cause__, Refused)
         assert pool.idle == 0
-        assert await _body(await pool.request("GET", "/after", CIMultiDict(), None)) == b"no body"
+        assert await read_body(await pool.request("GET", "/after", CIMultiDict(), None)) == b"no body"
     assert [s.path for s in origin.seen] == ["/after"]  # the cut upload never reached the handler
 
 
@@ -188,10 +182,10 @@ async def test_redirects_and_compressed_bodies_come_back_untouched() -> None:
     async with aiohttp_origin() as origin, _pool(origin.url) as pool:
         response = await pool.request("GET", "/redirect", CIMultiDict(), None)
         assert response.status == 302 and response.headers["Location"] == "/elsewhere"
-        await _body(response)
+        await read_body(response)
         response = await pool.request("GET", "/gzip", CIMultiDict(), None)
         assert response.headers["Content-Encoding"] == "gzip"
-        assert gzip.decompress(await _body(response)) == b"hello " * 100
+        assert gzip.decompress(await read_body(response)) == b"hello " * 100
     assert [s.path for s in origin.seen] == ["/redirect", "/gzip"]
 
 
@@ -199,7 +193,7 @@ async def test_the_pool_limit_holds_requests_back() -> None:
     async with aiohttp_origin() as origin, _pool(origin.url, size=2) as pool:
 
         async def one() -> bytes:
-            return await _body(await pool.request("GET", "/slow?s=0.2", CIMultiDict(), None))
+            return await read_body(await pool.request("GET", "/slow?s=0.2", CIMultiDict(), None))
 
         assert await asyncio.gather(*(one() for _ in range(6))) == [b"no body"] * 6
     assert origin.most_concurrent == 2
@@ -213,7 +207,7 @@ async def test_a_silent_origin_is_a_read_timeout() -> None:
         with pytest.raises(UpstreamTimeout):
             await pool.request("GET", "/slow?s=3", CIMultiDict(), None)
         assert loop.time() - started < 2
-        assert await _body(await pool.request("GET", "/ok", CIMultiDict(), None)) == b"no body"
+        assert await read_body(await pool.request("GET", "/ok", CIMultiDict(), None)) == b"no body"
 
 
 async def test_connect_failures() -> None:
@@ -251,7 +245,7 @@ async def test_a_slow_reader_holds_the_origin_back_in_bounded_memory() -> None:
         response = await pool.request("GET", "/big?n=512", CIMultiDict(), None)  # 32 MiB
         await asyncio.sleep(0.5)  # nobody reads: the origin must be held back
         assert response.buffered <= HIGH_WATER + 256 * 1024
-        assert len(await _body(response)) == 512 * 65536
+        assert len(await read_body(response)) == 512 * 65536
         assert pool.idle == 1
     assert len(origin.seen) == 1
 
@@ -262,7 +256,7 @@ async def test_abandoning_a_response_closes_its_connection() -> None:
         assert await response.read()
         response.close()
         assert pool.idle == 0
-        assert await _body(await pool.request("GET", "/next", CIMultiDict(), None)) == b"no body"
+        assert await read_body(await pool.request("GET", "/next", CIMultiDict(), None)) == b"no body"
     assert len({s.peer_port for s in origin.seen}) == 2
 
 
@@ -305,7 +299,7 @@ async def test_https_origin_verified_with_the_ca_passed_in(tls_files: tuple[Path
         async with _pool(origin.url, ssl_context=trusted) as pool:
             for _ in range(2):
                 response = await pool.request("POST", "/tls", CIMultiDict(), b"secret")
-                assert await _body(response) == b"secret"
+                assert await read_body(response) == b"secret"
         async with _pool(origin.url) as pool:  # the system CAs do not know this certificate
             with pytest.raises(ConnectFailed):
                 await pool.request("GET", "/tls", CIMultiDict(), None)

@@ -17,7 +17,7 @@ from yarl import URL
 
 from edge_proxy.upstream import OriginPool
 from edge_proxy.upstream_errors import Broken, UpstreamTimeout
-from edge_proxy.upstream_response import OriginResponse
+from tests.edge_proxy.upstream_kit import read_body
 
 pytestmark = pytest.mark.both_loops
 
@@ -67,14 +67,6 @@ def _pool(url: str, read_timeout: float = 5.0, idle_timeout: float = 30.0) -> Or
     )
 
 
-async def _body(response: OriginResponse) -> bytes:
-    parts = []
-    while chunk := await response.read():
-        parts.append(chunk)
-    response.close()
-    return b"".join(parts)
-
-
 def _path(head: bytes) -> str:
     return head.split(b" ", 2)[1].decode()
 
@@ -94,7 +86,7 @@ async def test_chunked_in_pieces_then_the_connection_is_reused() -> None:
         for _ in range(2):
             response = await pool.request("GET", "/", CIMultiDict(), None)
             assert response.content_length is None and not response.close_delimited
-            assert await _body(response) == b"hello world"
+            assert await read_body(response) == b"hello world"
         assert pool.idle == 1
     assert raw.connections == 1
 
@@ -110,7 +102,7 @@ async def test_a_close_delimited_body_ends_at_eof_and_is_not_reused() -> None:
         for _ in range(2):
             response = await pool.request("GET", "/", CIMultiDict(), None)
             assert response.close_delimited
-            assert await _body(response) == b"until the end"
+            assert await read_body(response) == b"until the end"
         assert pool.idle == 0
     assert raw.connections == 2
 
@@ -133,10 +125,10 @@ async def test_interim_heads_are_skipped_and_101_is_refused() -> None:
         response = await pool.request("POST", "/", CIMultiDict(), b"x")
         assert (response.status, response.reason) == (201, "Created")
         assert list(response.headers.items()) == [("X-Final", "1"), ("Content-Length", "2")]
-        assert await _body(response) == b"ok"
+        assert await read_body(response) == b"ok"
         response = await pool.request("GET", "/no-reason", CIMultiDict(), None)
         assert (response.status, response.reason) == (200, "")  # not the interim head's "Continue"
-        await _body(response)
+        await read_body(response)
         with pytest.raises(Broken):
             await pool.request("GET", "/switch", CIMultiDict(), None)
 
@@ -152,7 +144,7 @@ async def test_no_body_for_204_and_304_and_the_connection_stays() -> None:
     async with raw_origin(answer) as raw, _pool(raw.url) as pool:
         for path in ("/204", "/304", "/204"):
             response = await pool.request("GET", path, CIMultiDict(), None)
-            assert response.complete and await _body(response) == b""
+            assert response.complete and await read_body(response) == b""
     assert raw.connections == 1
 
 
@@ -165,7 +157,7 @@ async def test_connection_close_from_the_origin_is_honoured() -> None:
 
     async with raw_origin(answer) as raw, _pool(raw.url) as pool:
         for _ in range(2):
-            assert await _body(await pool.request("GET", "/", CIMultiDict(), None)) == b"ok"
+            assert await read_body(await pool.request("GET", "/", CIMultiDict(), None)) == b"ok"
             assert pool.idle == 0
     assert raw.connections == 2
 
@@ -178,9 +170,9 @@ async def test_a_connection_the_origin_closed_while_pooled_is_not_used() -> None
         return False  # its keep-alive timeout: closed while the connection waits in our pool
 
     async with raw_origin(answer) as raw, _pool(raw.url) as pool:
-        assert await _body(await pool.request("POST", "/1", CIMultiDict(), b"a")) == b"ok"
+        assert await read_body(await pool.request("POST", "/1", CIMultiDict(), b"a")) == b"ok"
         await asyncio.sleep(0.4)
-        assert await _body(await pool.request("POST", "/2", CIMultiDict(), b"b")) == b"ok"
+        assert await read_body(await pool.request("POST", "/2", CIMultiDict(), b"b")) == b"ok"
     assert raw.connections == 2 and [_path(h) for h in raw.heads] == ["/1", "/2"]
 
 
@@ -195,7 +187,7 @@ async def test_idle_connections_are_closed_after_the_idle_timeout() -> None:
         return False
 
     async with raw_origin(answer) as raw, _pool(raw.url, idle_timeout=0.3) as pool:
-        assert await _body(await pool.request("GET", "/", CIMultiDict(), None)) == b"ok"
+        assert await read_body(await pool.request("GET", "/", CIMultiDict(), None)) == b"ok"
         assert pool.idle == 1
         await asyncio.wait_for(closed.wait(), 3)
         assert pool.idle == 0
@@ -216,8 +208,8 @@ async def test_a_reused_connection_that_fails_is_retried_only_for_an_idempotent_
         return True
 
     async with raw_origin(answer) as raw, _pool(raw.url) as pool:
-        assert await _body(await pool.request("GET", "/a", CIMultiDict(), None)) == b"ok"
-        assert await _body(await pool.request("GET", "/b", CIMultiDict(), None)) == b"ok"
+        assert await read_body(await pool.request("GET", "/a", CIMultiDict(), None)) == b"ok"
+        assert await read_body(await pool.request("GET", "/b", CIMultiDict(), None)) == b"ok"
         assert [_path(h) for h in raw.heads] == ["/a", "/b", "/b"] and raw.connections == 2
         with pytest.raises(Broken):
             await pool.request("POST", "/c", CIMultiDict(), b"x")
@@ -235,7 +227,7 @@ async def test_a_chunked_body_cut_off_or_malformed_breaks_the_read() -> None:
         for path in ("/cut", "/malformed"):
             response = await pool.request("GET", path, CIMultiDict(), None)
             with pytest.raises(Broken):
-                await _body(response)
+                await read_body(response)
         assert pool.idle == 0
 
 
@@ -274,7 +266,7 @@ async def test_bytes_after_a_complete_response_retire_the_connection() -> None:
 
     async with raw_origin(answer) as raw, _pool(raw.url) as pool:
         for _ in range(2):
-            assert await _body(await pool.request("GET", "/", CIMultiDict(), None)) == b"ok"
+            assert await read_body(await pool.request("GET", "/", CIMultiDict(), None)) == b"ok"
         assert pool.idle == 0
     assert raw.connections == 2
 
@@ -297,7 +289,7 @@ async def test_an_early_answer_ends_the_upload() -> None:
 
     async with raw_origin(answer) as raw, _pool(raw.url) as pool:
         response = await pool.request("PUT", "/", CIMultiDict(), endless())
-        assert response.status == 413 and await _body(response) == b"big!"
+        assert response.status == 413 and await read_body(response) == b"big!"
         assert pool.idle == 0  # the request did not go out whole: the connection is not reused
     assert pieces_sent < 1000
 
