@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from keystore import Keystore
@@ -31,6 +30,7 @@ from keystore import Keystore
 from .core import Decrypted, Decryptor
 from .errors import DecryptError
 from .policy import Policy
+from .worker_pool import START_TIMEOUT, spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 # would pay for ~50 ms of work; from 256 values (~0.25 s on one core) a long-lived service gains
 MIN_PROCESS_BATCH = 256
 LAMBDA_ENV = "AWS_LAMBDA_FUNCTION_NAME"
-_START_TIMEOUT = 60.0
 
 Outcome = tuple[Decrypted | DecryptError, int]  # a value's result and the pid of the process that did it
 
@@ -62,7 +61,7 @@ def _start(keystore_path: str, policy: Policy, threads: int, barrier: Any) -> No
     global _decryptor, _threads
     _decryptor = Decryptor(Keystore.from_file(keystore_path), policy)
     _threads = ThreadPoolExecutor(threads, thread_name_prefix="fle-decrypt")
-    barrier.wait(_START_TIMEOUT)  # every worker is up before the first batch: the work is shared at once
+    barrier.wait(START_TIMEOUT)  # every worker is up before the first batch: the work is shared at once
 
 
 def _ready() -> int:
@@ -87,19 +86,8 @@ class ProcessDecryptor:
     """A pool of `processes` spawned workers, each with its own keystore and `threads` threads."""
 
     def __init__(self, keystore_path: str, policy: Policy, processes: int, threads: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        barrier = ctx.Barrier(processes)  # OSError where semaphores cannot be made (AWS Lambda)
         self.processes = processes
-        self._pool = ProcessPoolExecutor(
-            processes, mp_context=ctx, initializer=_start, initargs=(keystore_path, policy, threads, barrier)
-        )
-        try:
-            # one task per worker, each held at the barrier in _start until all have opened their keystore
-            ready = [self._pool.submit(_ready) for _ in range(processes)]
-            pids = {f.result(_START_TIMEOUT * 2) for f in ready}
-        except BaseException:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        self._pool, pids = spawn_pool(processes, _start, (keystore_path, policy, threads), _ready)
         self.pids = frozenset(pids)
 
     def decrypt(self, values: Sequence[object]) -> list[Outcome]:

@@ -19,10 +19,9 @@ public-key operation in Python around it, so threads in one process top out near
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -32,8 +31,7 @@ from keystore import Keystore
 
 from .rewrap import KeyRef, NewKey, RewrapError
 from .rewrap_work import ValueOutcome, ValueRewrapper
-
-_START_TIMEOUT = 60.0
+from .worker_pool import START_TIMEOUT, spawn_pool
 
 # the worker process's own keystore, re-wrapper and threads, made once by _start
 _keystore: Keystore | None = None
@@ -55,7 +53,7 @@ def _start(keystore_path: str, old: KeyRef, new: KeyRef, new_pem: bytes, threads
     _same_key = public_pem(public) == new_pem
     _rewrapper = ValueRewrapper(_keystore, old, NewKey(new, public, entry.wrapping.padding()))
     _threads = ThreadPoolExecutor(threads, thread_name_prefix="fle-rewrap")
-    barrier.wait(_START_TIMEOUT)  # every worker is up before the first chunk: the work is shared at once
+    barrier.wait(START_TIMEOUT)  # every worker is up before the first chunk: the work is shared at once
 
 
 def _ready() -> tuple[int, bool]:
@@ -71,23 +69,15 @@ class ProcessRewrapper:
     """A pool of `processes` spawned workers, each with its own keystore and `threads` threads."""
 
     def __init__(self, keystore_path: str, old: KeyRef, new: NewKey, processes: int, threads: int) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        barrier = ctx.Barrier(processes)  # OSError where semaphores cannot be made (AWS Lambda)
         self.processes = processes
-        initargs = (keystore_path, old, new.ref, public_pem(new.public_key), threads, barrier)
-        self._pool = ProcessPoolExecutor(processes, mp_context=ctx, initializer=_start, initargs=initargs)
-        try:
-            # one task per worker, each held at the barrier in _start until all have opened their keystore
-            futures = [self._pool.submit(_ready) for _ in range(processes)]
-            ready = [f.result(_START_TIMEOUT * 2) for f in futures]
-            if not all(same for _, same in ready):
-                raise RewrapError(
-                    f"the keystore file changed during the run: its key {new.ref} is no longer the one "
-                    "self-tested; nothing more is written, run again"
-                )
-        except BaseException:
+        initargs = (keystore_path, old, new.ref, public_pem(new.public_key), threads)
+        self._pool, ready = spawn_pool(processes, _start, initargs, _ready)
+        if not all(same for _, same in ready):
             self._pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            raise RewrapError(
+                f"the keystore file changed during the run: its key {new.ref} is no longer the one "
+                "self-tested; nothing more is written, run again"
+            )
         self.pids = frozenset(pid for pid, _ in ready)
 
     def submit(self, values: Sequence[str]) -> list[Future[list[ValueOutcome]]]:
