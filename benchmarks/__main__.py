@@ -113,7 +113,7 @@ def _loadavg() -> str:
 
 def run_proxy(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
     """Headline, half of peak and the concurrency sweep: each proxy one worker, started once for all."""
-    fle = servers.fle_proxy(origin, config)
+    fle = servers.fle_proxy(origin, config, admin=True)  # its /metrics: the encryption step's own timing
     reference = servers.reference(origin)
     load.check_forwarding(fle.url)
     contenders = [
@@ -139,7 +139,9 @@ def run_proxy(results: Results, servers: Servers, origin: Server, config: Path, 
         peak = stat(results.headline.samples["fle"], "rps").median
         _step(f"latency at half of the FLE peak ({peak / 2:,.0f} rps)")
         paced = [c for c in contenders if c.name in ("passthrough", "fle")]
-        results.half_peak = headline.half_peak(paced, origin, peak / 2, s.seconds, s.repeats)
+        results.half_peak = headline.half_peak(
+            paced, origin, peak / 2, s.seconds, s.repeats, admin_url=fle.admin_url
+        )
     if "sweep" in s.only:
         repeats = max(1, s.repeats // 2)
         targets = [load.Target(c.name, c.server.url, c.content_type, (c.server.pid,)) for c in contenders[:3]]

@@ -14,8 +14,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import step_latency
 from .rounds import Contender, Sample, Stat, interleaved, warm_up
 from .servers import Server
+from .step_latency import StepHistogram
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class HalfPeak:
     connections: int
     delay_ms: int
     samples: dict[str, list[Sample]]
+    # the FLE proxy's own timing of its encryption step over these runs (None: it had no admin listener)
+    encrypt_step: StepHistogram | None = None
 
     def added_p99(self, with_name: str = "fle", without_name: str = "passthrough") -> Stat:
         """p99 of `with_name` minus p99 of `without_name`, round by round."""
@@ -62,10 +66,20 @@ def pacing(target_rps: float) -> tuple[int, int]:
 
 
 def half_peak(
-    contenders: list[Contender], origin: Server, target_rps: float, seconds: float, rounds: int
+    contenders: list[Contender],
+    origin: Server,
+    target_rps: float,
+    seconds: float,
+    rounds: int,
+    admin_url: str | None = None,
 ) -> HalfPeak:
+    """The paced runs; with `admin_url` (the FLE proxy's admin listener) also its own timing of the
+    encryption step over them: only the encrypting path rewrites bodies, so the histogram's difference
+    across the runs is the FLE rounds' steps."""
     connections, delay_ms = pacing(target_rps)
+    before = step_latency.read(admin_url) if admin_url else None
     samples = interleaved(
         contenders, origin, connections=connections, seconds=seconds, rounds=rounds, delay_ms=delay_ms
     )
-    return HalfPeak(target_rps, connections, delay_ms, samples)
+    step = step_latency.read(admin_url).minus(before) if admin_url and before else None
+    return HalfPeak(target_rps, connections, delay_ms, samples, step)

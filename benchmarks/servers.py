@@ -58,6 +58,7 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
     log: Path
+    admin_url: str | None = None  # the proxy's admin listener (/metrics), when it was started with one
 
     @property
     def pid(self) -> int:
@@ -116,11 +117,14 @@ class Servers:
         name: str = "fle",
         root: Path = ROOT,
         loop: str | None = "asyncio",
+        admin: bool = False,
     ) -> Server:
         """`fle proxy` on the stdlib loop unless `loop` says otherwise (the reference proxy runs on it too,
         and figures stay comparable across machines with and without uvloop); None: the tree's default
-        (for a tree from before `--loop` existed)."""
-        return self.start(
+        (for a tree from before `--loop` existed). `admin`: with an admin listener on a free port (its
+        /metrics holds the proxy's own timing of the encryption step, step_latency.py)."""
+        admin_url = f"127.0.0.1:{free_port()}" if admin else None
+        server = self.start(
             name,
             "-m",
             "fle",
@@ -135,15 +139,18 @@ class Servers:
             "{listen}",
             "--workers",
             str(workers),
-            # no admin listener (two proxies run side by side) and no access log (the reference proxy
-            # writes none either): the comparison is of request handling
+            # no admin listener unless asked (two proxies run side by side) and no access log (the
+            # reference proxy writes none either): the comparison is of request handling
             "--admin",
-            "off",
+            admin_url or "off",
             "--access-log",
             "off",
             *(("--loop", loop) if loop else ()),
             root=root,
         )
+        if admin_url:
+            server.admin_url = "http://" + admin_url
+        return server
 
     def reference(self, origin: Server) -> Server:
         return self.start(

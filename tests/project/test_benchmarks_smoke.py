@@ -91,6 +91,10 @@ def test_quick_benchmark_run_writes_a_complete_report(tmp_path: Path) -> None:
         assert set(points) == {"1", "8"}
         assert all(p["rps"] > 0 and p["errors"] == 0 and p["p99_ms"] >= p["p50_ms"] for p in points.values())
     assert set(results["half_peak"]["samples"]) == {"fle", "passthrough"}
+    # the FLE proxy's own timing of its encryption step over the paced FLE runs (its admin /metrics)
+    step = results["half_peak"]["encrypt_step"]
+    fle_requests = sum(run["requests"] for run in results["half_peak"]["samples"]["fle"])
+    assert step["count"] >= fle_requests > 0 and step["sum_s"] > 0
     workers = results["workers"]["samples"]
     assert set(workers) == {"1", "2"}
     assert all(run["errors"] == 0 and run["wrk_cpu_s"] > 0 for runs in workers.values() for run in runs)
