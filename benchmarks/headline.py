@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from . import step_latency
 from .rounds import Contender, Sample, Stat, interleaved, warm_up
 from .servers import Server
-from .step_latency import StepHistogram
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +47,7 @@ class HalfPeak:
     delay_ms: int
     samples: dict[str, list[Sample]]
     # the FLE proxy's own timing of its encryption step over these runs (None: it had no admin listener)
-    encrypt_step: StepHistogram | None = None
+    encrypt_step: step_latency.StepHistogram | None = None
 
     def added_p99(self, with_name: str = "fle", without_name: str = "passthrough") -> Stat:
         """p99 of `with_name` minus p99 of `without_name`, round by round."""

@@ -1,8 +1,11 @@
-"""An aiohttp app on a free loopback port for the length of a block (tests and benchmarks both use it)."""
+"""A server on a free loopback port for the length of a block: an aiohttp app (tests and benchmarks both
+use it), or a raw stream handler for tests that must write bytes no HTTP library would."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from aiohttp import web
@@ -19,3 +22,18 @@ async def serving(app: web.Application, *, auto_decompress: bool = True) -> Asyn
         yield url
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def serving_raw(
+    handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[str]:
+    """Run an asyncio stream handler on a free loopback port; yields its base URL. On leaving, the
+    listener closes and open connections get up to 2 s to end."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 2)

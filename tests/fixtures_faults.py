@@ -27,6 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from edge_proxy import start_site
+from testkit.serving import serving_raw
 
 # --- an origin that breaks the exchange -----------------------------------------------------------------
 
@@ -90,14 +91,8 @@ class FaultyOrigin:
 @contextlib.asynccontextmanager
 async def faulty_origin() -> AsyncIterator[FaultyOrigin]:
     origin = FaultyOrigin()
-    server = await asyncio.start_server(origin._handle, "127.0.0.1", 0)
-    origin.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    try:
+    async with serving_raw(origin._handle) as origin.url:
         yield origin
-    finally:
-        server.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 2)
 
 
 # --- a fault-injecting proxy in front of moto or dynalite ------------------------------------------------

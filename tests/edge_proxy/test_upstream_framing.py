@@ -17,6 +17,7 @@ from yarl import URL
 
 from edge_proxy.upstream import OriginPool
 from edge_proxy.upstream_errors import Broken, UpstreamTimeout
+from testkit.serving import serving_raw
 from tests.edge_proxy.upstream_kit import read_body
 
 pytestmark = pytest.mark.both_loops
@@ -51,14 +52,8 @@ class Raw:
 @asynccontextmanager
 async def raw_origin(answer: Callable[[bytes, Reader, Writer], Awaitable[bool]]) -> AsyncIterator[Raw]:
     raw = Raw(answer)
-    server = await asyncio.start_server(raw.serve, "127.0.0.1", 0)
-    raw.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    try:
+    async with serving_raw(raw.serve) as raw.url:
         yield raw
-    finally:
-        server.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 2)
 
 
 def _pool(url: str, read_timeout: float = 5.0, idle_timeout: float = 30.0) -> OriginPool:
