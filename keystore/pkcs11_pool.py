@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,6 +35,11 @@ from .pkcs11_token import (
 )
 
 T = TypeVar("T")
+
+# seconds to wait before each further attempt to find a token that did not answer: the first attempt
+# re-initialises the library at once (a token that came back); the later ones outlast another process's
+# login, during which SoftHSM cannot read the token (_connect_anew); 0.35 s in all before giving up
+_RECONNECT_WAITS = (0.0, 0.05, 0.1, 0.2)
 
 
 class _Session:
@@ -72,25 +78,33 @@ class TokenPool:
             find_key(login, self.spec)
 
     def _connect_anew(self, *, connected_before: bool) -> None:
-        """Connect; if that fails, re-initialise the library and connect once more.
+        """Connect; if that fails, re-initialise the library and connect again, a few times, briefly.
 
         SoftHSM (and some USB tokens) only see a token that appeared, or came back, after
-        C_Finalize/C_Initialize. Once the pool has been connected, a token that now fails the
-        configuration (no such key, several tokens with the label) counts as unavailable too, so that a
-        cluster fails over; on the first connect that error reaches the caller as it is.
+        C_Finalize/C_Initialize. SoftHSM also rewrites the token's file on every login, and another
+        process reading it meanwhile does not see the token at all: worker processes that log in at the
+        same moment (the decryptor's, `fle rewrap`'s) hide it from each other for a few milliseconds.
+        Hence the short waits of _RECONNECT_WAITS before the pool says the token is unavailable.
+        Once the pool has been connected, a token that now fails the configuration (no such key, several
+        tokens with the label) counts as unavailable too, so that a cluster fails over; on the first
+        connect that error reaches the caller as it is.
         """
         lost = (*LOST, KeystoreConfigError) if connected_before else LOST
         seen = self.module.generation
-        try:
-            self._connect()
-            return
-        except (TokenUnavailable, *lost):
-            pass
-        self.module.reinitialize(seen)
-        try:
-            self._connect()
-        except lost as e:
-            raise TokenUnavailable(f"PKCS#11 {self.spec.name}: {type(e).__name__} {e}") from e
+        for attempt, wait in enumerate((0.0, *_RECONNECT_WAITS)):
+            if attempt:
+                time.sleep(wait)
+                self.module.reinitialize(seen)  # unless another pool of this process just did
+                seen = self.module.generation
+            try:
+                self._connect()
+                return
+            except (TokenUnavailable, *lost) as e:
+                if attempt < len(_RECONNECT_WAITS):
+                    continue
+                if isinstance(e, TokenUnavailable):
+                    raise
+                raise TokenUnavailable(f"PKCS#11 {self.spec.name}: {type(e).__name__} {e}") from e
 
     def _open(self) -> _Session:
         session = self._token.open()

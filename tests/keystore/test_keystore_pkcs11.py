@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 from pathlib import Path
@@ -17,6 +18,7 @@ from keystore.pkcs11_backend import Mode, Pkcs11Backend
 from keystore.settings import Pkcs11Settings
 from keystore.tooling import create_pkcs11_key
 from tests.fixtures_softhsm import CLUSTER_KEY_LABEL, PIN, SoftHsm
+from tests.keystore.logins_elsewhere import open_and_close
 
 
 def settings(module: str, *tokens: str, label: str = CLUSTER_KEY_LABEL, sessions: int = 1) -> Pkcs11Settings:
@@ -123,6 +125,20 @@ def test_concurrent_unwraps_share_the_pool(softhsm: SoftHsm) -> None:
         assert len(b._members[0].pool._idle) <= 3  # type: ignore[union-attr]
     finally:
         b.close()
+
+
+def test_processes_logging_in_at_once_all_find_the_token(softhsm: SoftHsm) -> None:
+    """SoftHSM rewrites the token's file on every login, and a process reading it meanwhile sees no token:
+    the decryptor's worker processes, which log in together, once lost their first value to that
+    (key_unavailable). The pool now waits briefly and looks again (TokenPool._connect_anew). Four processes
+    logging in 30 times each at once: about 1 open in 12 failed before, none may now."""
+    processes, rounds = 4, 30
+    ctx = multiprocessing.get_context("spawn")  # as the decryptor's workers: no PKCS#11 state inherited
+    with ctx.Manager() as manager, ctx.Pool(processes) as pool:
+        barrier = manager.Barrier(processes)
+        args = (softhsm.module, "fle-a", CLUSTER_KEY_LABEL, PIN, rounds, barrier)
+        failures = pool.starmap(open_and_close, [args] * processes)
+    assert [f for each in failures for f in each] == []
 
 
 def test_configuration_errors(softhsm: SoftHsm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
