@@ -100,7 +100,10 @@ class TokenPool:
                 self._connect()
                 return
             except (TokenUnavailable, *lost) as e:
-                if attempt < len(_RECONNECT_WAITS):
+                # A configuration error (the key gone, the PIN changed) gets one re-initialisation, no
+                # more: a real HSM locks a PIN after a few wrong logins.
+                gave_up = isinstance(e, KeystoreConfigError) and attempt >= 1
+                if attempt < len(_RECONNECT_WAITS) and not gave_up:
                     continue
                 if isinstance(e, TokenUnavailable):
                     raise

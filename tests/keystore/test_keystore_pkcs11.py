@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import threading
@@ -13,8 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pkcs11 import Attribute, ObjectClass
 from pkcs11 import exceptions as p11e
 
-from keystore import BackendUnavailable, Keystore, KeystoreConfigError, UnwrapError, Wrapping
+from keystore import BackendUnavailable, Keystore, KeystoreConfigError, UnwrapError, Wrapping, pkcs11_pool
 from keystore.pkcs11_backend import Mode, Pkcs11Backend
+from keystore.pkcs11_library import Module
+from keystore.pkcs11_token import TokenSpec, TokenUnavailable
 from keystore.settings import Pkcs11Settings
 from keystore.tooling import create_pkcs11_key
 from tests.fixtures_softhsm import CLUSTER_KEY_LABEL, PIN, SoftHsm
@@ -139,6 +142,30 @@ def test_processes_logging_in_at_once_all_find_the_token(softhsm: SoftHsm) -> No
         args = (softhsm.module, "fle-a", CLUSTER_KEY_LABEL, PIN, rounds, barrier)
         failures = pool.starmap(open_and_close, [args] * processes)
     assert [f for each in failures for f in each] == []
+
+
+def test_a_pin_that_stopped_working_is_tried_twice_not_more(
+    softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retries above are for a token not seen; a wrong PIN is not retried past one re-initialisation,
+    since a real HSM locks the PIN after a few wrong logins."""
+    spec = TokenSpec("fle-a", None, CLUSTER_KEY_LABEL, None, PIN)
+    pool = pkcs11_pool.TokenPool(Module.get(softhsm.module), spec, 1)
+    pins: list[str] = []
+    real_log_in = pkcs11_pool.log_in
+
+    def log_in(token: object, spec: TokenSpec) -> object:
+        pins.append(spec.pin)
+        return real_log_in(token, spec)
+
+    monkeypatch.setattr(pkcs11_pool, "log_in", log_in)
+    pool.spec = dataclasses.replace(pool.spec, pin="0000")  # as if the token's PIN had been changed
+    try:
+        with pytest.raises(TokenUnavailable, match="the PIN is incorrect"):
+            pool._reconnect(pool._generation)
+        assert pins == ["0000", "0000"]
+    finally:
+        pool.close()
 
 
 def test_configuration_errors(softhsm: SoftHsm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
