@@ -13,6 +13,7 @@ If that fails too the caller gets TokenUnavailable, which the cluster layer uses
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -93,7 +94,7 @@ class TokenPool:
         seen = self.module.generation
         for attempt, wait in enumerate((0.0, *_RECONNECT_WAITS)):
             if attempt:
-                time.sleep(wait)
+                time.sleep(wait * random.uniform(0.5, 1.5))  # processes that collided do not again
                 self.module.reinitialize(seen)  # unless another pool of this process just did
                 seen = self.module.generation
             try:

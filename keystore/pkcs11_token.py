@@ -91,6 +91,10 @@ def log_in(token: Any, spec: TokenSpec) -> Any:
         raise KeystoreConfigError(f"PKCS#11 {spec.name}: the PIN is incorrect") from e
     except p11e.PinLocked as e:
         raise KeystoreConfigError(f"PKCS#11 {spec.name}: the PIN is locked") from e
+    except p11e.UserPinNotInitialized as e:
+        # also what SoftHSM answers while another process rewrites the token's file (every login does):
+        # unavailable, so the pool looks again, rather than a configuration error
+        raise TokenUnavailable(f"PKCS#11 {spec.name}: the token's user PIN is not initialised") from e
 
 
 def find_key(session: Any, spec: TokenSpec) -> Any:
