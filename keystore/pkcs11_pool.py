@@ -92,19 +92,22 @@ class TokenPool:
         """
         lost = (*LOST, KeystoreConfigError) if connected_before else LOST
         seen = self.module.generation
-        for attempt, wait in enumerate((0.0, *_RECONNECT_WAITS)):
-            if attempt:
-                time.sleep(wait * random.uniform(0.5, 1.5))  # processes that collided do not again
-                self.module.reinitialize(seen)  # unless another pool of this process just did
-                seen = self.module.generation
+        try:
+            self._connect()
+            return
+        except (TokenUnavailable, *lost):
+            pass
+        for retry, wait in enumerate(_RECONNECT_WAITS, start=1):
+            time.sleep(wait * random.uniform(0.5, 1.5))  # processes that collided do not again
+            self.module.reinitialize(seen)  # unless another pool of this process just did
+            seen = self.module.generation
             try:
                 self._connect()
                 return
             except (TokenUnavailable, *lost) as e:
-                # A configuration error (the key gone, the PIN changed) gets one re-initialisation, no
-                # more: a real HSM locks a PIN after a few wrong logins.
-                gave_up = isinstance(e, KeystoreConfigError) and attempt >= 1
-                if attempt < len(_RECONNECT_WAITS) and not gave_up:
+                # A configuration error (the key gone, the PIN changed) gets this one re-initialisation,
+                # no more: a real HSM locks a PIN after a few wrong logins.
+                if retry < len(_RECONNECT_WAITS) and not isinstance(e, KeystoreConfigError):
                     continue
                 if isinstance(e, TokenUnavailable):
                     raise
