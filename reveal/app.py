@@ -33,7 +33,6 @@ from .settings import RevealSettings
 log = logging.getLogger("fle.reveal")
 
 
-
 def refusal(status: int, reason: str) -> web.Response:
     """The answer to a refused request: the reason code only (the detail is logged, never shown)."""
     headers = {"Proxy-Authenticate": 'Bearer realm="fle-reveal"'} if status == 407 else {}
@@ -79,7 +78,12 @@ class Reveal:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         caller = gate.authenticate(self.config, request.headers.get("Proxy-Authorization"))
-        path, query = gate.check_target(request.raw_path)
+        try:
+            path, query = gate.check_target(request.raw_path)
+        except RevealRefused as e:  # a caller trying to leave a route: audited, before anything is read
+            route_name = gate.claimed_route(self.config, request.raw_path)
+            audit.refused(self.audit, uuid.uuid4().hex, caller.name, route_name, e.reason, e.detail)
+            raise
         route = gate.match(self.config, path, caller, request.method)
         settings = self.settings
         try:
@@ -172,5 +176,6 @@ def make_app(
         await reveal.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_route("*", "/{tail:.*}", reveal.handle)
+    # every path reaches the gate, one whose decoded form holds a newline too (`.*` would stop there: 404)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", reveal.handle)
     return app

@@ -47,8 +47,11 @@ def record(
         log.event(line)
 
 
-def refused(log: AuditLog, request_id: str, caller: str, route: str, reason: str, detail: str) -> None:
-    """A request refused while its fields were being opened (wrong key, tampered, backend down)."""
+def refused(
+    log: AuditLog, request_id: str, caller: str, route: str | None, reason: str, detail: str
+) -> None:
+    """A request refused while its fields were being opened (wrong key, tampered, backend down), or a path
+    refused (`PathRefused`: route is the one whose prefix the path claims, None when none)."""
     log.event({
         "event": "fle.reveal", "phase": "refused", "request_id": request_id, "caller": caller,
         "route": route, "reason": reason, "detail": detail,
