@@ -20,6 +20,7 @@ from aiohttp import web
 from yarl import URL
 
 from decryptor import AuditLog, Decryptor
+from edge_proxy.accesslog import raw_path
 from edge_proxy.body import read_limited
 from edge_proxy.errors import RequestRefused
 from edge_proxy.headers import end_to_end
@@ -72,7 +73,7 @@ class Reveal:
         try:
             return await self._handle(request)
         except RevealRefused as e:
-            path = request.raw_path.partition("?")[0][:200]  # never the query: a caller may put a value there
+            path = raw_path(request.raw_path)[:200]  # never the query (nor a fragment): a value may be there
             log.info("refused %s %s: %s %s", request.method, path, e.reason, e.detail)
             return refusal(e.status, e.reason)
 
