@@ -35,6 +35,7 @@ accepted (nothing is stored or forwarded); see docs/security.md.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import traceback
@@ -61,6 +62,7 @@ LIBRARY_LOGGERS = (
 _CHAIN_LIMIT = 8
 
 
+@functools.lru_cache(maxsize=1024)  # logger names are few and fixed; this runs for every record
 def _own(name: str) -> bool:
     return any(name == own or name.startswith(own + ".") for own in OWN_LOGGERS)
 
