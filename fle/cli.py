@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import metadata
+
+import logsafe
 
 from . import (
     cmd_bench,
@@ -24,8 +25,6 @@ from . import (
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_LEVEL_ENV = "FLE_LOG_LEVEL"
-# libraries whose INFO lines are noise for a user ("Found credentials in environment variables.")
-_QUIET_BELOW_DEBUG = ("botocore", "boto3", "urllib3")
 
 
 def version() -> str:
@@ -83,10 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet = logging.DEBUG if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
-    for name in _QUIET_BELOW_DEBUG:
-        logging.getLogger(name).setLevel(quiet)
+    """One setup for every subcommand: stderr, every record scrubbed and on one line (logsafe)."""
+    logsafe.configure(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from yarl import URL
 
+import logsafe
 from edge_proxy import (
     ClientLimits,
     ConfigSource,
@@ -22,7 +23,6 @@ from edge_proxy import (
     ProxyError,
     ProxySettings,
     Timeouts,
-    logscrub,
     loops,
     tls_context,
     workers,
@@ -170,8 +170,7 @@ def configure_access_log(target: str) -> None:
     if target == "off":
         access.disabled = True
         return
-    handler = logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler = logsafe.stream_handler(sys.stdout, None if target == "-" else target, fmt="%(message)s")
     access.addHandler(handler)
     access.setLevel(logging.INFO)
 
@@ -183,8 +182,7 @@ def run(args: argparse.Namespace) -> int:
         loop = choose_loop(args.loop)
     except LoopUnavailable as e:
         raise cli.CliError(str(e)) from e
-    configure_access_log(args.access_log)
-    logscrub.install(*logging.getLogger("edge_proxy.access").handlers)  # before any worker forks
+    configure_access_log(args.access_log)  # before any worker forks; its handler scrubs as logsafe does
     try:
         if args.workers != 1:
             return run_workers(settings, listen, args.workers, loop)
