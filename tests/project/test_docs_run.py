@@ -99,7 +99,7 @@ def test_norun_markers_sit_right_before_a_shell_fence() -> None:
 
 def test_shell_blocks_are_commands_not_synopses() -> None:
     """Usage synopses (`[--flag X]`, `a|b` alternatives, placeholders) belong in ```text blocks."""
-    synopsis = re.compile(r"\s\[--?[A-Za-z]|\bDIR\b|\bURL\b(?!=)|\s\[\w+ \.\.\.\]")
+    synopsis = re.compile(r"\s\[--?[A-Za-z]|(?<![\w$])(DIR|URL|ID)\b(?!=)|\s\[\w+ \.\.\.\]|\w\|\w+\]")
     for b in all_blocks():
         if b.norun is not None:
             continue
