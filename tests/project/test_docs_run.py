@@ -16,6 +16,7 @@ create: `git add -A` after following the docs commits none of it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -34,7 +35,7 @@ ROOT = Path(__file__).parents[2]
 PAGES = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))]
 SHELLS = ("sh", "bash", "shell")
 MAX_NORUN = 12
-BLOCK_TIMEOUT = 120.0  # seconds for one block; the longest (a SoftHSM2 token, two servers, a form) takes ~10 s
+BLOCK_TIMEOUT = 120.0  # seconds for one block; the longest (a Lambda package build) takes about 15 s
 STOP_GRACE = 10.0  # seconds for the servers a page stopped to finish exiting
 
 FENCE = re.compile(r"^(?P<indent>\s*)```(?P<info>[A-Za-z0-9_+-]*)\s*$")
@@ -67,7 +68,9 @@ def shell_blocks(page: str, text: str) -> list[Block]:
             end += 1
         if opening["info"] in SHELLS:
             marker = NORUN.match(lines[i - 1]) if i > 0 else None
-            body = "\n".join(line[indent:] if line[:indent].isspace() else line for line in lines[i + 1 : end])
+            body = "\n".join(
+                line[indent:] if line[:indent].isspace() else line for line in lines[i + 1 : end]
+            )
             blocks.append(Block(page, i + 1, body + "\n", marker["reason"] if marker else None))
         i = end + 1
     return blocks
@@ -90,7 +93,7 @@ def test_norun_markers_sit_right_before_a_shell_fence() -> None:
     for page in PAGES:
         lines = (ROOT / page).read_text().splitlines()
         for number, line in enumerate(lines, start=1):
-            if NORUN.match(line) or "norun" in line and "<!--" in line:
+            if NORUN.match(line) or ("norun" in line and "<!--" in line):
                 following = FENCE.match(lines[number]) if number < len(lines) else None
                 assert following is not None and following["info"] in SHELLS, (
                     f"{page}:{number}: a norun marker must be the line right before a sh/bash/shell fence"
@@ -281,10 +284,8 @@ def _run_page(page: str, blocks: list[Block], tree: Path, home: Path) -> None:
         while failure is None and (leftover := _live_processes(session.pid)) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(session.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         output.join(5)
     where = f"{page}:{output.block}" if output.block is not None else page
     assert failure is None, f"{where}: the block {failure}; its output ends:\n{output.tail()}"
@@ -295,8 +296,12 @@ def _run_page(page: str, blocks: list[Block], tree: Path, home: Path) -> None:
     )
 
 
+def _pages_with_runnable_blocks() -> list[str]:
+    return [p for p in PAGES if any(b.norun is None for b in shell_blocks(p, (ROOT / p).read_text()))]
+
+
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("page", [p for p in PAGES if any(b.norun is None for b in shell_blocks(p, (ROOT / p).read_text()))])
+@pytest.mark.parametrize("page", _pages_with_runnable_blocks())
 def test_page_shell_blocks_run_in_order_from_a_fresh_copy(page: str, tmp_path: Path) -> None:
     blocks = [b for b in shell_blocks(page, (ROOT / page).read_text()) if b.norun is None]
     tree, home = tmp_path / "tree", tmp_path / "home"
