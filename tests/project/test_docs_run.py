@@ -208,6 +208,7 @@ class _Output:
         self.block_start = time.monotonic()
         self.block_first_line = 0
         self.finished: list[int] = []
+        self.seconds: dict[int, float] = {}  # block line -> how long it ran
         self._marker = marker
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
@@ -222,6 +223,7 @@ class _Output:
                     self.block_first_line = len(self.lines)
                 else:
                     self.finished.append(int(number))
+                    self.seconds[int(number)] = time.monotonic() - self.block_start
                 continue
             self.lines.append(line)
 
@@ -241,7 +243,7 @@ def _session_script(blocks: list[Block], marker: str) -> str:
     return "".join(parts)
 
 
-def _run_page(page: str, blocks: list[Block], tree: Path, home: Path) -> None:
+def _run_page(page: str, blocks: list[Block], tree: Path, home: Path) -> dict[int, float]:
     marker = f"@@docs-run-{secrets.token_hex(8)}@@ "
     script = tree.parent / "session.sh"
     script.write_text(_session_script(blocks, marker))
@@ -294,6 +296,7 @@ def _run_page(page: str, blocks: list[Block], tree: Path, home: Path) -> None:
         f"{page}: processes still running after its last block (stop what a block starts):\n"
         + "\n".join(leftover)
     )
+    return output.seconds
 
 
 def _pages_with_runnable_blocks() -> list[str]:
@@ -309,8 +312,9 @@ def test_page_shell_blocks_run_in_order_from_a_fresh_copy(page: str, tmp_path: P
     home.mkdir()
     _fresh_copy(tree)
     started = time.monotonic()
-    _run_page(page, blocks, tree, home)
-    print(f"{page}: {len(blocks)} blocks in {time.monotonic() - started:.1f} s")
+    seconds = _run_page(page, blocks, tree, home)
+    each = ", ".join(f"line {line}: {took:.1f} s" for line, took in seconds.items())
+    print(f"{page}: {len(blocks)} blocks in {time.monotonic() - started:.1f} s ({each})")
     assert not (untracked := _untracked(tree)), (
         f"{page}: following it leaves files that are neither tracked nor ignored (add them to .gitignore): "
         + ", ".join(untracked)
