@@ -159,9 +159,9 @@ def _fresh_copy(dest: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target, follow_symlinks=False)
     _overlay_venv(dest / ".venv", _venv())
-    node_modules = ROOT / "tests" / "node" / "node_modules"
-    if node_modules.is_dir():
-        (dest / "tests" / "node" / "node_modules").symlink_to(node_modules.resolve())
+    node_modules, linked = ROOT / "tests" / "node" / "node_modules", dest / "tests" / "node" / "node_modules"
+    if node_modules.is_dir() and not linked.is_symlink() and not linked.exists():
+        linked.symlink_to(node_modules.resolve())
     git = ["git", "-c", "init.defaultBranch=main", "-c", "core.autocrlf=false"]
     subprocess.run([*git, "init", "-q"], cwd=dest, check=True)
     # node_modules is a symlink here (a real install makes a directory, which .gitignore covers)
