@@ -80,6 +80,37 @@ def all_blocks() -> list[Block]:
     return [b for page in PAGES for b in shell_blocks(page, (ROOT / page).read_text())]
 
 
+def test_blocks_are_found_in_order_with_their_line_dedented_and_their_marker() -> None:
+    page = "\n".join(
+        [
+            "# Page",  # 1
+            "```text",  # 2: a synopsis, not run
+            "fle proxy --config DIR",
+            "```",
+            "1. A step:",  # 5
+            "   ```sh",  # 6
+            "   echo one",
+            "       --flag",
+            "   ```",
+            "<!-- norun: needs a real AWS account -->",  # 10
+            "```bash",  # 11
+            "aws s3 ls",
+            "```",
+            "```",  # 14: no info string, not a shell block
+            "echo bare",
+            "```",
+            "```shell",  # 17
+            "echo three",
+            "```",
+        ]
+    )
+    assert shell_blocks("p.md", page) == [
+        Block("p.md", 6, "echo one\n    --flag\n", None),
+        Block("p.md", 11, "aws s3 ls\n", "needs a real AWS account"),
+        Block("p.md", 17, "echo three\n", None),
+    ]
+
+
 def test_norun_blocks_are_few_and_say_why() -> None:
     norun = [b for b in all_blocks() if b.norun is not None]
     listing = "\n".join(f"{b.page}:{b.line}: {b.norun}" for b in norun)
