@@ -641,8 +641,9 @@ def prove(private: Any, public: RSAPublicKey, what: str) -> None:
     data_key = secrets.token_bytes(32)
     wrapped = public.encrypt(data_key, padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None))
     try:
+        # python-pkcs11 gives an object without CKA_DECRYPT no decrypt method: AttributeError
         unwrapped = bytes(private.decrypt(wrapped, mechanism=_OAEP[0], mechanism_param=_OAEP[1]))
-    except p11e.PKCS11Error as e:
+    except (p11e.PKCS11Error, AttributeError) as e:
         raise HsmError(f"{what}: the round trip with its public key failed ({type(e).__name__})") from e
     if not secrets.compare_digest(unwrapped, data_key):
         raise HsmError(f"{what}: the round trip with its public key gave a different data key")

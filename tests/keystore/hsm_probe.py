@@ -3,7 +3,9 @@
 The tests' tokens live under their own SOFTHSM2_CONF, which the PKCS#11 library reads once per process,
 so the test process asks this script (python -m tests.keystore.hsm_probe ACTION TOKEN ...) instead:
 
-    import TOKEN LABEL DER_FILE   put a known RSA private key in as `fle keys create --backup` makes one
+    import TOKEN LABEL DER_FILE [nodecrypt]
+                                  put a known RSA private key in as `fle keys create --backup` makes one
+                                  (with nodecrypt: a key the token will not decrypt with)
     attrs TOKEN LABEL             the private key's protections as JSON, and whether its value is readable
     count TOKEN LABEL             how many objects carry this label
 """
@@ -35,7 +37,7 @@ def main(action: str, token_label: str, label: str, *rest: str) -> int:
                     Attribute.SENSITIVE: True,
                     Attribute.EXTRACTABLE: True,
                     Attribute.WRAP_WITH_TRUSTED: True,
-                    Attribute.DECRYPT: True,
+                    Attribute.DECRYPT: rest[1:] != ("nodecrypt",),
                     Attribute.UNWRAP: True,
                     Attribute.LABEL: label,
                     Attribute.ID: label.encode(),

@@ -399,6 +399,27 @@ def test_nothing_is_half_restored(hsm: Hsm) -> None:
     assert first.public_numbers() != second.public_numbers()
 
 
+def test_a_key_that_fails_its_proof_takes_back_the_whole_restore(hsm: Hsm) -> None:
+    """A failure while restoring (here the second key's round trip: a key the token will not decrypt
+    with) destroys what was already made (the first key, its public key) and records no sequence."""
+    hsm.create_key("ProofA")
+    hsm.probe(
+        "import",
+        "src",
+        "ProofB",
+        str(_der(hsm, rsa.generate_private_key(public_exponent=65537, key_size=2048))),
+        "nodecrypt",
+    )
+    source = hsm.keystore("src-proof.toml", [("ProofA", "src", "ProofA"), ("ProofB", "src", "ProofB")])
+    archive = hsm.root / "proof.json"
+    hsm.fle("hsm", "backup", "--keystore", str(source), "--out", str(archive))
+    member = hsm.keystore("m1-proof.toml", [("ProofA", "m1", "ProofA"), ("ProofB", "m1", "ProofB")])
+    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member), check=False)
+    assert refused.returncode == 2
+    assert "FLEDemo/ProofB in token 'm1': the round trip with its public key failed" in refused.stderr
+    assert hsm.count("m1", "ProofA") == 0 and hsm.count("m1", "ProofB") == 0
+
+
 def _der(hsm: Hsm, key: rsa.RSAPrivateKey) -> Path:
     path = hsm.root / "other.der"
     path.write_bytes(
