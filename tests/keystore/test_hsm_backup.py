@@ -29,7 +29,7 @@ ROOT = Path(__file__).parents[2]
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 USER_PIN = "user-pin-52817"  # searched for in every output: never printed or logged
 SO_PIN = "so-pin-90341-officer"
-TOKENS = ("src", "m1", "m2", "stranger")
+TOKENS = ("src", "m1", "m2", "late", "stranger")
 
 
 @dataclass
@@ -342,18 +342,23 @@ def test_a_token_without_the_trust_cannot_restore(hsm: Hsm) -> None:
 
 
 def test_an_archive_for_other_members_is_refused(hsm: Hsm) -> None:
-    """m2's security officer trusts the source, but the source never trusted m2's transport key: the
-    archive was not made for it (it holds no copy of the backup key m2 could unwrap)."""
-    archive, _ = _one_key_archive(hsm, "NotForM2")
+    """`late` is trusted only after the archive was made: the archive holds no copy of the backup key
+    it could unwrap (its security officer trusting the source does not change that)."""
+    archive, _ = _one_key_archive(hsm, "NotForLate")
     src = hsm.keystore("src-only.toml", [("X", "src", "X")])
     hsm.fle(
-        "hsm", "trust", "--keystore", str(src), "--member", str(hsm.keystore("m2-t.toml", [("X", "m2", "X")]))
+        "hsm",
+        "trust",
+        "--keystore",
+        str(src),
+        "--member",
+        str(hsm.keystore("late-t.toml", [("X", "late", "X")])),
     )
-    member = hsm.keystore("m2-notfor.toml", [("NotForM2", "m2", "NotForM2")])
+    member = hsm.keystore("late.toml", [("NotForLate", "late", "NotForLate")])
     refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member), check=False)
     assert refused.returncode == 2
-    assert "the archive was not made for token 'm2'" in refused.stderr
-    assert hsm.count("m2", "NotForM2") == 0
+    assert "the archive was not made for token 'late'" in refused.stderr
+    assert hsm.count("late", "NotForLate") == 0
 
 
 def test_an_older_archive_is_refused_unless_allow_older(hsm: Hsm) -> None:
