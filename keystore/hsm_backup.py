@@ -97,7 +97,7 @@ class KeyRef:
 class Restored:
     token: str
     key: str
-    outcome: str  # "restored" or "already present"
+    outcome: str  # "restored", "already present" or "not in archive" (a keystore key the archive lacks)
 
 
 # -- small helpers ------------------------------------------------------------------------------------
@@ -655,15 +655,20 @@ def restore(
     """Restore into each member token the keys `targets` names; all or nothing across the members."""
     plans: list[_Plan] = []
     entered: set[str] = set()
+    absent = [
+        (t, r) for t, refs in targets.items() for r in refs if archive.key(r.provider_id, r.key_name) is None
+    ]
+    if len(absent) == sum(len(refs) for refs in targets.values()):
+        held = ", ".join(f"{k['provider_id']}/{k['key_name']}" for k in archive.manifest["keys"])
+        raise HsmError(f"the archive holds none of the keystore's keys (it holds {held})")
     stack = contextlib.ExitStack()
     with stack:
         for token, refs in targets.items():
             work = []
             for ref in refs:
                 key = archive.key(ref.provider_id, ref.key_name)
-                if key is None:
-                    raise HsmError(f"the archive holds no key {ref.name}")
-                work.append((ref, key))
+                if key is not None:
+                    work.append((ref, key))
             opened = _Open(token)
             if token.module not in entered:  # once per library: entered() may be a plain lock
                 entered.add(token.module)
@@ -704,4 +709,4 @@ def restore(
     for plan in plans:
         results += [Restored(plan.token.label, ref.name, "restored") for ref, _ in plan.work]
         results += [Restored(plan.token.label, ref.name, "already present") for ref in plan.present]
-    return results
+    return results + [Restored(token.label, ref.name, "not in archive") for token, ref in absent]

@@ -254,6 +254,15 @@ def test_edge_ciphertext_from_before_the_backup_decrypts_with_only_the_restored_
     again = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member))
     assert "already present  FLEDemo/RoundTrip in token 'm1'" in again.stdout
     assert hsm.count("m1", "RoundTrip") == 2  # one private and one public key: nothing doubled
+    wider = hsm.keystore(
+        "m1-wider.toml", [("RoundTrip", "m1", "RoundTrip"), ("Elsewhere", "m1", "Elsewhere")]
+    )
+    partial = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(wider))
+    assert "not in archive   FLEDemo/Elsewhere in token 'm1'" in partial.stdout
+    none = hsm.keystore("m1-none.toml", [("Elsewhere", "m1", "Elsewhere")])
+    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(none), check=False)
+    assert refused.returncode == 2
+    assert "the archive holds none of the keystore's keys (it holds FLEDemo/RoundTrip)" in refused.stderr
 
 
 def test_the_archive_holds_no_key_material(hsm: Hsm) -> None:
