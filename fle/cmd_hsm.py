@@ -40,6 +40,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     trust.set_defaults(run=run_trust)
 
+    untrust = sub.add_parser(
+        "untrust", help="stop making backups for the member token(s) (the source's security officer's PIN)"
+    )
+    _source_args(untrust)
+    untrust.add_argument(
+        "--member", required=True, metavar="DST.toml", help="keystore naming the member token(s)"
+    )
+    untrust.set_defaults(run=run_untrust)
+
     backup = sub.add_parser("backup", help="write an archive of keys, wrapped for the trusted members")
     _source_args(backup)
     backup.add_argument("--out", required=True, metavar="ARCHIVE", help="a file, or s3://bucket/key")
@@ -233,6 +242,19 @@ def run_trust(args: argparse.Namespace) -> int:
     try:
         for member in _members(args.member, source.label):
             for line in hsm_backup.trust(source, member):
+                print(line)
+    except KeystoreError as e:
+        raise cli.CliError(str(e)) from e
+    return 0
+
+
+def run_untrust(args: argparse.Namespace) -> int:
+    from keystore import hsm_backup
+
+    source, _ = _source(args)
+    try:
+        for member in _members(args.member, source.label):
+            for line in hsm_backup.untrust(source, member):
                 print(line)
     except KeystoreError as e:
         raise cli.CliError(str(e)) from e

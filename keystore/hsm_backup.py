@@ -286,6 +286,27 @@ def trust(source: Token, member: Token) -> list[str]:
     return done or [f"{member.label} already receives {source.label}'s backups"]
 
 
+def untrust(source: Token, member: Token) -> list[str]:
+    """Stop making `source`'s backups for `member`: its SO deletes the member's trusted transport key.
+
+    Archives made before still carry a copy of their backup key for the member."""
+    dst = _Open(member)
+    with dst.module.entered(), dst.user() as session:
+        transport = _one(session, {Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.LABEL: TRANSPORT_LABEL})
+        if transport is None:
+            raise HsmError(f"token {member.label!r} has no transport key: it was never a member")
+        label = MEMBER_PREFIX + fingerprint(public_of(transport))
+    src = _Open(source)
+    with src.module.entered(), src.so("removing a member") as session:
+        trusted = _one(session, {Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.LABEL: label})
+        if trusted is None:
+            return [f"{source.label} does not make backups for {member.label}"]
+        trusted.destroy()
+    return [
+        f"{source.label}: no longer trusts {member.label}'s transport key {label[len(MEMBER_PREFIX) :][:16]}"
+    ]
+
+
 # -- backup ---------------------------------------------------------------------------------------------
 def _refuse_unbackupable(token: Token, ref: KeyRef, key: Any) -> None:
     if not key[Attribute.EXTRACTABLE]:

@@ -370,6 +370,21 @@ def test_an_archive_for_other_members_is_refused(hsm: Hsm) -> None:
     assert hsm.count("late", "NotForLate") == 0
 
 
+def test_untrust_stops_backups_for_a_member(hsm: Hsm) -> None:
+    src = hsm.keystore("src-untrust.toml", [("X", "src", "X")])
+    late = hsm.keystore("late-untrust.toml", [("X", "late", "X")])
+    hsm.fle("hsm", "trust", "--keystore", str(src), "--member", str(late))
+    removed = hsm.fle("hsm", "untrust", "--keystore", str(src), "--member", str(late))
+    assert "src: no longer trusts late's transport key" in removed.stdout
+    archive, _ = _one_key_archive(hsm, "AfterUntrust")
+    assert len(json.loads(json.loads(archive.read_text())["manifest"])["members"]) >= 1  # m1 still
+    member = hsm.keystore("late-after.toml", [("AfterUntrust", "late", "AfterUntrust")])
+    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member), check=False)
+    assert refused.returncode == 2 and "the archive was not made for token 'late'" in refused.stderr
+    again = hsm.fle("hsm", "untrust", "--keystore", str(src), "--member", str(late))
+    assert "src does not make backups for late" in again.stdout
+
+
 def test_an_older_archive_is_refused_unless_allow_older(hsm: Hsm) -> None:
     older, member_older = _one_key_archive(hsm, "Older")
     newer, member_newer = _one_key_archive(hsm, "Newer")
