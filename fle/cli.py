@@ -15,6 +15,7 @@ from . import (
     cmd_config,
     cmd_decrypt,
     cmd_demo,
+    cmd_hsm,
     cmd_keys,
     cmd_origin,
     cmd_package,
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands = (
-        cmd_demo, cmd_proxy, cmd_reveal, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench,
+        cmd_demo, cmd_proxy, cmd_reveal, cmd_origin, cmd_decrypt, cmd_keys, cmd_hsm, cmd_rewrap, cmd_bench,
         cmd_package, cmd_config,
     )
     for module in subcommands:
