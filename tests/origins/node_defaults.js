@@ -21,7 +21,10 @@ app.use((req, res) => {
     body_bytes: req.bodyBytes || 0,
   };
   let readsAs = req.readsAs || '';
-  if (!readsAs && req.files !== undefined) readsAs = 'multipart';
+  if (!readsAs && req.files !== undefined) {
+    readsAs = 'multipart';
+    view.body_bytes = null; // multer read the body itself
+  }
   const done = () => {
     const fields = [];
     walk([], req.body || {}, fields);
