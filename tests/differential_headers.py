@@ -81,7 +81,8 @@ class HeaderProbe:
 CONNECTIONS = (
     None, None, "keep-alive", "close", "Content-Type", "content-type", "keep-alive, Content-Type",
     "Content-Length", "Transfer-Encoding", "Content-Encoding", "Host", "X-Other", "Cookie",
-    "close, X-Forwarded-For", "TE, Trailer", "Upgrade", "upgrade, content-type", "Keep-Alive, Proxy-Connection",
+    "close, X-Forwarded-For", "TE, Trailer", "Upgrade", "upgrade, content-type",
+    "Keep-Alive, Proxy-Connection",
 )  # fmt: skip
 SECOND_CONNECTIONS = (None, None, None, "Content-Type", "keep-alive", "content-length")
 CT_NAMES = ("Content-Type", "Content-Type", "content-type", "CONTENT-TYPE", "Content-type")
@@ -209,7 +210,11 @@ def replay_verbatim(origins: list[Origin], captured: Captured) -> list[Reading]:
 
 
 def judge(
-    probe: HeaderProbe, status: int, forwarded: list[Captured], readings: list[Reading], protection: Protection
+    probe: HeaderProbe,
+    status: int,
+    forwarded: list[Captured],
+    readings: list[Reading],
+    protection: Protection,
 ) -> list[str]:
     """Every disagreement between the edge's reading of `probe` and an origin's (empty: none)."""
     if status != 200:
@@ -228,7 +233,9 @@ def judge(
             continue  # an origin that cannot read the forwarded body reads nothing
         for path, value in _values(reading.doc):
             if protection.protects(path, False) or protection.protects(path, True):
-                found += [f"{reading.origin} read {s} under {list(path)}" for s in probe.secrets if s in value]
+                found += [
+                    f"{reading.origin} read {s} under {list(path)}" for s in probe.secrets if s in value
+                ]
         reads_as = reading.doc.get("reads_as", "")
         if reads_as and reads_as != edge:
             found.append(f"{reading.origin} read the body as {reads_as}, the edge as {edge or 'no profile'}")
@@ -260,5 +267,3 @@ def _framing(origin: str, view: dict[str, object], captured: Captured) -> list[s
 
 def as_text(probe: HeaderProbe) -> str:
     return probe.request()[:900].decode("latin-1")
-
-

@@ -67,7 +67,9 @@ def main() -> int:
                     outcomes[f"refused {answer[:60].decode('latin-1')}"] += 1
                 readings = replay_verbatim(origins, forwarded[0]) if status == 200 and forwarded else []
                 for text in judge(probe, status, forwarded, readings, PROTECTION):
-                    shape = re.sub(r"Zq\d\dKw8secret", "S", re.sub(r"\d+ body bytes, forwarded \d+", "N", text))
+                    shape = re.sub(
+                        r"Zq\d\dKw8secret", "S", re.sub(r"\d+ body bytes, forwarded \d+", "N", text)
+                    )
                     old = findings.get(shape)
                     if old is None or len(old.request()) > len(probe.request()):
                         findings[shape] = probe

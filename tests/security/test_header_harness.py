@@ -44,7 +44,9 @@ class HeaderHarness:
         self.capture.take()
         status, _ = exchange(self.proxy_url, probe.request())
         forwarded = self.capture.take()
-        readings = replay_verbatim(self.origins, forwarded[0]) if status == 200 and len(forwarded) == 1 else []
+        readings = (
+            replay_verbatim(self.origins, forwarded[0]) if status == 200 and len(forwarded) == 1 else []
+        )
         return judge(probe, status, forwarded, readings, PROTECTION)
 
 
