@@ -98,14 +98,20 @@ def _forwarded(request: web.BaseRequest, idle: float, outcome: Outcome) -> Body:
     return _stream(request, idle, outcome, arrived)
 
 
+def _blank(content_type: str | None) -> bool:
+    return content_type is None or not content_type.strip(" \t")
+
+
 async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, outcome: Outcome) -> Body:
     """None (no body), a stream (no profile applies), or the rewritten bytes; RequestRefused otherwise."""
     if not request.body_exists:
         return None
     content_type = request.headers.get("Content-Type")
-    if (content_type is None or not content_type.strip(" \t")) and request.method == "POST":
-        content_type = FORM  # Rack (Rails, Sinatra) reads a POST body without a media type as a form
-    decision = select(live.config, content_type, request.query.getall(QUERY_ARG_NAME, []))
+    query = request.query.getall(QUERY_ARG_NAME, [])
+    decision = select(live.config, content_type, query)
+    if decision.action is Action.FORWARD and request.method == "POST" and _blank(content_type):
+        content_type = FORM  # forwarded, Rack (Rails, Sinatra) would read it as a form: so does the edge
+        decision = select(live.config, FORM, query)
     if len(request.headers.getall("Content-Type", [])) > 1:
         raise RequestRefused(400, "MalformedContentTypeClientError", "more than one Content-Type header")
     if decision.action is Action.REJECT:

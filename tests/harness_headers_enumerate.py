@@ -21,10 +21,18 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from tests.differential_headers import HeaderProbe, as_text, exchange, header_probes, judge, replay_verbatim
+from tests.differential_headers import (
+    HeaderProbe,
+    as_text,
+    exchange,
+    header_config_dir,
+    header_probes,
+    judge,
+    replay_verbatim,
+)
 from tests.fixtures_default_origins import running_default_origins
 from tests.harness_capture import start_capture, start_proxy
-from tests.security.test_security_harness import PROTECTION, harness_config_dir
+from tests.security.test_security_harness import PROTECTION
 
 
 def main() -> int:
@@ -38,7 +46,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name, running_default_origins(Path(tmp_name)) as origins:
         tmp = Path(tmp_name)
         capture, server = start_capture()
-        process, url = start_proxy(harness_config_dir(tmp / "cfg", key), capture.url, tmp / "proxy.log")
+        process, url = start_proxy(header_config_dir(tmp / "cfg", key), capture.url, tmp / "proxy.log")
         outcomes: Counter[str] = Counter()
         findings: dict[str, HeaderProbe] = {}
         started = time.monotonic()

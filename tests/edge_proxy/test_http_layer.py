@@ -171,16 +171,40 @@ async def test_a_connection_header_naming_other_headers_still_drops_them(
     assert "X-Trace" not in canary.last.headers and canary.last.headers["X-Kept"] == "2"
 
 
+@pytest.fixture
+def forwarding_dir(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> Path:
+    """Forms protect `phone`; a media type the config does not list is forwarded (CloudFront's
+    ForwardWhenContentTypeIsUnknown), and so was a body without Content-Type."""
+    return write_config_dir(
+        tmp_path / "fwd",
+        cf_public_key("K1", "DemoPublicKey", rsa_key),
+        cf_profile("PF", [("K1", "FLEDemo", ["phone"])]),
+        cf_config("C1", [(FORM, "PF")], forward_unknown_content_type=True),
+    )
+
+
 async def test_a_post_without_content_type_is_read_as_rack_reads_it(
-    canary: Canary, config_dir: Path, rack: Origin
+    canary: Canary, forwarding_dir: Path, rack: Origin
 ) -> None:
-    """Rack reads a POST body without a media type as a form: the edge does too, and encrypts `phone`."""
+    """Rack reads a POST body without a media type as a form; where such a body would be forwarded, the
+    edge reads it as a form too and encrypts `phone` (before: forwarded, and Rack read it in plaintext)."""
     sent = request("POST", "Connection: close", body=f"a=1&phone={PHONE}".encode())
-    async with proxy_stack(canary, config_dir, origin=rack.url) as stack:
+    empty = request("POST", "Connection: close", "Content-Type: ", body=f"a=1&phone={PHONE}".encode())
+    async with proxy_stack(canary, forwarding_dir, origin=rack.url) as stack:
         answer = await exchange(stack.url, sent)
+        refused = await exchange(stack.url, empty)
+    assert answer_json(refused)["error"] == "MalformedContentTypeClientError"  # an empty one: not forwarded
     assert status_of(answer) == 200, answer[:600]
     read = {tuple(path): value for path, value in answer_json(answer)["fields"]}  # type: ignore[union-attr]
     assert read[("a",)] == "1" and is_ciphertext(read[("phone",)]), read
+
+
+async def test_a_put_without_content_type_is_forwarded_as_sent(canary: Canary, forwarding_dir: Path) -> None:
+    """Only a POST is read as a form without a media type (Rack's rule); other methods are forwarded."""
+    sent = request("PUT", "Connection: close", body=b"raw bytes")
+    async with proxy_stack(canary, forwarding_dir) as stack:
+        answer = await exchange(stack.url, sent)
+    assert status_of(answer) == 200 and canary.last.body == b"raw bytes"
 
 
 # --- header bytes that are not UTF-8 -------------------------------------------------------------------

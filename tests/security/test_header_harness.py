@@ -18,6 +18,7 @@ from tests.differential_headers import (
     HeaderProbe,
     as_text,
     exchange,
+    header_config_dir,
     header_probes,
     judge,
     replay_verbatim,
@@ -25,7 +26,7 @@ from tests.differential_headers import (
 from tests.differential_strategies import JSON_CT, secret
 from tests.fixtures_origins import Origin
 from tests.harness_capture import Captured, CaptureOrigin, start_capture, start_proxy
-from tests.security.test_security_harness import PROTECTION, harness_config_dir
+from tests.security.test_security_harness import PROTECTION
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -56,7 +57,7 @@ def header_harness(
 ) -> Iterator[HeaderHarness]:
     tmp = tmp_path_factory.mktemp("header-harness")
     capture, server = start_capture()
-    process, url = start_proxy(harness_config_dir(tmp / "cfg", rsa_key), capture.url, tmp / "proxy.log")
+    process, url = start_proxy(header_config_dir(tmp / "cfg", rsa_key), capture.url, tmp / "proxy.log")
     try:
         yield HeaderHarness(url, capture, default_origins)
     finally:
