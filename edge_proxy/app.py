@@ -5,7 +5,12 @@ The security rule lives in `_body_to_send`: a body that a profile applies to is 
 before a single byte goes to the origin; if anything on that path fails, the request is refused. A body no
 profile applies to is streamed to the origin as it arrives, in constant memory (one that has arrived
 whole goes in one piece); so is a multipart body, rewritten on the way without ever sending a protected
-part's plaintext (multipart_stream.py).
+part's plaintext (multipart_stream.py), unless it came with a Content-Length within the whole-body limit:
+then it goes with its new Content-Length.
+
+What the origin reads must be what the edge decided on (issue 24): a Connection header may not make a
+header the edge decides on hop-by-hop (`_nominated`), and a POST body without Content-Type that would be
+forwarded is read as a form, as Rack reads it.
 """
 
 from __future__ import annotations
