@@ -223,6 +223,26 @@ async def test_a_latin1_header_byte_passes_through_as_sent(
     assert canary.last.headers["Cookie"].encode("utf-8", "surrogateescape") == b"name=Ren\xe9e"
 
 
+@pytest.mark.parametrize(
+    "header", ["User-Agent: caf\xe9", "X-Forwarded-For: 10.0.0.\xb9", "Referer: /\xff\xfe"]
+)
+async def test_other_latin1_header_bytes_pass_through(canary: Canary, config_dir: Path, header: str) -> None:
+    async with proxy_stack(canary, config_dir) as stack:
+        answer = await exchange(stack.url, request("GET", "Connection: close", header, length=False))
+    assert status_of(answer) == 200, answer[:600]
+    name, _, value = header.partition(": ")
+    got = canary.last.headers[name].encode("utf-8", "surrogateescape")
+    assert got.startswith(value.encode("latin-1")), got
+
+
+async def test_a_latin1_byte_in_the_content_type_is_a_clear_400(canary: Canary, config_dir: Path) -> None:
+    """The Content-Type is read by the edge: outside its grammar it is refused, never a 500."""
+    sent = request("POST", "Connection: close", f"Content-Type: {FORM}; charset=\xe9", body=b"a=1")
+    async with proxy_stack(canary, config_dir) as stack:
+        answer = await exchange(stack.url, sent)
+    assert answer_json(answer)["error"] == "MalformedContentTypeClientError" and canary.received == []
+
+
 # --- Upgrade ---------------------------------------------------------------------------------------------
 
 
@@ -242,6 +262,20 @@ async def test_a_request_pipelined_behind_an_h2c_upgrade_is_never_left_waiting(
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
     assert b"Connection: close" in answer.partition(b"\r\n\r\n")[0] or answer.count(b"HTTP/1.1 200 ") == 2
     assert "Upgrade" not in canary.received[0].headers
+
+
+async def test_a_post_with_an_h2c_upgrade_is_encrypted_answered_and_closed(
+    canary: Canary, config_dir: Path
+) -> None:
+    canary.protect(PHONE)
+    first = request(
+        "POST", "Connection: Upgrade", "Upgrade: h2c", f"Content-Type: {FORM}", body=f"phone={PHONE}".encode()
+    )
+    second = request("GET", "Connection: close", length=False)
+    async with proxy_stack(canary, config_dir) as stack:
+        answer = await exchange(stack.url, first + second, timeout=5)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    assert canary.received[0].body.startswith(b"phone=AYA")
 
 
 async def test_a_request_pipelined_behind_a_websocket_upgrade_is_answered(
