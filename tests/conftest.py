@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures_softhsm",
     "tests.fixtures_moto",
     "tests.fixtures_origins",
+    "tests.fixtures_default_origins",
     "tests.fixtures_process",
 ]
 
