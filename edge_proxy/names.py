@@ -28,6 +28,7 @@ from profiles import EncryptionEntity, Profile
 from profiles.patterns import MAX_PATTERN_LENGTH, FieldPattern
 
 from .errors import RequestRefused
+from .json_keys import reads_prototype
 from .names_families import ANY, FAMILIES, Key, Path, Unreadable, read_simple
 from .names_generic import variants as _variants
 
@@ -99,11 +100,23 @@ def _found(variants: tuple[str, ...]) -> _Found | str:
     )
 
 
+def _refuse_prototype(variants: tuple[str, ...]) -> None:
+    """Unreadable when a family reads the name with a JavaScript prototype key: multer stores
+    `__proto__[phone]` under a `__proto__` member, which `Object.assign({}, req.body)` makes the prototype
+    of its result, so `.phone` reads it (json_keys.py). Compared case-folded, as every name here."""
+    if any("__proto__" in v or "prototype" in v for v in variants) and any(
+        reads_prototype(path) for _, path in _family_readings(variants)
+    ):
+        raise Unreadable("a field name reads as a JavaScript prototype key: __proto__, constructor.prototype")
+
+
 def _variants_or_reason(name: str) -> tuple[str, ...] | str:
     try:
-        return _folded_variants(name)
+        variants = _folded_variants(name)
+        _refuse_prototype(variants)
     except Unreadable as e:
         return str(e)
+    return variants
 
 
 _cached_variants = lru_cache(maxsize=1024)(_variants_or_reason)

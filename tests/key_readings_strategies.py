@@ -154,8 +154,17 @@ def form_names(target: tuple[str, ...]) -> Iterator[tuple[str, str]]:
         )
     for (shape, name), (wrapper, form) in product(shapes.items(), FORM_WRAPPERS.items()):
         first, bracket, rest = name.partition("[")
-        wrapped = form.format(first) + (bracket + rest if bracket else "") if "[" in form else form.format(name)
+        wrapped = (
+            form.format(first) + (bracket + rest if bracket else "") if "[" in form else form.format(name)
+        )
         yield f"{shape} {wrapper}", wrapped
+
+
+def multipart_body(name: str, value: str) -> bytes:
+    """A multipart/form-data body (boundary KB): a plain field, then `name` holding `value`."""
+    note = 'Content-Disposition: form-data; name="note"\r\n\r\nx'
+    part = f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}'
+    return f"--KB\r\n{note}\r\n--KB\r\n{part}\r\n--KB--\r\n".encode()
 
 
 def form_probes() -> list[Probe]:
@@ -166,12 +175,9 @@ def form_probes() -> list[Probe]:
             multipart_name = name.replace("%5F", "_")
             form = f"note=x&{name}={secret(1)}".encode()
             out.append(Probe("form", f"form {label} {name}", FORM_CT, form, (secret(1),)))
-            body = (
-                f'--KB\r\nContent-Disposition: form-data; name="note"\r\n\r\nx\r\n'
-                f'--KB\r\nContent-Disposition: form-data; name="{multipart_name}"\r\n\r\n{secret(1)}\r\n--KB--\r\n'
-            ).encode()
-            out.append(Probe("multipart", f"multipart {label} {multipart_name}", f"{MULTIPART_CT}; boundary=KB",
-                             body, (secret(1),)))  # fmt: skip
+            body = multipart_body(multipart_name, secret(1))
+            tag = f"multipart {label} {multipart_name}"
+            out.append(Probe("multipart", tag, f"{MULTIPART_CT}; boundary=KB", body, (secret(1),)))
     return out
 
 

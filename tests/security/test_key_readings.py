@@ -29,9 +29,9 @@ from testkit.cloudfront import cf_config, cf_profile, cf_public_key, write_confi
 from tests.differential_strategies import FORM_CT, FORM_PATTERNS, JSON_CT, JSON_POINTERS, MULTIPART_CT, Probe
 from tests.fixtures_origins import ORIGINS, _free_port, _read_port, _signal_group, _wait_port
 from tests.fixtures_process import FleProcess
-from tests.harness_capture import CaptureOrigin, Captured, raw_exchange, start_capture, start_proxy
+from tests.harness_capture import Captured, CaptureOrigin, raw_exchange, start_capture, start_proxy
 from tests.harness_check import Protection
-from tests.key_readings_strategies import READS, all_probes, sample
+from tests.key_readings_strategies import READS, all_probes, multipart_body, sample
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -61,10 +61,8 @@ def key_origins() -> Iterator[list[Reader]]:
     """The Express and PHP key-reading origins on loopback, reading READS; stopped at the end."""
     env = {**os.environ, "KEY_READS": json.dumps([list(path) for path in READS])}
     php_port = _free_port()
-    commands = {
-        "express4+lodash": ["node", "key_readings.js"],
-        "php (Laravel helpers)": ["php", "-d", "display_errors=0", "-S", f"127.0.0.1:{php_port}", "key_readings.php"],
-    }  # fmt: skip
+    php = ["php", "-d", "display_errors=0", "-S", f"127.0.0.1:{php_port}", "key_readings.php"]
+    commands = {"express4+lodash": ["node", "key_readings.js"], "php (Laravel helpers)": php}
     started: list[tuple[str, subprocess.Popen[bytes]]] = []
     readers = []
     try:
@@ -72,7 +70,12 @@ def key_origins() -> Iterator[list[Reader]]:
             out = Path(os.environ.get("TMPDIR", "/tmp")) / f"key-origin-{os.getpid()}-{len(started)}.out"
             with out.open("wb") as stdout:
                 process = subprocess.Popen(
-                    command, cwd=ORIGINS, env=env, stdout=stdout, stderr=subprocess.DEVNULL, start_new_session=True
+                    command,
+                    cwd=ORIGINS,
+                    env=env,
+                    stdout=stdout,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
             started.append((name, process))
             deadline = time.monotonic() + 60
@@ -179,8 +182,7 @@ ISSUE = [
     Probe("json", "dotted member alone", JSON_CT, json.dumps({"card.number": S1}).encode(), (S1,)),
     Probe("json", "__proto__ member", JSON_CT, json.dumps({"__proto__": {"phone": S1}}).encode(), (S1,)),
     Probe("multipart", "multipart __proto__[phone]", f"{MULTIPART_CT}; boundary=KB",
-          (f'--KB\r\nContent-Disposition: form-data; name="__proto__[phone]"\r\n\r\n{S1}\r\n--KB--\r\n').encode(),
-          (S1,)),
+          multipart_body("__proto__[phone]", S1), (S1,)),
 ]  # fmt: skip
 
 
