@@ -28,7 +28,8 @@ from profiles import EncryptionEntity, Profile
 from profiles.patterns import MAX_PATTERN_LENGTH, FieldPattern
 
 from .errors import RequestRefused
-from .json_keys import reads_prototype
+from .json_keys import has_structure, reads_prototype
+from .json_keys import readings as key_readings
 from .names_families import ANY, FAMILIES, Key, Path, Unreadable, read_simple
 from .names_generic import variants as _variants
 
@@ -60,7 +61,26 @@ def _family_readings(variants: tuple[str, ...]) -> frozenset[Reading]:
             for path in reader(folded, _LIMIT):
                 if path:
                     out.add((index, path))
+                    out.update((index, keys) for keys in _keys_read(path))
     return frozenset(out)
+
+
+_MAX_KEY_READINGS = 16  # paths one family path may read as through its keys; more are not formed
+
+
+def _keys_read(path: Path) -> list[Path]:
+    """The path as an application reads its keys with accessors (json_keys.py): a key `card.number` or
+    `[[phone][` that multer or qs stored whole is read by lodash `_.get`/`_.set`, Laravel `Arr::get`, as
+    the keys card, number or phone. Empty when no key has such structure (the common case)."""
+    if not any(key is not ANY and has_structure(key) for key in path):
+        return []
+    variants: list[Path] = [()]
+    for key in path:
+        choices: list[Path] = [(key,)]
+        if key is not ANY and has_structure(key):
+            choices += sorted(key_readings(key, _LIMIT))
+        variants = [(*v, *c)[:_LIMIT] for v in variants for c in choices][:_MAX_KEY_READINGS]
+    return [v for v in variants[1:] if v]
 
 
 def _plain(name: str) -> list[Reading]:
@@ -287,6 +307,8 @@ def _holds_a_first_key(variant: str, needles: tuple[str, ...]) -> bool:
     """
     if any(needle in variant for needle in needles):
         return True
+    if "\\" in variant:  # lodash drops the backslash of `['p\\hone']`: read as phone
+        return _holds_a_first_key(variant.replace("\\", ""), needles)
     mangled = variant.replace(" ", "_").replace(".", "_").replace("[", "_")
     return mangled is not variant and any(needle in mangled for needle in needles)
 

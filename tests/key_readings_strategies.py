@@ -17,6 +17,8 @@ import random
 from collections.abc import Callable, Iterator
 from itertools import product
 
+from hypothesis import strategies as st
+
 from tests.differential_strategies import FORM_CT, JSON_CT, MULTIPART_CT, Probe, secret
 
 # the paths the key-reading origins read (tests/origins/key_readings.*), as keys
@@ -191,3 +193,38 @@ def sample(count: int, seed: int) -> list[Probe]:
     if count >= len(probes):
         return probes
     return random.Random(seed).sample(probes, count)
+
+
+# Random keys built from the pieces accessors split at, for a hypothesis run beyond the enumeration
+KEY_PIECES = (
+    "card", "number", "phone", "cards", "0", "1", "CARD", "Number", "Phone", ".", "..", "[", "]", "[]", "['",
+    "']", '["', '"]', "\\", "[0]", "[number]", ".number", "__proto__", "constructor", "prototype", "x",
+    ESCAPED_DOT, "-1", "0.5", " ",
+)  # fmt: skip
+RANDOM_KEYS = st.lists(st.sampled_from(KEY_PIECES), min_size=1, max_size=5).map("".join)
+
+
+@st.composite
+def random_json_probes(draw: st.DrawFn) -> Probe:
+    """A document of one to three members, each a chain of one to three random keys over a secret."""
+    doc: dict[str, object] = {}
+    secrets = []
+    for index in range(draw(st.integers(1, 3))):
+        keys = tuple(draw(st.lists(RANDOM_KEYS, min_size=1, max_size=3)))
+        secrets.append(secret(index + 1))
+        _merge(doc, _nest(keys, secrets[-1]))
+    text = _json_text(doc, "escaped __proto__" if draw(st.booleans()) else "none")
+    return Probe("json", f"random json {text[:200]!r}", JSON_CT, text.encode(), tuple(secrets))
+
+
+@st.composite
+def random_form_probes(draw: st.DrawFn) -> Probe:
+    """A form or multipart body with one field under a random name (brackets, dots, prototype keys)."""
+    pieces = st.sampled_from((*KEY_PIECES[:-3], "user", "ssn", "[user]", "[ssn]", "[phone]", "%5F"))
+    name = draw(st.lists(pieces, min_size=1, max_size=6).map("".join)).replace('"', "")
+    if draw(st.booleans()):
+        body = f"note=x&{name.replace('&', '').replace('=', '')}={secret(1)}".encode()
+        return Probe("form", f"random form {name!r}", FORM_CT, body, (secret(1),))
+    name = name.replace("\\", "").replace("%5F", "_")
+    return Probe("multipart", f"random multipart {name!r}", f"{MULTIPART_CT}; boundary=KB",
+                 multipart_body(name, secret(1)), (secret(1),))  # fmt: skip

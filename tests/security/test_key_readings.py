@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
 
 from testkit.cloudfront import cf_config, cf_profile, cf_public_key, write_config_dir
 from tests.differential_strategies import FORM_CT, FORM_PATTERNS, JSON_CT, JSON_POINTERS, MULTIPART_CT, Probe
@@ -31,7 +33,14 @@ from tests.fixtures_origins import ORIGINS, _free_port, _read_port, _signal_grou
 from tests.fixtures_process import FleProcess
 from tests.harness_capture import Captured, CaptureOrigin, raw_exchange, start_capture, start_proxy
 from tests.harness_check import Protection
-from tests.key_readings_strategies import READS, all_probes, multipart_body, sample
+from tests.key_readings_strategies import (
+    READS,
+    all_probes,
+    multipart_body,
+    random_form_probes,
+    random_json_probes,
+    sample,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -212,3 +221,25 @@ def test_generated_key_readings_leak_nothing(key_harness: KeyHarness) -> None:
     print(f"key readings: {len(probes)} probes in {time.monotonic() - started:.1f} s: {dict(outcomes)}")
     # the generator reaches both outcomes: it is not all refused (the real nested value passes encrypted)
     assert outcomes["json forwarded"] and outcomes["json refused"], outcomes
+
+
+RANDOM = int(os.environ.get("FLE_KEY_RANDOM", "100"))
+
+
+@pytest.mark.parametrize("strategy", [random_json_probes(), random_form_probes()], ids=["json", "form"])
+def test_random_key_readings_leak_nothing(
+    key_harness: KeyHarness, strategy: st.SearchStrategy[Probe]
+) -> None:
+    """Hypothesis over random keys and names from the pieces accessors split at (FLE_KEY_RANDOM examples)."""
+    outcomes: Counter[str] = Counter()
+
+    @seed(SEED)
+    @settings(max_examples=RANDOM, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def run(probe: Probe) -> None:
+        outcomes[check(key_harness, probe)] += 1
+
+    started = time.monotonic()
+    run()
+    took = time.monotonic() - started
+    print(f"random key readings: {sum(outcomes.values())} probes in {took:.1f} s: {dict(outcomes)}")
