@@ -65,7 +65,7 @@ def _family_readings(variants: tuple[str, ...]) -> frozenset[Reading]:
     return frozenset(out)
 
 
-_MAX_KEY_READINGS = 16  # paths one family path may read as through its keys; more are not formed
+_MAX_KEY_READINGS = 64  # paths one family path may read as through its keys; a name with more is refused
 
 
 def _keys_read(path: Path) -> list[Path]:
@@ -79,7 +79,9 @@ def _keys_read(path: Path) -> list[Path]:
         choices: list[Path] = [(key,)]
         if key is not ANY and has_structure(key):
             choices += sorted(key_readings(key, _LIMIT))
-        variants = [(*v, *c)[:_LIMIT] for v in variants for c in choices][:_MAX_KEY_READINGS]
+        variants = [(*v, *c)[:_LIMIT] for v in variants for c in choices]
+        if len(variants) > _MAX_KEY_READINGS:  # six keys with dots or brackets inside: not read, refused
+            raise Unreadable("a field name holds too many keys that accessors read as paths")
     return [v for v in variants[1:] if v]
 
 
