@@ -15,6 +15,11 @@ holding a lone surrogate escape (it has no UTF-8 form). Keys are compared with t
 case-insensitively (after their escapes are decoded), because Go's encoding/json, Jackson and
 System.Text.Json (by option) bind `"PHONE"` to a field named `phone`. The body size is bounded by
 `Limits.max_body_bytes`.
+
+Keys are also read as applications' accessors read them (json_keys.py): a member `"card.number"` or
+`"card[number]"` is selected as `/card/number` would be, since lodash `_.get` and Laravel's `Arr::get`
+return it for that path. A key JavaScript reads as a prototype (`__proto__`, `constructor` then
+`prototype`) anywhere in the body is refused (PrototypeKeyClientError).
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ The name is protected when, for some family, a path of the name starts with a pa
 case-folded; a wildcard's last key compares as a prefix). Encrypting one field too many is safe;
 forwarding a plaintext the origin reads as protected is not. A name that reads as fields of two different
 entities, or that a family reads in a way not modelled, is refused (MalformedInputClientError).
+
+Each key of a family's path is also read as applications' accessors read keys (json_keys.py: multer keeps
+`[[phone][` whole, and lodash `_.set` reads it as phone), and a name any family reads with a JavaScript
+prototype key (`__proto__[phone]`, `constructor[prototype][phone]`) is refused.
 """
 
 from __future__ import annotations
