@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import random
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -98,8 +99,12 @@ def key_origins() -> Iterator[list[Reader]]:
         yield readers
     finally:
         for _, process in started:
-            _signal_group(process, 15)
-            process.wait(10)
+            _signal_group(process, signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait(5)
 
 
 @dataclass
@@ -223,7 +228,7 @@ def test_generated_key_readings_leak_nothing(key_harness: KeyHarness) -> None:
     assert outcomes["json forwarded"] and outcomes["json refused"], outcomes
 
 
-RANDOM = int(os.environ.get("FLE_KEY_RANDOM", "100"))
+RANDOM = int(os.environ.get("FLE_KEY_RANDOM", "300"))
 
 
 @pytest.mark.parametrize("strategy", [random_json_probes(), random_form_probes()], ids=["json", "form"])
