@@ -246,7 +246,7 @@ def test_export_cli_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "fle.json"
     result = fle("config", "export-cloudformation", "profiles/examples", "--output", str(out))
     assert result.returncode == 0, result.stderr
-    assert json.loads(out.read_text())["Resources"]["PublicKeyK3D5EWEUDCCXON"]["Type"] == (
+    assert json.loads(out.read_text())["Resources"]["PublicKeyKSAMPLEONLY000"]["Type"] == (
         "AWS::CloudFront::PublicKey"
     )
 
