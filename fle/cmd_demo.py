@@ -92,6 +92,15 @@ def check_demo_key(state: Path) -> None:
         raise cli.CliError(f"{e}; give the passphrase shown when the demo key was made") from e
 
 
+def missing_passphrase(state: Path) -> str:
+    """Why a second run cannot start without the passphrase, and the two ways on."""
+    return (
+        f"the demo key in {state} was made on an earlier run and is encrypted with the passphrase printed "
+        f"then: give it as {PASSPHRASE_ENV}=... (e.g. {PASSPHRASE_ENV}='...' scripts/demo), or start over "
+        f"with a new key: rm -rf {shlex.quote(str(state))}"
+    )
+
+
 def write_demo_routes(state: Path, token: str, processor_url: str) -> Path:
     """The reveal routes of the charge step: caller `origin` (this run's token) may send the `phone` field,
     decrypted with the demo key, to the fake processor (plain http: it is on loopback)."""
@@ -145,8 +154,10 @@ def run(args: argparse.Namespace) -> int:
     state = Path(args.state_dir).resolve()
     if (state / "keys" / "demo.pem").exists() != (state / "keystore.toml").exists():
         raise cli.CliError(f"{state} holds a partial demo set-up; remove it and run again")
+    if (state / "keystore.toml").exists() and not os.environ.get(PASSPHRASE_ENV):
+        raise cli.CliError(missing_passphrase(state))
     generated = prepare_state(state)
-    if not generated and os.environ.get(PASSPHRASE_ENV) is not None:
+    if not generated:
         check_demo_key(state)
     store_url = f"sqlite:///{state / 'store.db'}"
     origin_url = f"http://{args.host}:{args.origin_port}"

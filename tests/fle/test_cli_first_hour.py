@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fle import cli
 from store import SqliteStore, Submission
 from tests.fixtures_decryptor import proxy_encrypt
-from tests.fixtures_process import ROOT, FleProcess, fle, free_port
+from tests.fixtures_process import ROOT, FleProcess, fle, fle_command, fle_env, free_port
 from tests.helpers import make_config_dir, write_file_keystore
 
 
@@ -294,3 +294,23 @@ def test_decrypt_keeps_stderr_empty_when_all_is_well_and_audits_to_stderr_when_a
     loud.finish()
     [audit] = [json.loads(line) for line in loud.stderr().splitlines()]
     assert (audit["item_id"], audit["outcome"]) == (item_id, "decrypted")
+
+
+# --- issue 25.2: a second demo run without the passphrase refuses at start ------------------------------
+
+
+def test_demo_rerun_without_its_passphrase_refuses_at_start_saying_how_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fle.cmd_demo import prepare_state
+
+    monkeypatch.setenv("FLE_KEY_PASSPHRASE", "printed on the first run")
+    prepare_state(tmp_path / "state")
+    env = {**os.environ}
+    env.pop("FLE_KEY_PASSPHRASE")
+    ports = ["--proxy-port", str(free_port()), "--origin-port", str(free_port())]
+    command = fle_command("demo", "--state-dir", str(tmp_path / "state"), *ports)
+    process = FleProcess(command, env=fle_env(base=env))
+    line = refused_in_one_line(process)
+    assert line.startswith(f"fle demo: the demo key in {tmp_path / 'state'} was made on an earlier run")
+    assert "give it as FLE_KEY_PASSPHRASE=" in line and f"rm -rf {tmp_path / 'state'}" in line
