@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import metadata
+from typing import NoReturn
 
 from . import (
     cmd_bench,
@@ -55,8 +56,16 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
         action.help = f"{action.help} (default: %(default)s)" if action.help else "default: %(default)s"
 
 
+class FleArgumentParser(argparse.ArgumentParser):
+    """argparse with a usage error in one line (`fle proxy: argument --origin: ...`), and the way to the
+    usage, instead of the whole usage block (25 lines for `fle proxy`) above it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fle", description="Edge field-level encryption proxy and tools.")
+    parser = FleArgumentParser(prog="fle", description="Edge field-level encryption proxy and tools.")
     parser.add_argument("--version", action="version", version=f"fle {version()}")
     level_help = f"diagnostic log level (default: ${LOG_LEVEL_ENV}, else INFO); also after the subcommand"
     parser.add_argument(

@@ -29,7 +29,7 @@ from reveal import load_routes
 from reveal.server import start_reveal
 from store import open_store
 
-from . import cli, serve
+from . import argtypes, cli, serve
 from .cmd_proxy import proxy_settings
 from .demo_processor import processor_app
 
@@ -41,11 +41,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = commands.add_parser("demo", help="run the sample: origin + proxy + store + keys on loopback")
     p.add_argument("--state-dir", default=os.environ.get("FLE_DEMO_DIR", "fle-demo-state"), metavar="DIR")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--proxy-port", type=int, default=8080)
-    p.add_argument("--origin-port", type=int, default=8081)
+    p.add_argument("--proxy-port", type=argtypes.port, default=8080)
+    p.add_argument("--origin-port", type=argtypes.port, default=8081)
     # only the origin calls reveal, and only reveal the processor: any free port will do unless one is given
-    p.add_argument("--reveal-port", type=int, default=0, help="the charge step's reveal proxy (0: any free)")
-    p.add_argument("--processor-port", type=int, default=0, help="the fake payment processor (0: any free)")
+    p.add_argument(
+        "--reveal-port", type=argtypes.port, default=0, help="the charge step's reveal proxy (0: any free)"
+    )
+    p.add_argument(
+        "--processor-port", type=argtypes.port, default=0, help="the fake payment processor (0: any free)"
+    )
     p.set_defaults(run=run)
 
 
@@ -156,7 +160,10 @@ def run(args: argparse.Namespace) -> int:
         raise cli.CliError(f"{state} holds a partial demo set-up; remove it and run again")
     if (state / "keystore.toml").exists() and not os.environ.get(PASSPHRASE_ENV):
         raise cli.CliError(missing_passphrase(state))
-    generated = prepare_state(state)
+    try:
+        generated = prepare_state(state)
+    except OSError as e:
+        raise cli.CliError(f"--state-dir {state}: cannot make the demo there ({e.strerror or e})") from e
     if not generated:
         check_demo_key(state)
     store_url = f"sqlite:///{state / 'store.db'}"

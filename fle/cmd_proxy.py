@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -31,8 +32,9 @@ from edge_proxy.loops import CHOICES, LoopUnavailable, choose_loop
 from edge_proxy.process import CannotListen, ListenOptions, run_workers, serve_proxy
 from profiles import ConfigError, load_config_dir
 
-from . import cli, serve
+from . import argtypes, cli, serve
 
+log = logging.getLogger("fle")
 _DEFAULT_LIMITS = Limits()
 _DEFAULT_TIMEOUTS = Timeouts()
 _DEFAULT_CLIENT = ClientLimits()
@@ -45,12 +47,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--config-id", metavar="ID", help="which FieldLevelEncryption config (if the directory has several)"
     )
     p.add_argument(
-        "--origin", required=True, metavar="URL", help="origin base URL, e.g. http://127.0.0.1:8081"
+        "--origin",
+        required=True,
+        type=argtypes.http_url,
+        metavar="URL",
+        help="origin base URL, e.g. http://127.0.0.1:8081",
     )
-    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    p.add_argument("--listen", default="127.0.0.1:8080", type=argtypes.listen_address, metavar="HOST:PORT")
     p.add_argument(
         "--admin",
         default="127.0.0.1:9180",
+        type=argtypes.listen_address_or_off,
         metavar="HOST:PORT",
         help="admin listener for /healthz, /readyz, /metrics ('off' to disable)",
     )
@@ -170,15 +177,41 @@ def configure_access_log(target: str) -> None:
     if target == "off":
         access.disabled = True
         return
-    handler = logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
+    try:
+        handler = logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
+    except OSError as e:
+        raise cli.CliError(f"--access-log {target}: cannot open it ({e.strerror or e})") from e
     handler.setFormatter(logging.Formatter("%(message)s"))
     access.addHandler(handler)
     access.setLevel(logging.INFO)
 
 
+def shown_origin(origin: URL) -> str:
+    """The origin as logs name it: without the credentials --origin may hold."""
+    return str(origin.with_user(None))
+
+
+def check_origin(origin: URL, timeout: float) -> str | None:
+    """A warning when nothing answers a TCP connection at the origin now (None when something does): the
+    proxy still starts, as an origin may come up after it, but a typo in --origin is seen at once."""
+    assert origin.host is not None and origin.port is not None  # proxy_settings checked the URL
+    try:
+        socket.create_connection((origin.host, origin.port), timeout=timeout).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        return (
+            f"origin {shown_origin(origin)} does not answer now ({reason}); starting anyway: requests get "
+            "502 until it does"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     listen = listen_options(args)
+    warning = check_origin(settings.origin, min(settings.timeouts.origin_connect, 3.0))
+    if warning:
+        log.warning("%s", warning)
     try:
         loop = choose_loop(args.loop)
     except LoopUnavailable as e:

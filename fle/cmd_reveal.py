@@ -14,7 +14,7 @@ from reveal import RevealConfig, RoutesError, load_routes
 from reveal.server import start_reveal
 from reveal.settings import RevealSettings
 
-from . import cli, serve
+from . import argtypes, cli, serve
 
 log = logging.getLogger("fle")
 
@@ -27,7 +27,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "request to the route's upstream over verified TLS, audit every revealed value.",
     )
     p.add_argument("--routes", required=True, metavar="FILE", help="routes file (TOML): callers and routes")
-    p.add_argument("--listen", default="127.0.0.1:8443", metavar="HOST:PORT")
+    p.add_argument("--listen", default="127.0.0.1:8443", type=argtypes.listen_address, metavar="HOST:PORT")
     p.add_argument(
         "--keystore", metavar="PATH", help=f"keystore file (default ${decryptor_settings.KEYSTORE_ENV})"
     )

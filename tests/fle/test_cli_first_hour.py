@@ -314,3 +314,87 @@ def test_demo_rerun_without_its_passphrase_refuses_at_start_saying_how_on(
     line = refused_in_one_line(process)
     assert line.startswith(f"fle demo: the demo key in {tmp_path / 'state'} was made on an earlier run")
     assert "give it as FLE_KEY_PASSPHRASE=" in line and f"rm -rf {tmp_path / 'state'}" in line
+
+
+# --- issue 25.10: a malformed flag value is one line; a dead origin is named at start and in errors -----
+
+# a malformed value for each kind of checked flag (the type function or the choices decide)
+_MALFORMED = {
+    "int": "ten",
+    "float": "soon",
+    "port": "80810",
+    "listen_address": "127.0.0.1:80810",
+    "listen_address_or_off": "nowhere",
+    "http_url": "http://127.0.0.1:80810",
+}
+
+
+def _value_flags() -> Iterator[tuple[list[str], argparse.Action]]:
+    """(subcommand words, action) for every flag of every `fle` subcommand that takes a value."""
+    for parser in cli._parsers(cli.build_parser()):
+        words = parser.prog.split()[1:]
+        for action in parser._actions:
+            if action.nargs == 0 or isinstance(action, argparse._SubParsersAction) or action.dest == "help":
+                continue
+            yield words, action
+
+
+def test_every_checked_flag_refuses_a_malformed_value_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    checked = 0
+    for words, action in _value_flags():
+        kind = getattr(action.type, "__name__", None)
+        if action.choices is not None:
+            bad = "no-such-choice"
+        elif kind in _MALFORMED:
+            bad = _MALFORMED[kind]
+        else:
+            continue  # free text (a path, a name): checked where it is used, each with its own one line
+        argv = [*words, *(action.option_strings[-1:] or []), bad]
+        with pytest.raises(SystemExit) as exited:
+            cli.build_parser().parse_args(argv)
+        err = capsys.readouterr().err
+        assert exited.value.code == 2, argv
+        assert err.count("\n") == 1 and "usage:" not in err, (argv, err)
+        named = "/".join(action.option_strings) if action.option_strings else action.metavar
+        assert f"argument {named}: " in err, (argv, err)
+        checked += 1
+    assert checked >= 40  # every int/float limit, port, address, URL and choice of every subcommand
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["proxy", "--config", "profiles/examples", "--origin", "http://127.0.0.1:80810"],
+         "fle proxy: argument --origin: 'http://127.0.0.1:80810' is not a valid URL"),
+        (["proxy", "--config", "profiles/examples", "--origin", "http://127.0.0.1:1", "--admin", "9180"],
+         "fle proxy: argument --admin: '9180': expected HOST:PORT"),
+        (["demo", "--proxy-port", "70000"], "fle demo: argument --proxy-port: '70000' is not a port number"),
+        (["origin", "--listen", "localhost"], "fle origin: argument --listen: 'localhost': expected"),
+        (["proxy", "--config", "profiles/examples", "--origin", "http://127.0.0.1:1", "--admin", "off",
+          "--listen", "127.0.0.1:0", "--workers", "1", "--access-log", "/proc/no/such/dir/access.log"],
+         "fle proxy: --access-log /proc/no/such/dir/access.log: cannot open it"),
+    ],
+)  # fmt: skip
+def test_malformed_flag_values_as_a_user_meets_them(args: list[str], expected: str) -> None:
+    process = fle(*args, separate_stderr=True)
+    process.finish()
+    assert process.returncode == 2 and "Traceback" not in process.output()
+    assert process.stderr().splitlines()[-1].startswith(expected), process.output()
+
+
+async def test_proxy_warns_at_start_of_a_dead_origin_and_names_it_in_its_error_lines(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, fle_process: Callable[..., FleProcess]
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    proxy = fle_process("proxy", "--config", str(make_config_dir(tmp_path / "config", rsa_key)),
+                        "--origin", dead, "--listen", "127.0.0.1:0", "--admin", "off",
+                        "--workers", "1", separate_stderr=True)  # fmt: skip
+    lines = await proxy.wait_for_async("proxy listening")
+    [warning] = [line for line in lines if "WARNING" in line]
+    assert f"origin {dead} does not answer now (Connection refused); starting anyway" in warning
+    async with aiohttp.ClientSession() as session:
+        async with session.post(proxy.url("proxy") + "/submit", data={"name": "Jane"}) as response:
+            assert response.status == 502
+    await proxy.wait_for_async("request failed")
+    [failed] = [line for line in proxy.stderr().splitlines() if "request failed" in line]
+    assert f"origin {dead}: request failed: ConnectFailed" in failed
