@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import socket
 import sys
+import threading
 from pathlib import Path
 
 from yarl import URL
@@ -209,9 +210,16 @@ def check_origin(origin: URL, timeout: float) -> str | None:
 def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     listen = listen_options(args)
-    warning = check_origin(settings.origin, min(settings.timeouts.origin_connect, 3.0))
-    if warning:
-        log.warning("%s", warning)
+
+    def warn_if_origin_is_dead() -> None:
+        # once listening (a refusal to start stays one line), on a thread: the event loop serves meanwhile
+        def check() -> None:
+            warning = check_origin(settings.origin, min(settings.timeouts.origin_connect, 3.0))
+            if warning:
+                log.warning("%s", warning)
+
+        threading.Thread(target=check, name="fle-origin-check", daemon=True).start()
+
     try:
         loop = choose_loop(args.loop)
     except LoopUnavailable as e:
@@ -220,8 +228,8 @@ def run(args: argparse.Namespace) -> int:
     logscrub.install(*logging.getLogger("edge_proxy.access").handlers)  # before any worker forks
     try:
         if args.workers != 1:
-            return run_workers(settings, listen, args.workers, loop)
-        return loops.run(lambda: serve_proxy(settings, listen), loop)
+            return run_workers(settings, listen, args.workers, loop, on_listening=warn_if_origin_is_dead)
+        return loops.run(lambda: serve_proxy(settings, listen, on_listening=warn_if_origin_is_dead), loop)
     except workers.WorkersError as e:
         raise cli.CliError(str(e)) from e
     except CannotListen as e:

@@ -389,8 +389,8 @@ async def test_proxy_warns_at_start_of_a_dead_origin_and_names_it_in_its_error_l
     proxy = fle_process("proxy", "--config", str(make_config_dir(tmp_path / "config", rsa_key)),
                         "--origin", dead, "--listen", "127.0.0.1:0", "--admin", "off",
                         "--workers", "1", separate_stderr=True)  # fmt: skip
-    lines = await proxy.wait_for_async("proxy listening")
-    [warning] = [line for line in lines if "WARNING" in line]
+    await proxy.wait_for_async("proxy listening")
+    [warning] = await proxy.wait_for_async("does not answer now")
     assert f"origin {dead} does not answer now (Connection refused); starting anyway" in warning
     async with aiohttp.ClientSession() as session:
         async with session.post(proxy.url("proxy") + "/submit", data={"name": "Jane"}) as response:
