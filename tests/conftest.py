@@ -7,8 +7,6 @@ import pytest
 import uvloop
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fixtures_process import DEFAULT_PORTS, ON_DEFAULT_PORTS
-
 pytest_plugins = [
     "tests.fixtures_dynalite",
     "tests.fixtures_browser",
@@ -50,6 +48,8 @@ def no_process_on_a_default_port() -> Iterator[None]:
     """Fail a test whose `fle` process listened on a default port (8080, 9180, ...): on another machine, or
     beside another test run, that port is taken and the test fails for no reason of its own. Processes say
     where they listen ("proxy listening on http://..."); fixtures_process.py notes any such line."""
+    from tests.fixtures_process import DEFAULT_PORTS, ON_DEFAULT_PORTS  # a plugin: imported once registered
+
     before = len(ON_DEFAULT_PORTS)
     yield
     found = ON_DEFAULT_PORTS[before:]
