@@ -15,6 +15,7 @@ from . import (
     cmd_config,
     cmd_decrypt,
     cmd_demo,
+    cmd_deploy,
     cmd_keys,
     cmd_origin,
     cmd_package,
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands = (
         cmd_demo, cmd_proxy, cmd_reveal, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench,
-        cmd_package, cmd_config,
+        cmd_package, cmd_config, cmd_deploy,
     )
     for module in subcommands:
         module.register(commands)
