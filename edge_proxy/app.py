@@ -29,7 +29,16 @@ from .accesslog import Outcome
 from .bodies import rewrite_body
 from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_limited
 from .errors import RequestRefused
-from .forward import Body, OriginFailed, failure_response, relay, send, session_for, target_url
+from .forward import (
+    Body,
+    OriginFailed,
+    failure_response,
+    origin_name,
+    relay,
+    send,
+    session_for,
+    target_url,
+)
 from .headers import nominated_decisive, request_headers
 from .looplag import lag_watch
 from .multipart_stream import multipart_stream, refusal_in, streams
@@ -167,7 +176,7 @@ async def _proxy(
             return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))
         outcome.origin_error = failure.kind
         return failure_response(failure)
-    return await relay(request, upstream, outcome)
+    return await relay(request, upstream, outcome, origin_name(session))
 
 
 async def _expect(request: web.BaseRequest) -> RequestRefused | None:

@@ -46,6 +46,11 @@ def session_for(settings: ProxySettings) -> OriginPool:
     )
 
 
+def origin_name(session: OriginPool) -> str:
+    """The origin as every origin error log line names it: scheme, host, port, base path (no credentials)."""
+    return f"{'https' if session.ssl else 'http'}://{session.host_header}{session.base_path}"
+
+
 def target_url(session: OriginPool, request: web.BaseRequest) -> str:
     """The request-target for the origin: its base path, then the client's path and query, as received."""
     return session.base_path + request.rel_url.raw_path_qs
@@ -60,7 +65,7 @@ async def send(
     except UpstreamTimeout as e:
         raise OriginFailed(504, "timeout") from e
     except UpstreamError as e:
-        log.warning("origin request failed: %s", type(e).__name__)
+        log.warning("origin %s: request failed: %s", origin_name(session), type(e).__name__)
         raise OriginFailed(502, "unreachable" if isinstance(e, ConnectFailed) else "broken") from e
 
 
@@ -69,7 +74,9 @@ def failure_response(failure: OriginFailed) -> web.Response:
     return web.Response(status=failure.status, text=text)
 
 
-async def relay(request: web.BaseRequest, upstream: OriginResponse, outcome: Outcome) -> web.StreamResponse:
+async def relay(
+    request: web.BaseRequest, upstream: OriginResponse, outcome: Outcome, origin: str = "(origin)"
+) -> web.StreamResponse:
     """The origin's response to the client: in one write when it is small and all here, else streamed
     piece by piece without holding it in memory (the origin is not read faster than the client takes)."""
     try:

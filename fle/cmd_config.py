@@ -20,6 +20,8 @@ from profiles.describe import describe
 
 from . import profile_edit
 
+EXPORT_NAME = "fle-cloudfront.json"  # the file an --output directory gets
+
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("config", help="check a configuration directory, or export it for CloudFront")
@@ -37,7 +39,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="write the directory as CloudFormation resources: CloudFront public keys, FLE profiles, configs",
     )
     export.add_argument("directory", metavar="DIR", help="directory of CloudFront FLE JSON files")
-    export.add_argument("--output", metavar="FILE", help="write the template here (default: stdout)")
+    export.add_argument(
+        "--output",
+        metavar="FILE",
+        help=f"write the template here; an existing directory gets {EXPORT_NAME} in it (default: stdout)",
+    )
     export.set_defaults(run=run_export)
 
     use_key = sub.add_parser(
@@ -70,16 +76,35 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_only_hint(directory: str) -> str:
+    """What to do with a DIR of public keys and no config (what `fle keys create --config DIR` makes)."""
+    path = Path(directory)
+    if path.is_dir() and any(path.glob("*.json")):
+        return (
+            " (it holds public keys only: a config and a profile come with "
+            "fle keys create ... --config DIR --fields phone --profile-id PFORM)"
+        )
+    return ""
+
+
 def run_export(args: argparse.Namespace) -> int:
     try:
         template = to_cloudformation(load_config_dir(args.directory))
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        hint = _keys_only_hint(args.directory) if "no field-level encryption config" in str(e) else ""
+        print(f"error: {e}{hint}", file=sys.stderr)
         return 1
     text = json.dumps(template, indent=2) + "\n"
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output} ({len(template['Resources'])} resources)", file=sys.stderr)
+        output = Path(args.output)
+        if output.is_dir():
+            output = output / EXPORT_NAME
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            print(f"error: --output {args.output}: cannot write it ({e.strerror or e})", file=sys.stderr)
+            return 1
+        print(f"wrote {output} ({len(template['Resources'])} resources)", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
