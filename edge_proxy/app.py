@@ -3,9 +3,11 @@ fields, forward.
 
 The security rule lives in `_body_to_send`: a body that a profile applies to is read whole and rewritten
 before a single byte goes to the origin; if anything on that path fails, the request is refused. A body no
-profile applies to is streamed to the origin as it arrives, in constant memory (one that has arrived
-whole goes in one piece); so is a multipart body, rewritten on the way without ever sending a protected
-part's plaintext (multipart_stream.py).
+profile applies to is passed on as it arrives (one that has arrived whole goes in one piece); so is a
+multipart body, rewritten on the way without ever sending a protected part's plaintext
+(multipart_stream.py). Either is read whole into a buffer (memory, then a temporary file) before an origin
+connection is taken, unless request buffering is off (buffering.py says why: a slow client must never
+hold an origin connection); with it off they are streamed to the origin as they arrive, in constant memory.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from profiles import QUERY_ARG_NAME, Action, Decision, select
 from .accesslog import Outcome
 from .bodies import rewrite_body
 from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_limited
+from .buffering import DiskBudget, SpooledBody, buffer_request
 from .errors import RequestRefused
 from .forward import Body, OriginFailed, failure_response, relay, send, session_for, target_url
 from .headers import request_headers
@@ -92,6 +95,22 @@ def _forwarded(request: web.BaseRequest, idle: float, outcome: Outcome) -> Body:
     return _stream(request, idle, outcome, arrived)
 
 
+async def _buffered(
+    request: web.BaseRequest, runtime: Runtime, budget: DiskBudget, outcome: Outcome, body: Body
+) -> Body:
+    """`body` read whole before any origin connection is taken, when request buffering is on."""
+    buffering = runtime.settings.buffering
+    if not buffering.request or body is None or isinstance(body, bytes):
+        return body
+    declared = request.content_length if outcome.action == "forward" else None
+    try:
+        whole = await buffer_request(body, buffering, budget, declared)
+    except ClientIdle:
+        raise RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body") from None
+    runtime.metrics.count_buffered("request", isinstance(whole, SpooledBody))
+    return whole
+
+
 async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, outcome: Outcome) -> Body:
     """None (no body), a stream (no profile applies), or the rewritten bytes; RequestRefused otherwise."""
     if not request.body_exists:
@@ -116,24 +135,41 @@ async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, 
 
 
 async def _proxy(
-    request: web.BaseRequest, runtime: Runtime, session: OriginPool, outcome: Outcome
+    request: web.BaseRequest, runtime: Runtime, session: OriginPool, outcome: Outcome, budget: DiskBudget
 ) -> web.StreamResponse:
     live = runtime.live  # one config for the whole request, even if a reload happens meanwhile
     try:
         body = await _body_to_send(request, runtime, live, outcome)
+        if body is not None and not isinstance(body, bytes):
+            body = await _buffered(request, runtime, budget, outcome, body)
     except RequestRefused as refused:
         outcome.action, outcome.reason = "refuse", refused.reason
         return _refusal(refused)
+    try:
+        return await _exchange(request, runtime, session, outcome, budget, body)
+    finally:
+        if isinstance(body, SpooledBody):
+            body.spool.close()  # sent or not, its temporary file goes
+
+
+async def _exchange(
+    request: web.BaseRequest,
+    runtime: Runtime,
+    session: OriginPool,
+    outcome: Outcome,
+    budget: DiskBudget,
+    body: Body,
+) -> web.StreamResponse:
 
     headers = request_headers(
         request.headers, client_ip=request.remote, scheme=request.scheme, host=request.host
     )
-    if outcome.action == "forward" and body is not None and request.content_length is not None:
+    if isinstance(body, SpooledBody):
+        headers["Content-Length"] = str(body.length)  # read whole: its length is known
+    elif outcome.action == "forward" and body is not None and request.content_length is not None:
         headers["Content-Length"] = str(request.content_length)  # streamed as sent, not re-chunked
     try:
-        upstream = await send(
-            session, request, target_url(session, request), headers, body
-        )
+        upstream = await send(session, request, target_url(session, request), headers, body)
     except OriginFailed as failure:
         if (
             streamed := refusal_in(failure)
@@ -143,9 +179,16 @@ async def _proxy(
         if outcome.reason == "ClientIdleTimeout":
             outcome.action = "refuse"
             return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))
+        if failure.kind == "busy":  # the pool wait ran out: nothing was sent
+            outcome.action = "refuse"
+            return _refusal(RequestRefused(503, "OriginBusy", "no origin connection came free in time"))
         outcome.origin_error = failure.kind
         return failure_response(failure)
-    return await relay(request, upstream, outcome)
+    t, metrics = runtime.settings.timeouts, runtime.metrics
+    buffering = runtime.settings.buffering
+    return await relay(
+        request, upstream, outcome, buffering, budget, t.client_write, metrics.count_response_buffer
+    )
 
 
 async def _expect(request: web.BaseRequest) -> RequestRefused | None:
@@ -174,6 +217,8 @@ class Proxy:
     def __init__(self, settings: ProxySettings | Runtime) -> None:
         self.runtime = settings if isinstance(settings, Runtime) else Runtime(settings)
         self.session: OriginPool | None = None
+        # bytes of all buffered bodies in temporary files, in this process (buffering.py)
+        self.budget = DiskBudget(self.runtime.settings.buffering.disk_bytes)
         self._resources: AsyncExitStack | None = None
 
     async def start(self) -> None:
@@ -202,7 +247,7 @@ class Proxy:
                 outcome.action, outcome.reason = "refuse", refused.reason  # counted and logged as any
                 response: web.StreamResponse = _refusal(refused)
             else:
-                response = await _proxy(request, runtime, session, outcome)
+                response = await _proxy(request, runtime, session, outcome, self.budget)
             outcome.status = response.status
             return response
         except Exception:
@@ -217,6 +262,8 @@ class Proxy:
                 metrics.fields_encrypted.inc(outcome.fields_encrypted)
             if outcome.action == "refuse" and outcome.reason:
                 metrics.count_refusal(outcome.reason)
+            elif outcome.reason == "ClientWriteTimeout":
+                metrics.client_write_timeouts.inc()
             if outcome.origin_error:
                 metrics.count_origin_error(outcome.origin_error)
             outcome.emit()

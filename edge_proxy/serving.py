@@ -117,12 +117,14 @@ async def start_site(
     reuse_port: bool = False,
     client_limits: ClientLimits | None = None,
     auto_decompress: bool = False,
+    refused: Callable[[str], None] | None = None,
 ) -> tuple[Listener, str]:
     """Serve `service` (the proxy, or an aiohttp Application) on host:port (0: any free port); returns the
     listener (cleanup() drains in-flight requests) and the base URL. OSError when host:port cannot be
     listened on (nothing is left running).
 
-    `client_limits` (the proxy's listener) bounds header size and count, header read time and connections.
+    `client_limits` (the proxy's listener) bounds header size and count, header read time and connections;
+    `refused` is told which connection limit refused a connection (the proxy counts them).
     `auto_decompress` stays False for the proxy, which decides itself what to do with a compressed body;
     an application that wants aiohttp to inflate request bodies (the sample origin) asks for True.
     """
@@ -143,6 +145,7 @@ async def start_site(
                 service.handle,
                 limits=client_limits,
                 idle=keepalive_timeout,
+                refused=refused,
                 **options,
                 **client_limits.runner_options(),
             )
