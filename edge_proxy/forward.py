@@ -106,7 +106,7 @@ async def relay(
     """The origin's response to the client: in one write when it is small and all here, else streamed
     piece by piece, through a buffer that reads the origin at its own pace (buffering.py) unless response
     buffering is off (then the origin is not read faster than the client takes). `buffered` is told
-    where an answer was buffered ("memory" or "disk")."""
+    where an answer was buffered ("memory" or "disk") once it is read from the origin (or given up)."""
     pump: ResponsePump | None = None
     task: asyncio.Task[None] | None = None
     try:
@@ -124,6 +124,7 @@ async def relay(
             spool = Spool(buffering.memory_bytes, budget, buffering.directory)
             pump = ResponsePump(spool, buffering.max_response_bytes)
             task = asyncio.get_running_loop().create_task(pump.run(upstream))
+            task.add_done_callback(lambda _: buffered("disk" if spool.spilled else "memory"))
             read = pump.take
         try:
             await _write(response.prepare(request), write_timeout)
@@ -144,6 +145,5 @@ async def relay(
         if task is not None and not task.done():
             task.cancel()
         if pump is not None:
-            buffered("disk" if pump.spool.spilled else "memory")
             pump.spool.close()
         upstream.close()
