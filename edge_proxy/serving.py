@@ -19,6 +19,11 @@ from aiohttp import web
 from .errors import ProxyError
 from .guards import ClientLimits, GuardedServer
 
+# connections the kernel completes before we accept them (asyncio's default is 100): a burst of new
+# connections (or a flood of them, docs/reliability.md#isolation-under-slow-clients) beyond it has its
+# SYNs dropped, and every client in it, benign or not, waits a second for its retransmission
+BACKLOG = 1024
+
 
 def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
     """A server TLS context (TLS 1.2 or later) from PEM files; ProxyError says which file is unusable."""
@@ -161,6 +166,7 @@ async def start_site(
                 port,
                 ssl=ssl_context,
                 reuse_address=True,
+                backlog=BACKLOG,
                 reuse_port=reuse_port or None,  # several worker processes on one port (workers.py)
             )
         except BaseException:
