@@ -180,7 +180,7 @@ async def _exchange(
             outcome.action = "refuse"
             return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))
         if failure.kind == "busy":  # the pool wait ran out: nothing was sent
-            outcome.action = "refuse"
+            outcome.action, outcome.reason = "refuse", "OriginBusy"
             return _refusal(RequestRefused(503, "OriginBusy", "no origin connection came free in time"))
         outcome.origin_error = failure.kind
         return failure_response(failure)

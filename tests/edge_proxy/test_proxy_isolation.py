@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
 from edge_proxy import Buffering, ClientLimits, ProxySettings, Runtime, Timeouts, build_app, start_site
+from edge_proxy.guards import GuardedServer
 from profiles import load_config_dir
 from tests.fixtures_process import eventually_async, fle_proxy
 from tests.fixtures_proxy import FORM, Canary, cf_config, cf_profile, cf_public_key, write_config_dir
@@ -244,3 +245,157 @@ async def test_buffering_alone_keeps_slow_clients_off_the_origin_pool(
     assert [status for status, _ in results] == [200, 200, 200], results
     assert all(seconds < SERVED_WITHIN for _, seconds in results), results
     assert spilled and spilled >= 1
+
+
+# --- each layer on its own --------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def in_process(
+    config_dir: Path, origin: str, **fields: object
+) -> AsyncIterator[tuple[str, Runtime, GuardedServer]]:
+    """The proxy in-process on a free port with `fields` of ProxySettings, its client limits applied."""
+    settings = ProxySettings(
+        origin=URL(origin),
+        config=load_config_dir(config_dir).only_config(),
+        **fields,  # type: ignore[arg-type]
+    )
+    runtime = Runtime(settings)
+    listener, url = await start_site(
+        build_app(runtime),
+        "127.0.0.1",
+        0,
+        client_limits=settings.client,
+        keepalive_timeout=60,
+        refused=runtime.metrics.count_connection_refused,
+    )
+    assert isinstance(listener.runner.server, GuardedServer)
+    try:
+        yield url, runtime, listener.runner.server
+    finally:
+        await listener.cleanup()
+
+
+async def _answer(sock: socket.socket) -> bytes:
+    """What the proxy sends on `sock` until it closes it (at most 64 KiB, 10 s)."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    with contextlib.suppress(ConnectionError):
+        async with asyncio.timeout(10):
+            while piece := await loop.sock_recv(sock, 65536):
+                data += piece
+                if len(data) > 65536:
+                    break
+    return data
+
+
+def _sample(runtime: Runtime, name: str, **labels: str) -> float:
+    return runtime.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.both_loops
+async def test_connections_beyond_the_per_address_cap_get_429_and_other_addresses_are_served(
+    canary: Canary, config_dir: Path
+) -> None:
+    limits = ClientLimits(max_client_connections=2)
+    async with in_process(config_dir, canary.url, client=limits) as (url, runtime, server):
+        held = [await _open(url, b"GET /a HTTP/1.1\r\nHost: h\r\n") for _ in range(2)]  # heads not finished
+        third = await _open(url, b"")
+        assert (await _answer(third)).startswith(b"HTTP/1.1 429")
+        third.close()
+        assert [status for status, _ in await benign(url, "127.0.0.2")] == [200, 200, 200]
+        held.pop().close()  # one of the two goes: the address may open one again
+        await eventually_async(lambda: server.per_client.get("127.0.0.1") == 1)
+        results = await benign(url, "127.0.0.1")  # one connection at a time: within the cap
+        assert [status for status, _ in results] == [200, 200, 200]
+        assert _sample(runtime, "fle_proxy_connections_refused_total", limit="max_client_connections") == 1
+        for sock in held:
+            sock.close()
+
+
+async def test_the_wait_for_an_origin_connection_is_bounded_and_answered_503(
+    canary: Canary, config_dir: Path
+) -> None:
+    """One pooled connection, held by a slow origin answer: the next request waits 0.5 s, then 503."""
+    timeouts = Timeouts(origin_wait=0.5)
+    async with in_process(config_dir, canary.url, pool_size=1, timeouts=timeouts) as (url, runtime, _):
+        async with aiohttp.ClientSession() as session:
+            holding = asyncio.create_task(session.get(f"{url}/slow/3"))
+            await eventually_async(lambda: len(canary.received) == 1)
+            started = time.monotonic()
+            async with session.post(
+                f"{url}/x", data=b"0123456789", headers={"Content-Type": "text/plain"}
+            ) as r:
+                status, answer, waited = r.status, await r.json(), time.monotonic() - started
+            assert (await holding).status == 200
+    assert (status, answer["error"]) == (503, "OriginBusy")
+    assert 0.5 <= waited < 3
+    assert _sample(runtime, "fle_proxy_refusals_total", reason="OriginBusy") == 1
+    assert len(canary.received) == 1  # nothing of the refused request reached the origin
+
+
+@pytest.mark.both_loops
+async def test_a_client_that_reads_nothing_is_cut_after_the_write_timeout(
+    canary: Canary, config_dir: Path
+) -> None:
+    timeouts = Timeouts(client_write=0.5)
+    async with in_process(config_dir, canary.url, timeouts=timeouts) as (url, runtime, _):
+        sock = await _open(url, f"GET /stream/{LARGE} HTTP/1.1\r\nHost: h\r\n\r\n".encode(), unread=True)
+        try:
+            await eventually_async(lambda: _sample(runtime, "fle_proxy_client_write_timeouts_total") == 1)
+            assert _sample(runtime, "fle_proxy_in_flight_requests") == 0
+            got = 0
+            with contextlib.suppress(ConnectionError):  # what it had in its buffers, then the cut
+                async with asyncio.timeout(10):
+                    while piece := await asyncio.get_running_loop().sock_recv(sock, 1 << 20):
+                        got += len(piece)
+            assert got < LARGE * 65536  # cut, not completed
+        finally:
+            sock.close()
+    assert _sample(runtime, "fle_proxy_buffered_bodies_total", direction="response", where="disk") == 1
+
+
+async def test_request_buffer_limits_refuse_before_anything_reaches_the_origin(
+    canary: Canary, config_dir: Path
+) -> None:
+    async def chunked(size: int):  # type: ignore[no-untyped-def]
+        for _ in range(size // 1000):
+            yield b"x" * 1000
+            await asyncio.sleep(0)
+
+    async def post(url: str, data: object, **headers: str) -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{url}/up", data=data, headers={"Content-Type": "text/plain", **headers}
+            ) as response,
+        ):
+            return response.status, (await response.read()).decode()
+
+    small = Buffering(memory_bytes=4096, max_request_bytes=100_000)
+    async with in_process(config_dir, canary.url, buffering=small) as (url, runtime, _):
+        status, answer = await post(url, chunked(200_000), **{"Content-Length": "200000"})  # declared
+        assert status == 413 and "RequestBufferLimitClientError" in answer
+        status, answer = await post(url, chunked(200_000))  # chunked: refused once past the limit
+        assert status == 413 and "RequestBufferLimitClientError" in answer
+        status, _ = await post(url, chunked(15_000))  # through the file
+        assert status == 200 and canary.last.size == 15_000
+        assert canary.last.headers["Content-Length"] == "15000"  # its exact length, not chunked
+    assert _sample(runtime, "fle_proxy_buffered_bodies_total", direction="request", where="disk") == 1
+    budget = Buffering(memory_bytes=4096, disk_bytes=20_000)
+    async with in_process(config_dir, canary.url, buffering=budget) as (url, runtime, _):
+        status, answer = await post(url, chunked(50_000))  # past the disk budget
+        assert status == 503 and "RequestBufferFull" in answer
+        status, _ = await post(url, b"x" * 3000)  # a body in memory is not held back by the budget
+        assert status == 200
+    assert [r.size for r in canary.received] == [15_000, 3000] and canary.aborted == 0
+
+
+def test_bad_buffering_and_timeouts_are_refused() -> None:
+    for bad in ({"memory_bytes": 0}, {"max_request_bytes": -1}, {"disk_bytes": True}):
+        with pytest.raises(ValueError):
+            Buffering(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Timeouts(origin_wait=0)
+    with pytest.raises(ValueError):
+        ClientLimits(max_client_connections=-1)
