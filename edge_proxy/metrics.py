@@ -45,7 +45,7 @@ class Metrics:
         )
         self.client_write_timeouts = Counter(
             "fle_proxy_client_write_timeouts",
-            "Answers cut because the client took none of it for the client write timeout.",
+            "Answers cut because one write waited for the client for the client write timeout.",
             registry=r,
         )
         self.buffered = Counter(

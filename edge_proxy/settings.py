@@ -32,7 +32,7 @@ class Timeouts:
     shutdown: float = 30.0  # granted to in-flight requests after SIGTERM
     # waiting for a free origin connection when all pool_size are in use; then 503 OriginBusy
     origin_wait: float = 5.0
-    # the client taking none of its answer while the proxy has some to send (nginx's send_timeout: 60 s)
+    # one write of the answer waiting for the client to read (nginx's send_timeout: 60 s); then it is cut
     client_write: float = 60.0
 
     def __post_init__(self) -> None:

@@ -97,7 +97,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=float,
         default=_DEFAULT_TIMEOUTS.client_write,
         metavar="S",
-        help="a client taking none of its answer for this long has its connection cut",
+        help="one write of the answer waiting this long for the client to read cuts the connection",
     )
     client = p.add_argument_group("client connections")
     client.add_argument("--max-header-bytes", type=int, default=_DEFAULT_CLIENT.max_header_bytes, metavar="N")
