@@ -146,49 +146,45 @@ async def _proxy(
         outcome.action, outcome.reason = "refuse", refused.reason
         return _refusal(refused)
     try:
-        return await _exchange(request, runtime, session, outcome, budget, body)
+        headers = request_headers(
+            request.headers, client_ip=request.remote, scheme=request.scheme, host=request.host
+        )
+        if isinstance(body, SpooledBody):
+            headers["Content-Length"] = str(body.length)  # read whole: its length is known
+        elif outcome.action == "forward" and body is not None and request.content_length is not None:
+            headers["Content-Length"] = str(request.content_length)  # streamed as sent, not re-chunked
+        try:
+            upstream = await send(session, request, target_url(session, request), headers, body)
+        except OriginFailed as failure:
+            return _failed(failure, outcome)
+        t, buffering = runtime.settings.timeouts, runtime.settings.buffering
+        return await relay(
+            request,
+            upstream,
+            outcome,
+            buffering,
+            budget,
+            t.client_write,
+            runtime.metrics.count_response_buffer,
+        )
     finally:
         if isinstance(body, SpooledBody):
             body.spool.close()  # sent or not, its temporary file goes
 
 
-async def _exchange(
-    request: web.BaseRequest,
-    runtime: Runtime,
-    session: OriginPool,
-    outcome: Outcome,
-    budget: DiskBudget,
-    body: Body,
-) -> web.StreamResponse:
-
-    headers = request_headers(
-        request.headers, client_ip=request.remote, scheme=request.scheme, host=request.host
-    )
-    if isinstance(body, SpooledBody):
-        headers["Content-Length"] = str(body.length)  # read whole: its length is known
-    elif outcome.action == "forward" and body is not None and request.content_length is not None:
-        headers["Content-Length"] = str(request.content_length)  # streamed as sent, not re-chunked
-    try:
-        upstream = await send(session, request, target_url(session, request), headers, body)
-    except OriginFailed as failure:
-        if (
-            streamed := refusal_in(failure)
-        ) is not None:  # a streamed body was refused: not the origin's fault
-            outcome.action, outcome.reason = "refuse", streamed.reason
-            return _refusal(streamed)
-        if outcome.reason == "ClientIdleTimeout":
-            outcome.action = "refuse"
-            return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))
-        if failure.kind == "busy":  # the pool wait ran out: nothing was sent
-            outcome.action, outcome.reason = "refuse", "OriginBusy"
-            return _refusal(RequestRefused(503, "OriginBusy", "no origin connection came free in time"))
-        outcome.origin_error = failure.kind
-        return failure_response(failure)
-    t, metrics = runtime.settings.timeouts, runtime.metrics
-    buffering = runtime.settings.buffering
-    return await relay(
-        request, upstream, outcome, buffering, budget, t.client_write, metrics.count_response_buffer
-    )
+def _failed(failure: OriginFailed, outcome: Outcome) -> web.Response:
+    """The answer when the origin gave no response head: a refusal when it was not the origin's fault."""
+    if (streamed := refusal_in(failure)) is not None:  # a streamed body was refused
+        outcome.action, outcome.reason = "refuse", streamed.reason
+        return _refusal(streamed)
+    if outcome.reason == "ClientIdleTimeout":
+        outcome.action = "refuse"
+        return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))
+    if failure.kind == "busy":  # the pool wait ran out: nothing was sent
+        outcome.action, outcome.reason = "refuse", "OriginBusy"
+        return _refusal(RequestRefused(503, "OriginBusy", "no origin connection came free in time"))
+    outcome.origin_error = failure.kind
+    return failure_response(failure)
 
 
 async def _expect(request: web.BaseRequest) -> RequestRefused | None:
