@@ -391,6 +391,38 @@ async def test_request_buffer_limits_refuse_before_anything_reaches_the_origin(
     assert [r.size for r in canary.received] == [15_000, 3000] and canary.aborted == 0
 
 
+@pytest.mark.parametrize("limit", [1 << 20, Buffering().max_response_bytes], ids=["1MiB", "default"])
+async def test_an_answer_past_the_response_buffer_limit_holds_its_origin_connection(
+    canary: Canary, config_dir: Path, limit: int
+) -> None:
+    """Past --max-response-buffer-bytes the origin is read at the client's pace, as with buffering off:
+    an unread 8 MiB answer then holds the only pooled connection and the next request meets the bounded
+    wait (503 OriginBusy); within the limit it is read whole and the connection is free again."""
+    fields = {"pool_size": 1, "timeouts": Timeouts(origin_wait=0.5)}
+    async with in_process(
+        config_dir, canary.url, buffering=Buffering(max_response_bytes=limit), **fields
+    ) as (url, runtime, _):
+        sock = await _open(url, f"GET /stream/{LARGE} HTTP/1.1\r\nHost: h\r\n\r\n".encode(), unread=True)
+        try:
+            await eventually_async(lambda: len(canary.received) == 1)
+            if limit < LARGE * 65536:
+                await eventually_async(lambda: _sample(runtime, "fle_proxy_in_flight_requests") == 1)
+            else:  # read whole from the origin: counted once it is
+                await eventually_async(
+                    lambda: (
+                        _sample(
+                            runtime, "fle_proxy_buffered_bodies_total", direction="response", where="disk"
+                        )
+                        == 1
+                    )
+                )
+            results = await benign(url, "127.0.0.2")
+        finally:
+            sock.close()
+    expected = 503 if limit < LARGE * 65536 else 200
+    assert [status for status, _ in results] == [expected] * 3, results
+
+
 def test_bad_buffering_and_timeouts_are_refused() -> None:
     for bad in ({"memory_bytes": 0}, {"max_request_bytes": -1}, {"disk_bytes": True}):
         with pytest.raises(ValueError):
