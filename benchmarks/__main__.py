@@ -1,4 +1,9 @@
-"""`python -m benchmarks [--quick]`: run every benchmark, write docs/benchmarks-proxy.md and the plots.
+"""`python -m benchmarks [--quick] [--write-docs]`: run every benchmark, write the report and the plots.
+
+The report goes to benchmark-results/ (ignored by git) unless --out says where, or --write-docs asks to
+regenerate the committed docs/benchmarks-proxy.md, docs/img/*.png and docs/performance.md's verdicts.
+What a scenario needs beyond the base install (matplotlib from the bench extra, wrk; moto and SoftHSM2
+for the decryptor) is checked before anything is measured.
 
 The report opens with issue 17's headline table (reference proxy, the edge proxy's pass-through and
 encrypting paths, and both again on uvloop, every one `--workers 1`, in interleaved rounds) and a verdict
@@ -25,12 +30,14 @@ import aiohttp
 import aws_encryption_sdk
 import cryptography
 
-from . import decrypt_scaling, encoder, headline, load, plots, report, wrk
+from . import decrypt_scaling, encoder, headline, load, needs, plots, report, wrk
 from .results import Results
 from .rounds import Contender, stat
 from .servers import FORM_TYPE, PASS_TYPE, ROOT, Server, Servers, running, write_config
 
 SCENARIOS = ("encoder", "proxy", "sweep", "workers", "decrypt", "memory")
+DEFAULT_OUT = ROOT / "benchmark-results" / "benchmarks-proxy.md"  # git ignores it: a run changes no file
+DOCS_REPORT = ROOT / "docs" / "benchmarks-proxy.md"  # --write-docs: the committed report
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +56,18 @@ class Settings:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--quick", action="store_true", help="tiny matrix, ~1 s per point (for the smoke test)")
-    p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-proxy.md", help="the report")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help=f"the report (default: {DEFAULT_OUT.relative_to(ROOT)}; with --write-docs "
+        f"{DOCS_REPORT.relative_to(ROOT)})",
+    )
+    p.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="regenerate the committed results: docs/benchmarks-proxy.md, docs/img/*.png and, after a full "
+        "run, the verdict block of docs/performance.md",
+    )
     p.add_argument("--img-dir", type=Path, help="where the PNG plots go (default: img/ next to the report)")
     p.add_argument("--json", type=Path, help="also write the raw samples as JSON here")
     p.add_argument("--seconds", type=float, help="seconds per wrk run (default 4; quick 1)")
@@ -178,10 +196,30 @@ def run_memory(results: Results, servers: Servers, origin: Server, config: Path,
     servers.stop(fle)
 
 
+def report_path(args: argparse.Namespace) -> Path:
+    """--out, else the committed report with --write-docs, else benchmark-results/: a run never overwrites
+    a committed file unless asked to."""
+    if args.out is not None:
+        return Path(args.out)
+    return DOCS_REPORT if args.write_docs else DEFAULT_OUT
+
+
+def check_needs(s: Settings) -> None:
+    """Stop before measuring anything when a scenario asked for cannot finish (one line: what to install)."""
+    needs.require(
+        "python -m benchmarks",
+        modules=("matplotlib",) if s.only & {"sweep", "memory"} else (),  # the plots
+        programs=("wrk",) if s.only & {"proxy", "sweep", "workers", "memory"} else (),
+    )
+    if "decrypt" in s.only:
+        needs.require("python -m benchmarks (decrypt)", modules=("moto", "flask", "pkcs11"), softhsm=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     s = settings(args)
-    out: Path = args.out
+    check_needs(s)
+    out = report_path(args)
     img_dir: Path = args.img_dir or out.parent / "img"
     results = Results(
         command="python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:]),
@@ -234,7 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     # docs/performance.md's verdict block: from a full run only, and only beside the report (a test's
     # run writes its report elsewhere and leaves the docs alone)
     performance = out.parent / "performance.md"
-    if s.only == set(SCENARIOS) and not args.quick and report.update_performance(performance, results, out):
+    if (
+        args.write_docs
+        and s.only == set(SCENARIOS)
+        and not args.quick
+        and report.update_performance(performance, results, out)
+    ):
         written.append(performance)
     if args.json:
         args.json.write_text(json.dumps(asdict(results), indent=2, default=str))

@@ -52,6 +52,7 @@ from aws_encryption_sdk.key_providers.raw import RawMasterKey
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from benchmarks import needs
 from benchmarks.bench_keystore import SOFTHSM, softhsm_backend, start_moto, start_softhsm
 from decryptor import handler
 from decryptor.processes import MIN_PROCESS_BATCH
@@ -229,6 +230,7 @@ def main() -> None:
         "--processes", default="1", help="decryptor processes, comma-separated counts to compare (1,2)"
     )
     args = parser.parse_args()
+    needs.require("bench_decrypt", modules=("moto", "flask", "pkcs11"), softhsm=True)  # before any waiting
     counts = [int(n) for n in args.processes.split(",")]
     if args.items < MIN_PROCESS_BATCH and max(counts) > 1:
         raise SystemExit(f"--items must be at least {MIN_PROCESS_BATCH} for more than one process")

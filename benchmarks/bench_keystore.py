@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import needs
 from keystore import KeyBackend, Wrapping
 from keystore.file_backend import FileBackend
 from keystore.settings import FileSettings, SsmSettings
@@ -104,6 +105,8 @@ def start_moto() -> subprocess.Popen[bytes]:
             urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
             break
         except OSError:
+            if process.poll() is not None:  # it exited: no use waiting out the deadline
+                raise SystemExit(f"moto server exited at start (status {process.returncode})") from None
             if time.monotonic() > deadline:
                 process.kill()
                 raise SystemExit("moto server did not start") from None
@@ -126,6 +129,7 @@ def main() -> None:
         "--sessions", default="2,4", help="pkcs11 session counts besides 1 (threads = sessions)"
     )
     args = parser.parse_args()
+    needs.require("bench_keystore", modules=("moto", "flask", "pkcs11"), softhsm=True)
     many = [int(n) for n in args.sessions.split(",") if n]
 
     import boto3

@@ -110,10 +110,11 @@ class Decryptor:
                 continue
             return (ref.provider_id, ref.key_name)
         first = refs[0]
-        unknown = [str(UnknownKey(r.provider_id, r.key_name)) for r in refs]
+        # a configuration fact (which keys this keystore holds), not a crypto failure: said plainly
+        named = ", ".join(f"{r.provider_id}/{r.key_name}" for r in refs)
         raise DecryptError(
             Reason.KEY_UNKNOWN,
-            "; ".join(unknown),
+            f"no private key for {named} in this keystore",
             key=(first.provider_id, first.key_name),
             suite=header.suite,
         )

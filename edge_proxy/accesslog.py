@@ -3,6 +3,10 @@
 What a line may hold is fixed here: method, path (never the query string, which can carry data), status,
 what the proxy did, the profile id, the reason code of a refusal, counts, sizes and times. Nothing from a
 body or a header value is ever written, so no protected value can reach a log.
+
+The path is the request target as received, up to its `?` (or a `#`, which no client should send), never
+decoded: `/s%3Fphone%3D1` is written as it came, not as `/s?phone=1`, which would read as a query that was
+not sent; json.dumps escapes any control character, so a line is one line.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ class Outcome:
 
     @classmethod
     def of(cls, request: web.BaseRequest) -> Outcome:
-        return cls(method=request.method, path=request.path, remote=request.remote, scheme=request.scheme)
+        return cls(method=request.method, path=raw_path(request.raw_path), remote=request.remote,
+                   scheme=request.scheme)  # fmt: skip
 
     @property
     def method_label(self) -> str:
@@ -55,6 +60,22 @@ class Outcome:
         record["duration_ms"] = round(self.seconds() * 1000, 3)
         record["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         log.info(json.dumps(record, separators=(",", ":")))
+
+
+def raw_path(target: str) -> str:
+    """The path of a raw request target: everything before its query (or fragment), not decoded.
+
+    An absolute-form target (`http://user:pw@host/p`) loses its scheme and authority (credentials).
+    """
+    scheme, sep, rest = target.partition("://")
+    if sep and not scheme.startswith("/"):
+        target = "/" + rest.partition("/")[2]
+    end = len(target)
+    for mark in ("?", "#"):
+        found = target.find(mark, 0, end)
+        if found >= 0:
+            end = found
+    return target[:end]
 
 
 _LOGGED = tuple(f.name for f in fields(Outcome) if f.name != "started")  # in declaration order, as before

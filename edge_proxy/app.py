@@ -5,9 +5,15 @@ The security rule lives in `_body_to_send`: a body that a profile applies to is 
 before a single byte goes to the origin; if anything on that path fails, the request is refused. A body no
 profile applies to is passed on as it arrives (one that has arrived whole goes in one piece); so is a
 multipart body, rewritten on the way without ever sending a protected part's plaintext
-(multipart_stream.py). Either is read whole into a buffer (memory, then a temporary file) before an origin
-connection is taken, unless request buffering is off (buffering.py says why: a slow client must never
-hold an origin connection); with it off they are streamed to the origin as they arrive, in constant memory.
+(multipart_stream.py), unless it came with a Content-Length within the whole-body limit: then it is
+rewritten whole and goes with its new Content-Length. A body passed on is read whole into a buffer
+(memory, then a temporary file) before an origin connection is taken, unless request buffering is off
+(buffering.py says why: a slow client must never hold an origin connection); with it off it is streamed
+to the origin as it arrives, in constant memory.
+
+What the origin reads must be what the edge decided on (issue 24): a Connection header may not make a
+header the edge decides on hop-by-hop (`_nominated`), and a POST body without Content-Type that would be
+forwarded is read as a form, as Rack reads it.
 """
 
 from __future__ import annotations
@@ -27,8 +33,17 @@ from .bodies import rewrite_body
 from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_limited
 from .buffering import DiskBudget, SpooledBody, buffer_request
 from .errors import RequestRefused
-from .forward import Body, OriginFailed, failure_response, relay, send, session_for, target_url
-from .headers import request_headers
+from .forward import (
+    Body,
+    OriginFailed,
+    failure_response,
+    origin_name,
+    relay,
+    send,
+    session_for,
+    target_url,
+)
+from .headers import nominated_decisive, request_headers
 from .looplag import lag_watch
 from .multipart_stream import multipart_stream, refusal_in, streams
 from .runtime import Live, Runtime
@@ -36,6 +51,8 @@ from .settings import ProxySettings
 from .upstream import OriginPool
 
 log = logging.getLogger("edge_proxy")
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def _refusal(refused: RequestRefused) -> web.Response:
@@ -46,7 +63,12 @@ def _refusal(refused: RequestRefused) -> web.Response:
 
 
 async def _rewrite(
-    request: web.BaseRequest, runtime: Runtime, live: Live, decision: Decision, outcome: Outcome
+    request: web.BaseRequest,
+    runtime: Runtime,
+    live: Live,
+    decision: Decision,
+    outcome: Outcome,
+    content_type: str,
 ) -> bytes:
     """Read the whole body, encrypt its protected values, and return what the origin gets."""
     limits, idle = runtime.settings.limits, runtime.settings.timeouts.client_idle
@@ -56,7 +78,6 @@ async def _rewrite(
     plain = decode(raw, coding, limits.max_body_bytes)
     started = time.perf_counter()
     try:
-        content_type = request.headers.get("Content-Type", "")
         rewritten, count = rewrite_body(decision, plain, content_type, live.compiled, limits)
     except RequestRefused:
         raise
@@ -111,13 +132,20 @@ async def _buffered(
     return whole
 
 
+def _blank(content_type: str | None) -> bool:
+    return content_type is None or not content_type.strip(" \t")
+
+
 async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, outcome: Outcome) -> Body:
     """None (no body), a stream (no profile applies), or the rewritten bytes; RequestRefused otherwise."""
     if not request.body_exists:
         return None
-    decision = select(
-        live.config, request.headers.get("Content-Type"), request.query.getall(QUERY_ARG_NAME, [])
-    )
+    content_type = request.headers.get("Content-Type")
+    query = request.query.getall(QUERY_ARG_NAME, [])
+    decision = select(live.config, content_type, query)
+    if decision.action is Action.FORWARD and request.method == "POST" and _blank(content_type):
+        content_type = FORM  # forwarded, Rack (Rails, Sinatra) would read it as a form: so does the edge
+        decision = select(live.config, FORM, query)
     if len(request.headers.getall("Content-Type", [])) > 1:
         raise RequestRefused(400, "MalformedContentTypeClientError", "more than one Content-Type header")
     if decision.action is Action.REJECT:
@@ -130,8 +158,12 @@ async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, 
     assert decision.profile is not None
     outcome.action, outcome.profile = "encrypt", decision.profile.id
     if streams(request, decision):  # multipart: rewritten as it streams (see multipart_stream.py)
-        return multipart_stream(request, runtime, live, decision, outcome)
-    return await _rewrite(request, runtime, live, decision, outcome)
+        stream = multipart_stream(request, runtime, live, decision, outcome)
+        declared = request.content_length
+        if declared is None or declared > runtime.settings.limits.max_body_bytes:
+            return stream  # chunked to the origin: its length is known only at the end
+        return b"".join([chunk async for chunk in stream])  # sent with its new Content-Length
+    return await _rewrite(request, runtime, live, decision, outcome, content_type or "")
 
 
 async def _proxy(
@@ -166,6 +198,7 @@ async def _proxy(
             budget,
             t.client_write,
             runtime.metrics.count_response_buffer,
+            origin_name(session),
         )
     finally:
         if isinstance(body, SpooledBody):
@@ -199,6 +232,27 @@ async def _expect(request: web.BaseRequest) -> RequestRefused | None:
         writer.output_size = 0  # the interim answer is not part of the response's size
     await writer.drain()
     return None
+
+
+def _nominated(request: web.BaseRequest) -> RequestRefused | None:
+    """A Connection header that names a header the edge decides on is refused: without it the origin would
+    read the request otherwise (a body without its Content-Type is a form to Rack)."""
+    name = nominated_decisive(request.headers)
+    if name is None:
+        return None
+    return RequestRefused(
+        400,
+        "HopByHopNominationClientError",
+        f"the Connection header names {name}, which the origin must receive as the edge read it",
+    )
+
+
+def _websocket(request: web.BaseRequest) -> bool:
+    """True for a websocket Upgrade: aiohttp keeps what is pipelined behind it (and re-reads it once the
+    upgrade is declined). Behind any other Upgrade (h2c) its parser drops the rest of the bytes read: the
+    connection is closed after the answer, so a client retries a pipelined request rather than wait for it.
+    """
+    return request.headers.get("Upgrade", "").strip().lower() == "websocket"
 
 
 class Proxy:
@@ -239,11 +293,16 @@ class Proxy:
         outcome = Outcome.of(request)
         metrics.in_flight.inc()
         try:
-            if "Expect" in request.headers and (refused := await _expect(request)) is not None:
+            refused = _nominated(request) if "Connection" in request.headers else None
+            if refused is None and "Expect" in request.headers:
+                refused = await _expect(request)
+            if refused is not None:
                 outcome.action, outcome.reason = "refuse", refused.reason  # counted and logged as any
                 response: web.StreamResponse = _refusal(refused)
             else:
                 response = await _proxy(request, runtime, session, outcome, self.budget)
+                if "Upgrade" in request.headers and not _websocket(request):
+                    response.force_close()  # aiohttp's parser lost what was pipelined behind it
             outcome.status = response.status
             return response
         except Exception:

@@ -18,6 +18,7 @@ from profiles import EncryptionEntity, FleConfig, Profile
 from profiles.json_pointer import JsonPointerPattern
 
 from .encryptor import FieldEncryptor
+from .json_keys import pattern_readings
 from .names import NameIndex, compile_names
 
 EncryptValue = Callable[[bytes, EncryptionEntity], bytes]
@@ -41,9 +42,11 @@ class EdgeProfile:
 
     @classmethod
     def of(cls, profile: Profile) -> EdgeProfile:
-        pointers = tuple(
+        folded = [
             (_folded(p), e) for e in profile.entities for p in e.patterns if isinstance(p, JsonPointerPattern)
-        )
+        ]
+        # `/card.number` is also read as `/card/number` by accessors that split paths (json_keys.py)
+        pointers = tuple(folded) + tuple((r, e) for p, e in folded for r in pattern_readings(p))
         return cls(profile, compile_names(profile), pointers)
 
 

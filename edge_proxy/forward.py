@@ -56,6 +56,11 @@ def session_for(settings: ProxySettings) -> OriginPool:
     )
 
 
+def origin_name(session: OriginPool) -> str:
+    """The origin as every origin error log line names it: scheme, host, port, base path (no credentials)."""
+    return f"{'https' if session.ssl else 'http'}://{session.host_header}{session.base_path}"
+
+
 def target_url(session: OriginPool, request: web.BaseRequest) -> str:
     """The request-target for the origin: its base path, then the client's path and query, as received."""
     return session.base_path + request.rel_url.raw_path_qs
@@ -72,7 +77,7 @@ async def send(
     except PoolBusy as e:
         raise OriginFailed(503, "busy") from e
     except UpstreamError as e:
-        log.warning("origin request failed: %s", type(e).__name__)
+        log.warning("origin %s: request failed: %s", origin_name(session), type(e).__name__)
         raise OriginFailed(502, "unreachable" if isinstance(e, ConnectFailed) else "broken") from e
 
 
@@ -102,6 +107,7 @@ async def relay(
     budget: DiskBudget,
     write_timeout: float,
     buffered: Callable[[str], None],
+    origin: str = "(origin)",
 ) -> web.StreamResponse:
     """The origin's response to the client: in one write when it is small and all here, else streamed
     piece by piece, through a buffer that reads the origin at its own pace (buffering.py) unless response

@@ -17,6 +17,27 @@ HOP_BY_HOP = (
 )
 _DROP = (*HOP_BY_HOP, "Content-Length")
 
+# End-to-end headers the edge's decisions rest on (the profile, the body's framing and coding, the origin's
+# view of the target): a client may not make them hop-by-hop by naming them in Connection, or the origin
+# would read the body without them (issue 24: Rack reads a POST without Content-Type as a form).
+DECISIVE = frozenset({"content-type", "content-length", "transfer-encoding", "content-encoding", "host"})
+_PLAIN_CONNECTION = frozenset({"keep-alive", "close", "upgrade"})
+
+
+def nominated_decisive(headers: CIMultiDictProxy[str], decisive: frozenset[str] = DECISIVE) -> str | None:
+    """The first header of `decisive` (lower-case names) that a Connection header names, or None.
+
+    Costs a dict lookup when there is no Connection header, and a set lookup for the usual single
+    `keep-alive` or `close`."""
+    values = headers.getall("Connection", ())
+    for value in values:
+        if value.lower() in _PLAIN_CONNECTION:
+            continue
+        for token in value.split(","):
+            if (name := token.strip().lower()) in decisive:
+                return name
+    return None
+
 
 def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """Copy `headers` without hop-by-hop ones, those named in Connection, and Content-Length.

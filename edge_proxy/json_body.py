@@ -15,6 +15,11 @@ holding a lone surrogate escape (it has no UTF-8 form). Keys are compared with t
 case-insensitively (after their escapes are decoded), because Go's encoding/json, Jackson and
 System.Text.Json (by option) bind `"PHONE"` to a field named `phone`. The body size is bounded by
 `Limits.max_body_bytes`.
+
+Keys are also read as applications' accessors read them (json_keys.py): a member `"card.number"` or
+`"card[number]"` is selected as `/card/number` would be, since lodash `_.get` and Laravel's `Arr::get`
+return it for that path. A key JavaScript reads as a prototype (`__proto__`, `constructor` then
+`prototype`) anywhere in the body is refused (PrototypeKeyClientError).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from profiles.json_pointer import Path
 
 from .compiled import EdgeProfile, EncryptValue, Pointers, edge_profile
 from .errors import RequestRefused
+from .json_keys import PROTOTYPE_HINT, derived, has_structure, prototype_key
 from .limits import FieldBudget, Limits
 
 MAX_DEPTH = 64  # nested objects/arrays; deeper documents are refused
@@ -94,6 +100,30 @@ def _skip(text: str, i: int) -> int:
         raise _invalid(f"invalid JSON at character {e.pos}: {e.msg}") from None
     except (ValueError, RecursionError) as e:
         raise _invalid(f"invalid JSON: {e}") from None
+
+
+class _PrototypeKey(Exception):
+    """An object in the body has a key JavaScript reads as a prototype."""
+
+
+def _no_prototype(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    if any(prototype_key(key, value) for key, value in pairs):
+        raise _PrototypeKey
+    return dict(pairs)
+
+
+_PROTOTYPE_CHECK = json.JSONDecoder(object_pairs_hook=_no_prototype)
+
+
+def _refuse_prototype_keys(text: str) -> None:
+    """Refuse a body (already validated) with a `__proto__` key or a `constructor` then `prototype`
+    anywhere, protected or not: JavaScript origins read them as prototypes (json_keys.py)."""
+    try:
+        _PROTOTYPE_CHECK.decode(text)
+    except _PrototypeKey:
+        raise RequestRefused(
+            400, "PrototypeKeyClientError", "an object in the body has a JavaScript prototype key"
+        ) from None
 
 
 def _duplicate() -> RequestRefused:
@@ -181,11 +211,12 @@ class _Scanner:
                     raise _invalid(f"invalid JSON: expected ':' at character {i}")
                 i = self.ws(i + 1)
             step = key.casefold() if isinstance(key, str) else key
-            if every or (step if isinstance(step, str) else str(step)) in wanted:
+            # a key an accessor reads as a path (`card.number`) is selected as that path would be
+            read_as = derived(path, step, live) if isinstance(step, str) and has_structure(step) else ()
+            if every or read_as or (step if isinstance(step, str) else str(step)) in wanted:
                 child = (*path, step)
-                i = self.ws(
-                    self.value(i, child, depth, tuple(pe for pe in live if pe[0].may_select_under(child)))
-                )
+                nested = tuple(pe for pe in live if pe[0].may_select_under(child)) + read_as
+                i = self.ws(self.value(i, child, depth, nested))
             else:
                 i = self.ws(_skip(text, i))
             index += 1
@@ -215,6 +246,9 @@ def rewrite(
     end = scanner.ws(scanner.value(scanner.ws(0), (), 0, live))
     if end != len(text):
         raise _invalid(f"invalid JSON: unexpected data at character {end}")
+    # rare: only then is every key of the body looked at once more (two memchr-speed searches first)
+    if ("proto" in text or "\\u00" in text) and PROTOTYPE_HINT.search(text):
+        _refuse_prototype_keys(text)
     budget = FieldBudget(limits)
     budget.count(len(scanner.hits))  # every hit is counted and measured before the first is encrypted
     plaintexts: list[bytes] = []

@@ -18,7 +18,9 @@ comes before the first bytes were released, it sees nothing at all). An origin m
 body as a failed request (HTTP servers do: the chunked body has no final chunk).
 
 Compressed multipart bodies (Content-Encoding gzip/deflate) are not streamed: they take the whole-body
-path and its 1 MB limit.
+path and its 1 MB limit. One that arrives with a Content-Length of at most that limit is rewritten by the
+same generator but collected before it is sent (app.py), so the origin gets it with its new Content-Length:
+origin servers that do not read chunked request bodies (Django's development server) read it whole.
 """
 
 from __future__ import annotations

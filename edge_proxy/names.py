@@ -15,6 +15,10 @@ The name is protected when, for some family, a path of the name starts with a pa
 case-folded; a wildcard's last key compares as a prefix). Encrypting one field too many is safe;
 forwarding a plaintext the origin reads as protected is not. A name that reads as fields of two different
 entities, or that a family reads in a way not modelled, is refused (MalformedInputClientError).
+
+Each key of a family's path is also read as applications' accessors read keys (json_keys.py: multer keeps
+`[[phone][` whole, and lodash `_.set` reads it as phone), and a name any family reads with a JavaScript
+prototype key (`__proto__[phone]`, `constructor[prototype][phone]`) is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from profiles import EncryptionEntity, Profile
 from profiles.patterns import MAX_PATTERN_LENGTH, FieldPattern
 
 from .errors import RequestRefused
+from .json_keys import has_structure, reads_prototype
+from .json_keys import readings as key_readings
 from .names_families import ANY, FAMILIES, Key, Path, Unreadable, read_simple
 from .names_generic import variants as _variants
 
@@ -59,7 +65,28 @@ def _family_readings(variants: tuple[str, ...]) -> frozenset[Reading]:
             for path in reader(folded, _LIMIT):
                 if path:
                     out.add((index, path))
+                    out.update((index, keys) for keys in _keys_read(path))
     return frozenset(out)
+
+
+_MAX_KEY_READINGS = 64  # paths one family path may read as through its keys; a name with more is refused
+
+
+def _keys_read(path: Path) -> list[Path]:
+    """The path as an application reads its keys with accessors (json_keys.py): a key `card.number` or
+    `[[phone][` that multer or qs stored whole is read by lodash `_.get`/`_.set`, Laravel `Arr::get`, as
+    the keys card, number or phone. Empty when no key has such structure (the common case)."""
+    if not any(key is not ANY and has_structure(key) for key in path):
+        return []
+    variants: list[Path] = [()]
+    for key in path:
+        choices: list[Path] = [(key,)]
+        if key is not ANY and has_structure(key):
+            choices += sorted(key_readings(key, _LIMIT))
+        variants = [(*v, *c)[:_LIMIT] for v in variants for c in choices]
+        if len(variants) > _MAX_KEY_READINGS:  # six keys with dots or brackets inside: not read, refused
+            raise Unreadable("a field name holds too many keys that accessors read as paths")
+    return [v for v in variants[1:] if v]
 
 
 def _plain(name: str) -> list[Reading]:
@@ -99,11 +126,23 @@ def _found(variants: tuple[str, ...]) -> _Found | str:
     )
 
 
+def _refuse_prototype(variants: tuple[str, ...]) -> None:
+    """Unreadable when a family reads the name with a JavaScript prototype key: multer stores
+    `__proto__[phone]` under a `__proto__` member, which `Object.assign({}, req.body)` makes the prototype
+    of its result, so `.phone` reads it (json_keys.py). Compared case-folded, as every name here."""
+    if any("__proto__" in v or "prototype" in v for v in variants) and any(
+        reads_prototype(path) for _, path in _family_readings(variants)
+    ):
+        raise Unreadable("a field name reads as a JavaScript prototype key: __proto__, constructor.prototype")
+
+
 def _variants_or_reason(name: str) -> tuple[str, ...] | str:
     try:
-        return _folded_variants(name)
+        variants = _folded_variants(name)
+        _refuse_prototype(variants)
     except Unreadable as e:
         return str(e)
+    return variants
 
 
 _cached_variants = lru_cache(maxsize=1024)(_variants_or_reason)
@@ -274,6 +313,8 @@ def _holds_a_first_key(variant: str, needles: tuple[str, ...]) -> bool:
     """
     if any(needle in variant for needle in needles):
         return True
+    if "\\" in variant:  # lodash drops the backslash of `['p\\hone']`: read as phone
+        return _holds_a_first_key(variant.replace("\\", ""), needles)
     mangled = variant.replace(" ", "_").replace(".", "_").replace("[", "_")
     return mangled is not variant and any(needle in mangled for needle in needles)
 

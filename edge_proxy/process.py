@@ -119,7 +119,11 @@ async def serve_proxy(
 
 
 def run_workers(
-    settings: ProxySettings, listen: ListenOptions, count: int, loop: LoopChoice = ASYNCIO
+    settings: ProxySettings,
+    listen: ListenOptions,
+    count: int,
+    loop: LoopChoice = ASYNCIO,
+    on_listening: Callable[[], None] | None = None,
 ) -> int:
     """`--workers N`: each worker runs serve_proxy on the shared port; the parent serves one admin listener.
     Every worker runs its own event loop of the kind `loop` says.
@@ -161,6 +165,8 @@ def run_workers(
             settings.config.id,
             loop.name,
         )
+        if on_listening is not None:
+            on_listening()
 
     if admin is not None:
         log.info("admin listening on %s (/healthz /readyz /metrics for all %d workers)", admin.url, count)

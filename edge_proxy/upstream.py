@@ -14,7 +14,8 @@ client did), and the framing: `Content-Length` for a bytes body (the body's leng
 `Content-Length` for a streamed body that has one, else `Transfer-Encoding: chunked`; `Content-Length: 0`
 for a body-less request whose method expects a body (POST, PUT, PATCH, DELETE), as aiohttp did. Nothing
 else: no User-Agent, Accept, Accept-Encoding, Content-Type, Connection. A header value with CR or LF is
-refused (ValueError), as aiohttp's writer refuses it.
+refused (ValueError), as aiohttp's writer refuses it; a byte that is not UTF-8 (read by aiohttp as a lone
+surrogate) is sent as the byte it was.
 
 Retries: a connection taken from the pool that has been closed (the origin's keep-alive ran out) is
 dropped before anything is written; one idle for over a second first lets the event loop run twice, so a
@@ -169,7 +170,10 @@ class OriginPool:
         fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
         if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
             raise ValueError("a header for the origin holds a CR or LF")
-        return f"{method} {target} HTTP/1.1\r\nHost: {self.host_header}\r\n{fields}\r\n".encode()
+        head = f"{method} {target} HTTP/1.1\r\nHost: {self.host_header}\r\n{fields}\r\n"
+        # aiohttp read each header byte that is not UTF-8 as a lone surrogate (surrogateescape): it goes out
+        # as the byte the client sent (a Latin-1 cookie), as any HTTP/1.1 proxy passes opaque field bytes
+        return head.encode("utf-8", "surrogateescape")
 
     async def _stream(
         self, conn: OriginConnection, head: bytes, body: AsyncIterable[bytes], length: str | None

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import metadata
+from typing import NoReturn
+
+import logsafe
 
 from . import (
     cmd_bench,
     cmd_config,
     cmd_decrypt,
     cmd_demo,
+    cmd_deploy,
+    cmd_hsm,
     cmd_keys,
     cmd_origin,
     cmd_package,
@@ -24,8 +28,6 @@ from . import (
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_LEVEL_ENV = "FLE_LOG_LEVEL"
-# libraries whose INFO lines are noise for a user ("Found credentials in environment variables.")
-_QUIET_BELOW_DEBUG = ("botocore", "boto3", "urllib3")
 
 
 def version() -> str:
@@ -55,8 +57,16 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
         action.help = f"{action.help} (default: %(default)s)" if action.help else "default: %(default)s"
 
 
+class FleArgumentParser(argparse.ArgumentParser):
+    """argparse with a usage error in one line (`fle proxy: argument --origin: ...`), and the way to the
+    usage, instead of the whole usage block (25 lines for `fle proxy`) above it."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fle", description="Edge field-level encryption proxy and tools.")
+    parser = FleArgumentParser(prog="fle", description="Edge field-level encryption proxy and tools.")
     parser.add_argument("--version", action="version", version=f"fle {version()}")
     level_help = f"diagnostic log level (default: ${LOG_LEVEL_ENV}, else INFO); also after the subcommand"
     parser.add_argument(
@@ -68,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands = (
-        cmd_demo, cmd_proxy, cmd_reveal, cmd_origin, cmd_decrypt, cmd_keys, cmd_rewrap, cmd_bench,
-        cmd_package, cmd_config,
+        cmd_demo, cmd_proxy, cmd_reveal, cmd_origin, cmd_decrypt, cmd_keys, cmd_hsm, cmd_rewrap, cmd_bench,
+        cmd_package, cmd_config, cmd_deploy,
     )
     for module in subcommands:
         module.register(commands)
@@ -83,10 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet = logging.DEBUG if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
-    for name in _QUIET_BELOW_DEBUG:
-        logging.getLogger(name).setLevel(quiet)
+    """One setup for every subcommand: stderr, every record scrubbed and on one line (logsafe)."""
+    logsafe.configure(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

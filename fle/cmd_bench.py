@@ -27,14 +27,16 @@ from yarl import URL
 from loadgen import LoadError, Plan, Summary, load, preflight
 from profiles import QUERY_ARG_NAME, Action, BodyFormat, ConfigError, load_config_dir, select
 
-from . import cli
+from . import argtypes, cli
 
 SAMPLE_FORM = (("name", "Jane Doe"), ("email", "jane.doe@example.com"), ("phone", "404-555-0150"))
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("bench", help="load-test a deployment with form submissions")
-    p.add_argument("url", metavar="URL", help="where forms are posted, e.g. https://edge.example.com/submit")
+    p.add_argument(
+        "url", type=argtypes.http_url, metavar="URL", help="where forms are posted, e.g. https://edge.example.com/submit"
+    )
     p.add_argument("--concurrency", "-c", type=int, default=16, metavar="N", help="requests in flight")
     p.add_argument("--duration", "-d", type=float, default=10.0, metavar="SECONDS", help="how long")
     p.add_argument("--requests", "-n", type=int, metavar="N", help="stop after N requests")

@@ -1,8 +1,9 @@
-"""`fle config check DIR` and `fle config export-cloudformation DIR`: a configuration, offline.
+"""`fle config check | export-cloudformation | use-key DIR`: a configuration, offline.
 
 `check` validates a directory with the loader `fle proxy` uses and says what each content type and
 query argument will do; every problem is printed with its file and JSON path and the exit status is 1.
 `export-cloudformation` writes the same configuration as a CloudFormation template (JSON) for CloudFront.
+`use-key` points a profile's entities from one public key to another (key rotation, docs/key-rotation.md).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from profiles import ConfigError, load_config_dir
 from profiles.check import check_config_dir
 from profiles.cloudformation import to_cloudformation
 from profiles.describe import describe
+
+from . import profile_edit
+
+EXPORT_NAME = "fle-cloudfront.json"  # the file an --output directory gets
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,8 +39,28 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="write the directory as CloudFormation resources: CloudFront public keys, FLE profiles, configs",
     )
     export.add_argument("directory", metavar="DIR", help="directory of CloudFront FLE JSON files")
-    export.add_argument("--output", metavar="FILE", help="write the template here (default: stdout)")
+    export.add_argument(
+        "--output",
+        metavar="FILE",
+        help=f"write the template here; an existing directory gets {EXPORT_NAME} in it (default: stdout)",
+    )
     export.set_defaults(run=run_export)
+
+    use_key = sub.add_parser(
+        "use-key",
+        help="point a profile's encryption entities from one public key to another (key rotation)",
+    )
+    use_key.add_argument("directory", metavar="DIR", help="directory of CloudFront FLE JSON files")
+    use_key.add_argument(
+        "--profile-id", metavar="ID", required=True, help="the profile to change, e.g. PDEMO"
+    )
+    use_key.add_argument(
+        "--from", dest="old_name", metavar="KEY_NAME", required=True, help="the old public key's Name"
+    )
+    use_key.add_argument(
+        "--to", dest="new_name", metavar="KEY_NAME", required=True, help="the new public key's Name"
+    )
+    use_key.set_defaults(run=run_use_key)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -51,16 +76,47 @@ def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_only_hint(directory: str) -> str:
+    """What to do with a DIR of public keys and no config (what `fle keys create --config DIR` makes)."""
+    path = Path(directory)
+    if path.is_dir() and any(path.glob("*.json")):
+        return (
+            " (it holds public keys only: a config and a profile come with "
+            "fle keys create ... --config DIR --fields phone --profile-id PFORM)"
+        )
+    return ""
+
+
 def run_export(args: argparse.Namespace) -> int:
     try:
         template = to_cloudformation(load_config_dir(args.directory))
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        hint = _keys_only_hint(args.directory) if "no field-level encryption config" in str(e) else ""
+        print(f"error: {e}{hint}", file=sys.stderr)
         return 1
     text = json.dumps(template, indent=2) + "\n"
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output} ({len(template['Resources'])} resources)", file=sys.stderr)
+        output = Path(args.output)
+        if output.is_dir():
+            output = output / EXPORT_NAME
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            print(f"error: --output {args.output}: cannot write it ({e.strerror or e})", file=sys.stderr)
+            return 1
+        print(f"wrote {output} ({len(template['Resources'])} resources)", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def run_use_key(args: argparse.Namespace) -> int:
+    switch = profile_edit.KeySwitch(args.profile_id, args.old_name, args.new_name)
+    try:
+        lines = profile_edit.switch_key(Path(args.directory), switch)
+    except profile_edit.ProfileEditError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
     return 0

@@ -2,14 +2,18 @@
 
 Settings come from the same environment variables as the Lambda handler (FLE_KEYSTORE, FLE_STORE, ...);
 a flag overrides its variable. Output: a readable table, or JSON lines with --json (one per value or
-item, the handler's answer shapes). Audit lines go to stderr unless --audit-file (or FLE_AUDIT_FILE) is
-given, so stdout holds only the answer; stderr then holds the audit's JSON lines and log lines of level
-WARNING and above only (unless --log-level DEBUG asks for everything). Exit status 1 when any value or
-item could not be decrypted.
+item, the handler's answer shapes), on stdout.
 
-Per value, the answer holds the handler's reason codes (decryptor/reasons.py) and the details are in the
-audit lines; a problem with the whole run (keystore file, settings, store) is one line on stderr naming
-it, since the one reading it is the operator who holds the keystore.
+stderr holds what the operator must read: one line per value that could not be decrypted, with its reason
+code and what went wrong (`no private key for P/K in this keystore`, a wrong passphrase or PIN, a policy
+refusal; a corrupt, tampered or wrong-key message stays one opaque sentence), then log lines of level
+WARNING and above (everything with --log-level DEBUG). The audit's JSON lines go to a file: --audit-file
+(or FLE_AUDIT_FILE), else `decrypt-audit.jsonl` beside the keystore file; `--audit-file -` sends them to
+stderr instead. Exit status 1 when any value or item could not be decrypted.
+
+The operator running this holds the keystore, so the words that the Lambda handler keeps for its audit
+line (the caller sees a code only) are shown here; a problem with the whole run (keystore file, settings,
+store) is one line on stderr naming it.
 """
 
 from __future__ import annotations
@@ -21,15 +25,20 @@ import logging
 import os
 import socket
 import sys
-from typing import Any
+import threading
+from pathlib import Path
+from typing import Any, TextIO
 
 from decryptor import (
     AuditLog,
     BadRequest,
     Caller,
+    Decrypted,
+    DecryptError,
     DecryptorConfig,
     DecryptorConfigError,
     DecryptService,
+    Subject,
     parse_request,
 )
 from decryptor import config as settings
@@ -81,8 +90,67 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help=f"processes decrypting a batch of {MIN_PROCESS_BATCH}+ values, each with its own keystore "
         f"(default ${settings.PROCESSES_ENV} or the number of cores; 1: threads only)",
     )
-    p.add_argument("--audit-file", metavar="PATH", help="append audit lines here (default: stderr)")
+    p.add_argument(
+        "--audit-file",
+        metavar="PATH",
+        help=f"append audit lines here ('-': stderr; default ${settings.AUDIT_FILE_ENV}, else "
+        f"{DEFAULT_AUDIT_NAME} beside the keystore file)",
+    )
     p.set_defaults(run=run)
+
+
+DEFAULT_AUDIT_NAME = "decrypt-audit.jsonl"
+AUDIT_TO_STDERR = "-"
+
+
+class _NotingAudit(AuditLog):
+    """The audit log, which also keeps each refusal for the error lines printed at the end."""
+
+    def __init__(self, path: str | None, stream: TextIO | None = None) -> None:
+        super().__init__(path, stream=stream)
+        self.refused: list[tuple[Subject, DecryptError]] = []
+        self._noted = threading.Lock()
+
+    def record(
+        self, caller: Caller, subject: Subject, result: Decrypted | DecryptError, time: str | None = None
+    ) -> None:
+        super().record(caller, subject, result, time)
+        if isinstance(result, DecryptError):
+            with self._noted:
+                self.refused.append((subject, result))
+
+
+def audit_destination(config: DecryptorConfig) -> str | None:
+    """Where the audit lines go: the file asked for, else beside the keystore; None: stderr."""
+    if config.audit_file == AUDIT_TO_STDERR:
+        return None
+    if config.audit_file:
+        return config.audit_file
+    assert config.keystore_path is not None  # DecryptService refuses a config without one first
+    return str(Path(config.keystore_path).parent / DEFAULT_AUDIT_NAME)
+
+
+def error_lines(refused: list[tuple[Subject, DecryptError]], rows: list[dict[str, Any]]) -> list[str]:
+    """One line per value not decrypted, in the answer's order: where, reason code, the words."""
+    position = {
+        (row.get("id"), name): (n, f)
+        for n, row in enumerate(rows)
+        for f, name in enumerate(row.get("fields", {}))
+    }
+
+    def where(subject: Subject) -> str:
+        if subject.index is not None:
+            return f"value {subject.index + 1}"
+        return f"item {subject.item_id} field {subject.field}"
+
+    def order(refusal: tuple[Subject, DecryptError]) -> tuple[int, int]:
+        subject = refusal[0]
+        if subject.index is not None:
+            return (subject.index, 0)
+        return position.get((subject.item_id, subject.field), (len(rows), 0))
+
+    ordered = sorted(refused, key=order)
+    return [f"fle decrypt: {where(subject)}: {error.reason}: {error.message}" for subject, error in ordered]
 
 
 def cli_caller() -> Caller:
@@ -108,11 +176,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         request = parse_request(_event(args))
         config = DecryptorConfig.from_env(env)
-        if config.audit_file is None and logging.getLogger().level == logging.INFO:
-            # stderr carries the audit lines: routine notices (botocore's credential source, the mechanism
-            # a token was probed for) would break them up; warnings and errors still show
+        if logging.getLogger().level == logging.INFO:
+            # stderr is for what went wrong: routine notices (botocore's credential source, the mechanism a
+            # token was probed for) would bury it; warnings and errors still show
             logging.getLogger().setLevel(logging.WARNING)
-        audit = AuditLog(config.audit_file, stream=sys.stderr)
+        if not config.keystore_path:
+            raise DecryptorConfigError(f"set {settings.KEYSTORE_ENV} to the path of the keystore file")
+        audit_path = audit_destination(config)
+        audit = _NotingAudit(audit_path, stream=sys.stderr)
         service = DecryptService(config, audit=audit)
     except (BadRequest, DecryptorConfigError, KeystoreError) as e:
         raise cli.CliError(str(e)) from e
@@ -128,7 +199,11 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(row, ensure_ascii=False))
     else:
         print(render_table(answer))
+    for line in error_lines(audit.refused, rows):
+        print(line, file=sys.stderr)
     failed = any("error" in row or row.get("errors") for row in rows)
+    if audit.refused and audit_path is not None:
+        print(f"fle decrypt: the audit lines are in {audit_path}", file=sys.stderr)
     return 1 if failed else 0
 
 

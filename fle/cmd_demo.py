@@ -29,7 +29,7 @@ from reveal import load_routes
 from reveal.server import start_reveal
 from store import open_store
 
-from . import cli, serve
+from . import argtypes, cli, serve
 from .cmd_proxy import proxy_settings
 from .demo_processor import processor_app
 
@@ -41,11 +41,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = commands.add_parser("demo", help="run the sample: origin + proxy + store + keys on loopback")
     p.add_argument("--state-dir", default=os.environ.get("FLE_DEMO_DIR", "fle-demo-state"), metavar="DIR")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--proxy-port", type=int, default=8080)
-    p.add_argument("--origin-port", type=int, default=8081)
+    p.add_argument("--proxy-port", type=argtypes.port, default=8080)
+    p.add_argument("--origin-port", type=argtypes.port, default=8081)
     # only the origin calls reveal, and only reveal the processor: any free port will do unless one is given
-    p.add_argument("--reveal-port", type=int, default=0, help="the charge step's reveal proxy (0: any free)")
-    p.add_argument("--processor-port", type=int, default=0, help="the fake payment processor (0: any free)")
+    p.add_argument(
+        "--reveal-port", type=argtypes.port, default=0, help="the charge step's reveal proxy (0: any free)"
+    )
+    p.add_argument(
+        "--processor-port", type=argtypes.port, default=0, help="the fake payment processor (0: any free)"
+    )
     p.set_defaults(run=run)
 
 
@@ -90,6 +94,15 @@ def check_demo_key(state: Path) -> None:
             keystore.close()
     except KeystoreError as e:
         raise cli.CliError(f"{e}; give the passphrase shown when the demo key was made") from e
+
+
+def missing_passphrase(state: Path) -> str:
+    """Why a second run cannot start without the passphrase, and the two ways on."""
+    return (
+        f"the demo key in {state} was made on an earlier run and is encrypted with the passphrase printed "
+        f"then: give it as {PASSPHRASE_ENV}=... (e.g. {PASSPHRASE_ENV}='...' scripts/demo), or start over "
+        f"with a new key: rm -rf {shlex.quote(str(state))}"
+    )
 
 
 def write_demo_routes(state: Path, token: str, processor_url: str) -> Path:
@@ -145,8 +158,13 @@ def run(args: argparse.Namespace) -> int:
     state = Path(args.state_dir).resolve()
     if (state / "keys" / "demo.pem").exists() != (state / "keystore.toml").exists():
         raise cli.CliError(f"{state} holds a partial demo set-up; remove it and run again")
-    generated = prepare_state(state)
-    if not generated and os.environ.get(PASSPHRASE_ENV) is not None:
+    if (state / "keystore.toml").exists() and not os.environ.get(PASSPHRASE_ENV):
+        raise cli.CliError(missing_passphrase(state))
+    try:
+        generated = prepare_state(state)
+    except OSError as e:
+        raise cli.CliError(f"--state-dir {state}: cannot make the demo there ({e.strerror or e})") from e
+    if not generated:
         check_demo_key(state)
     store_url = f"sqlite:///{state / 'store.db'}"
     origin_url = f"http://{args.host}:{args.origin_port}"

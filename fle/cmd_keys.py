@@ -47,11 +47,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     create.add_argument("--profile-id", metavar="ID", help="the profile --fields goes to, e.g. PFORM")
     _keystore_arg(create)
-    hsm = create.add_argument_group("pkcs11 (generated inside the token, non-extractable)")
+    hsm = create.add_argument_group("pkcs11 (generated inside the token, non-extractable unless --backup)")
     hsm.add_argument("--module", metavar="PATH", help="the PKCS#11 library")
     hsm.add_argument("--token-label", metavar="LABEL")
     hsm.add_argument("--key-label", metavar="LABEL", help="default: the key name")
     hsm.add_argument("--pin-env", default="FLE_PKCS11_PIN", metavar="VAR", help="variable holding the PIN")
+    hsm.add_argument(
+        "--backup",
+        action="store_true",
+        help="make the key extractable ONLY wrapped under a trusted key (CKA_WRAP_WITH_TRUSTED), so that "
+        "`fle hsm backup`/`clone` can copy it to another token; without it the key can never leave this "
+        "token (docs/hsm-backup.md)",
+    )
+    hsm.add_argument(
+        "--so-pin-env",
+        metavar="VAR",
+        help="with --backup: the variable holding the token's security-officer PIN, written to the entry "
+        "for `fle hsm` (default: FLE_PKCS11_SO_PIN)",
+    )
     ssm = create.add_argument_group("ssm (stored as a SecureString, never on disk)")
     ssm.add_argument("--parameter", metavar="NAME")
     ssm.add_argument("--kms-key-id", metavar="ID", help="KMS key id, ARN or alias encrypting the parameter")
@@ -108,6 +121,8 @@ def _entry_text(args: argparse.Namespace) -> str:
             f"key_label = {_toml(args.key_label or args.key_name)}",
             f"pin_env = {_toml(args.pin_env)}",
         ]
+        if args.backup or args.so_pin_env:
+            lines.append(f"so_pin_env = {_toml(args.so_pin_env or 'FLE_PKCS11_SO_PIN')}")
     elif args.backend == "ssm":
         lines.append(f"parameter = {_toml(args.parameter)}")
         if args.region:
@@ -124,7 +139,12 @@ def _make_key(args: argparse.Namespace) -> RSAPublicKey:
     if args.backend == "pkcs11":
         _need(args, "module", "token_label")
         return create_pkcs11_key(
-            args.module, args.token_label, _env(args.pin_env), args.key_label or args.key_name, args.bits
+            args.module,
+            args.token_label,
+            _env(args.pin_env),
+            args.key_label or args.key_name,
+            args.bits,
+            backup=args.backup,
         )
     if args.backend == "ssm":
         _need(args, "parameter", "kms_key_id")
@@ -151,6 +171,8 @@ def run_create(args: argparse.Namespace) -> int:
         raise cli.CliError(f"{public_json} already exists")
     if args.backend == "file" and args.path and Path(args.path).exists():
         raise cli.CliError(f"{args.path} already exists")
+    if (args.backup or args.so_pin_env) and args.backend != "pkcs11":
+        raise cli.CliError("--backup and --so-pin-env are for --backend pkcs11 (HSM-held keys)")
     fields = _fields_request(args)
     try:
         public = _make_key(args)

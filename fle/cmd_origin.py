@@ -10,14 +10,14 @@ from edge_proxy import start_site, until_signalled
 from origin import build_app
 from store import StoreError, open_store
 
-from . import cli, serve
+from . import argtypes, cli, serve
 
 log = logging.getLogger("fle")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("origin", help="run the sample origin application")
-    p.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT")
+    p.add_argument("--listen", default="127.0.0.1:8081", type=argtypes.listen_address, metavar="HOST:PORT")
     p.add_argument(
         "--store",
         default=os.environ.get("FLE_STORE"),

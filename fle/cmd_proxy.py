@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import socket
 import sys
+import threading
 from pathlib import Path
 
 from yarl import URL
 
+import logsafe
 from edge_proxy import (
     Buffering,
     ClientLimits,
@@ -23,7 +26,6 @@ from edge_proxy import (
     ProxyError,
     ProxySettings,
     Timeouts,
-    logscrub,
     loops,
     tls_context,
     workers,
@@ -32,8 +34,9 @@ from edge_proxy.loops import CHOICES, LoopUnavailable, choose_loop
 from edge_proxy.process import CannotListen, ListenOptions, run_workers, serve_proxy
 from profiles import ConfigError, load_config_dir
 
-from . import cli, serve
+from . import argtypes, cli, serve
 
+log = logging.getLogger("fle")
 _DEFAULT_LIMITS = Limits()
 _DEFAULT_TIMEOUTS = Timeouts()
 _DEFAULT_CLIENT = ClientLimits()
@@ -47,12 +50,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--config-id", metavar="ID", help="which FieldLevelEncryption config (if the directory has several)"
     )
     p.add_argument(
-        "--origin", required=True, metavar="URL", help="origin base URL, e.g. http://127.0.0.1:8081"
+        "--origin",
+        required=True,
+        type=argtypes.http_url,
+        metavar="URL",
+        help="origin base URL, e.g. http://127.0.0.1:8081",
     )
-    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    p.add_argument("--listen", default="127.0.0.1:8080", type=argtypes.listen_address, metavar="HOST:PORT")
     p.add_argument(
         "--admin",
         default="127.0.0.1:9180",
+        type=argtypes.listen_address_or_off,
         metavar="HOST:PORT",
         help="admin listener for /healthz, /readyz, /metrics ('off' to disable)",
     )
@@ -252,25 +260,56 @@ def configure_access_log(target: str) -> None:
     if target == "off":
         access.disabled = True
         return
-    handler = logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    try:
+        handler = logsafe.stream_handler(sys.stdout, None if target == "-" else target, fmt="%(message)s")
+    except OSError as e:
+        raise cli.CliError(f"--access-log {target}: cannot open it ({e.strerror or e})") from e
     access.addHandler(handler)
     access.setLevel(logging.INFO)
+
+
+def shown_origin(origin: URL) -> str:
+    """The origin as logs name it: without the credentials --origin may hold."""
+    return str(origin.with_user(None))
+
+
+def check_origin(origin: URL, timeout: float) -> str | None:
+    """A warning when nothing answers a TCP connection at the origin now (None when something does): the
+    proxy still starts, as an origin may come up after it, but a typo in --origin is seen at once."""
+    assert origin.host is not None and origin.port is not None  # proxy_settings checked the URL
+    try:
+        socket.create_connection((origin.host, origin.port), timeout=timeout).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        return (
+            f"origin {shown_origin(origin)} does not answer now ({reason}); starting anyway: requests get "
+            "502 until it does"
+        )
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
     settings = build_settings(args)
     listen = listen_options(args)
+
+    def warn_if_origin_is_dead() -> None:
+        # once listening (a refusal to start stays one line), on a thread: the event loop serves meanwhile
+        def check() -> None:
+            warning = check_origin(settings.origin, min(settings.timeouts.origin_connect, 3.0))
+            if warning:
+                log.warning("%s", warning)
+
+        threading.Thread(target=check, name="fle-origin-check", daemon=True).start()
+
     try:
         loop = choose_loop(args.loop)
     except LoopUnavailable as e:
         raise cli.CliError(str(e)) from e
-    configure_access_log(args.access_log)
-    logscrub.install(*logging.getLogger("edge_proxy.access").handlers)  # before any worker forks
+    configure_access_log(args.access_log)  # before any worker forks; its handler scrubs as logsafe does
     try:
         if args.workers != 1:
-            return run_workers(settings, listen, args.workers, loop)
-        return loops.run(lambda: serve_proxy(settings, listen), loop)
+            return run_workers(settings, listen, args.workers, loop, on_listening=warn_if_origin_is_dead)
+        return loops.run(lambda: serve_proxy(settings, listen, on_listening=warn_if_origin_is_dead), loop)
     except workers.WorkersError as e:
         raise cli.CliError(str(e)) from e
     except CannotListen as e:

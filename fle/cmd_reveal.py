@@ -10,11 +10,11 @@ from decryptor import AuditLog, Decryptor, DecryptorConfigError
 from decryptor import config as decryptor_settings
 from edge_proxy import ProxyError, tls_context, until_signalled
 from keystore import Keystore, KeystoreError
-from reveal import RoutesError, load_routes
+from reveal import RevealConfig, RoutesError, load_routes
 from reveal.server import start_reveal
 from reveal.settings import RevealSettings
 
-from . import cli, serve
+from . import argtypes, cli, serve
 
 log = logging.getLogger("fle")
 
@@ -27,7 +27,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "request to the route's upstream over verified TLS, audit every revealed value.",
     )
     p.add_argument("--routes", required=True, metavar="FILE", help="routes file (TOML): callers and routes")
-    p.add_argument("--listen", default="127.0.0.1:8443", metavar="HOST:PORT")
+    p.add_argument("--listen", default="127.0.0.1:8443", type=argtypes.listen_address, metavar="HOST:PORT")
     p.add_argument(
         "--keystore", metavar="PATH", help=f"keystore file (default ${decryptor_settings.KEYSTORE_ENV})"
     )
@@ -38,6 +38,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--upstream-read-timeout", type=float, default=30.0, metavar="S")
     p.add_argument("--client-idle-timeout", type=float, default=60.0, metavar="S")
     p.set_defaults(run=run)
+
+
+def keys_not_held(config: RevealConfig, keystore: Keystore) -> list[str]:
+    """Each route's keys that the keystore has no entry for, as "route 'NAME': PROVIDER/KEY, ...": such a
+    route could only ever answer key_unknown, so reveal refuses to start with it."""
+    held = {(entry.provider_id, entry.key_name) for entry in keystore.entries}
+    missing = []
+    for route in config.routes:
+        absent = sorted(f"{provider}/{name}" for provider, name in route.keys - held)
+        if absent:
+            missing.append(f"route {route.name!r}: {', '.join(absent)}")
+    return missing
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +69,14 @@ def run(args: argparse.Namespace) -> int:
             upstream_read=args.upstream_read_timeout,
         )
         audit_log = AuditLog(args.audit_file)
+        missing = keys_not_held(config, keystore)
+        if missing:
+            keystore.close()
+            raise RoutesError(
+                f"{args.routes}: the keystore {keystore_path} holds no entry for "
+                + "; ".join(missing)
+                + " (add the key with fle keys create, or take it out of the route's keys)"
+            )
     except (ValueError, RoutesError, KeystoreError, ProxyError, DecryptorConfigError) as e:
         raise cli.CliError(str(e)) from e
     decryptor = Decryptor(keystore)

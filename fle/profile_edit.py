@@ -204,3 +204,67 @@ def _restore(written: dict[Path, str | None], error: ProfileEditError) -> Profil
         else:
             path.write_text(previous, encoding="utf-8")
     return error
+
+
+@dataclass(frozen=True, slots=True)
+class KeySwitch:
+    """In profile `profile_id`, every entity using the public key named `old_name` moves to `new_name`."""
+
+    profile_id: str
+    old_name: str
+    new_name: str
+
+
+def _key_id(keys: dict[str, str], name: str, directory: Path) -> str:
+    """The Id of the public key called `name` in the directory (ids by name, as loaded)."""
+    if name not in keys:
+        known = ", ".join(sorted(keys)) or "none"
+        raise ProfileEditError(f"{directory}: no public key named {name!r} (public keys: {known})")
+    return keys[name]
+
+
+def switch_key(directory: Path, switch: KeySwitch) -> list[str]:
+    """Point the profile's entities from one public key to another (same provider, same patterns).
+
+    The rotation step of docs/key-rotation.md, without editing JSON by hand: keys are named by their
+    `Name` (what every message carries), the directory must load before and after, and on a refusal the
+    profile is put back as it was. Lines saying what changed."""
+    try:
+        loaded = load_config_dir(directory)
+    except ConfigError as e:
+        raise ProfileEditError(f"the directory does not load as it is: {e}") from e
+    names = {key.name: key_id for key_id, key in loaded.public_keys.items()}
+    old_id = _key_id(names, switch.old_name, directory)
+    new_id = _key_id(names, switch.new_name, directory)
+    if old_id == new_id:
+        raise ProfileEditError(f"{switch.old_name!r} and {switch.new_name!r} are the same public key")
+    target = next(
+        (
+            (path, doc, found[1])
+            for path, doc in _documents(directory).items()
+            if (found := _profile_config(doc)) and found[0] == switch.profile_id
+        ),
+        None,
+    )
+    if target is None:
+        raise ProfileEditError(f"{directory}: no profile with Id {switch.profile_id!r}")
+    path, document, profile = target
+    moved = []
+    for item in profile.get("EncryptionEntities", {}).get("Items", []):
+        if item.get("PublicKeyId") == old_id:
+            item["PublicKeyId"] = new_id
+            moved.append(", ".join(item.get("FieldPatterns", {}).get("Items", [])) or "(no fields)")
+    if not moved:
+        raise ProfileEditError(
+            f"profile {switch.profile_id}: no entity uses public key {switch.old_name!r} ({old_id})"
+        )
+    written: dict[Path, str | None] = {path: path.read_text(encoding="utf-8")}
+    path.write_text(json.dumps(document, indent=4) + "\n", encoding="utf-8")
+    try:
+        load_config_dir(directory)
+    except ConfigError as e:
+        raise _restore(written, ProfileEditError(f"the profile was not changed: {e}")) from e
+    return [
+        f"profile {switch.profile_id}: {path} (updated)",
+        *(f"{fields}: {switch.old_name} ({old_id}) -> {switch.new_name} ({new_id})" for fields in moved),
+    ]

@@ -49,6 +49,7 @@ class Pkcs11Settings:
     key_id: bytes | None  # CKA_ID, written in hex
     pin_env: str  # the variable holding the user PIN, read when the backend opens
     sessions: int = DEFAULT_SESSIONS  # per token
+    so_pin_env: str | None = None  # the security officer's PIN: read by `fle hsm` only, never the decryptor
 
     def summary(self) -> str:
         labels = self.token_labels
@@ -138,7 +139,12 @@ def _pkcs11(t: _Table, base_dir: Path) -> Pkcs11Settings:
     sessions = t.table.get("sessions", DEFAULT_SESSIONS)
     if not _integer(sessions) or not 1 <= sessions <= MAX_SESSIONS:
         raise t.error(f"'sessions' must be an integer from 1 to {MAX_SESSIONS}")
-    return Pkcs11Settings(module, tuple(labels or ()), slot, key_label, key_id_bytes, pin_env, sessions)
+    so_pin_env = t.text("so_pin_env")
+    if so_pin_env == "":
+        raise t.error("'so_pin_env' must not be empty")
+    return Pkcs11Settings(
+        module, tuple(labels or ()), slot, key_label, key_id_bytes, pin_env, sessions, so_pin_env
+    )
 
 
 def _ssm(t: _Table, base_dir: Path) -> SsmSettings:
@@ -151,7 +157,9 @@ def _ssm(t: _Table, base_dir: Path) -> SsmSettings:
 _PARSERS: dict[str, tuple[frozenset[str], Callable[[_Table, Path], BackendSettings]]] = {
     "file": (frozenset({"path", "passphrase_env"}), _file),
     "pkcs11": (
-        frozenset({"module", "token_label", "slot", "key_label", "key_id", "pin_env", "sessions"}),
+        frozenset(
+            {"module", "token_label", "slot", "key_label", "key_id", "pin_env", "sessions", "so_pin_env"}
+        ),
         _pkcs11,
     ),
     "ssm": (frozenset({"parameter", "region", "cache_seconds"}), _ssm),

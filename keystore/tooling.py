@@ -44,10 +44,24 @@ def _check_bits(bits: int) -> None:
         raise KeystoreConfigError(f"key size must be one of {KEY_SIZES}")
 
 
+def pkcs11_private_protections(backup: bool) -> dict[Any, bool]:
+    """The private key's protections: never extractable; or, with `backup`, extractable only wrapped under
+    a key the token's security officer marked trusted (CKA_WRAP_WITH_TRUSTED), which is how `fle hsm
+    backup` copies it into another token without it ever being in plaintext outside one."""
+    from pkcs11 import Attribute
+
+    return {
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: backup,
+        Attribute.WRAP_WITH_TRUSTED: backup,
+    }
+
+
 def create_pkcs11_key(
-    module: str, token_label: str, pin: str, key_label: str, bits: int = 2048
+    module: str, token_label: str, pin: str, key_label: str, bits: int = 2048, *, backup: bool = False
 ) -> rsa.RSAPublicKey:
-    """Generate an RSA key pair inside the token: private half sensitive and never extractable."""
+    """Generate an RSA key pair inside the token: private half sensitive and never extractable, or with
+    `backup` extractable only under a trusted wrapping key (pkcs11_private_protections)."""
     from pkcs11 import Attribute, KeyType, ObjectClass
     from pkcs11 import exceptions as p11e
 
@@ -83,8 +97,7 @@ def create_pkcs11_key(
             id=key_id,
             public_template={Attribute.ENCRYPT: True, Attribute.WRAP: True, Attribute.VERIFY: False},
             private_template={
-                Attribute.SENSITIVE: True,
-                Attribute.EXTRACTABLE: False,
+                **pkcs11_private_protections(backup),
                 Attribute.PRIVATE: True,
                 Attribute.DECRYPT: True,
                 Attribute.UNWRAP: True,

@@ -20,6 +20,7 @@ from aiohttp import web
 from yarl import URL
 
 from decryptor import AuditLog, Decryptor
+from edge_proxy.accesslog import raw_path
 from edge_proxy.body import read_limited
 from edge_proxy.errors import RequestRefused
 from edge_proxy.headers import end_to_end
@@ -31,7 +32,6 @@ from .routes import RevealConfig, Route
 from .settings import RevealSettings
 
 log = logging.getLogger("fle.reveal")
-
 
 
 def refusal(status: int, reason: str) -> web.Response:
@@ -73,13 +73,18 @@ class Reveal:
         try:
             return await self._handle(request)
         except RevealRefused as e:
-            path = request.raw_path.partition("?")[0][:200]  # never the query: a caller may put a value there
+            path = raw_path(request.raw_path)[:200]  # never the query (nor a fragment): a value may be there
             log.info("refused %s %s: %s %s", request.method, path, e.reason, e.detail)
             return refusal(e.status, e.reason)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         caller = gate.authenticate(self.config, request.headers.get("Proxy-Authorization"))
-        path, query = gate.check_target(request.raw_path)
+        try:
+            path, query = gate.check_target(request.raw_path)
+        except RevealRefused as e:  # a caller trying to leave a route: audited, before anything is read
+            route_name = gate.claimed_route(self.config, request.raw_path)
+            audit.refused(self.audit, uuid.uuid4().hex, caller.name, route_name, e.reason, e.detail)
+            raise
         route = gate.match(self.config, path, caller, request.method)
         settings = self.settings
         try:
@@ -172,5 +177,6 @@ def make_app(
         await reveal.close()
 
     app.cleanup_ctx.append(lifecycle)
-    app.router.add_route("*", "/{tail:.*}", reveal.handle)
+    # every path reaches the gate, one whose decoded form holds a newline too (`.*` would stop there: 404)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", reveal.handle)
     return app

@@ -6,7 +6,9 @@
 
 Why two lines: "written before the request goes out" is the promise (a crash or a hang after the send
 must still leave a trace of the plaintext that left), and the upstream's status is known only after. The
-second line (`phase` "answered", or "failed" with a `reason`) carries the same request_id and field. The
+second line (`phase` "answered", or "failed" with a `reason`) carries the same request_id and field. A
+request refused while its fields were opened, or for its path (`PathRefused`, before anything is read),
+writes one line of phase "refused" with the reason and its detail. The
 lines go through decryptor.AuditLog (one JSON line, written whole under a lock, flushed). No plaintext and
 no ciphertext is ever passed here: only names.
 """
@@ -47,8 +49,11 @@ def record(
         log.event(line)
 
 
-def refused(log: AuditLog, request_id: str, caller: str, route: str, reason: str, detail: str) -> None:
-    """A request refused while its fields were being opened (wrong key, tampered, backend down)."""
+def refused(
+    log: AuditLog, request_id: str, caller: str, route: str | None, reason: str, detail: str
+) -> None:
+    """A request refused while its fields were being opened (wrong key, tampered, backend down), or a path
+    refused (`PathRefused`: route is the one whose prefix the path claims, None when none)."""
     log.event({
         "event": "fle.reveal", "phase": "refused", "request_id": request_id, "caller": caller,
         "route": route, "reason": reason, "detail": detail,

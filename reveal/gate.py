@@ -3,8 +3,9 @@
 The caller is known by `Proxy-Authorization: Bearer TOKEN`; the token's SHA-256 is compared with every
 caller's in constant time (hmac.compare_digest, all of them, so timing tells nothing about which matched).
 The request target is read raw, as sent: anything that an upstream or a path normaliser could read as a
-different path than the prefix we matched (dot segments, encoded slashes or dots, backslashes, `@`, a
-request target that is not origin-form) is refused, never normalised, so nothing escapes a route.
+different path than the prefix we matched (dot segments, path parameters `;`, encoded slashes or dots,
+backslashes, `@`, overlong UTF-8, compatibility characters, a request target that is not origin-form) is
+refused, never normalised, so nothing escapes a route (docs/reveal.md, "Path rules").
 """
 
 from __future__ import annotations
@@ -12,13 +13,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import string
+import unicodedata
+import urllib.parse
 
 from .errors import RevealRefused
 from .routes import Caller, RevealConfig, Route
 
-# encoded '/', '\', '.', '%' (double encoding) and '@' in the path: each lets a path mean two things
-_ENCODED = re.compile(r"%(2[fFeE5]|5[cC]|40)")
-_SEGMENTS_REFUSED = frozenset({".", ".."})
+# RFC 3986's path characters (pchar and '/'), less '@' (reads as userinfo to some parsers) and ';' (a path
+# parameter to Tomcat and Jetty, which cut the segment there: `..;` is `..` to them); '%' only as an escape
+_PATH_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,=:/%")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# an escaped byte below 0x80 may be anything printable but what changes a path once decoded: '.', '/', '\',
+# '%' (decoded twice), ';', '@'; and never a control (NUL cuts a path short in C, CR/LF split lines)
+_ESCAPED_REFUSED = frozenset(b"./\\%;@") | frozenset(range(0x20)) | {0x7F}
+_NAMED = {";": "a ';' (a path parameter: Tomcat and Jetty cut the segment there, so '..;' is '..')",
+          "\\": "a '\\' (a '/' to some servers)", "@": "an '@'", "#": "a '#'"}  # fmt: skip
+
+
+def _refused(why: str) -> RevealRefused:
+    return RevealRefused(400, "PathRefused", f"the path holds {why}")
 
 
 def authenticate(config: RevealConfig, header: str | None) -> Caller:
@@ -39,16 +54,53 @@ def authenticate(config: RevealConfig, header: str | None) -> Caller:
 
 
 def check_target(raw_target: str) -> tuple[str, str]:
-    """(path, query) of an origin-form target that means one thing only; 400 otherwise."""
+    """(path, query) of an origin-form target that means one thing only to every server; 400 otherwise.
+
+    The path may hold only RFC 3986 path characters; the rest is refused, not normalised, before anything
+    is read or decrypted: `;` (path parameters), `\\`, `@`, any raw byte outside printable ASCII, a `%`
+    that is not an escape, an escaped '.', '/', '\\', '%', ';', '@' or control byte, escaped bytes that are
+    not shortest-form UTF-8 (overlong '.' %c0%ae), a character that Unicode compatibility normalisation
+    (NFKC) changes (fullwidth '．', '／'), a dot segment (`.`, `..`, `...`) and an empty segment (`//`).
+    """
     if not raw_target.startswith("/") or raw_target.startswith("//"):
         raise RevealRefused(400, "PathRefused", "the request target must be origin-form (/path)")
     path, _, query = raw_target.partition("?")
-    if "\\" in path or "@" in path or _ENCODED.search(path):
-        raise RevealRefused(400, "PathRefused", "the path holds '\\', '@' or an encoded '/', '\\', '.', '%'")
+    if not set(path) <= _PATH_CHARS:
+        odd = next(c for c in path if c not in _PATH_CHARS)
+        if odd in _NAMED:
+            raise _refused(_NAMED[odd])
+        if not " " < odd < "\x7f":
+            raise _refused("a raw byte outside printable ASCII (it must be percent-encoded UTF-8)")
+        raise _refused(f"{odd!r}, which is not a path character (RFC 3986)")
+    if "%" in path:
+        _check_escapes(path)
     segments = path.split("/")[1:]
-    if any(s in _SEGMENTS_REFUSED for s in segments) or "" in segments[:-1]:
-        raise RevealRefused(400, "PathRefused", "the path holds a dot segment or an empty segment")
+    if any(s and not s.strip(".") for s in segments):
+        raise _refused("a dot segment ('.', '..')")
+    if "" in segments[:-1]:
+        raise _refused("an empty segment ('//')")
     return path, query
+
+
+def _check_escapes(path: str) -> None:
+    if _BAD_ESCAPE.search(path):
+        raise _refused("a '%' that is not followed by two hex digits")
+    escaped = [int(e[1:], 16) for e in _ESCAPE.findall(path)]
+    if any(b in _ESCAPED_REFUSED for b in escaped):
+        raise _refused("an encoded '.', '/', '\\', '%', ';', '@' or control byte")
+    if all(b < 0x80 for b in escaped):
+        return
+    try:
+        text = urllib.parse.unquote_to_bytes(path).decode("utf-8")  # strict: no overlong form, no surrogate
+    except UnicodeDecodeError:
+        raise _refused("encoded bytes that are not shortest-form UTF-8 (e.g. an overlong '.')") from None
+    if not text.isprintable() or unicodedata.normalize("NFKC", text) != text:
+        raise _refused("an encoded character that is not printable or that NFKC normalisation changes")
+
+
+def claimed_route(config: RevealConfig, raw_target: str) -> str | None:
+    """The name of the route whose prefix a refused target starts with, for its audit line (None: none)."""
+    return next((route.name for route in config.routes if raw_target.startswith(route.prefix)), None)
 
 
 def match(config: RevealConfig, path: str, caller: Caller, method: str) -> Route:

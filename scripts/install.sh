@@ -12,8 +12,10 @@ if [ "$mode" = "--test" ]; then
   # Real components the test suite starts (see docs/testing.md), one per line.
   apt_packages+=(
     chromium
+    curl           # the docs' examples talk to the servers they start (tests/project/test_docs_run.py)
     golang-go      # tests/origins: Go net/http, a real origin parser for the differential harness
-    libjetty9-java # tests/origins: Java servlets on Jetty 9.4 (getParameterMap, getParts)
+    libjetty9-java # tests/origins: Java servlets on Jetty 9.4 (getParameterMap, getParts); a reveal upstream
+    libtomcat10-java  # tests/reveal/upstreams: embedded Tomcat 10.1, a reveal upstream that reads `;` path parameters
     nodejs
     openjdk-17-jdk-headless  # javac and java for the Jetty origin (default-jdk-headless only adds metapackages)
     php-cli        # tests/origins: PHP's built-in server ($_POST, $_FILES)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 import uvloop
@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.fixtures_softhsm",
     "tests.fixtures_moto",
     "tests.fixtures_origins",
+    "tests.fixtures_default_origins",
     "tests.fixtures_process",
 ]
 
@@ -41,3 +42,20 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> M
     proxy they start in-process runs on the test's loop. Every other test runs on asyncio alone (one
     factory: pytest-asyncio adds no id, so their names do not change)."""
     return _BOTH_LOOPS if item.get_closest_marker("both_loops") else _ASYNCIO_ONLY
+
+
+@pytest.fixture(autouse=True)
+def no_process_on_a_default_port() -> Iterator[None]:
+    """Fail a test whose `fle` process listened on a default port (8080, 9180, ...): on another machine, or
+    beside another test run, that port is taken and the test fails for no reason of its own. Processes say
+    where they listen ("proxy listening on http://..."); fixtures_process.py notes any such line."""
+    from tests.fixtures_process import DEFAULT_PORTS, ON_DEFAULT_PORTS  # a plugin: imported once registered
+
+    before = len(ON_DEFAULT_PORTS)
+    yield
+    found = ON_DEFAULT_PORTS[before:]
+    del ON_DEFAULT_PORTS[before:]
+    assert not found, (
+        f"a process listened on a default port {sorted(DEFAULT_PORTS)}; give it a port from the OS "
+        f"(127.0.0.1:0, free_port()) or --admin off: {found}"
+    )

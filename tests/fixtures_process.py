@@ -30,10 +30,33 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 import pytest
+from yarl import URL
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"(\w+) listening on (https?://[^\s,]+)")
 T = TypeVar("T")
+
+
+def default_ports() -> frozenset[int]:
+    """Every port an `fle` subcommand listens on when not told otherwise (--listen, --admin, --proxy-port...),
+    read from the parser itself, so a new default is covered the day it is added."""
+    from fle import cli
+
+    ports = set()
+    for parser in cli._parsers(cli.build_parser()):
+        for action in parser._actions:
+            default = action.default
+            if isinstance(default, str) and re.fullmatch(r"[\w.\[\]:]*:\d+", default):
+                ports.add(int(default.rsplit(":", 1)[1]))
+            elif isinstance(default, int) and action.dest.endswith("port") and default:
+                ports.add(default)
+    return frozenset(ports)
+
+
+DEFAULT_PORTS = default_ports()
+# (command, line) of every process a test started that said it listens on a default port; tests/conftest.py
+# fails the test that did it: a test may only bind ports the OS gave it (port 0, free_port(), --admin off)
+ON_DEFAULT_PORTS: list[tuple[str, str]] = []
 
 
 def free_port() -> int:
@@ -96,6 +119,10 @@ class FleProcess:
                     copy.write(raw)
                     copy.flush()
                 line = raw.decode(errors="replace")
+                for _kind, url in LISTENING.findall(line):
+                    port = URL(url).port
+                    if port in DEFAULT_PORTS:
+                        ON_DEFAULT_PORTS.append((" ".join(self.command[2:]), line.strip()))
                 with self._changed:
                     self.lines.append(line)
                     self._by_stream[name].append(line)

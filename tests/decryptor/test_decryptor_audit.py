@@ -77,7 +77,7 @@ async def test_one_line_per_protected_field_with_caller_and_key(
         "key_name": "Unknown",
         "suite": "0x0178",
         "reason": "key_unknown",
-        "detail": "no keystore entry for provider 'FLEDemo' key 'Unknown'",
+        "detail": "no private key for FLEDemo/Unknown in this keystore",
     }
 
 

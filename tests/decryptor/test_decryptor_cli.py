@@ -64,10 +64,10 @@ async def test_ids_as_table_and_json(decrypt_env: DecryptEnv, stored: list[Submi
     assert rows[2]["error"] == "not_found"
 
 
-async def test_recent_audits_the_cli_user_on_stderr(
+async def test_recent_audits_the_cli_user_on_stderr_when_asked(
     decrypt_env: DecryptEnv, stored: list[Submission]
 ) -> None:
-    result = await asyncio.to_thread(fle_decrypt, "--recent", "1", "--json", env={"FLE_AUDIT_FILE": ""})
+    result = await asyncio.to_thread(fle_decrypt, "--recent", "1", "--json", env={"FLE_AUDIT_FILE": "-"})
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == [stored[1].id]
     audit = [json.loads(line) for line in result.stderr.splitlines()]
@@ -86,9 +86,14 @@ def test_ciphertexts_on_stdin(decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKe
         "2  ERROR: key_unknown",
         "3  ERROR: not_a_message",
     ]
+    assert result.stderr.splitlines() == [  # the reasons in words, one line each; then where the audit went
+        "fle decrypt: value 2: key_unknown: no private key for FLEDemo/Nope in this keystore",
+        "fle decrypt: value 3: not_a_message: not standard base64",
+        f"fle decrypt: the audit lines are in {decrypt_env.audit_path}",
+    ]
     audit = sorted((json.loads(line) for line in decrypt_env.audit_lines()), key=lambda a: a["index"])
     assert [(a["reason"], a["detail"]) for a in audit[1:]] == [
-        ("key_unknown", "no keystore entry for provider 'FLEDemo' key 'Nope'"),
+        ("key_unknown", "no private key for FLEDemo/Nope in this keystore"),
         ("not_a_message", "not standard base64"),
     ]
     assert audit[0]["outcome"] == "decrypted"

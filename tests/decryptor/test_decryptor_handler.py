@@ -77,8 +77,8 @@ def test_ciphertexts_event_in_order(
         (7, CORRUPT),
         (8, "not standard base64"),
         (9, "expected a base64 string"),
-        (10, "no keystore entry for provider 'FLEDemo' key 'RetiredKey'"),
-        (11, "no keystore entry for provider 'OtherProvider' key 'DemoPublicKey'"),
+        (10, "no private key for FLEDemo/RetiredKey in this keystore"),
+        (11, "no private key for OtherProvider/DemoPublicKey in this keystore"),
         (12, CORRUPT),
         (13, CORRUPT),
         (14, CORRUPT),
@@ -123,7 +123,7 @@ async def test_ids_and_recent_events(
         },
     ]
     assert refused_details(decrypt_env) == {
-        (broken.id, "phone"): ("key_unknown", "no keystore entry for provider 'Nope' key 'DemoPublicKey'")
+        (broken.id, "phone"): ("key_unknown", "no private key for Nope/DemoPublicKey in this keystore")
     }
     recent = await asyncio.to_thread(handler.lambda_handler, {"recent": 2}, None)
     assert [i["id"] for i in recent["items"]] == [broken.id, item.id]

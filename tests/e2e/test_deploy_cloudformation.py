@@ -246,9 +246,27 @@ def test_export_cli_writes_the_file(tmp_path: Path) -> None:
     out = tmp_path / "fle.json"
     result = fle("config", "export-cloudformation", "profiles/examples", "--output", str(out))
     assert result.returncode == 0, result.stderr
-    assert json.loads(out.read_text())["Resources"]["PublicKeyK3D5EWEUDCCXON"]["Type"] == (
+    assert json.loads(out.read_text())["Resources"]["PublicKeyKSAMPLEONLY000"]["Type"] == (
         "AWS::CloudFront::PublicKey"
     )
+
+
+def test_export_into_an_existing_directory_and_from_a_keys_only_one(tmp_path: Path) -> None:
+    """Issue 25.7: `--output DIR` (a directory made beforehand) gets fle-cloudfront.json; a directory of
+    public keys alone (`fle keys create --config DIR` without --fields) is refused with what to add."""
+    out = tmp_path / "out"
+    out.mkdir()
+    result = fle("config", "export-cloudformation", "profiles/examples", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "fle-cloudfront.json").read_text())["Resources"]
+    keys_only = tmp_path / "keys-only"
+    keys_only.mkdir()
+    sample_key = ROOT / "profiles" / "examples" / "public-key.json"
+    (keys_only / "public-key.json").write_text(sample_key.read_text())
+    refused = fle("config", "export-cloudformation", str(keys_only), "--output", str(out))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "it holds public keys only" in refused.stderr
+    assert "--fields phone --profile-id PFORM" in refused.stderr
 
 
 # -- deployed to moto -----------------------------------------------------------------------------

@@ -77,6 +77,37 @@ def test_units_verify_without_a_warning(units: Path) -> None:
 
 
 @needs_systemd_analyze
+def test_units_rendered_by_fle_deploy_systemd_verify_wherever_the_venv_is(tmp_path: Path) -> None:
+    """Issue 25.7: the committed units name /opt/fle-edge; `fle deploy systemd` writes them for this
+    install (the fle beside this Python, this checkout's docs), and those verify here."""
+    out = tmp_path / "units"
+    made = subprocess.run([sys.executable, "-m", "fle", "deploy", "systemd", "--output", str(out)],
+                          capture_output=True, text=True, env=fle_env(), timeout=60)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    paths = sorted(out.glob("*.service"))
+    assert [str(p) for p in paths] == made.stdout.split() and {p.name for p in paths} == set(SERVICES)
+    fle = Path(sys.executable).parent / "fle"
+    for path in paths:
+        text = path.read_text()
+        assert f"ExecStart={fle} --log-level" in text and INSTALLED_FLE not in text
+        assert f"file:{ROOT}/docs/deploy.md" in text
+    result = verify(*paths)
+    assert result.returncode == 0 and result.stderr == "" and result.stdout == "", result.stderr
+    if not Path(INSTALLED_FLE).exists():  # the committed units, as they are, fail here: the case above
+        assert INSTALLED_FLE in verify(*sorted(UNITS.glob("*.service"))).stderr
+
+
+def test_fle_deploy_systemd_refuses_a_program_that_cannot_run(tmp_path: Path) -> None:
+    (tmp_path / "fle").write_text("not executable")
+    made = subprocess.run([sys.executable, "-m", "fle", "deploy", "systemd", "--output", str(tmp_path / "u"),
+                           "--fle", str(tmp_path / "fle")], capture_output=True, text=True, env=fle_env(),
+                          timeout=60)  # fmt: skip
+    assert made.returncode == 2
+    assert made.stderr == f"fle deploy: --fle {tmp_path / 'fle'}: not an executable file\n"
+    assert not (tmp_path / "u").exists()
+
+
+@needs_systemd_analyze
 def test_verify_catches_a_misspelt_setting(units: Path) -> None:
     """verify only warns (exit 0) on an unknown key, which is why the test above wants no output."""
     unit = units / "fle-proxy.service"

@@ -224,7 +224,7 @@ async def test_rotation_then_rewrap_leaves_every_item_decryptable_with_the_new_k
     audit = [json.loads(line) for line in (rotation.tmp / "audit.jsonl").read_text().splitlines()]
     refused = [a for a in audit if a["event"] == "fle.decrypt" and a["outcome"] == "refused"]
     assert {(a["item_id"], a["reason"], a["detail"]) for a in refused} == {
-        (i, "key_unknown", f"no keystore entry for provider {PROVIDER!r} key {NEW!r}") for i in ids
+        (i, "key_unknown", f"no private key for {PROVIDER}/{NEW} in this keystore") for i in ids
     }
 
     # a second run finds nothing to do: idempotent, resumable

@@ -475,7 +475,7 @@ def test_the_package_answers_under_the_runtime_interface_client(
     assert [(line["reason"], line["detail"].split(";")[0]) for line in first_lines[2:]] == [
         ("decrypt_failed", CORRUPT),
         ("not_a_message", "not standard base64"),
-        ("key_unknown", "no keystore entry for provider 'OtherProvider' key 'DemoPublicKey'"),
+        ("key_unknown", "no private key for OtherProvider/DemoPublicKey in this keystore"),
     ]  # the words the caller no longer sees are in the audit, which CloudWatch Logs keeps
     assert {line["caller"]["source"] for line in first_lines} == {"lambda"}
     assert {line["caller"]["function_arn"] for line in first_lines} == {FUNCTION_ARN}
@@ -486,7 +486,7 @@ def test_the_package_answers_under_the_runtime_interface_client(
     }  # fmt: skip
     (later_line,) = [line for line in by_request[ids.request_id] if line["outcome"] == "refused"]
     assert (later_line["reason"], later_line["detail"]) == (
-        "key_unknown", "no keystore entry for provider 'FLEDemo' key 'OldKey'"
+        "key_unknown", "no private key for FLEDemo/OldKey in this keystore"
     )  # fmt: skip
     api_lines = by_request[via_api.request_id]
     assert {line["caller"]["source"] for line in api_lines} == {"apigateway-http"}

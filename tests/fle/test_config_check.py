@@ -33,16 +33,17 @@ def test_the_examples_check_and_say_what_happens() -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "profiles/examples: OK" in out
-    assert "public key K3D5EWEUDCCXON (DemoPublicKey): RSA-2048" in out
+    # the sample's key is not the demo's: another provider, name and Id (profiles/examples/README.md)
+    assert "public key KSAMPLEONLY000 (SampleKeyNoPrivateHalf): RSA-2048" in out
     assert (
-        "fields named 'phone': encrypt with public key 'DemoPublicKey' (K3D5EWEUDCCXON), provider 'FLEDemo'"
-        in out
+        "fields named 'phone': encrypt with public key 'SampleKeyNoPrivateHalf' (KSAMPLEONLY000), "
+        "provider 'FLESample'" in out
     )
     assert "ForwardWhenContentTypeIsUnknown: false" in out
     assert "ForwardWhenQueryArgProfileIsUnknown: true" in out
     assert (
-        "application/x-www-form-urlencoded (URLEncoded): encrypt with profile P280MFCLSYOCVU (FLEDemoProfile)"
-        in out
+        "application/x-www-form-urlencoded (URLEncoded): encrypt with profile P280MFCLSYOCVU "
+        "(FLESampleProfile)" in out
     )
     assert "any other Content-Type, or none: refuse: 400 RejectedByContentTypeClientError" in out
     assert "not type/subtype: refuse: 400 MalformedContentTypeClientError" in out

@@ -37,6 +37,8 @@ async def test_fle_origin_on_dynamodb_behind_fle_proxy(
         f"http://127.0.0.1:{origin_port}",
         "--listen",
         f"127.0.0.1:{proxy_port}",
+        "--admin",
+        "off",  # never the default 9180: another process may hold it
     )
     origin.wait_for("origin listening")
     proxy.wait_for("proxy listening")

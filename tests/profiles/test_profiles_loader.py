@@ -23,8 +23,9 @@ def test_shipped_example_is_the_classic_sample() -> None:
     [mapping] = config.content_type_profiles
     assert mapping.content_type == "application/x-www-form-urlencoded"
     [entity] = mapping.profile.entities  # type: ignore[union-attr]
-    assert entity.provider_id == "FLEDemo"
-    assert entity.public_key.name == "DemoPublicKey"
+    # a key of its own, never the demo's (FLEDemo/DemoPublicKey): its private half exists nowhere
+    assert entity.provider_id == "FLESample"
+    assert entity.public_key.name == "SampleKeyNoPrivateHalf"
     assert [p.text for p in entity.patterns] == ["phone"]
     assert config.forward_when_content_type_is_unknown is False
 

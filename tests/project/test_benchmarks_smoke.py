@@ -42,8 +42,11 @@ def test_quick_benchmark_run_writes_a_complete_report(tmp_path: Path) -> None:
         "smoke test",
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    docs = [ROOT / "docs" / "benchmarks-proxy.md", *ROOT.glob("docs/img/*")]
+    committed = {p: p.stat().st_mtime_ns for p in docs}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in committed} == committed  # the committed results are left alone
 
     text = out.read_text()
     for heading in (

@@ -50,3 +50,19 @@ async def test_fle_reveal_serves_tls_reveals_to_the_processor_and_stops(
     lines = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [x["phase"] for x in lines] == ["sending", "answered"]
 
+
+
+def test_fle_reveal_refuses_at_start_a_route_whose_key_the_keystore_does_not_hold(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    keystore = write_file_keystore(tmp_path / "ks", rsa_key, "pw")  # FLEDemo/DemoPublicKey
+    routes = write_routes(tmp_path, "http://127.0.0.1:1", ca_file=None,
+                          keys=("FLEDemo/DemoPublicKey", "FLEDemo/RetiredKey", "Other/Key"))  # fmt: skip
+    process = fle("reveal", "--routes", str(routes), "--listen", "127.0.0.1:0",
+                  env={"FLE_KEYSTORE": str(keystore), "TEST_KEY_PASSPHRASE": "pw"})  # fmt: skip
+    output = process.finish()
+    assert process.returncode == 2 and "Traceback" not in output
+    assert output.strip() == (
+        f"fle reveal: {routes}: the keystore {keystore} holds no entry for route 'processor': "
+        "FLEDemo/RetiredKey, Other/Key (add the key with fle keys create, or take it out of the route's keys)"
+    )

@@ -158,6 +158,15 @@ async def test_a_wrong_token_or_a_caller_not_on_the_route_is_403(stack, rsa_key)
         "/processor/user@evil.example/x",
         "/processor//charges",
         "/processor/%252e%252e/x",
+        "/processor/..;/other/x",
+        "/processor/charges;jsessionid=1",
+        "/processor/..%3b/other/x",
+        "/processor/%c0%ae%c0%ae/other/x",
+        "/processor/%ef%bc%8e%ef%bc%8e/other/x",
+        "/processor/%u002e%u002e/other/x",
+        "/processor/.../x",
+        "/processor/a%00b",
+        "/processor/a%0d%0aX-Injected:%201",
     ],
 )
 async def test_paths_that_could_leave_the_prefix_are_refused(stack, path: str) -> None:
@@ -167,6 +176,17 @@ async def test_paths_that_could_leave_the_prefix_are_refused(stack, path: str) -
     assert proc.seen == []
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/processor/v1.2/charges", "/processor/a%20b", "/processor/caf%C3%A9", "/processor/a:b(c)!*,+=$&'"],
+)
+async def test_paths_that_mean_one_thing_pass_as_sent(stack, path: str) -> None:
+    rev, proc = stack
+    answer = await raw_request(rev, path)
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    assert [s.path_qs for s in proc.seen] == ["/v1/" + path.removeprefix("/processor/")]
+
+
 async def raw_request(rev: RevealUnderTest, target: str) -> bytes:
     """The whole answer to a POST whose request target is sent byte for byte as given."""
     host, port = rev.url.removeprefix("http://").split(":")
@@ -174,7 +194,7 @@ async def raw_request(rev: RevealUnderTest, target: str) -> bytes:
     writer.write(
         f"POST {target} HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Bearer {TOKEN}\r\n"
         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 13\r\nConnection: close\r\n\r\n"
-        "card_number=x".encode()
+        "card_number=x".encode("utf-8", "surrogateescape")
     )
     answer = await reader.read()
     writer.close()

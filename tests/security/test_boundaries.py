@@ -11,22 +11,24 @@ import pytest
 ROOT = Path(__file__).parents[2]
 OURS = {
     "profiles", "edge_proxy", "keystore", "store", "origin", "decryptor", "fle", "awsenv", "esdk_format",
-    "loadgen", "reveal",
+    "loadgen", "reveal", "logsafe",
 }
 # packages that hold or reach private keys: nothing the edge, the origin or esdk_format imports may be one
 HOLDS_KEYS = {"keystore", "decryptor", "fle", "reveal"}
 ALLOWED = {
     "profiles": {"esdk_format"},  # Suite, for the profile's algorithm suite
     "esdk_format": set(),  # the message format, pure: no keys, nothing of ours
-    "edge_proxy": {"profiles", "esdk_format"},
+    "edge_proxy": {"profiles", "esdk_format", "logsafe"},
     "keystore": {"awsenv"},  # awsenv: the AWS region the standard way, shared, imports nothing of ours
     "store": {"awsenv"},
     "awsenv": set(),
-    "origin": {"store", "esdk_format"},
-    "decryptor": {"store", "keystore", "esdk_format"},
+    "origin": {"store", "esdk_format", "logsafe"},
+    "decryptor": {"store", "keystore", "esdk_format", "logsafe"},
     "loadgen": set(),  # the load generator behind `fle bench`: measures any URL, knows nothing of ours
     # the outbound proxy: decrypts with keystore keys; edge_proxy for its keyless body codecs and serving
-    "reveal": {"keystore", "decryptor", "esdk_format", "profiles", "edge_proxy"},
+    "reveal": {"keystore", "decryptor", "esdk_format", "profiles", "edge_proxy", "logsafe"},
+    # the one logging setup (scrub, escape) of every entry point: shared by all, so it reaches nothing of ours
+    "logsafe": set(),
 }
 
 
@@ -74,3 +76,15 @@ def test_the_message_format_is_stdlib_and_cryptography_only() -> None:
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 third_party.add(node.module.split(".")[0])
     assert third_party - sys.stdlib_module_names == {"cryptography"}
+
+
+def test_the_shared_logging_setup_is_stdlib_and_aiohttp_only() -> None:
+    """logsafe is imported on both sides of the boundary: it must hold nothing but the logging rules."""
+    third_party: set[str] = set()
+    for path in (ROOT / "logsafe").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                third_party |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                third_party.add(node.module.split(".")[0])
+    assert third_party - sys.stdlib_module_names == {"aiohttp"}  # HttpProcessingError's status, nothing else

@@ -142,6 +142,19 @@ CASES = [
         lambda n, s: jsonb('{"items":[' + ",".join('{"a":[1,{"b":2}]}' for _ in range(n)) + "]}"),
         50_000,
     ),
+    # key readings (issue 24): keys read as lodash/Laravel paths at a path a pattern may still select
+    Case("json/long-dotted-key", lambda n, s: jsonb('{"' + "card." * n + 'number":1}')),
+    Case("json/quoted-bracket-key", lambda n, s: jsonb('{"card' + '[\\"[' * n + 'number":1}')),
+    Case("json/bracket-backslash-key", lambda n, s: jsonb('{"card' + "['\\\\" * n + '":1}')),
+    Case(
+        "json/many-dotted-keys", lambda n, s: jsonb("{" + ",".join(f'"card.k{i}":1' for i in range(n)) + "}")
+    ),
+    Case(
+        "json/prototype-hint-many-keys",
+        lambda n, s: jsonb("{" + ",".join(f'"\\u0070{i}":1' for i in range(n)) + "}"),
+    ),
+    Case("names/lodash-quoted-run", lambda n, s: lambda: names.readings("a." + '["' * n), 20_000),
+    Case("names/dotted-run", lambda n, s: lambda: names.readings("phone" + "." * n), 20_000),
     Case("json/whitespace-run", lambda n, s: jsonb('{"card":' + " " * n + '{"number":"1"}}')),
     Case("json/long-number-selected", lambda n, s: jsonb('{"card":{"number":1' + "0" * n + "}}")),
     Case(
@@ -244,8 +257,10 @@ CASES = [
     ),
     Case(
         "boundary/many-parameters",
-        lambda n, s: lambda: multipart.boundary_of(
-            MULTIPART_TYPE + "".join(f"; p{i}=v" for i in range(n)) + f"; s={s}"
+        lambda n, s: (
+            lambda: multipart.boundary_of(
+                MULTIPART_TYPE + "".join(f"; p{i}=v" for i in range(n)) + f"; s={s}"
+            )
         ),
         2_000,
     ),

@@ -6,7 +6,7 @@ request line, header name and value, folded header, chunk size, chunk extension,
 the body after `Connection: close` on HTTP/1.0, pipelined garbage, a body that breaks off, a bad chunk
 that arrives after the handler has started (both on the encrypt path and on the streamed one), a form
 our own grammar refuses. aiohttp's parser quotes the offending bytes in its exception, which it logs at
-ERROR (edge_proxy/logscrub.py scrubs them). Everything the proxy wrote (stdout, stderr, access log) is
+ERROR (logsafe/scrub.py scrubs them). Everything the proxy wrote (stdout, stderr, access log) is
 searched for every canary raw, percent-encoded, base64 and hex.
 """
 

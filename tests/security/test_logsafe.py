@@ -7,7 +7,7 @@ import logging
 
 from aiohttp.http_exceptions import BadHttpMessage
 
-from edge_proxy.logscrub import NoRequestBytes
+from logsafe import NoRequestBytes, escape
 
 SECRET = "404-555-0150"
 
@@ -65,3 +65,25 @@ def test_preformatted_library_messages_keep_their_first_line_only() -> None:
 def test_our_own_records_keep_their_arguments() -> None:
     out = formatted("edge_proxy.test", lambda log: log.info("config reloaded: now using FLE config %s", "C1"))
     assert "now using FLE config C1" in out
+
+
+def test_every_record_is_one_line_its_control_characters_escaped() -> None:
+    def emit(log: logging.Logger) -> None:
+        log.info("refused: %s", "FLEDemo\n2026-01-01 INFO fle: forged\r\x1b[2J\u202eevil\u2028x")
+
+    out = formatted("reveal.test", emit)  # ours: the argument is kept, escaped
+    assert out.count("\n") == 1 and "forged" in out
+    assert "FLEDemo\\n2026-01-01 INFO fle: forged\\r\\x1b[2J\\u202eevil\\u2028x" in out
+    lib = formatted("test.lib.y", lambda log: log.warning("line one\nERROR fle: forged"))
+    assert lib == "WARNING test.lib.y: line one\n"  # a library's own text: its first line only
+
+
+def test_an_exception_keeps_its_frames_on_separate_lines_and_nothing_else() -> None:
+    out = formatted("fle.test", raise_and_log)
+    assert out.startswith("ERROR fle.test: Error handling request from 127.0.0.1\nTraceback")
+    assert SECRET not in out and "\x1b" not in out
+
+
+def test_escape_leaves_printable_text_alone() -> None:
+    assert escape("/processor/charges José") == "/processor/charges José"
+    assert escape("a\tb\x00c\x7f\x85\U000e0001") == "a\\tb\\x00c\\x7f\\x85\\U000e0001"

@@ -1,4 +1,4 @@
-"""Keep request bytes out of every log line, whichever library writes it.
+"""Keep request bytes out of every log line, whichever library writes it, and one record on one line.
 
 aiohttp's HTTP parser puts the offending raw bytes into the message of the exception it raises on a
 malformed request (`Invalid character in chunk size: b'<the bytes>'`, `Data after Connection: close`,
@@ -17,12 +17,16 @@ internals. The filter rewrites a record before any handler formats it:
   locations, no data) and, for each exception in the chain, its type, the HTTP status of an aiohttp
   `HttpProcessingError`, and nothing of its message (the offset aiohttp prints is a caret under the
   bytes, so it goes with them);
-- in a record from a library logger (anything outside `edge_proxy` and `fle`, whose messages never
-  hold request data by the project's rule), an argument that is not a number, a bool, None, or an IP
+- in a record from a library logger (anything outside our own packages, whose messages never hold
+  request values by the project's rule), an argument that is not a number, a bool, None, or an IP
   address (aiohttp's "Error handling request from %s") is replaced by its type name, e.g. `<bytes>`.
   The message template is the library's code, so it stays. A message a library formatted itself
   (asyncio's exception handler appends `future: <Task ... exception=BadHttpMessage(...)>` lines) keeps
-  only its first line; a non-string message (`logger.error(exc)`) becomes the exception's type.
+  only its first line; a non-string message (`logger.error(exc)`) becomes the exception's type;
+- every record, ours included, is then formatted once and its control characters escaped (logsafe.escape):
+  our own messages may name things that came in a request (a path, a provider id read from a ciphertext
+  header), and a newline there must not start a line that looks like another record. The traceback
+  text keeps its line breaks (frames and types only, written by us) with every other control escaped.
 
 What the client gets back is not a log: aiohttp answers a malformed request with 400 and the parser's
 message as the body, which quotes the client's own bytes back to it on its own connection. That is
@@ -31,6 +35,7 @@ accepted (nothing is stored or forwarded); see docs/security.md.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import traceback
@@ -38,7 +43,13 @@ from types import TracebackType
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-OWN_LOGGERS = ("edge_proxy", "fle")
+from .escape import escape, escape_lines
+
+# our packages: their messages name things, never values (the project's rule); their arguments are kept
+OWN_LOGGERS = (
+    "awsenv", "decryptor", "edge_proxy", "fle", "keystore", "loadgen", "logsafe", "origin", "profiles",
+    "reveal", "store",
+)  # fmt: skip
 LIBRARY_LOGGERS = (
     "aiohttp.access",
     "aiohttp.client",
@@ -51,6 +62,7 @@ LIBRARY_LOGGERS = (
 _CHAIN_LIMIT = 8
 
 
+@functools.lru_cache(maxsize=1024)  # logger names are few and fixed; this runs for every record
 def _own(name: str) -> bool:
     return any(name == own or name.startswith(own + ".") for own in OWN_LOGGERS)
 
@@ -101,14 +113,25 @@ class NoRequestBytes(logging.Filter):
             return True
         record._fle_scrubbed = True
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = scrubbed_traceback(record.exc_info[1], record.exc_info[2])
+            record.exc_text = escape_lines(scrubbed_traceback(record.exc_info[1], record.exc_info[2]))
             record.exc_info = None
         elif record.exc_text:  # formatted by someone before us: we cannot tell what it holds
             record.exc_text = "(exception text not logged)"
         if record.stack_info and not _own(record.name):
             record.stack_info = None
-        if _own(record.name):
-            return True
+        elif record.stack_info:
+            record.stack_info = escape_lines(record.stack_info)
+        if not _own(record.name):
+            self._scrub_arguments(record)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: logging would print a traceback to stderr instead
+            message = f"(unformattable message from {record.name})"
+        record.msg, record.args = escape(message), None
+        return True
+
+    @staticmethod
+    def _scrub_arguments(record: logging.LogRecord) -> None:
         if not isinstance(record.msg, str):  # e.g. logger.error(exc): its str() is the message
             record.msg, record.args = str(_safe_arg(record.msg)), ()
         elif record.args:
@@ -118,10 +141,9 @@ class NoRequestBytes(logging.Filter):
                 record.args = tuple(_safe_arg(value) for value in record.args)
         else:  # pre-formatted, e.g. asyncio's exception handler: "message" then `key: repr(value)` lines
             record.msg = record.msg.split("\n", 1)[0]
-        return True
 
 
-_FILTER = NoRequestBytes()
+FILTER = NoRequestBytes()
 
 
 def install(*handlers: logging.Handler) -> None:
@@ -132,5 +154,5 @@ def install(*handlers: logging.Handler) -> None:
     targets: list[logging.Handler | logging.Logger] = [*logging.getLogger().handlers, *handlers]
     targets += [logging.getLogger(name) for name in (*LIBRARY_LOGGERS, *OWN_LOGGERS)]
     for target in targets:
-        if _FILTER not in target.filters:
-            target.addFilter(_FILTER)
+        if FILTER not in target.filters:
+            target.addFilter(FILTER)
