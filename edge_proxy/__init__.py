@@ -6,6 +6,7 @@ It holds public keys only; nothing here may import private-key code (see tests/s
 from . import loops
 from .admin import build_admin_app
 from .app import Proxy, build_app
+from .buffering import Buffering
 from .errors import ProxyError, RequestRefused
 from .guards import ClientLimits
 from .limits import Limits
@@ -16,6 +17,7 @@ from .settings import ConfigSource, ProxySettings, Timeouts
 
 __all__ = [
     "RUNTIME",
+    "Buffering",
     "ClientLimits",
     "ConfigSource",
     "Limits",

@@ -3,10 +3,13 @@ fields, forward.
 
 The security rule lives in `_body_to_send`: a body that a profile applies to is read whole and rewritten
 before a single byte goes to the origin; if anything on that path fails, the request is refused. A body no
-profile applies to is streamed to the origin as it arrives, in constant memory (one that has arrived
-whole goes in one piece); so is a multipart body, rewritten on the way without ever sending a protected
-part's plaintext (multipart_stream.py), unless it came with a Content-Length within the whole-body limit:
-then it goes with its new Content-Length.
+profile applies to is passed on as it arrives (one that has arrived whole goes in one piece); so is a
+multipart body, rewritten on the way without ever sending a protected part's plaintext
+(multipart_stream.py), unless it came with a Content-Length within the whole-body limit: then it is
+rewritten whole and goes with its new Content-Length. A body passed on is read whole into a buffer
+(memory, then a temporary file) before an origin connection is taken, unless request buffering is off
+(buffering.py says why: a slow client must never hold an origin connection); with it off it is streamed
+to the origin as it arrives, in constant memory.
 
 What the origin reads must be what the edge decided on (issue 24): a Connection header may not make a
 header the edge decides on hop-by-hop (`_nominated`), and a POST body without Content-Type that would be
@@ -28,6 +31,7 @@ from profiles import QUERY_ARG_NAME, Action, Decision, select
 from .accesslog import Outcome
 from .bodies import rewrite_body
 from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_limited
+from .buffering import DiskBudget, SpooledBody, buffer_request
 from .errors import RequestRefused
 from .forward import (
     Body,
@@ -112,6 +116,22 @@ def _forwarded(request: web.BaseRequest, idle: float, outcome: Outcome) -> Body:
     return _stream(request, idle, outcome, arrived)
 
 
+async def _buffered(
+    request: web.BaseRequest, runtime: Runtime, budget: DiskBudget, outcome: Outcome, body: Body
+) -> Body:
+    """`body` read whole before any origin connection is taken, when request buffering is on."""
+    buffering = runtime.settings.buffering
+    if not buffering.request or body is None or isinstance(body, bytes):
+        return body
+    declared = request.content_length if outcome.action == "forward" else None
+    try:
+        whole = await buffer_request(body, buffering, budget, declared)
+    except ClientIdle:
+        raise RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body") from None
+    runtime.metrics.count_buffered("request", isinstance(whole, SpooledBody))
+    return whole
+
+
 def _blank(content_type: str | None) -> bool:
     return content_type is None or not content_type.strip(" \t")
 
@@ -147,36 +167,57 @@ async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, 
 
 
 async def _proxy(
-    request: web.BaseRequest, runtime: Runtime, session: OriginPool, outcome: Outcome
+    request: web.BaseRequest, runtime: Runtime, session: OriginPool, outcome: Outcome, budget: DiskBudget
 ) -> web.StreamResponse:
     live = runtime.live  # one config for the whole request, even if a reload happens meanwhile
     try:
         body = await _body_to_send(request, runtime, live, outcome)
+        if body is not None and not isinstance(body, bytes):
+            body = await _buffered(request, runtime, budget, outcome, body)
     except RequestRefused as refused:
         outcome.action, outcome.reason = "refuse", refused.reason
         return _refusal(refused)
-
-    headers = request_headers(
-        request.headers, client_ip=request.remote, scheme=request.scheme, host=request.host
-    )
-    if outcome.action == "forward" and body is not None and request.content_length is not None:
-        headers["Content-Length"] = str(request.content_length)  # streamed as sent, not re-chunked
     try:
-        upstream = await send(
-            session, request, target_url(session, request), headers, body
+        headers = request_headers(
+            request.headers, client_ip=request.remote, scheme=request.scheme, host=request.host
         )
-    except OriginFailed as failure:
-        if (
-            streamed := refusal_in(failure)
-        ) is not None:  # a streamed body was refused: not the origin's fault
-            outcome.action, outcome.reason = "refuse", streamed.reason
-            return _refusal(streamed)
-        if outcome.reason == "ClientIdleTimeout":
-            outcome.action = "refuse"
-            return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))
-        outcome.origin_error = failure.kind
-        return failure_response(failure)
-    return await relay(request, upstream, outcome, origin_name(session))
+        if isinstance(body, SpooledBody):
+            headers["Content-Length"] = str(body.length)  # read whole: its length is known
+        elif outcome.action == "forward" and body is not None and request.content_length is not None:
+            headers["Content-Length"] = str(request.content_length)  # streamed as sent, not re-chunked
+        try:
+            upstream = await send(session, request, target_url(session, request), headers, body)
+        except OriginFailed as failure:
+            return _failed(failure, outcome)
+        t, buffering = runtime.settings.timeouts, runtime.settings.buffering
+        return await relay(
+            request,
+            upstream,
+            outcome,
+            buffering,
+            budget,
+            t.client_write,
+            runtime.metrics.count_response_buffer,
+            origin_name(session),
+        )
+    finally:
+        if isinstance(body, SpooledBody):
+            body.spool.close()  # sent or not, its temporary file goes
+
+
+def _failed(failure: OriginFailed, outcome: Outcome) -> web.Response:
+    """The answer when the origin gave no response head: a refusal when it was not the origin's fault."""
+    if (streamed := refusal_in(failure)) is not None:  # a streamed body was refused
+        outcome.action, outcome.reason = "refuse", streamed.reason
+        return _refusal(streamed)
+    if outcome.reason == "ClientIdleTimeout":
+        outcome.action = "refuse"
+        return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))
+    if failure.kind == "busy":  # the pool wait ran out: nothing was sent
+        outcome.action, outcome.reason = "refuse", "OriginBusy"
+        return _refusal(RequestRefused(503, "OriginBusy", "no origin connection came free in time"))
+    outcome.origin_error = failure.kind
+    return failure_response(failure)
 
 
 async def _expect(request: web.BaseRequest) -> RequestRefused | None:
@@ -226,6 +267,8 @@ class Proxy:
     def __init__(self, settings: ProxySettings | Runtime) -> None:
         self.runtime = settings if isinstance(settings, Runtime) else Runtime(settings)
         self.session: OriginPool | None = None
+        # bytes of all buffered bodies in temporary files, in this process (buffering.py)
+        self.budget = DiskBudget(self.runtime.settings.buffering.disk_bytes)
         self._resources: AsyncExitStack | None = None
 
     async def start(self) -> None:
@@ -257,7 +300,7 @@ class Proxy:
                 outcome.action, outcome.reason = "refuse", refused.reason  # counted and logged as any
                 response: web.StreamResponse = _refusal(refused)
             else:
-                response = await _proxy(request, runtime, session, outcome)
+                response = await _proxy(request, runtime, session, outcome, self.budget)
                 if "Upgrade" in request.headers and not _websocket(request):
                     response.force_close()  # aiohttp's parser lost what was pipelined behind it
             outcome.status = response.status
@@ -274,6 +317,8 @@ class Proxy:
                 metrics.fields_encrypted.inc(outcome.fields_encrypted)
             if outcome.action == "refuse" and outcome.reason:
                 metrics.count_refusal(outcome.reason)
+            elif outcome.reason == "ClientWriteTimeout":
+                metrics.client_write_timeouts.inc()
             if outcome.origin_error:
                 metrics.count_origin_error(outcome.origin_error)
             outcome.emit()

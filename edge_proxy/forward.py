@@ -1,23 +1,32 @@
 """Talking to the origin: send the request over the pooled client, stream its answer back to the client.
 
 Origin failures become short answers: 502 when it cannot be reached or breaks the exchange, 504 when it
-does not answer in time. Once the response has started, a failure can only cut the connection. The
-client itself is ours (upstream.py says why and what it does and does not do).
+does not answer in time, 503 (OriginBusy, app.py) when no pooled connection came free within the pool
+wait. Once the response has started, a failure can only cut the connection. The client itself is ours
+(upstream.py says why and what it does and does not do).
+
+An answer not complete when its head arrives is read from the origin as fast as it comes, into a buffer
+(memory, then a temporary file: buffering.py), and sent from there at the client's pace: the origin
+connection goes back to the pool when the answer is complete, not when the client has read it. A client
+that takes nothing for the client write timeout has its connection cut.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from .accesslog import Outcome
+from .buffering import Buffering, DiskBudget, ResponsePump, Spool
 from .headers import end_to_end
 from .settings import ProxySettings, Timeouts
 from .upstream import Body as Body  # app.py's type of a request body
 from .upstream import OriginPool
-from .upstream_errors import ConnectFailed, UpstreamError, UpstreamTimeout
+from .upstream_errors import ConnectFailed, PoolBusy, UpstreamError, UpstreamTimeout
 from .upstream_response import OriginResponse
 
 log = logging.getLogger("edge_proxy")
@@ -43,6 +52,7 @@ def session_for(settings: ProxySettings) -> OriginPool:
         connect_timeout=t.origin_connect,
         read_timeout=t.origin_read,
         idle_timeout=30.0,
+        wait_timeout=t.origin_wait,
     )
 
 
@@ -64,6 +74,8 @@ async def send(
         return await session.request(request.method, target, headers, body)
     except UpstreamTimeout as e:
         raise OriginFailed(504, "timeout") from e
+    except PoolBusy as e:
+        raise OriginFailed(503, "busy") from e
     except UpstreamError as e:
         log.warning("origin %s: request failed: %s", origin_name(session), type(e).__name__)
         raise OriginFailed(502, "unreachable" if isinstance(e, ConnectFailed) else "broken") from e
@@ -74,11 +86,35 @@ def failure_response(failure: OriginFailed) -> web.Response:
     return web.Response(status=failure.status, text=text)
 
 
+class ClientWriteTimeout(Exception):
+    """The client took none of its answer for the client write timeout."""
+
+
+async def _write(write: Awaitable[object], timeout: float) -> None:
+    """One write to the client, which waits only when its buffers are full; bounded by `timeout`."""
+    try:
+        async with asyncio.timeout(timeout):
+            await write
+    except TimeoutError:
+        raise ClientWriteTimeout() from None
+
+
 async def relay(
-    request: web.BaseRequest, upstream: OriginResponse, outcome: Outcome, origin: str = "(origin)"
+    request: web.BaseRequest,
+    upstream: OriginResponse,
+    outcome: Outcome,
+    buffering: Buffering,
+    budget: DiskBudget,
+    write_timeout: float,
+    buffered: Callable[[str], None],
+    origin: str = "(origin)",
 ) -> web.StreamResponse:
     """The origin's response to the client: in one write when it is small and all here, else streamed
-    piece by piece without holding it in memory (the origin is not read faster than the client takes)."""
+    piece by piece, through a buffer that reads the origin at its own pace (buffering.py) unless response
+    buffering is off (then the origin is not read faster than the client takes). `buffered` is told
+    where an answer was buffered ("memory" or "disk") once it is read from the origin (or given up)."""
+    pump: ResponsePump | None = None
+    task: asyncio.Task[None] | None = None
     try:
         outcome.origin_status = status = upstream.status
         headers = end_to_end(upstream.headers)
@@ -89,17 +125,31 @@ async def relay(
         response = web.StreamResponse(status=status, reason=upstream.reason, headers=headers)
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
-        await response.prepare(request)
+        read = upstream.read
+        if buffering.response and not upstream.complete:
+            spool = Spool(buffering.memory_bytes, budget, buffering.directory)
+            pump = ResponsePump(spool, buffering.max_response_bytes)
+            task = asyncio.get_running_loop().create_task(pump.run(upstream))
+            task.add_done_callback(lambda _: buffered("disk" if spool.spilled else "memory"))
+            read = pump.take
         try:
-            while chunk := await upstream.read():
-                await response.write(chunk)
+            await _write(response.prepare(request), write_timeout)
+            while chunk := await read():
+                await _write(response.write(chunk), write_timeout)
+            await _write(response.write_eof(), write_timeout)
         except UpstreamError as e:
             log.warning("origin response broke off: %s", type(e).__name__)
             outcome.origin_error = "broken"
             if request.transport is not None:
                 request.transport.close()
-            return response
-        await response.write_eof()
+        except ClientWriteTimeout:
+            outcome.reason = "ClientWriteTimeout"
+            if request.transport is not None:
+                request.transport.abort()  # what it has not read is dropped: the connection cannot go on
         return response
     finally:
+        if task is not None and not task.done():
+            task.cancel()
+        if pump is not None:
+            pump.spool.close()
         upstream.close()

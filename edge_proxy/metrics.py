@@ -35,6 +35,25 @@ class Metrics:
         self.origin_errors = Counter(
             "fle_proxy_origin_errors", "Failures talking to the origin, by kind.", ("kind",), registry=r
         )
+        # isolation under slow clients (docs/reliability.md#isolation-under-slow-clients); the pool wait
+        # running out and a full disk budget are refusals (reason OriginBusy, RequestBufferFull)
+        self.connections_refused = Counter(
+            "fle_proxy_connections_refused",
+            "Client connections closed at once, by the limit they met (guards.py).",
+            ("limit",),
+            registry=r,
+        )
+        self.client_write_timeouts = Counter(
+            "fle_proxy_client_write_timeouts",
+            "Answers cut because one write waited for the client for the client write timeout.",
+            registry=r,
+        )
+        self.buffered = Counter(
+            "fle_proxy_buffered_bodies",
+            "Request bodies and answers buffered, by direction and where they fit (memory, disk).",
+            ("direction", "where"),
+            registry=r,
+        )
         self.duration = Histogram(
             "fle_proxy_request_duration_seconds",
             "Time from request to the end of the response, by action.",
@@ -111,6 +130,17 @@ class Metrics:
         if counter is None:
             counter = self._origin_errors[kind] = self.origin_errors.labels(kind)
         counter.inc()
+
+    def count_connection_refused(self, limit: str) -> None:
+        """A client connection closed at once by a connection limit (guards.py)."""
+        self.connections_refused.labels(limit).inc()
+
+    def count_buffered(self, direction: str, spilled: bool) -> None:
+        """One body buffered ("request" or "response"), in memory or partly on disk."""
+        self.buffered.labels(direction, "disk" if spilled else "memory").inc()
+
+    def count_response_buffer(self, where: str) -> None:
+        self.buffered.labels("response", where).inc()
 
     def exposition(self) -> bytes:
         """The text exposition format of every series."""

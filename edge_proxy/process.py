@@ -81,6 +81,7 @@ async def serve_proxy(
             shutdown_timeout=t.shutdown,
             reuse_port=reuse_port,
             client_limits=settings.client,
+            refused=runtime.metrics.count_connection_refused,
         )
     except OSError as e:
         raise CannotListen("proxy", listen.host, listen.port, e) from e

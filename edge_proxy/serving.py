@@ -19,6 +19,11 @@ from aiohttp import web
 from .errors import ProxyError
 from .guards import ClientLimits, GuardedServer
 
+# connections the kernel completes before we accept them (asyncio's default is 100): a burst of new
+# connections (or a flood of them, docs/reliability.md#isolation-under-slow-clients) beyond it has its
+# SYNs dropped, and every client in it, benign or not, waits a second for its retransmission
+BACKLOG = 1024
+
 
 def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
     """A server TLS context (TLS 1.2 or later) from PEM files; ProxyError says which file is unusable."""
@@ -117,12 +122,14 @@ async def start_site(
     reuse_port: bool = False,
     client_limits: ClientLimits | None = None,
     auto_decompress: bool = False,
+    refused: Callable[[str], None] | None = None,
 ) -> tuple[Listener, str]:
     """Serve `service` (the proxy, or an aiohttp Application) on host:port (0: any free port); returns the
     listener (cleanup() drains in-flight requests) and the base URL. OSError when host:port cannot be
     listened on (nothing is left running).
 
-    `client_limits` (the proxy's listener) bounds header size and count, header read time and connections.
+    `client_limits` (the proxy's listener) bounds header size and count, header read time and connections;
+    `refused` is told which connection limit refused a connection (the proxy counts them).
     `auto_decompress` stays False for the proxy, which decides itself what to do with a compressed body;
     an application that wants aiohttp to inflate request bodies (the sample origin) asks for True.
     """
@@ -143,6 +150,7 @@ async def start_site(
                 service.handle,
                 limits=client_limits,
                 idle=keepalive_timeout,
+                refused=refused,
                 **options,
                 **client_limits.runner_options(),
             )
@@ -158,6 +166,7 @@ async def start_site(
                 port,
                 ssl=ssl_context,
                 reuse_address=True,
+                backlog=BACKLOG,
                 reuse_port=reuse_port or None,  # several worker processes on one port (workers.py)
             )
         except BaseException:

@@ -9,6 +9,7 @@ from yarl import URL
 
 from profiles import FleConfig
 
+from .buffering import Buffering
 from .guards import ClientLimits
 from .limits import Limits
 
@@ -29,9 +30,14 @@ class Timeouts:
     origin_read: float = 30.0  # of silence from the origin once the request is sent (CloudFront: 30 s)
     client_idle: float = 60.0  # of silence from the client while reading its body, and between requests
     shutdown: float = 30.0  # granted to in-flight requests after SIGTERM
+    # waiting for a free origin connection when all pool_size are in use; then 503 OriginBusy
+    origin_wait: float = 5.0
+    # one write of the answer waiting for the client to read (nginx's send_timeout: 60 s); then it is cut
+    client_write: float = 60.0
 
     def __post_init__(self) -> None:
-        for name in ("origin_connect", "origin_read", "client_idle", "shutdown"):
+        names = ("origin_connect", "origin_read", "client_idle", "shutdown", "origin_wait", "client_write")
+        for name in names:
             if not getattr(self, name) > 0:
                 raise ValueError(f"timeout {name} must be greater than 0 seconds")
 
@@ -47,3 +53,4 @@ class ProxySettings:
     source: ConfigSource | None = None  # None: the config cannot be reloaded
     pool_size: int = 256  # pooled keep-alive connections to the origin
     client: ClientLimits = field(default_factory=ClientLimits)  # header size/count/time, connections
+    buffering: Buffering = field(default_factory=Buffering)  # request bodies and answers (buffering.py)

@@ -38,7 +38,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from .upstream_conn import OriginConnection
-from .upstream_errors import BodyFailed, Broken, ConnectFailed, UpstreamTimeout
+from .upstream_errors import BodyFailed, Broken, ConnectFailed, PoolBusy, UpstreamTimeout
 from .upstream_response import OriginResponse
 
 Body = bytes | AsyncIterable[bytes] | None
@@ -47,6 +47,11 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _NO_BODY_EXPECTED = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"})
 _ONE_WRITE = 64 * 1024  # bytes of body up to which head and body are joined into one write
 _SETTLE_AFTER = 1.0  # seconds idle after which a pooled connection is given a loop turn to show a close
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(PoolBusy("no origin connection came free within the wait timeout"))
 
 
 class OriginPool:
@@ -60,6 +65,7 @@ class OriginPool:
         connect_timeout: float,
         read_timeout: float,
         idle_timeout: float = 30.0,
+        wait_timeout: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if origin.scheme not in ("http", "https") or not origin.raw_host:
@@ -78,6 +84,7 @@ class OriginPool:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.idle_timeout = idle_timeout
+        self.wait_timeout = wait_timeout  # for a free connection when `size` are in use (None: no limit)
         self._idle: list[OriginConnection] = []  # most recently used last
         self._all: set[OriginConnection] = set()
         self._busy = 0
@@ -114,7 +121,8 @@ class OriginPool:
         """Send the request, return the response once its head has arrived (its body follows).
 
         `headers` are sent as given, but for the framing headers, which are ours (it is changed). Raises
-        ConnectFailed, UpstreamTimeout or Broken (BodyFailed when a streamed body's iterator raised).
+        ConnectFailed, UpstreamTimeout or Broken (BodyFailed when a streamed body's iterator raised), and
+        PoolBusy when no connection came free within the wait timeout.
         """
         head = self._head(method, target, headers, body)
         retry = (body is None or isinstance(body, bytes)) and method in IDEMPOTENT
@@ -207,15 +215,25 @@ class OriginPool:
     # --- the pool --------------------------------------------------------------------------------------
 
     async def _acquire(self) -> OriginConnection:
+        deadline: float | None = None
         while self._busy >= self.size:
-            waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            if deadline is None and self.wait_timeout is not None:
+                deadline = loop.time() + self.wait_timeout
+            waiter = loop.create_future()
             self._waiters.append(waiter)
+            timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
             try:
                 await waiter
+            except PoolBusy:
+                raise
             except BaseException:
                 if waiter.done() and not waiter.cancelled():
                     self._wake_one()  # woken and cancelled at once: pass the turn on
                 raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
         self._busy += 1
         try:
             return await self._take() or await self._connect()

@@ -2,6 +2,7 @@
 
     UpstreamError                         the exchange with the origin failed
     ├── ConnectFailed                     no connection: refused, name not resolved, TLS handshake/certificate
+    ├── PoolBusy                          every pooled connection in use for the whole pool wait timeout
     ├── UpstreamTimeout (TimeoutError)    no connection within origin_connect, or origin_read of silence
     └── Broken                            the origin closed, reset, or sent something that is not HTTP/1.1
         └── BodyFailed                    our own streamed request body raised; its error is the __cause__
@@ -18,6 +19,10 @@ class UpstreamError(Exception):
 
 class ConnectFailed(UpstreamError):
     """No connection to the origin could be opened (refused, unresolvable, TLS refused or unverified)."""
+
+
+class PoolBusy(UpstreamError):
+    """Every connection of the pool stayed in use for the wait timeout: nothing was sent."""
 
 
 class UpstreamTimeout(UpstreamError, TimeoutError):

@@ -19,6 +19,7 @@ from yarl import URL
 
 import logsafe
 from edge_proxy import (
+    Buffering,
     ClientLimits,
     ConfigSource,
     Limits,
@@ -39,6 +40,7 @@ log = logging.getLogger("fle")
 _DEFAULT_LIMITS = Limits()
 _DEFAULT_TIMEOUTS = Timeouts()
 _DEFAULT_CLIENT = ClientLimits()
+_DEFAULT_BUFFERING = Buffering()
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,11 +93,76 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--client-idle-timeout", type=float, default=_DEFAULT_TIMEOUTS.client_idle, metavar="S"
     )
     times.add_argument("--shutdown-timeout", type=float, default=_DEFAULT_TIMEOUTS.shutdown, metavar="S")
+    times.add_argument(
+        "--origin-wait-timeout",
+        type=float,
+        default=_DEFAULT_TIMEOUTS.origin_wait,
+        metavar="S",
+        help="for a free origin connection when all are in use; then 503 OriginBusy",
+    )
+    times.add_argument(
+        "--client-write-timeout",
+        type=float,
+        default=_DEFAULT_TIMEOUTS.client_write,
+        metavar="S",
+        help="one write of the answer waiting this long for the client to read cuts the connection",
+    )
     client = p.add_argument_group("client connections")
     client.add_argument("--max-header-bytes", type=int, default=_DEFAULT_CLIENT.max_header_bytes, metavar="N")
     client.add_argument("--max-headers", type=int, default=_DEFAULT_CLIENT.max_headers, metavar="N")
     client.add_argument("--header-timeout", type=float, default=_DEFAULT_CLIENT.header_timeout, metavar="S")
     client.add_argument("--max-connections", type=int, default=_DEFAULT_CLIENT.max_connections, metavar="N")
+    client.add_argument(
+        "--max-client-connections",
+        type=int,
+        default=_DEFAULT_CLIENT.max_client_connections,
+        metavar="N",
+        help="connections open at once from one client address, per worker (0: no limit)",
+    )
+    buffers = p.add_argument_group("buffering (a slow client never holds an origin connection)")
+    buffers.add_argument(
+        "--request-buffering",
+        choices=("on", "off"),
+        default="on",
+        help="read a request body whole before taking an origin connection (off: stream it)",
+    )
+    buffers.add_argument(
+        "--response-buffering",
+        choices=("on", "off"),
+        default="on",
+        help="read the origin's answer as fast as it comes (off: at the client's pace)",
+    )
+    buffers.add_argument(
+        "--buffer-memory-bytes",
+        type=int,
+        default=_DEFAULT_BUFFERING.memory_bytes,
+        metavar="N",
+        help="of one body kept in memory; the rest goes to a temporary file",
+    )
+    buffers.add_argument(
+        "--max-request-buffer-bytes",
+        type=int,
+        default=_DEFAULT_BUFFERING.max_request_bytes,
+        metavar="N",
+        help="largest request body buffered; a larger one is refused (413)",
+    )
+    buffers.add_argument(
+        "--max-response-buffer-bytes",
+        type=int,
+        default=_DEFAULT_BUFFERING.max_response_bytes,
+        metavar="N",
+        help="of one answer buffered ahead of the client",
+    )
+    buffers.add_argument(
+        "--buffer-disk-bytes",
+        type=int,
+        default=_DEFAULT_BUFFERING.disk_bytes,
+        metavar="N",
+        help="of all buffered bodies in temporary files at once, per worker",
+    )
+    buffers.add_argument(
+        "--buffer-dir", metavar="DIR", help="for the temporary files (default: $TMPDIR, else /tmp)"
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -148,14 +215,29 @@ def build_settings(args: argparse.Namespace) -> ProxySettings:
             origin_read=args.origin_read_timeout,
             client_idle=args.client_idle_timeout,
             shutdown=args.shutdown_timeout,
+            origin_wait=args.origin_wait_timeout,
+            client_write=args.client_write_timeout,
         )
         client = ClientLimits(
-            args.max_header_bytes, args.max_headers, args.header_timeout, args.max_connections
+            args.max_header_bytes,
+            args.max_headers,
+            args.header_timeout,
+            args.max_connections,
+            args.max_client_connections,
+        )
+        buffering = Buffering(
+            request=args.request_buffering == "on",
+            response=args.response_buffering == "on",
+            memory_bytes=args.buffer_memory_bytes,
+            max_request_bytes=args.max_request_buffer_bytes,
+            max_response_bytes=args.max_response_buffer_bytes,
+            disk_bytes=args.buffer_disk_bytes,
+            directory=args.buffer_dir,
         )
     except ValueError as e:
         raise cli.CliError(str(e)) from e
     settings = proxy_settings(args.config, args.origin, args.config_id, limits=limits, timeouts=timeouts)
-    return dataclasses.replace(settings, client=client)
+    return dataclasses.replace(settings, client=client, buffering=buffering)
 
 
 def listen_options(args: argparse.Namespace) -> ListenOptions:

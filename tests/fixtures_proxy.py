@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from yarl import URL
 
 from edge_proxy import (
+    Buffering,
     Limits,
     ProxySettings,
     Runtime,
@@ -107,6 +108,7 @@ async def proxy_stack(
     origin: str | None = None,
     limits: Limits | None = None,
     timeouts: Timeouts | None = None,
+    buffering: Buffering | None = None,
     **site: Any,
 ) -> AsyncIterator[ProxyStack]:
     """The proxy (and its admin app) on free loopback ports, forwarding to the canary (or `origin`)."""
@@ -118,6 +120,7 @@ async def proxy_stack(
         limits=limits or Limits(),
         timeouts=timeouts or Timeouts(),
         source=ConfigSource(config_dir),
+        buffering=buffering or Buffering(),
     )
     runtime = Runtime(settings)
     t = settings.timeouts

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from edge_proxy import Buffering
 from tests.fixtures_default_origins import running_default_origins
 from tests.fixtures_origins import ORIGINS, ROOT, Origin, _read_port, _signal_group
 from tests.fixtures_proxy import Canary, cf_config, cf_profile, cf_public_key, proxy_stack, write_config_dir
@@ -318,17 +319,26 @@ async def test_a_multipart_body_sent_with_a_length_goes_on_with_a_length(
     assert "Transfer-Encoding" not in got.headers and int(got.headers["Content-Length"]) == len(got.body)
 
 
-async def test_a_chunked_multipart_body_goes_on_chunked(canary: Canary, config_dir: Path) -> None:
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "streamed"])
+async def test_a_chunked_multipart_body_goes_on_chunked(
+    canary: Canary, config_dir: Path, buffered: bool
+) -> None:
+    """Streamed (--request-buffering off), it goes on chunked; buffered (the default), it is read whole
+    before it goes, so it goes with its length (docs/proxy.md#buffering)."""
     canary.protect(PHONE)
     body = multipart_body()
     chunked = b"%x\r\n%b\r\n0\r\n\r\n" % (len(body), body)
     sent = request(
         "POST", "Connection: close", MULTIPART_HEAD, "Transfer-Encoding: chunked", body=chunked, length=False
     )
-    async with proxy_stack(canary, config_dir) as stack:
+    async with proxy_stack(canary, config_dir, buffering=Buffering(request=buffered)) as stack:
         answer = await exchange(stack.url, sent)
     assert status_of(answer) == 200, answer[:600]
-    assert canary.last.headers.get("Transfer-Encoding") == "chunked"
+    got = canary.last
+    if buffered:
+        assert "Transfer-Encoding" not in got.headers and int(got.headers["Content-Length"]) == len(got.body)
+    else:
+        assert got.headers.get("Transfer-Encoding") == "chunked"
 
 
 async def test_django_development_server_reads_a_multipart_body_sent_with_a_length(

@@ -18,7 +18,7 @@ from aiohttp import web
 from aws_encryption_sdk.identifiers import CommitmentPolicy
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from edge_proxy import multipart_stream
+from edge_proxy import Buffering, multipart_stream
 from tests.fixtures_process import eventually_async
 from tests.fixtures_proxy import Canary, cf_config, cf_profile, cf_public_key, proxy_stack, write_config_dir
 from tests.helpers import raw_master_key, serving
@@ -74,9 +74,8 @@ async def test_an_upload_larger_than_the_whole_body_limit_streams_with_its_prote
         status, answer = await post(f"{stack.url}/upload", sent)
     assert status == 200 and answer["size"] == canary.last.size
     got = canary.last.body
-    assert "Content-Length" not in canary.last.headers or int(canary.last.headers["Content-Length"]) == len(
-        got
-    )
+    # read whole before it went out (request buffering): sent with its exact length, not chunked
+    assert int(canary.last.headers["Content-Length"]) == canary.last.size
     _head, _, rest = got.partition(b'name="card"\r\n\r\n')
     ciphertext = rest.split(b"\r\n", 1)[0]
     assert sdk_decrypt(ciphertext, rsa_key) == CARD
@@ -114,9 +113,12 @@ async def test_a_streamed_client_body_without_length_is_rewritten_as_it_arrives(
     ],
     ids=["protected-part-too-long", "part-without-disposition"],
 )
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "streamed"])
 async def test_a_refusal_mid_stream_answers_the_refusal_and_the_origin_sees_only_a_cut_body(
-    canary: Canary, config_dir: Path, late_part: bytes, reason: str
+    canary: Canary, config_dir: Path, late_part: bytes, reason: str, buffered: bool
 ) -> None:
+    """Buffered (the default), the refusal comes before an origin connection is taken: the origin sees
+    nothing; streamed (--request-buffering off), it sees the body start, then a cut."""
     canary.protect(b"9" * 64)  # the protected part's content never reaches the origin, even cut
     first = part("photo", b"p" * 400_000, "p.jpg")
 
@@ -125,10 +127,10 @@ async def test_a_refusal_mid_stream_answers_the_refusal_and_the_origin_sees_only
         await asyncio.sleep(0.2)  # the proxy has sent the photo on by now
         yield late_part + f"--{BOUNDARY}--\r\n".encode()
 
-    async with proxy_stack(canary, config_dir) as stack:
+    async with proxy_stack(canary, config_dir, buffering=Buffering(request=buffered)) as stack:
         status, answer = await post(f"{stack.url}/upload", client_body())
         assert (status, answer["error"]) == (400, reason)  # the refusal, not a 502
-        await eventually_async(lambda: canary.aborted == 1)  # the origin saw the body start, then a cut
+        await eventually_async(lambda: canary.aborted == (0 if buffered else 1))
     assert canary.received == []
 
 
@@ -144,8 +146,9 @@ def _hidden_part(before: bytes) -> bytes:
     [(b"\n", 1), (b"\n", 3), (b"\r", 1), (b"\r", 6), (b"x", 2), (b"\n\n", 0)],
     ids=["lf|--", "lf--|", "cr|--", "cr--bo|", "text-before", "lf-lf"],
 )
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "streamed"])
 async def test_a_delimiter_not_after_crlf_is_refused_mid_stream_and_the_hidden_part_never_sent(
-    canary: Canary, config_dir: Path, before: bytes, cut: int
+    canary: Canary, config_dir: Path, before: bytes, cut: int, buffered: bool
 ) -> None:
     """The rewriter searches for the delimiter text itself and keeps back enough bytes to see it whole.
 
@@ -162,10 +165,11 @@ async def test_a_delimiter_not_after_crlf_is_refused_mid_stream_and_the_hidden_p
         await asyncio.sleep(0.2)  # the proxy has sent the photo on by now
         yield hidden[cut:] + f"\r\n--{BOUNDARY}--\r\n".encode()
 
-    async with proxy_stack(canary, config_dir) as stack:
+    async with proxy_stack(canary, config_dir, buffering=Buffering(request=buffered)) as stack:
         status, answer = await post(f"{stack.url}/upload", client_body())
         assert (status, answer["error"]) == (400, "MalformedMultipartClientError")
-        await eventually_async(lambda: canary.aborted == 1)  # the photo went on, then the body was cut
+        # streamed, the photo went on, then the body was cut; buffered, nothing went
+        await eventually_async(lambda: canary.aborted == (0 if buffered else 1))
     assert canary.received == []
 
 
@@ -182,8 +186,9 @@ async def test_a_bad_boundary_is_refused_before_anything_is_sent(canary: Canary,
     assert canary.received == [] and canary.aborted == 0
 
 
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "streamed"])
 async def test_the_streamed_body_limit_refuses_declared_and_undeclared_lengths(
-    canary: Canary, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+    canary: Canary, config_dir: Path, monkeypatch: pytest.MonkeyPatch, buffered: bool
 ) -> None:
     monkeypatch.setattr(multipart_stream, "MAX_STREAMED_BYTES", 256 * 1024)
     sent = body(part("file", b"f" * 300_000, "f.bin"))
@@ -193,13 +198,13 @@ async def test_the_streamed_body_limit_refuses_declared_and_undeclared_lengths(
             yield sent[start : start + 65_536]
             await asyncio.sleep(0.02)  # so the proxy sends some on before the limit is crossed
 
-    async with proxy_stack(canary, config_dir) as stack:
+    async with proxy_stack(canary, config_dir, buffering=Buffering(request=buffered)) as stack:
         status, answer = await post(f"{stack.url}/u", sent)  # Content-Length declared: refused up front
         assert (status, answer["error"]) == (400, "RequestLengthLimitClientError")
         assert canary.aborted == 0 and canary.received == []
         status, answer = await post(f"{stack.url}/u", undeclared())  # chunked: refused once over the limit
         assert (status, answer["error"]) == (400, "RequestLengthLimitClientError")
-        await eventually_async(lambda: canary.aborted == 1)
+        await eventually_async(lambda: canary.aborted == (0 if buffered else 1))
     assert canary.received == []
 
 
@@ -219,7 +224,8 @@ async def test_a_compressed_multipart_body_takes_the_whole_body_path(
 async def test_the_origin_gets_the_upload_while_the_client_is_still_sending(
     canary: Canary, config_dir: Path
 ) -> None:
-    """If the proxy held the body, the client would wait here for bytes that never reach the origin."""
+    """If the proxy held the body, the client would wait here for bytes that never reach the origin
+    (with request buffering off: on, it does hold the body, see test_proxy_isolation.py)."""
     arrived = [0]
 
     async def counting(request: web.Request) -> web.Response:
@@ -238,6 +244,10 @@ async def test_the_origin_gets_the_upload_while_the_client_is_still_sending(
         await eventually_async(lambda: arrived[0] >= 1_000_000, timeout=10)
         yield b"\r\n" + f"--{BOUNDARY}--\r\n".encode()
 
-    async with serving(app) as origin_url, proxy_stack(canary, config_dir, origin=origin_url) as stack:
+    streamed = Buffering(request=False)
+    async with (
+        serving(app) as origin_url,
+        proxy_stack(canary, config_dir, origin=origin_url, buffering=streamed) as stack,
+    ):
         status, answer = await post(f"{stack.url}/upload", client_body())
     assert status == 200 and answer["size"] > 2_000_000

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_proxy import Limits, Timeouts, forms, names
+from edge_proxy import Buffering, Limits, Timeouts, forms, names
 from tests.edge_proxy.test_proxy_cloudfront import decrypt, post
 from tests.fixtures_process import eventually_async
 from tests.fixtures_proxy import (
@@ -197,7 +197,14 @@ async def test_idle_client_is_cut_off(canary: Canary, config_dir: Path) -> None:
         assert canary.received == []
         answer = await _stall(stack.url, b"hello", "text/plain")
         assert answer.startswith(b"HTTP/1.1 408")
-        await eventually_async(lambda: canary.aborted == 1)  # the origin saw the upload cut...
+        # buffered before an origin connection was taken: the origin saw nothing of it
+        assert canary.received == [] and canary.aborted == 0
+    async with proxy_stack(
+        canary, config_dir, timeouts=Timeouts(client_idle=0.5), buffering=Buffering(request=False)
+    ) as stack:
+        answer = await _stall(stack.url, b"hello", "text/plain")
+        assert answer.startswith(b"HTTP/1.1 408")
+        await eventually_async(lambda: canary.aborted == 1)  # streamed: the origin saw the upload cut...
         assert canary.received == []  # ... not completed
 
 
