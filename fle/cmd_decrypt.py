@@ -44,6 +44,7 @@ from decryptor import (
 from decryptor import config as settings
 from decryptor.processes import MIN_PROCESS_BATCH
 from keystore import KeystoreError
+from logsafe import escape
 from store import StoreError
 
 from . import cli
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_table(answer))
     for line in error_lines(audit.refused, rows):
-        print(line, file=sys.stderr)
+        print(escape(line), file=sys.stderr)  # a provider id or key name from a ciphertext may hold a newline
     failed = any("error" in row or row.get("errors") for row in rows)
     if audit.refused and audit_path is not None:
         print(f"fle decrypt: the audit lines are in {audit_path}", file=sys.stderr)

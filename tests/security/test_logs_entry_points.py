@@ -204,7 +204,7 @@ async def test_fle_decrypt(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
     ]
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "fle", "--log-level", "DEBUG", "decrypt", "--json"],
+        [sys.executable, "-m", "fle", "--log-level", "DEBUG", "decrypt", "--json", "--audit-file", "-"],
         input="\n".join(lines).encode() + b"\n",
         capture_output=True,
         cwd=ROOT,
