@@ -4,6 +4,8 @@
 the reference proxy, and a one-worker `fle proxy` from each tree (OTHER_TREE is e.g. a `git worktree` of
 the commit before a change), then drives each in turn with wrk (16 connections): the 3-field form with one
 protected field, and the same bytes under a content type no profile applies to (the pass-through path).
+Both proxies run on the stdlib loop (so OTHER_TREE must have `fle proxy --loop`, as every commit since
+issue 17 does): with the other tree on its default, uvloop where installed, the ratio compared two loops.
 Runs are interleaved so that both trees see the same machine; it prints the median CPU µs per request of
 each and the ratio this/other. This is how a change on the request path states its cost (e.g. issue 13's
 hardening: `git worktree add /tmp/before <commit>` then `python -m benchmarks.compare_trees /tmp/before`).
@@ -32,7 +34,7 @@ def main(argv: list[str]) -> int:
         origin = servers.origin()
         config = write_config(Path(tmp) / "config")
         this = servers.fle_proxy(origin, config, name="this")
-        before = servers.fle_proxy(origin, config, name="other", root=other, loop=None)
+        before = servers.fle_proxy(origin, config, name="other", root=other)  # both on asyncio
         reference = servers.reference(origin)
         targets = [
             ("this form", this, FORM_TYPE),
