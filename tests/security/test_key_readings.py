@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import random
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from hypothesis import strategies as st
 
 from testkit.cloudfront import cf_config, cf_profile, cf_public_key, write_config_dir
 from tests.differential_strategies import FORM_CT, FORM_PATTERNS, JSON_CT, JSON_POINTERS, MULTIPART_CT, Probe
-from tests.fixtures_origins import ORIGINS, _free_port, _read_port, _signal_group, _wait_port
+from tests.fixtures_origins import _free_port, _read_port, _wait_port, start_origin, stop_origins
 from tests.fixtures_process import FleProcess
 from tests.harness_capture import Captured, CaptureOrigin, raw_exchange, start_capture, start_proxy
 from tests.harness_check import Protection
@@ -78,15 +77,7 @@ def key_origins() -> Iterator[list[Reader]]:
     try:
         for name, command in commands.items():
             out = Path(os.environ.get("TMPDIR", "/tmp")) / f"key-origin-{os.getpid()}-{len(started)}.out"
-            with out.open("wb") as stdout:
-                process = subprocess.Popen(
-                    command,
-                    cwd=ORIGINS,
-                    env=env,
-                    stdout=stdout,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            process = start_origin(command, env, out)
             started.append((name, process))
             deadline = time.monotonic() + 60
             if command[0] == "php":
@@ -98,13 +89,7 @@ def key_origins() -> Iterator[list[Reader]]:
             readers.append(Reader(name, f"127.0.0.1:{port}"))
         yield readers
     finally:
-        for _, process in started:
-            _signal_group(process, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait(5)
+        stop_origins([process for _, process in started])
 
 
 @dataclass
