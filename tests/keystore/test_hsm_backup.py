@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import esdk
 from tests.fixtures_moto import Aws
+from tests.fixtures_softhsm import init_tokens, softhsm_conf
 
 ROOT = Path(__file__).parents[2]
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -135,13 +136,8 @@ class _Removed:
 
 @pytest.fixture(scope="module")
 def hsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hsm]:
-    if not Path(MODULE).exists() or shutil.which("softhsm2-util") is None:
-        pytest.fail("SoftHSM2 is missing: scripts/install.sh --test installs the Debian package softhsm2")
     root = tmp_path_factory.mktemp("hsm-backup")
-    token_root = root / "tokens"
-    token_root.mkdir()
-    conf = root / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {token_root}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    conf = softhsm_conf(root)
     env = {
         **os.environ,
         "SOFTHSM2_CONF": str(conf),
@@ -149,27 +145,7 @@ def hsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hsm]:
         "FLE_PKCS11_PIN": USER_PIN,
         "FLE_PKCS11_SO_PIN": SO_PIN,
     }
-    dirs = {}
-    for label in TOKENS:
-        before = set(token_root.iterdir())
-        subprocess.run(
-            [
-                "softhsm2-util",
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--pin",
-                USER_PIN,
-                "--so-pin",
-                SO_PIN,
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-            timeout=30,
-        )
-        (dirs[label],) = set(token_root.iterdir()) - before
+    dirs = init_tokens(conf, TOKENS, USER_PIN, SO_PIN)
     made = Hsm(root, env, dirs)
     src = made.keystore("src-any.toml", [("Any", "src", "Any")])
     trusted = made.fle(
