@@ -31,6 +31,16 @@ MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 USER_PIN = "user-pin-52817"  # searched for in every output: never printed or logged
 SO_PIN = "so-pin-90341-officer"
 TOKENS = ("src", "m1", "m2", "late", "stranger")
+# what `fle keys create --backup` makes, and what a restore must keep: never readable, leaving the token
+# only wrapped under a trusted key
+BACKUP_KEY_ATTRS = {
+    "sensitive": True,
+    "extractable": True,
+    "wrap_with_trusted": True,
+    "never_extractable": False,
+    "decrypt": True,
+    "value_readable": False,
+}
 
 
 @dataclass
@@ -185,14 +195,7 @@ def plaintexts(result: subprocess.CompletedProcess[str]) -> list[str | None]:
 def test_create_backup_key_is_extractable_only_under_a_trusted_key(hsm: Hsm) -> None:
     keystore, _ = hsm.create_key("Backed")
     assert 'so_pin_env = "FLE_PKCS11_SO_PIN"' in keystore.read_text()
-    assert hsm.attrs("src", "Backed") == {
-        "sensitive": True,
-        "extractable": True,
-        "wrap_with_trusted": True,
-        "never_extractable": False,
-        "decrypt": True,
-        "value_readable": False,
-    }
+    assert hsm.attrs("src", "Backed") == BACKUP_KEY_ATTRS
     plain, _ = hsm.create_key("Plain", backup=False)
     assert "so_pin_env" not in plain.read_text()
     attrs = hsm.attrs("src", "Plain")
@@ -222,14 +225,7 @@ def test_edge_ciphertext_from_before_the_backup_decrypts_with_only_the_restored_
     member = hsm.keystore("m1-roundtrip.toml", [("RoundTrip", "m1", "RoundTrip")])
     restored = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member))
     assert "restored         FLEDemo/RoundTrip in token 'm1' (proven by a round trip" in restored.stdout
-    assert hsm.attrs("m1", "RoundTrip") == {  # the source's protections, kept
-        "sensitive": True,
-        "extractable": True,
-        "wrap_with_trusted": True,
-        "never_extractable": False,
-        "decrypt": True,
-        "value_readable": False,
-    }
+    assert hsm.attrs("m1", "RoundTrip") == BACKUP_KEY_ATTRS  # the source's protections, kept
     with hsm.removed:
         gone = hsm.decrypt(source, before)
         assert gone.returncode != 0 and "404-555-0150" not in gone.stdout  # the source really is away
