@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,24 +31,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     sub = p.add_subparsers(dest="hsm_command", required=True, metavar="ACTION")
 
-    trust = sub.add_parser(
+    _membership(
+        sub,
         "trust",
-        help="let the member token(s) receive the source token's backups (both security officers' PINs)",
+        "let the member token(s) receive the source token's backups (both security officers' PINs)",
+        run_trust,
     )
-    _source_args(trust)
-    trust.add_argument(
-        "--member", required=True, metavar="DST.toml", help="keystore naming the member token(s)"
+    _membership(
+        sub,
+        "untrust",
+        "stop making backups for the member token(s) (the source's security officer's PIN)",
+        run_untrust,
     )
-    trust.set_defaults(run=run_trust)
-
-    untrust = sub.add_parser(
-        "untrust", help="stop making backups for the member token(s) (the source's security officer's PIN)"
-    )
-    _source_args(untrust)
-    untrust.add_argument(
-        "--member", required=True, metavar="DST.toml", help="keystore naming the member token(s)"
-    )
-    untrust.set_defaults(run=run_untrust)
 
     backup = sub.add_parser("backup", help="write an archive of keys, wrapped for the trusted members")
     _source_args(backup)
@@ -82,6 +77,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--out", metavar="ARCHIVE", help="also keep the archive here (a file or s3://bucket/key)"
     )
     clone.set_defaults(run=run_clone)
+
+
+def _membership(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    run: Callable[[argparse.Namespace], int],
+) -> None:
+    """`trust` and `untrust` take the same arguments: the source and the keystore naming the members."""
+    p = sub.add_parser(name, help=help)
+    _source_args(p)
+    p.add_argument("--member", required=True, metavar="DST.toml", help="keystore naming the member token(s)")
+    p.set_defaults(run=run)
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
@@ -238,23 +246,21 @@ def read_archive_bytes(location: str) -> bytes:
 def run_trust(args: argparse.Namespace) -> int:
     from keystore import hsm_backup
 
-    source, _ = _source(args)
-    try:
-        for member in _members(args.member, source.label):
-            for line in hsm_backup.trust(source, member):
-                print(line)
-    except KeystoreError as e:
-        raise cli.CliError(str(e)) from e
-    return 0
+    return _each_member(args, hsm_backup.trust)
 
 
 def run_untrust(args: argparse.Namespace) -> int:
     from keystore import hsm_backup
 
+    return _each_member(args, hsm_backup.untrust)
+
+
+def _each_member(args: argparse.Namespace, change: Callable[[Token, Token], list[str]]) -> int:
+    """Apply a membership change (trust or untrust) between the source and each member token."""
     source, _ = _source(args)
     try:
         for member in _members(args.member, source.label):
-            for line in hsm_backup.untrust(source, member):
+            for line in change(source, member):
                 print(line)
     except KeystoreError as e:
         raise cli.CliError(str(e)) from e

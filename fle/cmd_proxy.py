@@ -70,95 +70,77 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--access-log", default="-", metavar="PATH", help="JSON access log file ('-': stdout, 'off')"
     )
     limits = p.add_argument_group("limits (defaults: CloudFront's field-level encryption quotas)")
-    limits.add_argument("--max-body-bytes", type=int, default=_DEFAULT_LIMITS.max_body_bytes, metavar="N")
-    limits.add_argument("--max-field-bytes", type=int, default=_DEFAULT_LIMITS.max_field_bytes, metavar="N")
-    limits.add_argument(
-        "--max-encrypted-fields", type=int, default=_DEFAULT_LIMITS.max_encrypted_fields, metavar="N"
-    )
-    limits.add_argument(
+    _count(limits, "--max-body-bytes", _DEFAULT_LIMITS.max_body_bytes)
+    _count(limits, "--max-field-bytes", _DEFAULT_LIMITS.max_field_bytes)
+    _count(limits, "--max-encrypted-fields", _DEFAULT_LIMITS.max_encrypted_fields)
+    _count(
+        limits,
         "--max-fields",
-        type=int,
-        default=_DEFAULT_LIMITS.max_fields,
-        metavar="N",
-        help="fields of a form, or parts of a multipart body, read under a profile",
+        _DEFAULT_LIMITS.max_fields,
+        "fields of a form, or parts of a multipart body, read under a profile",
     )
     times = p.add_argument_group("timeouts, in seconds")
-    times.add_argument(
-        "--origin-connect-timeout", type=float, default=_DEFAULT_TIMEOUTS.origin_connect, metavar="S"
-    )
-    times.add_argument(
-        "--origin-read-timeout", type=float, default=_DEFAULT_TIMEOUTS.origin_read, metavar="S"
-    )
-    times.add_argument(
-        "--client-idle-timeout", type=float, default=_DEFAULT_TIMEOUTS.client_idle, metavar="S"
-    )
-    times.add_argument("--shutdown-timeout", type=float, default=_DEFAULT_TIMEOUTS.shutdown, metavar="S")
-    times.add_argument(
+    _seconds(times, "--origin-connect-timeout", _DEFAULT_TIMEOUTS.origin_connect)
+    _seconds(times, "--origin-read-timeout", _DEFAULT_TIMEOUTS.origin_read)
+    _seconds(times, "--client-idle-timeout", _DEFAULT_TIMEOUTS.client_idle)
+    _seconds(times, "--shutdown-timeout", _DEFAULT_TIMEOUTS.shutdown)
+    _seconds(
+        times,
         "--origin-wait-timeout",
-        type=float,
-        default=_DEFAULT_TIMEOUTS.origin_wait,
-        metavar="S",
-        help="for a free origin connection when all are in use; then 503 OriginBusy",
+        _DEFAULT_TIMEOUTS.origin_wait,
+        "for a free origin connection when all are in use; then 503 OriginBusy",
     )
-    times.add_argument(
+    _seconds(
+        times,
         "--client-write-timeout",
-        type=float,
-        default=_DEFAULT_TIMEOUTS.client_write,
-        metavar="S",
-        help="one write of the answer waiting this long for the client to read cuts the connection",
+        _DEFAULT_TIMEOUTS.client_write,
+        "one write of the answer waiting this long for the client to read cuts the connection",
     )
     client = p.add_argument_group("client connections")
-    client.add_argument("--max-header-bytes", type=int, default=_DEFAULT_CLIENT.max_header_bytes, metavar="N")
-    client.add_argument("--max-headers", type=int, default=_DEFAULT_CLIENT.max_headers, metavar="N")
-    client.add_argument("--header-timeout", type=float, default=_DEFAULT_CLIENT.header_timeout, metavar="S")
-    client.add_argument("--max-connections", type=int, default=_DEFAULT_CLIENT.max_connections, metavar="N")
-    client.add_argument(
+    _count(client, "--max-header-bytes", _DEFAULT_CLIENT.max_header_bytes)
+    _count(client, "--max-headers", _DEFAULT_CLIENT.max_headers)
+    _seconds(client, "--header-timeout", _DEFAULT_CLIENT.header_timeout)
+    _count(client, "--max-connections", _DEFAULT_CLIENT.max_connections)
+    _count(
+        client,
         "--max-client-connections",
-        type=int,
-        default=_DEFAULT_CLIENT.max_client_connections,
-        metavar="N",
-        help="connections open at once from one client address, per worker (0: no limit)",
+        _DEFAULT_CLIENT.max_client_connections,
+        "connections open at once from one client address, per worker (0: no limit)",
     )
     buffers = p.add_argument_group("buffering (a slow client never holds an origin connection)")
-    buffers.add_argument(
+    _on_off(
+        buffers,
         "--request-buffering",
-        choices=("on", "off"),
-        default="on",
-        help="read a request body whole before taking an origin connection (off: stream it)",
+        "read a request body whole before taking an origin connection (off: stream it)",
     )
-    buffers.add_argument(
+    _on_off(
+        buffers,
         "--response-buffering",
-        choices=("on", "off"),
-        default="on",
-        help="read the origin's answer as fast as it comes (off: at the client's pace)",
+        "read the origin's answer as fast as it comes (off: at the client's pace)",
     )
-    buffers.add_argument(
+    _count(
+        buffers,
         "--buffer-memory-bytes",
-        type=int,
-        default=_DEFAULT_BUFFERING.memory_bytes,
-        metavar="N",
-        help="of one body kept in memory; the rest goes to a temporary file",
+        _DEFAULT_BUFFERING.memory_bytes,
+        "of one body kept in memory; the rest goes to a temporary file",
     )
-    buffers.add_argument(
+    _count(
+        buffers,
         "--max-request-buffer-bytes",
-        type=int,
-        default=_DEFAULT_BUFFERING.max_request_bytes,
-        metavar="N",
-        help="largest request body buffered; a larger one is refused (413)",
+        _DEFAULT_BUFFERING.max_request_bytes,
+        "largest request body buffered; a larger one is refused (413)",
     )
-    buffers.add_argument(
+    _count(
+        buffers,
         "--max-response-buffer-bytes",
-        type=int,
-        default=_DEFAULT_BUFFERING.max_response_bytes,
-        metavar="N",
-        help="of one answer buffered ahead of the client",
+        _DEFAULT_BUFFERING.max_response_bytes,
+        "of one answer buffered ahead of the client",
     )
-    buffers.add_argument(
+    _count(
+        buffers,
         "--buffer-disk-bytes",
-        type=int,
-        default=_DEFAULT_BUFFERING.disk_bytes,
-        metavar="N",
-        help="of all buffered bodies in temporary files at once, per worker",
+        _DEFAULT_BUFFERING.disk_bytes,
+        "of all buffered bodies in temporary files at once, per worker",
     )
     buffers.add_argument(
         "--buffer-dir", metavar="DIR", help="for the temporary files (default: $TMPDIR, else /tmp)"
@@ -179,6 +161,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "auto (default) takes uvloop when it is installed",
     )
     p.set_defaults(run=run)
+
+
+# Most of `fle proxy`'s tuning flags are one of these three kinds: one place says how each kind is parsed
+# and shown in --help (a count is an int shown as N, a duration a float in seconds shown as S).
+def _count(group: argparse._ArgumentGroup, flag: str, default: int, help: str | None = None) -> None:
+    group.add_argument(flag, type=int, default=default, metavar="N", help=help)
+
+
+def _seconds(group: argparse._ArgumentGroup, flag: str, default: float, help: str | None = None) -> None:
+    group.add_argument(flag, type=float, default=default, metavar="S", help=help)
+
+
+def _on_off(group: argparse._ArgumentGroup, flag: str, help: str) -> None:
+    group.add_argument(flag, choices=("on", "off"), default="on", help=help)
 
 
 def proxy_settings(

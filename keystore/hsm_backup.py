@@ -39,7 +39,7 @@ from pkcs11 import exceptions as p11e
 
 from .errors import KeystoreError
 from .pkcs11_library import Module
-from .pkcs11_token import TokenSpec, find_token
+from .pkcs11_token import TokenSpec, find_token, private_keys
 
 log = logging.getLogger("keystore.hsm")
 
@@ -145,12 +145,7 @@ def _one(session: Any, attrs: dict[Attribute, Any]) -> Any | None:
 
 
 def _private_key(session: Any, token: Token, ref: KeyRef) -> Any:
-    attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
-    if ref.key_label is not None:
-        attrs[Attribute.LABEL] = ref.key_label
-    if ref.key_id is not None:
-        attrs[Attribute.ID] = ref.key_id
-    keys = list(session.get_objects(attrs))
+    keys = private_keys(session, ref.key_label, ref.key_id)
     if len(keys) != 1:
         what = "no" if not keys else "more than one"
         raise HsmError(

@@ -97,14 +97,20 @@ def log_in(token: Any, spec: TokenSpec) -> Any:
         raise TokenUnavailable(f"PKCS#11 {spec.name}: the token's user PIN is not initialised") from e
 
 
+def private_keys(session: Any, key_label: str | None, key_id: bytes | None) -> list[Any]:
+    """The private keys `session` sees with this label and id (either None: any); the proxy's key pool and
+    `fle hsm` name a key the same way, and each says in its own words when there is not exactly one."""
+    attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
+    if key_label is not None:
+        attrs[Attribute.LABEL] = key_label
+    if key_id is not None:
+        attrs[Attribute.ID] = key_id
+    return list(session.get_objects(attrs))
+
+
 def find_key(session: Any, spec: TokenSpec) -> Any:
     """The one private key `spec` names, as seen by `session`; KeystoreConfigError if not exactly one."""
-    attrs: dict[Attribute, Any] = {Attribute.CLASS: ObjectClass.PRIVATE_KEY}
-    if spec.key_label is not None:
-        attrs[Attribute.LABEL] = spec.key_label
-    if spec.key_id is not None:
-        attrs[Attribute.ID] = spec.key_id
-    keys = list(session.get_objects(attrs))
+    keys = private_keys(session, spec.key_label, spec.key_id)
     if len(keys) != 1:
         what = "no" if not keys else "more than one"
         raise KeystoreConfigError(

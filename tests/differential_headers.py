@@ -32,10 +32,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import strategies as st
 
-from tests.differential_strategies import FORM_CT, FORM_PATTERNS, JSON_CT, JSON_POINTERS, MULTIPART_CT, secret
+from tests.differential_strategies import FORM_CT, JSON_CT, MULTIPART_CT, secret
 from tests.fixtures_origins import Origin
-from tests.fixtures_proxy import cf_config, cf_profile, cf_public_key, write_config_dir
-from tests.harness_capture import Captured
+from tests.harness_capture import Captured, harness_config_dir
 from tests.harness_check import Protection
 
 MAPPED = {FORM_CT: "form", JSON_CT: "json", MULTIPART_CT: "multipart"}  # the harness config's formats
@@ -82,19 +81,7 @@ class HeaderProbe:
 def header_config_dir(directory: Path, key: rsa.RSAPrivateKey) -> Path:
     """The security harness's profiles (form, JSON, multipart), and unknown media types forwarded: the
     configuration in which a body the edge does not read reaches the origin untouched."""
-    config = cf_config(
-        "C1",
-        [(FORM_CT, "PF"), (JSON_CT, "PJ", "JSON"), (MULTIPART_CT, "PM", "Multipart")],
-        forward_unknown_content_type=True,
-    )
-    return write_config_dir(
-        directory,
-        cf_public_key("KA", "KeyA", key),
-        cf_profile("PF", [("KA", "Alpha", list(FORM_PATTERNS))]),
-        cf_profile("PJ", [("KA", "Alpha", list(JSON_POINTERS))]),
-        cf_profile("PM", [("KA", "Alpha", list(FORM_PATTERNS))]),
-        config,
-    )
+    return harness_config_dir(directory, key, forward_unknown_content_type=True)
 
 
 # --- the generator ------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,13 +26,14 @@ from tests.fixtures_origins import (
     FORM,
     JSON,
     MULTIPART,
-    ORIGINS,
     ROOT,
     Origin,
     _free_port,
     _read_port,
-    _signal_group,
     _wait_port,
+    build_go,
+    start_origin,
+    stop_origins,
 )
 
 # (name, family, command, reads); {port} and {go} are filled at start
@@ -46,21 +46,6 @@ DEFAULT_SPECS: list[tuple[str, str, list[str], frozenset[str]]] = [
 ]  # fmt: skip
 
 
-def _build_go(tmp: Path) -> Path:
-    binary = tmp / "go_defaults"
-    env = {
-        **os.environ,
-        "GOCACHE": str(tmp / "gocache"),
-        "GOPATH": str(tmp / "gopath"),
-        "GO111MODULE": "off",
-        "CGO_ENABLED": "0",
-    }
-    subprocess.run(
-        ["go", "build", "-o", str(binary), "go_defaults.go"], cwd=ORIGINS, env=env, check=True, timeout=300
-    )
-    return binary
-
-
 @contextmanager
 def running_default_origins(tmp: Path, names: tuple[str, ...] | None = None) -> Iterator[list[Origin]]:
     """Start the default-reading origins (all, or those named), yield them, stop them."""
@@ -68,7 +53,7 @@ def running_default_origins(tmp: Path, names: tuple[str, ...] | None = None) -> 
     tools = {"go" if spec[2][0] == "{go}" else spec[2][0] for spec in specs}
     for tool in tools:
         assert shutil.which(tool), f"{tool} is not installed (scripts/install.sh --test installs it)"
-    go = _build_go(tmp) if "go" in tools else None
+    go = build_go(tmp, "go_defaults") if "go" in tools else None
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PHP_CLI_SERVER_WORKERS": "4", "TMPDIR": str(tmp)}
     started: list[tuple[subprocess.Popen[bytes], int, Path, tuple[str, str, frozenset[str]]]] = []
     try:
@@ -76,15 +61,7 @@ def running_default_origins(tmp: Path, names: tuple[str, ...] | None = None) -> 
             port = _free_port() if any("{port}" in c for c in command) else 0
             argv = [c.format(port=port, go=go) for c in command]
             out = tmp / f"{name}.out"
-            with out.open("wb") as stdout:
-                process = subprocess.Popen(  # own group: PHP's workers are stopped with it
-                    argv,
-                    cwd=ORIGINS,
-                    env=env,
-                    stdout=stdout,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            process = start_origin(argv, env, out)
             started.append((process, port, out, (name, family, reads)))
         deadline = time.monotonic() + 60
         origins = []
@@ -96,15 +73,7 @@ def running_default_origins(tmp: Path, names: tuple[str, ...] | None = None) -> 
             origins.append(Origin(name, family, f"http://127.0.0.1:{port}", reads))
         yield origins
     finally:
-        for process, *_ in started:
-            _signal_group(process, signal.SIGTERM)
-        for process, *_ in started:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait(5)
-            _signal_group(process, signal.SIGKILL)
+        stop_origins([process for process, *_ in started])
 
 
 @pytest.fixture(scope="session")

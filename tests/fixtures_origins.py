@@ -88,9 +88,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _build_go(tmp: Path) -> Path:
-    """`go build` of the stdlib-only origin, with GOCACHE/GOPATH in tmp (nothing written outside it)."""
-    binary = tmp / "go_origin"
+def build_go(tmp: Path, stem: str = "go_origin") -> Path:
+    """`go build` of the stdlib-only origin tests/origins/{stem}.go, with GOCACHE/GOPATH in tmp (nothing
+    written outside it)."""
+    binary = tmp / stem
     env = {
         **os.environ,
         "GOCACHE": str(tmp / "gocache"),
@@ -99,7 +100,7 @@ def _build_go(tmp: Path) -> Path:
         "CGO_ENABLED": "0",
     }
     subprocess.run(
-        ["go", "build", "-o", str(binary), "go_origin.go"], cwd=ORIGINS, env=env, check=True, timeout=300
+        ["go", "build", "-o", str(binary), f"{stem}.go"], cwd=ORIGINS, env=env, check=True, timeout=300
     )
     return binary
 
@@ -152,7 +153,7 @@ def running_origins(tmp: Path) -> Iterator[list[Origin]]:
     """Start every origin (building the Go and Java ones into `tmp`), yield their readings, stop them."""
     for tool in ("node", "php", "ruby", "go", "java", "javac"):
         assert shutil.which(tool), f"{tool} is not installed (scripts/install.sh --test installs it)"
-    go = _build_go(tmp)
+    go = build_go(tmp)
     java_cp = _build_java(tmp)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PHP_CLI_SERVER_WORKERS": "4", "TMPDIR": str(tmp)}
     started: dict[tuple[str, ...], tuple[subprocess.Popen[bytes], int]] = {}
@@ -165,15 +166,7 @@ def running_origins(tmp: Path) -> Iterator[list[Origin]]:
                 port = _free_port() if any("{port}" in c for c in command) else 0
                 argv = [c.format(port=port, go=go, java_cp=java_cp, tmp=tmp) for c in command]
                 out = tmp / f"{name}.out"
-                with out.open("wb") as stdout:
-                    process = subprocess.Popen(  # own group: PHP's workers are stopped with it
-                        argv,
-                        cwd=ORIGINS,
-                        env=env,
-                        stdout=stdout,
-                        stderr=subprocess.DEVNULL,
-                        start_new_session=True,
-                    )
+                process = start_origin(argv, env, out)
                 started[key] = (process, port)
                 pending.append((key, process, port, out))
         deadline = time.monotonic() + 60
@@ -187,15 +180,30 @@ def running_origins(tmp: Path) -> Iterator[list[Origin]]:
             origins.append(Origin(name, family, f"http://127.0.0.1:{port}{prefix}", reads))
         yield origins
     finally:
-        for process, _ in started.values():
-            _signal_group(process, signal.SIGTERM)
-        for process, _ in started.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait(5)
-            _signal_group(process, signal.SIGKILL)  # workers left behind by their parent
+        stop_origins([process for process, _ in started.values()])
+
+
+def start_origin(argv: list[str], env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
+    """One origin process in tests/origins, its stdout (where it prints `LISTENING <port>`) to `out`, in a
+    process group of its own: PHP's workers are stopped with it."""
+    with out.open("wb") as stdout:
+        return subprocess.Popen(
+            argv, cwd=ORIGINS, env=env, stdout=stdout, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+
+
+def stop_origins(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every origin's group, give each 10 s then SIGKILL it; last, SIGKILL each group again for
+    workers left behind by their parent."""
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait(5)
+        _signal_group(process, signal.SIGKILL)
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,28 +86,42 @@ def import_key(module: str, token_label: str, key: rsa.RSAPrivateKey, label: str
         session.create_object(attrs)
 
 
-@pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
+def softhsm_conf(root: Path) -> Path:
+    """A SoftHSM2 configuration of its own under `root` (tokens in root/tokens, files, errors only logged);
+    fails the test when SoftHSM2 is not installed."""
     if not Path(SOFTHSM_MODULE).exists() or shutil.which("softhsm2-util") is None:
         pytest.fail("SoftHSM2 is missing: scripts/install.sh --test installs the Debian package softhsm2")
-    root = tmp_path_factory.mktemp("softhsm")
     token_root = root / "tokens"
     token_root.mkdir()
     conf = root / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {token_root}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    saved = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    token_dirs: dict[str, Path] = {}
-    for label in TOKENS:
+    return conf
+
+
+def init_tokens(conf: Path, labels: Iterable[str], pin: str, so_pin: str) -> dict[str, Path]:
+    """`softhsm2-util --init-token` of each label under `conf`; the directory each token got."""
+    token_root = conf.parent / "tokens"
+    env = {**os.environ, "SOFTHSM2_CONF": str(conf)}
+    dirs: dict[str, Path] = {}
+    for label in labels:
         before = set(token_root.iterdir())
         subprocess.run(
-            ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", SO_PIN],
+            ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", so_pin],
             check=True,
             capture_output=True,
+            env=env,
             timeout=30,
         )
-        (new,) = set(token_root.iterdir()) - before
-        token_dirs[label] = new
+        (dirs[label],) = set(token_root.iterdir()) - before
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
+    conf = softhsm_conf(tmp_path_factory.mktemp("softhsm"))
+    saved = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    token_dirs = init_tokens(conf, TOKENS, PIN, SO_PIN)
     cluster_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     for label in ("fle-a", "fle-b"):
         import_key(SOFTHSM_MODULE, label, cluster_key, CLUSTER_KEY_LABEL)

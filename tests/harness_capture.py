@@ -14,12 +14,17 @@ import socketserver
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.differential_strategies import FORM_CT, FORM_PATTERNS, JSON_CT, JSON_POINTERS, MULTIPART_CT
 from tests.fixtures_origins import Origin
 from tests.fixtures_process import FleProcess, fle
+from tests.fixtures_proxy import cf_config, cf_profile, cf_public_key, write_config_dir
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,43 @@ def start_proxy(config_dir: Path, origin_url: str, log: Path) -> tuple[FleProces
     )  # fmt: skip
     process.wait_for("proxy listening on", timeout=30)
     return process, process.url("proxy")
+
+
+def harness_config_dir(
+    directory: Path, key: rsa.RSAPrivateKey, *, forward_unknown_content_type: bool = False
+) -> Path:
+    """The harnesses' configuration: form, multipart and JSON each mapped to a profile (a plain name, a
+    wildcard, a bracketed name); with `forward_unknown_content_type` a body of another media type reaches
+    the origin untouched (the header harness)."""
+    config = cf_config(
+        "C1",
+        [(FORM_CT, "PF"), (JSON_CT, "PJ", "JSON"), (MULTIPART_CT, "PM", "Multipart")],
+        forward_unknown_content_type=forward_unknown_content_type,
+    )
+    return write_config_dir(
+        directory,
+        cf_public_key("KA", "KeyA", key),
+        cf_profile("PF", [("KA", "Alpha", list(FORM_PATTERNS))]),
+        cf_profile("PJ", [("KA", "Alpha", list(JSON_POINTERS))]),
+        cf_profile("PM", [("KA", "Alpha", list(FORM_PATTERNS))]),
+        config,
+    )
+
+
+@contextmanager
+def proxy_to_capture(config_dir: Path, log: Path) -> Iterator[tuple[str, CaptureOrigin]]:
+    """A capture origin and `fle proxy --workers 1` forwarding to it: the proxy's URL and the capture, both
+    stopped when the block ends (every harness, test or long run, is set up this way)."""
+    capture, server = start_capture()
+    try:
+        process, url = start_proxy(config_dir, capture.url, log)
+        try:
+            yield url, capture
+        finally:
+            process.stop(timeout=15)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def raw_exchange(url: str, request: bytes, timeout: float = 20.0) -> tuple[int, bytes]:

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from tests.differential_strategies import HOSTILE, Probe
 from tests.fixtures_origins import running_origins
-from tests.harness_capture import raw_exchange, replay, start_capture, start_proxy
+from tests.harness_capture import harness_config_dir, proxy_to_capture, raw_exchange, replay
 from tests.harness_check import leaks
-from tests.security.test_security_harness import PROTECTION, harness_config_dir
+from tests.security.test_security_harness import PROTECTION
 
 
 def main() -> int:
@@ -37,9 +37,7 @@ def main() -> int:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with tempfile.TemporaryDirectory() as tmp_name, running_origins(Path(tmp_name)) as origins:
         tmp = Path(tmp_name)
-        capture, server = start_capture()
-        process, url = start_proxy(harness_config_dir(tmp / "cfg", key), capture.url, tmp / "proxy.log")
-        try:
+        with proxy_to_capture(harness_config_dir(tmp / "cfg", key), tmp / "proxy.log") as (url, capture):
             total_findings = 0
             for kind in args.kinds.split(","):
                 outcomes: Counter[str] = Counter()
@@ -86,9 +84,6 @@ def main() -> int:
                     print(f"   {group}: {' '.join(sorted(names))}")
                 total_findings += len(findings)
             print(f"\n{total_findings} distinct (shape, origin) findings")
-        finally:
-            process.stop(timeout=15)
-            server.shutdown()
     return 0
 
 

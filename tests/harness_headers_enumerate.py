@@ -31,7 +31,7 @@ from tests.differential_headers import (
     replay_verbatim,
 )
 from tests.fixtures_default_origins import running_default_origins
-from tests.harness_capture import start_capture, start_proxy
+from tests.harness_capture import proxy_to_capture
 from tests.security.test_security_harness import PROTECTION
 
 
@@ -45,12 +45,10 @@ def main() -> int:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with tempfile.TemporaryDirectory() as tmp_name, running_default_origins(Path(tmp_name)) as origins:
         tmp = Path(tmp_name)
-        capture, server = start_capture()
-        process, url = start_proxy(header_config_dir(tmp / "cfg", key), capture.url, tmp / "proxy.log")
         outcomes: Counter[str] = Counter()
         findings: dict[str, HeaderProbe] = {}
-        started = time.monotonic()
-        try:
+        with proxy_to_capture(header_config_dir(tmp / "cfg", key), tmp / "proxy.log") as (url, capture):
+            started = time.monotonic()
 
             @seed(args.seed)
             @settings(
@@ -83,9 +81,6 @@ def main() -> int:
                         findings[shape] = probe
 
             run()
-        finally:
-            process.stop(timeout=15)
-            server.shutdown()
         elapsed = time.monotonic() - started
         print(f"{args.examples} probes (seed {args.seed}) in {elapsed:.0f} s")
         for outcome, count in sorted(outcomes.items()):

@@ -18,7 +18,6 @@ import http.client
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import Buffering
 from tests.fixtures_default_origins import running_default_origins
-from tests.fixtures_origins import ORIGINS, ROOT, Origin, _read_port, _signal_group
+from tests.fixtures_origins import ROOT, Origin, _read_port, start_origin, stop_origins
 from tests.fixtures_proxy import Canary, cf_config, cf_profile, cf_public_key, proxy_stack, write_config_dir
 from tests.harness_check import is_ciphertext
 
@@ -68,16 +67,11 @@ def django_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Django's own development server reading request.POST (tests/origins/django_origin.py)."""
     out = tmp_path_factory.mktemp("django") / "django.out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with out.open("wb") as stdout:
-        process = subprocess.Popen(
-            [sys.executable, "django_origin.py"],
-            cwd=ORIGINS, env=env, stdout=stdout, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+    process = start_origin([sys.executable, "django_origin.py"], env, out)
     try:
         yield f"http://127.0.0.1:{_read_port(process, out, time.monotonic() + 60)}"
     finally:
-        _signal_group(process, 15)
-        process.wait(10)
+        stop_origins([process])
 
 
 async def exchange(url: str, data: bytes, timeout: float = 10.0) -> bytes:

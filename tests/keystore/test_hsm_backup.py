@@ -24,12 +24,23 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import esdk
 from tests.fixtures_moto import Aws
+from tests.fixtures_softhsm import init_tokens, softhsm_conf
 
 ROOT = Path(__file__).parents[2]
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 USER_PIN = "user-pin-52817"  # searched for in every output: never printed or logged
 SO_PIN = "so-pin-90341-officer"
 TOKENS = ("src", "m1", "m2", "late", "stranger")
+# what `fle keys create --backup` makes, and what a restore must keep: never readable, leaving the token
+# only wrapped under a trusted key
+BACKUP_KEY_ATTRS = {
+    "sensitive": True,
+    "extractable": True,
+    "wrap_with_trusted": True,
+    "never_extractable": False,
+    "decrypt": True,
+    "value_readable": False,
+}
 
 
 @dataclass
@@ -54,6 +65,15 @@ class Hsm:
         if check:
             assert result.returncode == 0, result.stdout + result.stderr
         return result
+
+    def refused_restore(self, archive: Path, keystore: Path) -> str:
+        """`fle hsm restore` of `archive` into the tokens `keystore` names, which must refuse (status 2):
+        its stderr, for the caller to check why."""
+        refused = self.fle(
+            "hsm", "restore", "--archive", str(archive), "--keystore", str(keystore), check=False
+        )
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        return refused.stderr
 
     def probe(self, *args: str) -> str:
         result = subprocess.run(
@@ -135,13 +155,8 @@ class _Removed:
 
 @pytest.fixture(scope="module")
 def hsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hsm]:
-    if not Path(MODULE).exists() or shutil.which("softhsm2-util") is None:
-        pytest.fail("SoftHSM2 is missing: scripts/install.sh --test installs the Debian package softhsm2")
     root = tmp_path_factory.mktemp("hsm-backup")
-    token_root = root / "tokens"
-    token_root.mkdir()
-    conf = root / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {token_root}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    conf = softhsm_conf(root)
     env = {
         **os.environ,
         "SOFTHSM2_CONF": str(conf),
@@ -149,27 +164,7 @@ def hsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hsm]:
         "FLE_PKCS11_PIN": USER_PIN,
         "FLE_PKCS11_SO_PIN": SO_PIN,
     }
-    dirs = {}
-    for label in TOKENS:
-        before = set(token_root.iterdir())
-        subprocess.run(
-            [
-                "softhsm2-util",
-                "--init-token",
-                "--free",
-                "--label",
-                label,
-                "--pin",
-                USER_PIN,
-                "--so-pin",
-                SO_PIN,
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-            timeout=30,
-        )
-        (dirs[label],) = set(token_root.iterdir()) - before
+    dirs = init_tokens(conf, TOKENS, USER_PIN, SO_PIN)
     made = Hsm(root, env, dirs)
     src = made.keystore("src-any.toml", [("Any", "src", "Any")])
     trusted = made.fle(
@@ -200,14 +195,7 @@ def plaintexts(result: subprocess.CompletedProcess[str]) -> list[str | None]:
 def test_create_backup_key_is_extractable_only_under_a_trusted_key(hsm: Hsm) -> None:
     keystore, _ = hsm.create_key("Backed")
     assert 'so_pin_env = "FLE_PKCS11_SO_PIN"' in keystore.read_text()
-    assert hsm.attrs("src", "Backed") == {
-        "sensitive": True,
-        "extractable": True,
-        "wrap_with_trusted": True,
-        "never_extractable": False,
-        "decrypt": True,
-        "value_readable": False,
-    }
+    assert hsm.attrs("src", "Backed") == BACKUP_KEY_ATTRS
     plain, _ = hsm.create_key("Plain", backup=False)
     assert "so_pin_env" not in plain.read_text()
     attrs = hsm.attrs("src", "Plain")
@@ -237,14 +225,7 @@ def test_edge_ciphertext_from_before_the_backup_decrypts_with_only_the_restored_
     member = hsm.keystore("m1-roundtrip.toml", [("RoundTrip", "m1", "RoundTrip")])
     restored = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member))
     assert "restored         FLEDemo/RoundTrip in token 'm1' (proven by a round trip" in restored.stdout
-    assert hsm.attrs("m1", "RoundTrip") == {  # the source's protections, kept
-        "sensitive": True,
-        "extractable": True,
-        "wrap_with_trusted": True,
-        "never_extractable": False,
-        "decrypt": True,
-        "value_readable": False,
-    }
+    assert hsm.attrs("m1", "RoundTrip") == BACKUP_KEY_ATTRS  # the source's protections, kept
     with hsm.removed:
         gone = hsm.decrypt(source, before)
         assert gone.returncode != 0 and "404-555-0150" not in gone.stdout  # the source really is away
@@ -260,9 +241,8 @@ def test_edge_ciphertext_from_before_the_backup_decrypts_with_only_the_restored_
     partial = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(wider))
     assert "not in archive   FLEDemo/Elsewhere in token 'm1'" in partial.stdout
     none = hsm.keystore("m1-none.toml", [("Elsewhere", "m1", "Elsewhere")])
-    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(none), check=False)
-    assert refused.returncode == 2
-    assert "the archive holds none of the keystore's keys (it holds FLEDemo/RoundTrip)" in refused.stderr
+    refused = hsm.refused_restore(archive, none)
+    assert "the archive holds none of the keystore's keys (it holds FLEDemo/RoundTrip)" in refused
 
 
 def test_the_archive_holds_no_key_material(hsm: Hsm) -> None:
@@ -335,18 +315,16 @@ def test_a_changed_archive_is_refused_and_nothing_restored(hsm: Hsm, change: str
     else:
         outer["manifest"] = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
     archive.write_text(json.dumps(outer))
-    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member), check=False)
-    assert refused.returncode == 2
-    assert "the archive was changed after it was made: its signature does not verify" in refused.stderr
+    refused = hsm.refused_restore(archive, member)
+    assert "the archive was changed after it was made: its signature does not verify" in refused
     assert hsm.count("m1", name) == 0
 
 
 def test_a_token_without_the_trust_cannot_restore(hsm: Hsm) -> None:
     archive, _ = _one_key_archive(hsm, "ForStranger")
     stranger = hsm.keystore("stranger.toml", [("ForStranger", "stranger", "ForStranger")])
-    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(stranger), check=False)
-    assert refused.returncode == 2
-    assert "token 'stranger' does not trust the archive's source" in refused.stderr
+    refused = hsm.refused_restore(archive, stranger)
+    assert "token 'stranger' does not trust the archive's source" in refused
     assert hsm.count("stranger", "ForStranger") == 0
 
 
@@ -364,9 +342,8 @@ def test_an_archive_for_other_members_is_refused(hsm: Hsm) -> None:
         str(hsm.keystore("late-t.toml", [("X", "late", "X")])),
     )
     member = hsm.keystore("late.toml", [("NotForLate", "late", "NotForLate")])
-    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member), check=False)
-    assert refused.returncode == 2
-    assert "the archive was not made for token 'late'" in refused.stderr
+    refused = hsm.refused_restore(archive, member)
+    assert "the archive was not made for token 'late'" in refused
     assert hsm.count("late", "NotForLate") == 0
 
 
@@ -379,8 +356,8 @@ def test_untrust_stops_backups_for_a_member(hsm: Hsm) -> None:
     archive, _ = _one_key_archive(hsm, "AfterUntrust")
     assert len(json.loads(json.loads(archive.read_text())["manifest"])["members"]) >= 1  # m1 still
     member = hsm.keystore("late-after.toml", [("AfterUntrust", "late", "AfterUntrust")])
-    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member), check=False)
-    assert refused.returncode == 2 and "the archive was not made for token 'late'" in refused.stderr
+    refused = hsm.refused_restore(archive, member)
+    assert "the archive was not made for token 'late'" in refused
     again = hsm.fle("hsm", "untrust", "--keystore", str(src), "--member", str(late))
     assert "src does not make backups for late" in again.stdout
 
@@ -389,17 +366,16 @@ def test_an_older_archive_is_refused_unless_allow_older(hsm: Hsm) -> None:
     older, member_older = _one_key_archive(hsm, "Older")
     newer, member_newer = _one_key_archive(hsm, "Newer")
     hsm.fle("hsm", "restore", "--archive", str(newer), "--keystore", str(member_newer))
-    refused = hsm.fle("hsm", "restore", "--archive", str(older), "--keystore", str(member_older), check=False)
-    assert refused.returncode == 2
-    assert "this archive is backup" in refused.stderr and "older. Give --allow-older" in refused.stderr
+    refused = hsm.refused_restore(older, member_older)
+    assert "this archive is backup" in refused and "older. Give --allow-older" in refused
     assert hsm.count("m1", "Older") == 0
     allowed = hsm.fle(
         "hsm", "restore", "--archive", str(older), "--keystore", str(member_older), "--allow-older"
     )
     assert "restored         FLEDemo/Older in token 'm1'" in allowed.stdout
     # the newer archive is still the last restored: the older one again is refused
-    again = hsm.fle("hsm", "restore", "--archive", str(older), "--keystore", str(member_older), check=False)
-    assert again.returncode == 2 and "older" in again.stderr
+    again = hsm.refused_restore(older, member_older)
+    assert "older" in again
 
 
 def test_nothing_is_half_restored(hsm: Hsm) -> None:
@@ -411,8 +387,8 @@ def test_nothing_is_half_restored(hsm: Hsm) -> None:
     hsm.fle("hsm", "backup", "--keystore", str(source), "--out", str(archive))
     # m1 is trusted, the stranger is not: nothing goes to m1 either
     both = hsm.keystore("half-both.toml", [("HalfA", "m1", "HalfA"), ("HalfB", ["m1", "stranger"], "HalfB")])
-    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(both), check=False)
-    assert refused.returncode == 2 and "token 'stranger' does not trust" in refused.stderr
+    refused = hsm.refused_restore(archive, both)
+    assert "token 'stranger' does not trust" in refused
     # m1 already holds a different key under the second label: the first is not restored either
     clash = hsm.keystore("half-clash.toml", [("HalfA", "m1", "HalfA"), ("HalfB", "m1", "RoundTripClash")])
     hsm.probe(
@@ -421,9 +397,8 @@ def test_nothing_is_half_restored(hsm: Hsm) -> None:
         "RoundTripClash",
         str(_der(hsm, rsa.generate_private_key(public_exponent=65537, key_size=2048))),
     )
-    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(clash), check=False)
-    assert refused.returncode == 2
-    assert "already holds a different private key labelled 'RoundTripClash'" in refused.stderr
+    refused = hsm.refused_restore(archive, clash)
+    assert "already holds a different private key labelled 'RoundTripClash'" in refused
     assert hsm.count("m1", "HalfA") == 0 and hsm.count("m1", "HalfB") == 0
     assert first.public_numbers() != second.public_numbers()
 
@@ -443,9 +418,8 @@ def test_a_key_that_fails_its_proof_takes_back_the_whole_restore(hsm: Hsm) -> No
     archive = hsm.root / "proof.json"
     hsm.fle("hsm", "backup", "--keystore", str(source), "--out", str(archive))
     member = hsm.keystore("m1-proof.toml", [("ProofA", "m1", "ProofA"), ("ProofB", "m1", "ProofB")])
-    refused = hsm.fle("hsm", "restore", "--archive", str(archive), "--keystore", str(member), check=False)
-    assert refused.returncode == 2
-    assert "FLEDemo/ProofB in token 'm1': the round trip with its public key failed" in refused.stderr
+    refused = hsm.refused_restore(archive, member)
+    assert "FLEDemo/ProofB in token 'm1': the round trip with its public key failed" in refused
     assert hsm.count("m1", "ProofA") == 0 and hsm.count("m1", "ProofB") == 0
 
 

@@ -3,21 +3,7 @@
 // built-in server, `php -S`). Answers the canonical JSON (common.py) plus "view" (the media type, framing
 // and body size PHP saw; php://input is empty for multipart, which PHP consumed) and "reads_as".
 
-function walk(array $path, $value, array &$out): void {
-    if (is_array($value)) {
-        foreach ($value as $k => $v) walk(array_merge($path, [strval($k)]), $v, $out);
-    } else {
-        $out[] = [$path, is_string($value) ? $value : json_encode($value)];
-    }
-}
-
-function walk_files(array $path, $name, $tmp, $error, array &$out): void {
-    if (is_array($name)) {
-        foreach ($name as $k => $n) walk_files(array_merge($path, [strval($k)]), $n, $tmp[$k], $error[$k], $out);
-    } else {
-        $out[] = [$path, $name, $error === UPLOAD_ERR_OK ? file_get_contents($tmp) : ''];
-    }
-}
+require_once __DIR__ . '/php_common.php';
 
 $type = strtolower(trim(explode(';', $_SERVER['CONTENT_TYPE'] ?? '')[0]));
 $input = file_get_contents('php://input');

@@ -3,21 +3,7 @@
 // (name mangling, brackets, max_input_vars), JSON bodies with json_decode(php://input) (PHP's only reader).
 // Canonical answer: see common.py; values not valid UTF-8 get U+FFFD (JSON_INVALID_UTF8_SUBSTITUTE).
 
-function walk(array $path, $value, array &$out): void {
-    if (is_array($value)) {
-        foreach ($value as $k => $v) walk(array_merge($path, [strval($k)]), $v, $out);
-    } else {
-        $out[] = [$path, is_string($value) ? $value : json_encode($value)];
-    }
-}
-
-function walk_files(array $path, $name, $tmp, $error, array &$out): void {
-    if (is_array($name)) {
-        foreach ($name as $k => $n) walk_files(array_merge($path, [strval($k)]), $n, $tmp[$k], $error[$k], $out);
-    } else {
-        $out[] = [$path, $name, $error === UPLOAD_ERR_OK ? file_get_contents($tmp) : ''];
-    }
-}
+require_once __DIR__ . '/php_common.php';
 
 function reply(int $status, array $body): void {
     http_response_code($status);

@@ -2,22 +2,7 @@
 # for any request, whatever its media type (Rack 2.2 reads a POST without Content-Type as a form). Answers the
 # canonical JSON of common.py plus "view": the media type, framing and body size this origin saw, and
 # "reads_as": the body format Rack parsed ("form", "multipart" or "" for none).
-require 'json'
-require 'rack'
-require 'webrick'
-require 'rack/handler/webrick'
-
-def walk(path, value, fields, files)
-  if value.is_a?(Hash) && value.key?(:tempfile)
-    files << [path, value[:filename].to_s.dup.force_encoding('UTF-8').scrub, value[:tempfile].read.force_encoding('UTF-8').scrub]
-  elsif value.is_a?(Hash)
-    value.each { |k, v| walk(path + [k.to_s], v, fields, files) }
-  elsif value.is_a?(Array)
-    value.each_with_index { |v, i| walk(path + [i.to_s], v, fields, files) }
-  else
-    fields << [path, value.to_s.dup.force_encoding('UTF-8').scrub]
-  end
-end
+require_relative 'rack_common'
 
 APP = lambda do |env|
   request = Rack::Request.new(env)
@@ -43,10 +28,4 @@ APP = lambda do |env|
   end
 end
 
-server = WEBrick::HTTPServer.new(BindAddress: '127.0.0.1', Port: 0, Logger: WEBrick::Log.new(File::NULL),
-                                 AccessLog: [])
-server.mount '/', Rack::Handler::WEBrick, APP
-$stdout.puts "LISTENING #{server.config[:Port]}"
-$stdout.flush
-trap('TERM') { server.shutdown }
-server.start
+serve(APP)

@@ -25,7 +25,7 @@ from tests.differential_headers import (
 )
 from tests.differential_strategies import JSON_CT, secret
 from tests.fixtures_origins import Origin
-from tests.harness_capture import Captured, CaptureOrigin, start_capture, start_proxy
+from tests.harness_capture import Captured, CaptureOrigin, proxy_to_capture
 from tests.security.test_security_harness import PROTECTION
 
 pytestmark = pytest.mark.timeout(600)
@@ -56,14 +56,8 @@ def header_harness(
     tmp_path_factory: pytest.TempPathFactory, rsa_key: rsa.RSAPrivateKey, default_origins: list[Origin]
 ) -> Iterator[HeaderHarness]:
     tmp = tmp_path_factory.mktemp("header-harness")
-    capture, server = start_capture()
-    process, url = start_proxy(header_config_dir(tmp / "cfg", rsa_key), capture.url, tmp / "proxy.log")
-    try:
+    with proxy_to_capture(header_config_dir(tmp / "cfg", rsa_key), tmp / "proxy.log") as (url, capture):
         yield HeaderHarness(url, capture, default_origins)
-    finally:
-        process.stop(timeout=15)
-        server.shutdown()
-        server.server_close()
 
 
 def test_generated_heads_are_read_by_every_origin_as_by_the_edge(header_harness: HeaderHarness) -> None:

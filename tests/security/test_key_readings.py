@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import random
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -28,11 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from testkit.cloudfront import cf_config, cf_profile, cf_public_key, write_config_dir
-from tests.differential_strategies import FORM_CT, FORM_PATTERNS, JSON_CT, JSON_POINTERS, MULTIPART_CT, Probe
-from tests.fixtures_origins import ORIGINS, _free_port, _read_port, _signal_group, _wait_port
-from tests.fixtures_process import FleProcess
-from tests.harness_capture import Captured, CaptureOrigin, raw_exchange, start_capture, start_proxy
+from tests.differential_strategies import FORM_PATTERNS, JSON_CT, JSON_POINTERS, MULTIPART_CT, Probe
+from tests.fixtures_origins import _free_port, _read_port, _wait_port, start_origin, stop_origins
+from tests.harness_capture import Captured, CaptureOrigin, harness_config_dir, proxy_to_capture, raw_exchange
 from tests.harness_check import Protection
 from tests.key_readings_strategies import (
     READS,
@@ -78,15 +75,7 @@ def key_origins() -> Iterator[list[Reader]]:
     try:
         for name, command in commands.items():
             out = Path(os.environ.get("TMPDIR", "/tmp")) / f"key-origin-{os.getpid()}-{len(started)}.out"
-            with out.open("wb") as stdout:
-                process = subprocess.Popen(
-                    command,
-                    cwd=ORIGINS,
-                    env=env,
-                    stdout=stdout,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            process = start_origin(command, env, out)
             started.append((name, process))
             deadline = time.monotonic() + 60
             if command[0] == "php":
@@ -98,13 +87,7 @@ def key_origins() -> Iterator[list[Reader]]:
             readers.append(Reader(name, f"127.0.0.1:{port}"))
         yield readers
     finally:
-        for _, process in started:
-            _signal_group(process, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait(5)
+        stop_origins([process for _, process in started])
 
 
 @dataclass
@@ -124,24 +107,8 @@ def key_harness(
     tmp_path_factory: pytest.TempPathFactory, rsa_key: rsa.RSAPrivateKey, key_origins: list[Reader]
 ) -> Iterator[KeyHarness]:
     tmp = tmp_path_factory.mktemp("keys")
-    config = cf_config("C1", [(FORM_CT, "PF"), (JSON_CT, "PJ", "JSON"), (MULTIPART_CT, "PM", "Multipart")])
-    config_dir = write_config_dir(
-        tmp / "cfg",
-        cf_public_key("KA", "KeyA", rsa_key),
-        cf_profile("PF", [("KA", "Alpha", list(FORM_PATTERNS))]),
-        cf_profile("PJ", [("KA", "Alpha", list(JSON_POINTERS))]),
-        cf_profile("PM", [("KA", "Alpha", list(FORM_PATTERNS))]),
-        config,
-    )
-    capture, server = start_capture()
-    process: FleProcess
-    process, url = start_proxy(config_dir, capture.url, tmp / "proxy.log")
-    try:
+    with proxy_to_capture(harness_config_dir(tmp / "cfg", rsa_key), tmp / "proxy.log") as (url, capture):
         yield KeyHarness(url, capture, key_origins)
-    finally:
-        process.stop(timeout=15)
-        server.shutdown()
-        server.server_close()
 
 
 def read(readers: list[Reader], content_type: str, body: bytes) -> list[Reading]:

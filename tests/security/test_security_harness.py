@@ -16,7 +16,6 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -36,16 +35,15 @@ from tests.differential_strategies import (
     secret,
 )
 from tests.fixtures_origins import Origin
-from tests.fixtures_proxy import cf_config, cf_profile, cf_public_key, write_config_dir
 from tests.harness_capture import (
     Captured,
     CaptureOrigin,
     Parse,
+    harness_config_dir,
+    proxy_to_capture,
     raw_exchange,
     replay,
     replay_raw,
-    start_capture,
-    start_proxy,
 )
 from tests.harness_check import Protection, is_ciphertext, leaks
 
@@ -67,19 +65,6 @@ SETTINGS = settings(
 )
 
 
-def harness_config_dir(directory: Path, key: rsa.RSAPrivateKey) -> Path:
-    """Form, multipart and JSON each mapped to a profile: a plain name, a wildcard, a bracketed name."""
-    config = cf_config("C1", [(FORM_CT, "PF"), (JSON_CT, "PJ", "JSON"), (MULTIPART_CT, "PM", "Multipart")])
-    return write_config_dir(
-        directory,
-        cf_public_key("KA", "KeyA", key),
-        cf_profile("PF", [("KA", "Alpha", list(FORM_PATTERNS))]),
-        cf_profile("PJ", [("KA", "Alpha", list(JSON_POINTERS))]),
-        cf_profile("PM", [("KA", "Alpha", list(FORM_PATTERNS))]),
-        config,
-    )
-
-
 @dataclass
 class Harness:
     proxy_url: str
@@ -98,14 +83,8 @@ def harness(
     tmp_path_factory: pytest.TempPathFactory, rsa_key: rsa.RSAPrivateKey, origin_servers: list[Origin]
 ) -> Iterator[Harness]:
     tmp = tmp_path_factory.mktemp("harness")
-    capture, server = start_capture()
-    process, url = start_proxy(harness_config_dir(tmp / "cfg", rsa_key), capture.url, tmp / "proxy.log")
-    try:
+    with proxy_to_capture(harness_config_dir(tmp / "cfg", rsa_key), tmp / "proxy.log") as (url, capture):
         yield Harness(url, capture, origin_servers)
-    finally:
-        process.stop(timeout=15)
-        server.shutdown()
-        server.server_close()
 
 
 def describe(probe: Probe, parses: list[Parse]) -> str:
