@@ -37,7 +37,6 @@ from .forward import (
     Body,
     OriginFailed,
     failure_response,
-    origin_name,
     relay,
     send,
     session_for,
@@ -198,7 +197,7 @@ async def _proxy(
             budget,
             t.client_write,
             runtime.metrics.count_response_buffer,
-            origin_name(session),
+            session,
         )
     finally:
         if isinstance(body, SpooledBody):

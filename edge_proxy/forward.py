@@ -107,12 +107,13 @@ async def relay(
     budget: DiskBudget,
     write_timeout: float,
     buffered: Callable[[str], None],
-    origin: str = "(origin)",
+    origin: OriginPool | None = None,
 ) -> web.StreamResponse:
     """The origin's response to the client: in one write when it is small and all here, else streamed
     piece by piece, through a buffer that reads the origin at its own pace (buffering.py) unless response
     buffering is off (then the origin is not read faster than the client takes). `buffered` is told
-    where an answer was buffered ("memory" or "disk") once it is read from the origin (or given up)."""
+    where an answer was buffered ("memory" or "disk") once it is read from the origin (or given up);
+    `origin`, the pool, names the origin in the log line of an answer that broke off."""
     pump: ResponsePump | None = None
     task: asyncio.Task[None] | None = None
     try:
@@ -138,7 +139,8 @@ async def relay(
                 await _write(response.write(chunk), write_timeout)
             await _write(response.write_eof(), write_timeout)
         except UpstreamError as e:
-            log.warning("origin response broke off: %s", type(e).__name__)
+            name = "(origin)" if origin is None else origin_name(origin)  # named only when it happens
+            log.warning("origin %s: response broke off: %s", name, type(e).__name__)
             outcome.origin_error = "broken"
             if request.transport is not None:
                 request.transport.close()

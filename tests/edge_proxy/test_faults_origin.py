@@ -4,6 +4,7 @@ what the client sees for each, that it never hangs, and that the proxy stays hea
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import aiohttp
@@ -92,8 +93,9 @@ async def test_slow_body_is_cut_after_the_read_timeout_not_a_hang(canary: Canary
 
 
 async def test_a_reset_mid_response_aborts_the_client_response_quickly(
-    canary: Canary, config_dir: Path
+    canary: Canary, config_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="edge_proxy")
     async with faulty_origin() as origin, proxy_stack(canary, config_dir, origin=origin.url) as stack:
         loop = asyncio.get_running_loop()
         async with aiohttp.ClientSession() as session:
@@ -113,3 +115,5 @@ async def test_a_reset_mid_response_aborts_the_client_response_quickly(
         registry = stack.runtime.metrics.registry
         assert registry.get_sample_value("fle_proxy_in_flight_requests") == 0  # nothing left hanging
     assert origin.resets == 3
+    broke = [r.getMessage() for r in caplog.records if "response broke off" in r.getMessage()]
+    assert len(broke) == 3 and all(line.startswith(f"origin {origin.url}") for line in broke), broke
