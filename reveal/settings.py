@@ -13,7 +13,9 @@ class RevealSettings:
     """Body and field limits, client and upstream timeouts (seconds), pool and decrypt thread sizes."""
 
     limits: Limits = field(default_factory=Limits)
-    client: ClientLimits = field(default_factory=ClientLimits)
+    # no per-address cap: reveal's callers are a few application servers, each with its bearer token, and
+    # one busy server would meet the edge's cap (meant for anonymous clients) long before max_connections
+    client: ClientLimits = field(default_factory=lambda: ClientLimits(max_client_connections=0))
     client_idle: float = 60.0  # of silence from the client while its body is read
     upstream_connect: float = 10.0  # to open a connection (and TLS) to the upstream
     upstream_read: float = 30.0  # of silence from the upstream once the request is sent

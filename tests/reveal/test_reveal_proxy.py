@@ -346,3 +346,20 @@ async def test_values_are_decrypted_on_reveal_worker_threads_not_the_event_loop(
     assert status == 201 and proc.seen[0].body == b"&".join([b"card_number=" + CARD] * 3)
     loop_thread = threading.current_thread().name
     assert len(threads) == 3 and all(t.startswith("fle-reveal") and t != loop_thread for t in threads)
+
+
+async def test_one_caller_address_is_not_capped_as_anonymous_clients_are(stack) -> None:
+    """Reveal's callers are a few application servers: one of them holding more connections than the
+    edge's per-address cap (256) is still served (the edge would answer 429 here)."""
+    rev, _ = stack
+    host, port = rev.url.removeprefix("http://").rsplit(":", 1)
+    held = [await asyncio.open_connection(host, int(port)) for _ in range(270)]
+    try:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"POST /processor/charges HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        status = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        assert status.startswith(b"HTTP/1.1 407"), status  # no credentials: 407, not 429
+    finally:
+        for _, w in held:
+            w.close()
