@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, Phase, seed, settings
 
 from tests.differential_strategies import FORM_CT, FORM_PATTERNS, JSON_CT, JSON_POINTERS, MULTIPART_CT
 from tests.fixtures_origins import Origin
@@ -242,3 +243,21 @@ def iter_parses(parses: list[Parse]) -> Iterator[tuple[Parse, tuple[str, ...], s
             yield parse, path, value
         for path, _, content in parse.files:
             yield parse, path, content
+
+
+def long_run(examples: int, seed_value: int) -> Any:
+    """The decorators of a harness long run (harness_enumerate.py, harness_headers_enumerate.py): a fixed
+    seed, `examples` generated cases, no shrinking, no example database, no deadline or health checks."""
+
+    def apply(test: Any) -> Any:
+        return seed(seed_value)(
+            settings(
+                max_examples=examples,
+                deadline=None,
+                database=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )(test)
+        )
+
+    return apply

@@ -18,11 +18,11 @@ from collections import Counter
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given
 
 from tests.differential_strategies import HOSTILE, Probe
 from tests.fixtures_origins import running_origins
-from tests.harness_capture import harness_config_dir, proxy_to_capture, raw_exchange, replay
+from tests.harness_capture import harness_config_dir, long_run, proxy_to_capture, raw_exchange, replay
 from tests.harness_check import leaks
 from tests.security.test_security_harness import PROTECTION
 
@@ -44,14 +44,7 @@ def main() -> int:
                 findings: dict[tuple[str, str], tuple[Probe, str]] = {}
                 started = time.monotonic()
 
-                @seed(args.seed)
-                @settings(
-                    max_examples=args.examples,
-                    deadline=None,
-                    database=None,
-                    phases=[Phase.generate],
-                    suppress_health_check=list(HealthCheck),
-                )
+                @long_run(args.examples, args.seed)
                 @given(probe=HOSTILE[kind])
                 def run(probe: Probe) -> None:
                     capture.take()

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given
 
 from tests.differential_headers import (
     HeaderProbe,
@@ -31,7 +31,7 @@ from tests.differential_headers import (
     replay_verbatim,
 )
 from tests.fixtures_default_origins import running_default_origins
-from tests.harness_capture import proxy_to_capture
+from tests.harness_capture import long_run, proxy_to_capture
 from tests.security.test_security_harness import PROTECTION
 
 
@@ -50,14 +50,7 @@ def main() -> int:
         with proxy_to_capture(header_config_dir(tmp / "cfg", key), tmp / "proxy.log") as (url, capture):
             started = time.monotonic()
 
-            @seed(args.seed)
-            @settings(
-                max_examples=args.examples,
-                deadline=None,
-                database=None,
-                phases=[Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
+            @long_run(args.examples, args.seed)
             @given(probe=header_probes())
             def run(probe: HeaderProbe) -> None:
                 if time.monotonic() - started > args.max_seconds:
