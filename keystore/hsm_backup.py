@@ -693,6 +693,9 @@ def restore(
             plans.append(_Plan(token, opened, session, None, b"", work, [], None))
         for plan in plans:  # every refusal before anything is made in any token
             _check_member(archive, plan, allow_older)
+        # the members' restore counters: written all before any previous one is destroyed, so a failure in
+        # one member leaves every member's previous counter as it was
+        written, replaced = [], []
         try:
             for plan in plans:
                 if plan.work:
@@ -701,17 +704,24 @@ def restore(
                 attrs = {Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: RESTORED_PREFIX + archive.signer}
                 current = _one(plan.session, attrs)
                 number = max(archive.sequence, plan.last or 0)
-                plan.session.create_object(
-                    {
-                        **attrs,
-                        Attribute.TOKEN: True,
-                        Attribute.PRIVATE: True,
-                        Attribute.VALUE: str(number).encode(),
-                    }
+                written.append(
+                    plan.session.create_object(
+                        {
+                            **attrs,
+                            Attribute.TOKEN: True,
+                            Attribute.PRIVATE: True,
+                            Attribute.VALUE: str(number).encode(),
+                        }
+                    )
                 )
                 if current is not None:
-                    current.destroy()
+                    replaced.append(current)
+            for current in replaced:
+                current.destroy()
         except BaseException:
+            for obj in written:
+                with contextlib.suppress(p11e.PKCS11Error):
+                    obj.destroy()
             for plan in plans:
                 for obj in reversed(plan.created):
                     with contextlib.suppress(p11e.PKCS11Error):
