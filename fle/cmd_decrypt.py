@@ -127,7 +127,7 @@ def audit_destination(config: DecryptorConfig) -> str | None:
         return None
     if config.audit_file:
         return config.audit_file
-    assert config.keystore_path is not None  # DecryptService refuses a config without one first
+    assert config.keystore_path is not None  # run() refuses a config without one before asking
     return str(Path(config.keystore_path).parent / DEFAULT_AUDIT_NAME)
 
 
