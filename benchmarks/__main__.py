@@ -212,7 +212,7 @@ def check_needs(s: Settings) -> None:
         programs=("wrk",) if s.only & {"proxy", "sweep", "workers", "memory"} else (),
     )
     if "decrypt" in s.only:
-        needs.require("python -m benchmarks (decrypt)", modules=("moto", "flask", "pkcs11"), softhsm=True)
+        needs.require_keystore_backends("python -m benchmarks (decrypt)")
 
 
 def main(argv: list[str] | None = None) -> int:

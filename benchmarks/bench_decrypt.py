@@ -230,7 +230,7 @@ def main() -> None:
         "--processes", default="1", help="decryptor processes, comma-separated counts to compare (1,2)"
     )
     args = parser.parse_args()
-    needs.require("bench_decrypt", modules=("moto", "flask", "pkcs11"), softhsm=True)  # before any waiting
+    needs.require_keystore_backends("bench_decrypt")  # before any waiting
     counts = [int(n) for n in args.processes.split(",")]
     if args.items < MIN_PROCESS_BATCH and max(counts) > 1:
         raise SystemExit(f"--items must be at least {MIN_PROCESS_BATCH} for more than one process")

@@ -129,7 +129,7 @@ def main() -> None:
         "--sessions", default="2,4", help="pkcs11 session counts besides 1 (threads = sessions)"
     )
     args = parser.parse_args()
-    needs.require("bench_keystore", modules=("moto", "flask", "pkcs11"), softhsm=True)
+    needs.require_keystore_backends("bench_keystore")
     many = [int(n) for n in args.sessions.split(",") if n]
 
     import boto3

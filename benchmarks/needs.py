@@ -49,6 +49,11 @@ def require(
         raise SystemExit(f"{who}: {'; '.join(gaps)}")
 
 
+def require_keystore_backends(who: str) -> None:
+    """`require` for the benchmarks that open keys in every backend: moto's KMS server and SoftHSM2."""
+    require(who, modules=("moto", "flask", "pkcs11"), softhsm=True)
+
+
 def _importable(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from profiles import ConfigError, load_config_dir
+from profiles import ConfigError, NoFleConfig, load_config_dir
 from profiles.check import check_config_dir
 from profiles.cloudformation import to_cloudformation
 from profiles.describe import describe
@@ -91,7 +91,7 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         template = to_cloudformation(load_config_dir(args.directory))
     except ConfigError as e:
-        hint = _keys_only_hint(args.directory) if "no field-level encryption config" in str(e) else ""
+        hint = _keys_only_hint(args.directory) if isinstance(e, NoFleConfig) else ""
         print(f"error: {e}{hint}", file=sys.stderr)
         return 1
     text = json.dumps(template, indent=2) + "\n"

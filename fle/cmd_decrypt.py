@@ -127,7 +127,7 @@ def audit_destination(config: DecryptorConfig) -> str | None:
         return None
     if config.audit_file:
         return config.audit_file
-    assert config.keystore_path is not None  # DecryptService refuses a config without one first
+    assert config.keystore_path is not None  # run() refuses a config without one before asking
     return str(Path(config.keystore_path).parent / DEFAULT_AUDIT_NAME)
 
 
@@ -208,11 +208,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _cell(text: str) -> str:
-    """One line, control characters escaped (a plaintext may hold a newline)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _shown(result: dict[str, str]) -> str:
     if "error" in result:
         return f"ERROR: {result['error']}"
@@ -238,7 +233,7 @@ def render_table(answer: dict[str, Any]) -> str:
                 rows.append((*(first if n == 0 else ("", "")), name, shown))
             if not item["fields"]:
                 rows.append((*first, "", "(no fields)"))
-    table = [header, *((tuple(_cell(c) for c in row)) for row in rows)]
+    table = [header, *(tuple(map(escape, row)) for row in rows)]  # a plaintext may hold a newline
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table

@@ -24,7 +24,7 @@ from keystore import Keystore, KeystoreError
 from keystore.tooling import create_file_key, public_pem
 from origin import build_app as build_origin
 from origin.charge import Charge
-from profiles.examples import write_example_config
+from profiles.examples import DEMO_KEY_NAME, DEMO_PROVIDER_ID, write_example_config
 from reveal import load_routes
 from reveal.server import start_reveal
 from store import open_store
@@ -73,8 +73,8 @@ def prepare_state(state: Path) -> str | None:
     keystore_path.write_text(
         "# Written by fle demo. The passphrase comes from the environment, never from this file.\n"
         "[[key]]\n"
-        'provider_id = "FLEDemo"\n'
-        'key_name = "DemoPublicKey"\n'
+        f"provider_id = {_toml_str(DEMO_PROVIDER_ID)}\n"
+        f"key_name = {_toml_str(DEMO_KEY_NAME)}\n"
         'backend = "file"\n'
         f"path = {_toml_str(str(key_path.resolve()))}\n"
         f"passphrase_env = {_toml_str(PASSPHRASE_ENV)}\n",
@@ -89,7 +89,7 @@ def check_demo_key(state: Path) -> None:
     try:
         keystore = Keystore.from_file(state / "keystore.toml")
         try:
-            keystore.backend("FLEDemo", "DemoPublicKey")
+            keystore.backend(DEMO_PROVIDER_ID, DEMO_KEY_NAME)
         finally:
             keystore.close()
     except KeystoreError as e:
@@ -115,7 +115,9 @@ def write_demo_routes(state: Path, token: str, processor_url: str) -> Path:
         f'[[caller]]\nname = "origin"\ntoken_sha256 = "{digest}"\n\n'
         f'[[route]]\nname = "processor"\nprefix = "/processor/"\n'
         f"upstream = {_toml_str(processor_url + '/')}\n"
-        'methods = ["POST"]\nreveal = ["phone"]\nkeys = ["FLEDemo/DemoPublicKey"]\ncallers = ["origin"]\n',
+        'methods = ["POST"]\nreveal = ["phone"]\n'
+        f"keys = [{_toml_str(f'{DEMO_PROVIDER_ID}/{DEMO_KEY_NAME}')}]\n"
+        'callers = ["origin"]\n',
         encoding="utf-8",
     )
     return path

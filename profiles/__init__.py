@@ -1,6 +1,6 @@
 """FLE configuration: CloudFront public keys, profiles and configs, loaded, validated and matched."""
 
-from .errors import ConfigError
+from .errors import ConfigError, NoFleConfig
 from .loader import load_config_dir, normalise_media_type
 from .model import (
     BodyFormat,
@@ -26,6 +26,7 @@ __all__ = [
     "EncryptionEntity",
     "FieldPattern",
     "FleConfig",
+    "NoFleConfig",
     "Profile",
     "PublicKey",
     "QueryArgProfile",

@@ -1,6 +1,7 @@
 """Errors raised while loading an FLE configuration.
 
 ConfigError          a configuration file or object is unusable (names the file and JSON path)
+└── NoFleConfig      the directory loads but holds no field-level encryption config
 """
 
 from __future__ import annotations
@@ -15,3 +16,7 @@ class ConfigError(ValueError):
         self.reason = message
         where = ": ".join(p for p in (file, path) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class NoFleConfig(ConfigError):
+    """The directory holds no field-level encryption config (public keys only, say): the CLI adds a hint."""

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from esdk_format import Suite
 
-from .errors import ConfigError
+from .errors import ConfigError, NoFleConfig
 from .header_params import HeaderParamError, parse_content_type
 from .json_node import Node
 from .json_pointer import is_pointer_pattern, parse_pointer_pattern
@@ -295,7 +295,7 @@ def load_config_dir(directory: str | Path) -> ConfigSet:
     profiles = {raw.id: _profile(raw, keys) for raw in raws["profile"]}
     configs = {raw.id: _config(raw, profiles) for raw in raws["config"]}
     if not configs:
-        raise ConfigError(
+        raise NoFleConfig(
             f"no field-level encryption config (get-field-level-encryption output) in {str(root)!r}"
         )
     return ConfigSet(public_keys=keys, profiles=profiles, configs=configs)
