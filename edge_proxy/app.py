@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AsyncExitStack
 
 from aiohttp import HttpVersion11, web
@@ -116,11 +116,16 @@ def _forwarded(request: web.BaseRequest, idle: float, outcome: Outcome) -> Body:
 
 
 async def _buffered(
-    request: web.BaseRequest, runtime: Runtime, budget: DiskBudget, outcome: Outcome, body: Body
+    request: web.BaseRequest,
+    runtime: Runtime,
+    budget: DiskBudget,
+    outcome: Outcome,
+    body: AsyncIterable[bytes],
 ) -> Body:
-    """`body` read whole before any origin connection is taken, when request buffering is on."""
+    """A streamed `body` read whole before any origin connection is taken, when request buffering is on
+    (the caller passes only a stream: bytes and no body need no buffering)."""
     buffering = runtime.settings.buffering
-    if not buffering.request or body is None or isinstance(body, bytes):
+    if not buffering.request:
         return body
     declared = request.content_length if outcome.action == "forward" else None
     try:

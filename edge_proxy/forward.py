@@ -107,7 +107,7 @@ async def relay(
     budget: DiskBudget,
     write_timeout: float,
     buffered: Callable[[str], None],
-    origin: OriginPool | None = None,
+    origin: OriginPool,
 ) -> web.StreamResponse:
     """The origin's response to the client: in one write when it is small and all here, else streamed
     piece by piece, through a buffer that reads the origin at its own pace (buffering.py) unless response
@@ -139,8 +139,8 @@ async def relay(
                 await _write(response.write(chunk), write_timeout)
             await _write(response.write_eof(), write_timeout)
         except UpstreamError as e:
-            name = "(origin)" if origin is None else origin_name(origin)  # named only when it happens
-            log.warning("origin %s: response broke off: %s", name, type(e).__name__)
+            # the name is computed only when the line is written, not per request
+            log.warning("origin %s: response broke off: %s", origin_name(origin), type(e).__name__)
             outcome.origin_error = "broken"
             if request.transport is not None:
                 request.transport.close()

@@ -24,8 +24,8 @@ DECISIVE = frozenset({"content-type", "content-length", "transfer-encoding", "co
 _PLAIN_CONNECTION = frozenset({"keep-alive", "close", "upgrade"})
 
 
-def nominated_decisive(headers: CIMultiDictProxy[str], decisive: frozenset[str] = DECISIVE) -> str | None:
-    """The first header of `decisive` (lower-case names) that a Connection header names, or None.
+def nominated_decisive(headers: CIMultiDictProxy[str]) -> str | None:
+    """The first header of DECISIVE (lower-case names) that a Connection header names, or None.
 
     Costs a dict lookup when there is no Connection header, and a set lookup for the usual single
     `keep-alive` or `close`."""
@@ -34,7 +34,7 @@ def nominated_decisive(headers: CIMultiDictProxy[str], decisive: frozenset[str] 
         if value.lower() in _PLAIN_CONNECTION:
             continue
         for token in value.split(","):
-            if (name := token.strip().lower()) in decisive:
+            if (name := token.strip().lower()) in DECISIVE:
                 return name
     return None
 

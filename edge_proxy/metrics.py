@@ -104,6 +104,7 @@ class Metrics:
         self._durations: dict[str, Histogram] = {}
         self._refusals: dict[str, Counter] = {}
         self._origin_errors: dict[str, Counter] = {}
+        self._buffered: dict[tuple[str, str], Counter] = {}
 
     def count_request(self, method: str, action: str, status: int, seconds: float) -> None:
         """One answered request: `requests` and `duration`; the label values are few (codes and names)."""
@@ -137,10 +138,18 @@ class Metrics:
 
     def count_buffered(self, direction: str, spilled: bool) -> None:
         """One body buffered ("request" or "response"), in memory or partly on disk."""
-        self.buffered.labels(direction, "disk" if spilled else "memory").inc()
+        self._count_buffered(direction, "disk" if spilled else "memory")
 
     def count_response_buffer(self, where: str) -> None:
-        self.buffered.labels("response", where).inc()
+        """One answer buffered, `where` ("memory" or "disk") as the relay tells it (forward.py)."""
+        self._count_buffered("response", where)
+
+    def _count_buffered(self, direction: str, where: str) -> None:
+        key = (direction, where)
+        counter = self._buffered.get(key)
+        if counter is None:
+            counter = self._buffered[key] = self.buffered.labels(direction, where)
+        counter.inc()
 
     def exposition(self) -> bytes:
         """The text exposition format of every series."""
