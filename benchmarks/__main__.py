@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         results.versions["uvloop"] = importlib.metadata.version("uvloop")
 
     if "encoder" in s.only:
-        _step("encoder: edge_proxy.esdk vs aws-encryption-sdk vs primitives")
+        _step("encoder: edge_proxy.encrypting.esdk vs aws-encryption-sdk vs primitives")
         results.encoder = encoder.run(batch=50 if args.quick else 200, rounds=3 if args.quick else 15)
 
     with tempfile.TemporaryDirectory(prefix="fle-bench-") as tmp, running(Path(tmp)) as servers:

@@ -19,12 +19,13 @@ from email.policy import HTTP
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from edge_proxy import Limits, json_body, multipart
-from edge_proxy.encryptor import FieldEncryptor
+from edge_proxy import Limits
+from edge_proxy.encrypting.encryptor import FieldEncryptor
+from fields import json_body, multipart
+from fields.json_pointer import parse_pointer_pattern
+from fields.patterns import parse_pattern
 from profiles import ContentTypeProfile, EncryptionEntity, FleConfig, Profile, PublicKey
-from profiles.json_pointer import parse_pointer_pattern
 from profiles.model import BodyFormat
-from profiles.patterns import parse_pattern
 
 REPEATS = 30
 

@@ -39,7 +39,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from benchmarks.bench_decrypt import write_file_keystore, write_keystore
 from benchmarks.bench_keystore import SOFTHSM, softhsm_backend, start_moto, start_softhsm
 from decryptor import AuditLog, Decryptor
-from edge_proxy import esdk, start_site
+from edge_proxy import start_site
+from edge_proxy.encrypting import esdk
 from keystore import Keystore
 from reveal import load_routes
 from reveal.server import start_reveal

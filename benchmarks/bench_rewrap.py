@@ -76,7 +76,7 @@ def write_keystore(directory: Path, keys: dict[str, rsa.RSAPrivateKey]) -> Path:
 
 
 def message(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> bytes:
-    from edge_proxy import esdk
+    from edge_proxy.encrypting import esdk
 
     public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
     field_key = esdk.FieldKey(public, OLD.provider_id.encode(), OLD.key_name.encode())

@@ -27,13 +27,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from edge_proxy import esdk
+from edge_proxy.encrypting import esdk
 
 
 @dataclass(frozen=True, slots=True)
 class EncoderResult:
     size: int  # plaintext bytes per message
-    esdk_us: float  # median µs per message, edge_proxy.esdk.encrypt
+    esdk_us: float  # median µs per message, edge_proxy.encrypting.esdk.encrypt
     sdk_us: float  # aws-encryption-sdk EncryptionSDKClient.encrypt
     primitives_us: float | None  # the same primitive calls in a bare loop (only for single-frame sizes)
 

@@ -216,7 +216,7 @@ def encoder_section(r: Results) -> list[str]:
         )
     header = [
         "field size",
-        "edge_proxy.esdk µs",
+        "edge_proxy.encrypting.esdk µs",
         "aws-encryption-sdk µs",
         "primitives µs",
         "speed-up vs SDK",

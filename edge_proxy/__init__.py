@@ -3,17 +3,18 @@
 It holds public keys only; nothing here may import private-key code (see tests/security/test_boundaries.py).
 """
 
-from . import loops
-from .admin import build_admin_app
-from .app import Proxy, build_app
-from .buffering import Buffering
-from .errors import ProxyError, RequestRefused
-from .guards import ClientLimits
-from .limits import Limits
-from .reload import reload_config
-from .runtime import RUNTIME, Runtime
-from .serving import Listener, drain, start_site, tls_context, until_signalled
-from .settings import ConfigSource, ProxySettings, Timeouts
+from fields.errors import ProxyError, RequestRefused
+from fields.limits import Limits
+
+from .pipeline.app import Proxy, build_app
+from .pipeline.buffering import Buffering
+from .pipeline.reload import reload_config
+from .pipeline.runtime import RUNTIME, Runtime
+from .pipeline.settings import ConfigSource, ProxySettings, Timeouts
+from .serving import loops
+from .serving.admin import build_admin_app
+from .serving.guards import ClientLimits
+from .serving.listen import Listener, drain, start_site, tls_context, until_signalled
 
 __all__ = [
     "RUNTIME",

@@ -78,8 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands = (
-        cmd_demo, cmd_proxy, cmd_reveal, cmd_origin, cmd_decrypt, cmd_keys, cmd_hsm, cmd_rewrap, cmd_bench,
-        cmd_package, cmd_config, cmd_deploy,
+        cmd_demo,
+        cmd_proxy,
+        cmd_reveal,
+        cmd_origin,
+        cmd_decrypt,
+        cmd_keys,
+        cmd_hsm,
+        cmd_rewrap,
+        cmd_bench,
+        cmd_package,
+        cmd_config,
+        cmd_deploy,
     )
     for module in subcommands:
         module.register(commands)

@@ -35,7 +35,10 @@ SAMPLE_FORM = (("name", "Jane Doe"), ("email", "jane.doe@example.com"), ("phone"
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("bench", help="load-test a deployment with form submissions")
     p.add_argument(
-        "url", type=argtypes.http_url, metavar="URL", help="where forms are posted, e.g. https://edge.example.com/submit"
+        "url",
+        type=argtypes.http_url,
+        metavar="URL",
+        help="where forms are posted, e.g. https://edge.example.com/submit",
     )
     p.add_argument("--concurrency", "-c", type=int, default=16, metavar="N", help="requests in flight")
     p.add_argument("--duration", "-d", type=float, default=10.0, metavar="SECONDS", help="how long")

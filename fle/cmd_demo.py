@@ -192,9 +192,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             # the proxy's own server settings: it, not aiohttp, decides what to do with compressed bodies
             with serve.listening(args.host, args.proxy_port, "--proxy-port"):
-                proxy_runner, proxy_url = await start_site(
-                    build_proxy(settings), args.host, args.proxy_port
-                )
+                proxy_runner, proxy_url = await start_site(build_proxy(settings), args.host, args.proxy_port)
         except serve.ListenError:
             await origin_runner.cleanup()
             for listener in charge_listeners:

@@ -1,7 +1,7 @@
 """`fle proxy --config DIR --origin URL --listen HOST:PORT [--admin HOST:PORT] [--tls-cert C --tls-key K]`
 
 Thin: `build_settings` turns arguments into ProxySettings, `listen_options` says where and how to listen,
-and edge_proxy/process.py runs the proxy (one process, or `--workers N`) until SIGTERM; this module only
+and edge_proxy.serving.process runs the proxy (one process, or `--workers N`) until SIGTERM; this module only
 adds the access log's destination and the words of errors (which flag to change).
 """
 
@@ -28,10 +28,10 @@ from edge_proxy import (
     Timeouts,
     loops,
     tls_context,
-    workers,
 )
-from edge_proxy.loops import CHOICES, LoopUnavailable, choose_loop
-from edge_proxy.process import CannotListen, ListenOptions, run_workers, serve_proxy
+from edge_proxy.serving import workers
+from edge_proxy.serving.loops import CHOICES, LoopUnavailable, choose_loop
+from edge_proxy.serving.process import CannotListen, ListenOptions, run_workers, serve_proxy
 from profiles import ConfigError, load_config_dir
 
 from . import argtypes, cli, serve

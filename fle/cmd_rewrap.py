@@ -76,9 +76,7 @@ def key_ref(text: str) -> KeyRef:
 
 
 def _pem(key: rsa.RSAPublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def check_config(directory: str, new: NewKey) -> None:

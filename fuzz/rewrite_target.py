@@ -2,7 +2,7 @@
 
 One input picks a codec, a Content-Type and a body. The rewriter must either refuse (RequestRefused) or
 return a body in which independent readers find every protected field encrypted: `urllib.parse` for
-forms (names read as `edge_proxy.names` says origin frameworks read them), `json` for JSON (keys
+forms (names read as `fields.names` says origin frameworks read them), `json` for JSON (keys
 compared case-insensitively), the standard library's MIME parser for multipart. Any other exception is
 a crash. The stand-in cipher marks its output, so "encrypted" is checkable without keys.
 
@@ -25,13 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import atheris
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from edge_proxy import Limits, RequestRefused, names
-from edge_proxy.bodies import rewrite_body
+from edge_proxy import Limits, RequestRefused
+from edge_proxy.pipeline.bodies import rewrite_body
 from esdk_format import Suite
+from fields import names
+from fields.json_pointer import parse_pointer_pattern
+from fields.patterns import parse_pattern
 from profiles import EncryptionEntity, Profile, PublicKey
-from profiles.json_pointer import parse_pointer_pattern
 from profiles.model import BodyFormat
-from profiles.patterns import parse_pattern
 from profiles.select import Action, Decision
 
 MARK = b"\x00FUZZ"

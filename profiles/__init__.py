@@ -1,5 +1,7 @@
 """FLE configuration: CloudFront public keys, profiles and configs, loaded, validated and matched."""
 
+from fields.patterns import FieldPattern, parse_pattern
+
 from .errors import ConfigError, NoFleConfig
 from .loader import load_config_dir, normalise_media_type
 from .model import (
@@ -12,7 +14,6 @@ from .model import (
     PublicKey,
     QueryArgProfile,
 )
-from .patterns import FieldPattern, parse_pattern
 from .select import QUERY_ARG_NAME, Action, Decision, select
 
 __all__ = [

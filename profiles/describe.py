@@ -12,13 +12,14 @@ from collections.abc import Iterator
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from .json_pointer import JsonPointerPattern
+from fields.json_pointer import JsonPointerPattern
+from fields.patterns import FieldPattern
+
 from .model import ConfigSet, FleConfig, Profile, PublicKey
-from .patterns import FieldPattern
 from .select import QUERY_ARG_NAME, Action, Decision, select
 
 # The proxy's code when a query-argument profile meets a body format its patterns cannot read
-# (edge_proxy/bodies.py raises it; profiles/ must not import edge_proxy, so it is named here).
+# (edge_proxy/pipeline/bodies.py raises it; profiles/ must not import edge_proxy, so it is named here).
 FORMAT_MISMATCH = "ProfileFormatMismatchClientError"
 
 

@@ -18,11 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from esdk_format import Suite
+from fields.header_params import HeaderParamError, parse_content_type
+from fields.json_pointer import is_pointer_pattern, parse_pointer_pattern
+from fields.patterns import parse_pattern
 
 from .errors import ConfigError, NoFleConfig
-from .header_params import HeaderParamError, parse_content_type
 from .json_node import Node
-from .json_pointer import is_pointer_pattern, parse_pointer_pattern
 from .model import (
     BodyFormat,
     ConfigSet,
@@ -33,7 +34,6 @@ from .model import (
     PublicKey,
     QueryArgProfile,
 )
-from .patterns import parse_pattern
 
 MIN_RSA_BITS = 2048
 MAX_KEY_NAME_LENGTH = 128

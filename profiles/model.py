@@ -8,9 +8,8 @@ from enum import Enum
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from esdk_format import Suite
-
-from .json_pointer import JsonPointerPattern, is_pointer_pattern
-from .patterns import FieldPattern
+from fields.json_pointer import JsonPointerPattern, is_pointer_pattern
+from fields.patterns import FieldPattern
 
 
 class BodyFormat(Enum):

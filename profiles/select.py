@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from .header_params import HeaderParamError, parse_request_content_type
+from fields.header_params import HeaderParamError, parse_request_content_type
+
 from .model import BodyFormat, FleConfig, Profile
 
 QUERY_ARG_NAME = "fle-profile"

@@ -20,10 +20,10 @@ from aiohttp import web
 from yarl import URL
 
 from decryptor import AuditLog, Decryptor
-from edge_proxy.accesslog import raw_path
-from edge_proxy.body import read_limited
-from edge_proxy.errors import RequestRefused
-from edge_proxy.headers import end_to_end
+from edge_proxy.pipeline.accesslog import raw_path
+from edge_proxy.pipeline.body import read_limited
+from edge_proxy.pipeline.headers import end_to_end
+from fields.errors import RequestRefused
 
 from . import audit, gate
 from .errors import RevealRefused
@@ -113,9 +113,7 @@ class Reveal:
         try:
             return await self._forward(request, route, target, body, revealed, request_id, caller.name)
         except RevealRefused as e:
-            audit.record(
-                self.audit, "failed", request_id, caller.name, route.name, revealed, reason=e.reason
-            )
+            audit.record(self.audit, "failed", request_id, caller.name, route.name, revealed, reason=e.reason)
             raise
 
     async def _forward(

@@ -49,9 +49,7 @@ def record(
         log.event(line)
 
 
-def refused(
-    log: AuditLog, request_id: str, caller: str, route: str | None, reason: str, detail: str
-) -> None:
+def refused(log: AuditLog, request_id: str, caller: str, route: str | None, reason: str, detail: str) -> None:
     """A request refused while its fields were being opened (wrong key, tampered, backend down), or a path
     refused (`PathRefused`: route is the one whose prefix the path claims, None when none)."""
     log.event({

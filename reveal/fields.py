@@ -1,6 +1,6 @@
 """Decrypt the fields a route names, with the edge's own strict body codecs, keeping every other byte.
 
-Why the edge's codecs (edge_proxy.forms / json_body / multipart) and not a parser of our own: they already
+Why the edge's codecs (fields.forms / json_body / multipart) and not a parser of our own: they already
 read bodies strictly and in linear time, refusing anything two parsers could read differently, and they
 find a field under every name an origin framework would give it. They call a function per protected value;
 the edge passes one that encrypts, reveal passes one that decrypts. edge_proxy holds no keys, so importing
@@ -22,16 +22,16 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from decryptor import DecryptError, Decryptor, Reason
-from edge_proxy import forms, json_body, multipart
-from edge_proxy.content_type import strict_content_type
-from edge_proxy.errors import RequestRefused
-from edge_proxy.limits import Limits
-from edge_proxy.multipart_head import boundary_of
 from esdk_format import FormatError, is_message, read_prefix
+from fields import forms, json_body, multipart
+from fields.content_type import strict_content_type
+from fields.errors import RequestRefused
+from fields.json_pointer import JsonPointerPattern
+from fields.limits import Limits
+from fields.multipart_head import boundary_of
+from fields.patterns import FieldPattern
 from profiles import EncryptionEntity, Profile, PublicKey
-from profiles.json_pointer import JsonPointerPattern
 from profiles.model import BodyFormat
-from profiles.patterns import FieldPattern
 
 from .errors import RevealRefused
 from .routes import Route

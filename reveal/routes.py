@@ -16,9 +16,9 @@ from typing import Any
 
 from yarl import URL
 
+from fields.json_pointer import JsonPointerPattern, is_pointer_pattern, parse_pointer_pattern
+from fields.patterns import FieldPattern
 from profiles import parse_pattern
-from profiles.json_pointer import JsonPointerPattern, is_pointer_pattern, parse_pointer_pattern
-from profiles.patterns import FieldPattern
 
 from .errors import RoutesError
 

@@ -1,11 +1,11 @@
-"""Reveal's limits and timeouts: the edge's (edge_proxy.limits, settings.Timeouts) with their defaults."""
+"""Reveal's limits and timeouts: the edge's (fields.limits, settings.Timeouts) with their defaults."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge_proxy.guards import ClientLimits
-from edge_proxy.limits import Limits
+from edge_proxy.serving.guards import ClientLimits
+from fields.limits import Limits
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from functools import cache
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fields.json_pointer import is_pointer_pattern, parse_pointer_pattern
+from fields.patterns import parse_pattern
 from profiles import EncryptionEntity, Profile, PublicKey
-from profiles.json_pointer import is_pointer_pattern, parse_pointer_pattern
-from profiles.patterns import parse_pattern
 
 MARK = b"\xfb\xff\xfe"
 

@@ -29,7 +29,7 @@ from aws_encryption_sdk.key_providers.base import MasterKeyProvider, MasterKeyPr
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import handler
-from edge_proxy import esdk
+from edge_proxy.encrypting import esdk
 from tests.helpers import private_pem, raw_master_key, write_file_keystore
 
 if TYPE_CHECKING:

@@ -132,5 +132,3 @@ async def proxy_stack(
     finally:
         await runner.cleanup()
         await admin_runner.cleanup()
-
-

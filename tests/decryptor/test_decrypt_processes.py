@@ -53,9 +53,9 @@ def mixed_values(key: rsa.RSAPrivateKey, old: rsa.RSAPrivateKey, count: int) -> 
     return values
 
 
-def run(env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, processes: int, event: dict[str, object]) -> tuple[
-    dict[str, object], list[dict[str, object]], frozenset[int]
-]:
+def run(
+    env: DecryptEnv, monkeypatch: pytest.MonkeyPatch, processes: int, event: dict[str, object]
+) -> tuple[dict[str, object], list[dict[str, object]], frozenset[int]]:
     """The answer, the audit lines it wrote (without their time) and the pids that decrypted."""
     monkeypatch.setenv("FLE_DECRYPT_PROCESSES", str(processes))
     handler.reset_cache()
@@ -94,6 +94,7 @@ def diagnosis(
 
 
 COUNT = MIN_PROCESS_BATCH + 14  # a batch large enough for the processes, with every outcome in it
+
 
 @BACKENDS
 def test_ciphertexts_same_on_one_and_two_processes(

@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import handler
-from edge_proxy import esdk
+from edge_proxy.encrypting import esdk
 from keystore.tooling import store_ssm_key
 from origin import build_app as build_origin
 from store import DynamoSettings, DynamoStore
@@ -136,8 +136,7 @@ async def test_ssm_throttling_that_persists_is_a_clear_error_then_recovers(  # t
     assert result == {"error": "key_unavailable"}
     ((_, code, detail),) = audit_details(decryptor_env)
     assert code == "key_unavailable" and detail.split("; ")[0] == (
-        "key backend unavailable: Parameter Store is throttling requests for "
-        f"'{PARAM}', even after retries"
+        f"key backend unavailable: Parameter Store is throttling requests for '{PARAM}', even after retries"
     )
     # keystore.ssm_backend.RETRIES says max_attempts=5: botocore counts those as retries, so 6 calls
     assert ssm_faults.calls["AmazonSSM.GetParameter"] == 6

@@ -10,7 +10,7 @@ from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor.rewrap import KeyRef, NewKey, RewrapError, names_key, parse, rewrap
-from edge_proxy import esdk, esdk_v2
+from edge_proxy.encrypting import esdk, esdk_v2
 from keystore import DEFAULT_WRAPPING
 from tests.fixtures_decryptor import KeySpec, _Several, sdk_encrypt
 from tests.helpers import raw_master_key

@@ -280,4 +280,3 @@ async def test_fle_rewrap_processes_flag(
     audit = (tmp_path / "audit.jsonl").read_text()
     assert len(audit.splitlines()) == values - 1  # every value once: re-wrapped, or failed (the tampered one)
     assert not any(v[20:60] in audit for i in items for v in i.fields.values() if len(v) > 60)  # no value
-

@@ -29,7 +29,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 
 from decryptor import handler
-from edge_proxy import esdk
+from edge_proxy.encrypting import esdk
 from profiles import load_config_dir, select
 from profiles.cloudformation import ExportError, to_cloudformation
 from store import Submission

@@ -28,7 +28,7 @@ from yarl import URL
 from decryptor import handler
 from decryptor.rewrap import parse
 from edge_proxy import ConfigSource, ProxySettings, Runtime, build_app
-from edge_proxy.reload import reload_config
+from edge_proxy.pipeline.reload import reload_config
 from fle import cli
 from origin import build_app as build_origin
 from profiles import load_config_dir

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from decryptor import handler
-from edge_proxy import esdk
+from edge_proxy.encrypting import esdk
 from keystore import Keystore
 from keystore.tooling import create_pkcs11_key, store_ssm_key
 from tests.fixtures_moto import Aws

@@ -105,11 +105,17 @@ def loads_on_lambda(tag: str, arch: str) -> bool:
     python, abi, platform = tag.split("-")
     if platform == "any":
         return python in ("py3", "py2.py3", "py2", "cp311") and abi == "none"
-    return python == "cp311" and abi in ("cp311", "abi3") and platform in set(platform_tags(arch, "3.11")) | {
-        f"manylinux1_{'x86_64' if arch == 'x86_64' else 'aarch64'}",
-        f"manylinux2010_{'x86_64' if arch == 'x86_64' else 'aarch64'}",
-        *(f"manylinux_2_{n}_{'x86_64' if arch == 'x86_64' else 'aarch64'}" for n in range(5, 17)),
-    }
+    return (
+        python == "cp311"
+        and abi in ("cp311", "abi3")
+        and platform
+        in set(platform_tags(arch, "3.11"))
+        | {
+            f"manylinux1_{'x86_64' if arch == 'x86_64' else 'aarch64'}",
+            f"manylinux2010_{'x86_64' if arch == 'x86_64' else 'aarch64'}",
+            *(f"manylinux_2_{n}_{'x86_64' if arch == 'x86_64' else 'aarch64'}" for n in range(5, 17)),
+        }
+    )
 
 
 def check_binaries(task: Path, arch: str) -> None:

@@ -16,7 +16,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
 AIOHTTP_MODULES = (
-    "web_runner", "web_server", "web_protocol", "web_app", "web_request", "client", "connector",
+    "web_runner",
+    "web_server",
+    "web_protocol",
+    "web_app",
+    "web_request",
+    "client",
+    "connector",
 )
 
 
@@ -62,7 +68,9 @@ def private_reaches(path: Path) -> list[str]:
         return []
     tree = ast.parse(source, str(path))
     inherited = {
-        id(item) for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef) and _subclasses_aiohttp(cls)
+        id(item)
+        for cls in ast.walk(tree)
+        if isinstance(cls, ast.ClassDef) and _subclasses_aiohttp(cls)
         for item in ast.walk(cls)
     }
     found = []

@@ -1,4 +1,4 @@
-"""The buffer between a slow client and the origin (edge_proxy/buffering.py): memory, then a temporary file.
+"""The buffer between a slow client and the origin (pipeline/buffering.py): memory, then a temporary file.
 
 Whatever the order of writes and reads, the bytes come out as they went in, the disk budget is given back
 once the file's bytes are read (or the buffer closed), and a write that needs more disk than is left is
@@ -12,7 +12,7 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_proxy.buffering import Buffering, DiskBudget, Spool, SpooledBody, buffer_request
+from edge_proxy.pipeline.buffering import Buffering, DiskBudget, Spool, SpooledBody, buffer_request
 
 _STEPS = st.lists(st.one_of(st.binary(min_size=1, max_size=300), st.none()), max_size=60)
 

@@ -1,4 +1,4 @@
-"""Facts of the configuration computed once at load (edge_proxy/compiled.py), and the one field budget."""
+"""Facts of the configuration computed once at load (pipeline/compiled.py), and the one field budget."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from edge_proxy import Limits, RequestRefused
-from edge_proxy.bodies import rewrite_body
-from edge_proxy.compiled import CompiledConfig, EdgeProfile
-from edge_proxy.limits import FieldBudget
+from edge_proxy.pipeline.bodies import rewrite_body
+from edge_proxy.pipeline.compiled import CompiledConfig, EdgeProfile
 from esdk_format import Suite, parse_header
+from fields.json_pointer import parse_pointer_pattern
+from fields.limits import FieldBudget
 from profiles import BodyFormat, ContentTypeProfile, Profile, load_config_dir, select
-from profiles.json_pointer import parse_pointer_pattern
 
 EXAMPLES = Path(__file__).parents[2] / "profiles" / "examples"
 CONFIG = load_config_dir(EXAMPLES).only_config()

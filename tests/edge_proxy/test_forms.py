@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import MultiDict
 
-from edge_proxy import Limits, RequestRefused, forms
+from edge_proxy import Limits, RequestRefused
+from fields import forms
 from profiles import EncryptionEntity, Profile, load_config_dir
 
 EXAMPLES = Path(__file__).parents[2] / "profiles" / "examples"

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_proxy.forms import _escape_value
+from fields.forms import _escape_value
 
 
 @given(st.binary(max_size=2000))

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_proxy import Limits, RequestRefused, json_body
-from profiles.json_pointer import parse_pointer_pattern
+from edge_proxy import Limits, RequestRefused
+from fields import json_body
+from fields.json_pointer import parse_pointer_pattern
 from tests.bodies_helpers import profile, stand_in_decrypt, stand_in_encrypt
 
 CARD = profile("/card/number", "/travellers/*/passport", "/payment/*")

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from edge_proxy import Limits, RequestRefused, json_body, names
+from edge_proxy import Limits, RequestRefused
+from fields import json_body, names
 from tests.bodies_helpers import profile, stand_in_decrypt, stand_in_encrypt
 
 POINTERS = profile("/phone", "/card/number", "/cards/*/number")

@@ -9,7 +9,7 @@ import sys
 import pytest
 import uvloop
 
-from edge_proxy.loops import LoopUnavailable, choose_loop, running_loop_name
+from edge_proxy.serving.loops import LoopUnavailable, choose_loop, running_loop_name
 
 
 async def _name() -> str:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from edge_proxy import Limits, RequestRefused, multipart
+from edge_proxy import Limits, RequestRefused
+from fields import multipart
 from tests.bodies_helpers import profile, stand_in_decrypt, stand_in_encrypt
 
 PROFILE = profile("card", "passport*")

@@ -1,4 +1,4 @@
-"""The strict multipart grammar (edge_proxy/multipart_head.py, multipart.py): framing, part headers, boundary.
+"""The strict multipart grammar (fields/multipart_head.py, multipart.py): framing, part headers, boundary.
 
 Whole bodies through `multipart.rewrite`, and chunk by chunk through `MultipartRewriter` to show that no
 byte from a hidden delimiter on is ever released, wherever the chunks are cut.
@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_proxy import Limits, RequestRefused, multipart
-from edge_proxy.multipart import boundary_of
+from edge_proxy import Limits, RequestRefused
+from fields import multipart
+from fields.multipart import boundary_of
 from tests.bodies_helpers import profile, stand_in_decrypt, stand_in_encrypt
 from tests.differential_parsers import read_email, read_werkzeug
 

@@ -18,7 +18,8 @@ from aiohttp import web
 from aws_encryption_sdk.identifiers import CommitmentPolicy
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from edge_proxy import Buffering, multipart_stream
+from edge_proxy import Buffering
+from edge_proxy.pipeline import multipart_stream
 from tests.fixtures_process import eventually_async
 from tests.fixtures_proxy import Canary, cf_config, cf_profile, cf_public_key, proxy_stack, write_config_dir
 from tests.helpers import raw_master_key, serving

@@ -1,4 +1,4 @@
-"""The `--workers N` parent's admin listener (edge_proxy/parent_admin.py), driven on loopback as the
+"""The `--workers N` parent's admin listener (edge_proxy/serving/parent_admin.py), driven on loopback as the
 supervisor drives it: `poll` between other work. A stalled client must never hold it; bad requests get
 short answers."""
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edge_proxy.parent_admin import AdminServer, Answer
+from edge_proxy.serving.parent_admin import AdminServer, Answer
 
 
 def ok() -> Answer:
@@ -27,7 +27,7 @@ def server() -> Iterator[AdminServer]:
     admin = AdminServer("127.0.0.1", 0, {"/ok": ok, "/broken": broken}, deadline=1.0)
     stop = threading.Event()
 
-    def supervise() -> None:  # what edge_proxy/workers.py does: poll whenever it would sleep
+    def supervise() -> None:  # what edge_proxy/serving/workers.py does: poll whenever it would sleep
         while not stop.is_set():
             admin.poll(0.05)
 

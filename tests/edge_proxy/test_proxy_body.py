@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_proxy import Buffering, Limits, Timeouts, forms, names
+from edge_proxy import Buffering, Limits, Timeouts
+from fields import forms, names
 from tests.edge_proxy.test_proxy_cloudfront import decrypt, post
 from tests.fixtures_process import eventually_async
 from tests.fixtures_proxy import (

@@ -79,7 +79,7 @@ async def test_several_entities_each_with_its_own_key_and_provider(
     fields = parse_qsl(canary.last.body.decode())
     values = dict(fields)
     assert values["name"] == "Jane"
-    # `Card` is not CloudFront's `card*`, but ASP.NET reads form keys case-insensitively (edge_proxy/names.py)
+    # `Card` is not CloudFront's `card*`, but ASP.NET reads form keys case-insensitively (fields/names.py)
     assert decrypt(values["Card"], other_rsa_key, "Beta", "KeyB") == b"x"
     assert decrypt(values["phone"], rsa_key, "Alpha", "KeyA") == b"404-555-0150"
     assert decrypt(values["card[number]"], other_rsa_key, "Beta", "KeyB") == b"4111111111111111"

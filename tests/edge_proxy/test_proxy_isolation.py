@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
 from edge_proxy import Buffering, ClientLimits, ProxySettings, Runtime, Timeouts, build_app, start_site
-from edge_proxy.guards import GuardedServer
+from edge_proxy.serving.guards import GuardedServer
 from profiles import load_config_dir
 from tests.fixtures_process import eventually_async, fle_proxy
 from tests.fixtures_proxy import FORM, Canary, cf_config, cf_profile, cf_public_key, write_config_dir

@@ -33,7 +33,7 @@ def config(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> FleConfig:
         ("", None),
         ("text/plain, application/json", None),
         ("text /plain", None),
-        ("text/plain; charset=a; CHARSET=b", None),  # the strict grammar (profiles/header_params.py)
+        ("text/plain; charset=a; CHARSET=b", None),  # the strict grammar (fields/header_params.py)
         ('text/plain; x="a\\"b"', None),
         ("text/plain; x*0=a", None),
         ("text/plain;", None),

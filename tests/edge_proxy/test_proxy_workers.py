@@ -50,7 +50,7 @@ def owner_of(local_port: int, pids: list[int]) -> int:
 
 
 def metric_files_dir(pid: int) -> Path:
-    """The shared metrics directory a worker has mapped (edge_proxy/shared_metrics.py), read from /proc."""
+    """The shared metrics directory a worker has mapped (serving/shared_metrics.py), read from /proc."""
     for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
         path = line.split(maxsplit=5)[-1]
         if path.endswith(".db") and "/fle-metrics-" in path:
@@ -155,6 +155,7 @@ async def test_workers_share_the_port_restart_and_stop_on_sigterm(tmp_path: Path
             os.kill(victim, signal.SIGKILL)
             with pytest.raises(aiohttp.ClientError):
                 await holding
+
             def replaced_in_full() -> list[int]:
                 now = children(process.pid)
                 assert len(now) == 2 and victim not in now and survivor in now, now

@@ -1,4 +1,4 @@
-"""The edge's own client to the origin (edge_proxy/upstream.py) against a real aiohttp origin on loopback,
+"""The edge's own client to the origin (origin_client/pool.py) against a real aiohttp origin on loopback,
 plain and over TLS: what goes out (only our headers, correct framing), what comes back (untouched: no
 redirect followed, no decompression), keep-alive reuse, the pool's limit, timeouts, and a response read in
 bounded memory when its reader is slow."""
@@ -23,9 +23,9 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from edge_proxy import start_site, tls_context
-from edge_proxy.upstream import OriginPool
-from edge_proxy.upstream_errors import BodyFailed, ConnectFailed, UpstreamTimeout
-from edge_proxy.upstream_response import HIGH_WATER
+from edge_proxy.origin_client.errors import BodyFailed, ConnectFailed, UpstreamTimeout
+from edge_proxy.origin_client.pool import OriginPool
+from edge_proxy.origin_client.response import HIGH_WATER
 from tests.edge_proxy.upstream_kit import read_body
 from tests.fixtures_proxy import Canary, phone_config_dir, proxy_stack
 from tests.helpers import LOOP_CLOCK_SLACK
@@ -109,7 +109,9 @@ async def test_only_our_headers_go_out_with_host_and_length() -> None:
     assert (seen.method, seen.path, seen.body) == ("POST", "/echo?a=1&b=%20", b"payload")
     host = URL(origin.url).host_port_subcomponent
     assert seen.headers == [
-        ("Host", host), ("X-Forwarded-For", "203.0.113.9"), ("Content-Type", "text/plain"),
+        ("Host", host),
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Content-Type", "text/plain"),
         ("Content-Length", "7"),
     ]  # no User-Agent, Accept, Accept-Encoding or Connection added
 

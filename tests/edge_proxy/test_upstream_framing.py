@@ -15,8 +15,8 @@ import pytest
 from multidict import CIMultiDict
 from yarl import URL
 
-from edge_proxy.upstream import OriginPool
-from edge_proxy.upstream_errors import Broken, UpstreamTimeout
+from edge_proxy.origin_client.errors import Broken, UpstreamTimeout
+from edge_proxy.origin_client.pool import OriginPool
 from testkit.serving import serving_raw
 from tests.edge_proxy.upstream_kit import read_body
 from tests.helpers import LOOP_CLOCK_SLACK

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_proxy.upstream_response import OriginResponse
+from edge_proxy.origin_client.response import OriginResponse
 
 
 async def read_body(response: OriginResponse) -> bytes:

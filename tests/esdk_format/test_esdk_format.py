@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import esdk_format
 from decryptor import handler
-from edge_proxy import esdk, esdk_v2
+from edge_proxy.encrypting import esdk, esdk_v2
 from esdk_format import (
     EncryptedDataKey,
     KeyRef,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_proxy import esdk
+from edge_proxy.encrypting import esdk
 from tests.helpers import raw_master_key
 
 CLIENT = aws_encryption_sdk.EncryptionSDKClient(

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_proxy import esdk, esdk_v2
+from edge_proxy.encrypting import esdk, esdk_v2
 from tests.helpers import raw_master_key
 
 # The strictest policy: the SDK refuses any message that does not commit to its key.

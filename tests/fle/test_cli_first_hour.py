@@ -64,7 +64,13 @@ def test_origin_with_a_dynamodb_store_that_cannot_work_exits_at_start_up(
         monkeypatch.delenv("AWS_ACCESS_KEY_ID")
         monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     line = refused_in_one_line(
-        fle("origin", "--listen", f"127.0.0.1:{free_port()}", "--store", f"dynamodb://{dynamodb_env}?create=false")
+        fle(
+            "origin",
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            "--store",
+            f"dynamodb://{dynamodb_env}?create=false",
+        )
     )
     assert line.startswith(f"fle origin: store dynamodb://{dynamodb_env}?create=false: ") and expected in line
 

@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from edge_proxy import esdk
+from edge_proxy.encrypting import esdk
 from tests.fixtures_moto import Aws
 from tests.fixtures_softhsm import init_tokens, softhsm_conf
 

@@ -44,9 +44,7 @@ def test_entries_load_as_typed_settings(tmp_path: Path) -> None:
 
 
 def test_defaults_and_one_label(tmp_path: Path) -> None:
-    text = (
-        HEAD + 'backend = "pkcs11"\nmodule = "m.so"\ntoken_label = "fle"\nkey_id = "01"\npin_env = "PIN"\n'
-    )
+    text = HEAD + 'backend = "pkcs11"\nmodule = "m.so"\ntoken_label = "fle"\nkey_id = "01"\npin_env = "PIN"\n'
     (entry,) = load(tmp_path, text).entries
     assert entry.settings == Pkcs11Settings("m.so", ("fle",), None, None, b"\x01", "PIN", 4)
     (entry,) = load(tmp_path, HEAD + 'backend = "ssm"\nparameter = "/p"\n').entries

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from edge_proxy import esdk
+from edge_proxy.encrypting import esdk
 from origin import build_app
 from origin.ciphertext import encrypted_field_names, is_message
 from store import DynamoSettings, DynamoStore, SqliteStore, Store, open_store

@@ -1,4 +1,4 @@
-"""The one strict parser of Content-Type and Content-Disposition parameters (profiles/header_params.py).
+"""The one strict parser of Content-Type and Content-Disposition parameters (fields/header_params.py).
 
 A table of headers it accepts (with what it reads) and refuses; then why: the forms it refuses are read
 differently by the real parsers origin frameworks use (Werkzeug, python-multipart, aiohttp, email).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from profiles.header_params import HeaderParamError, parse_content_type, parse_disposition
+from fields.header_params import HeaderParamError, parse_content_type, parse_disposition
 from tests.differential_parsers import read_aiohttp, read_email, read_python_multipart, read_werkzeug
 
 ACCEPTED = [

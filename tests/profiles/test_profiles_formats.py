@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fields.json_pointer import parse_pointer_pattern
 from profiles import BodyFormat, ConfigError, load_config_dir
-from profiles.json_pointer import parse_pointer_pattern
 from tests.helpers import edit_json, make_config_dir
 
 PROFILE_CONFIG = ("FieldLevelEncryptionProfile", "FieldLevelEncryptionProfileConfig")

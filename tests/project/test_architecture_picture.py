@@ -34,9 +34,24 @@ def dot_edges(kind: str | None = None) -> set[tuple[str, str]]:
     return {(a, b) for a, b, attrs in _EDGE.findall(DOT.read_text()) if kind is None or _class(attrs) == kind}
 
 
-def installed_packages() -> set[str]:
+def listed_packages() -> set[str]:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     return set(pyproject["tool"]["setuptools"]["packages"])
+
+
+def installed_packages() -> set[str]:
+    """The top-level packages (the picture's nodes; subpackages are rooms inside one)."""
+    return {name for name in listed_packages() if "." not in name}
+
+
+def test_every_subpackage_is_installed() -> None:
+    """setuptools installs only the packages listed: a subpackage left out would be missing from a wheel."""
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in installed_packages()
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert on_disk == listed_packages()
 
 
 def test_the_picture_has_every_installed_package_and_no_other() -> None:

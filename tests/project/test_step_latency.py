@@ -1,6 +1,6 @@
 """benchmarks/step_latency.py reads the proxy's own encryption-step histogram, as `fle proxy` exports it.
 
-The page comes from the proxy's real Metrics registry (edge_proxy/metrics.py), so a change of the series'
+The page comes from the proxy's real Metrics registry (pipeline/metrics.py), so a change of the series'
 name or buckets there is caught here, not in a benchmark run.
 """
 
@@ -11,7 +11,7 @@ import math
 import pytest
 
 from benchmarks.step_latency import StepHistogram, parse
-from edge_proxy.metrics import Metrics
+from edge_proxy.pipeline.metrics import Metrics
 
 
 def page(*seconds: float, metrics: Metrics | None = None) -> tuple[Metrics, str]:

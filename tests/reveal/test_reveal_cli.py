@@ -51,7 +51,6 @@ async def test_fle_reveal_serves_tls_reveals_to_the_processor_and_stops(
     assert [x["phase"] for x in lines] == ["sending", "answered"]
 
 
-
 def test_fle_reveal_refuses_at_start_a_route_whose_key_the_keystore_does_not_hold(
     tmp_path: Path, rsa_key: rsa.RSAPrivateKey
 ) -> None:

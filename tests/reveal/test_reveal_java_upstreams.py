@@ -187,7 +187,8 @@ async def _exchange(host: str, port: int, target: str, body: bytes, headers: str
         writer.write(
             f"POST {target} HTTP/1.1\r\nHost: {host}\r\n{headers}"
             "Content-Type: application/x-www-form-urlencoded\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
         )
         answer = await asyncio.wait_for(reader.read(), 30)
     finally:

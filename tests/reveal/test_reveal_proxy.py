@@ -266,7 +266,7 @@ async def test_an_upstream_whose_certificate_is_not_trusted_is_502(tmp_path, fil
 
 
 async def test_a_body_over_the_limit_and_an_idle_client_are_refused(tmp_path, file_keystore) -> None:
-    from edge_proxy.limits import Limits
+    from fields.limits import Limits
     from reveal.settings import RevealSettings
 
     pki = make_pki(tmp_path / "pki")

@@ -59,8 +59,6 @@ async def raw_exchange(url: str, request: bytes, timeout: float = 10.0) -> tuple
     return status, answer
 
 
-
-
 def plaintexts_found(parsers: dict[str, Any], body: bytes, content_type: str) -> list[str]:
     found = []
     for parser, read in parsers.items():
@@ -115,10 +113,6 @@ def test_the_parsers_do_find_plaintext() -> None:
     found = plaintexts_found(MULTIPART_PARSERS, body + b"\r\n--B0undary--", MULTI)
     assert any(f.startswith("email") for f in found), found
     assert plaintexts_found(JSON_PARSERS, f'{{"x": {NUMBER}}}'.encode(), JSON)
-
-
-
-
 
 
 @pytest.mark.parametrize(

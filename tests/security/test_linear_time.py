@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from edge_proxy import Limits, RequestRefused, forms, json_body, multipart, names
-from edge_proxy.bodies import rewrite_body
-from edge_proxy.body import Coding, decode
-from edge_proxy.names_families import Unreadable
+from edge_proxy import Limits, RequestRefused
+from edge_proxy.pipeline.bodies import rewrite_body
+from edge_proxy.pipeline.body import Coding, decode
+from fields import forms, json_body, multipart, names
+from fields.names_families import Unreadable
 from profiles.model import BodyFormat
 from profiles.select import Action, Decision
 from tests.bodies_helpers import profile, stand_in_encrypt

@@ -208,8 +208,12 @@ async def test_fle_decrypt(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
         input="\n".join(lines).encode() + b"\n",
         capture_output=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TEST_KEY_PASSPHRASE": "pw",
-             "FLE_KEYSTORE": str(keystore)},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TEST_KEY_PASSPHRASE": "pw",
+            "FLE_KEYSTORE": str(keystore),
+        },
         timeout=120,
     )
     assert done.returncode == 1  # three values could not be decrypted

@@ -1,4 +1,4 @@
-"""The name readings of edge_proxy/names.py, proven against the REAL origin parsers.
+"""The name readings of fields/names.py, proven against the REAL origin parsers.
 
 A corpus of hostile field names (the shapes of issue 13, plus names hypothesis builds from pieces: brackets
 anywhere, dots, spaces, `%5B`, NUL, case, full-width letters, `!`/`_` prefixes, unclosed brackets) is sent
@@ -24,19 +24,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_proxy import names, names_families, names_generic
-from edge_proxy.errors import RequestRefused
-from edge_proxy.forms import rewrite
-from edge_proxy.limits import Limits
-from edge_proxy.names_families import FAMILIES
+from fields import names, names_families, names_generic
+from fields.errors import RequestRefused
+from fields.forms import rewrite
+from fields.limits import Limits
+from fields.names_families import FAMILIES
+from fields.patterns import parse_pattern
 from profiles import EncryptionEntity, Profile, load_config_dir
-from profiles.patterns import parse_pattern
 
 # builds the Go origin reader once per module
 pytestmark = pytest.mark.timeout(600)
 
 HERE = Path(__file__).parents[1] / "origins" / "names"
-EXAMPLE: Profile = load_config_dir(Path(__file__).parents[2] / "profiles" / "examples").only_config().content_type_profiles[0].profile  # type: ignore[assignment]  # noqa: E501
+EXAMPLE: Profile = (
+    load_config_dir(Path(__file__).parents[2] / "profiles" / "examples")
+    .only_config()
+    .content_type_profiles[0]
+    .profile
+)  # type: ignore[assignment]
 _KEY = EXAMPLE.entities[0].public_key
 PROFILE = replace(
     EXAMPLE,
@@ -50,25 +55,122 @@ PATTERNS = [(p.prefix, p.wildcard) for e in PROFILE.entities for p in e.patterns
 
 HAND_PICKED = [
     # qs: leading bracket group, also percent-encoded; text after a group; suffixes under user[phone]
-    "[phone]", "%5Bphone%5D", "[PHONE]", "[phone][x]", "[user][phone]", "phone[a]b", "phone]x", "phone]",
-    "user[phone][]", "user[phone][x]", "user[phone][0][y]", "user[phone]x", "user[phone", "[user[phone]]",
-    "user[[phone]]", "user[phone]]", "[card", "[cardx]", "card[", "[]card", "x[phone]", "][phone]",
-    "user][phone]", "[[phone]]", "[ phone]", " [phone]", "user.phone", "user[ phone]", "user[phone ]",
+    "[phone]",
+    "%5Bphone%5D",
+    "[PHONE]",
+    "[phone][x]",
+    "[user][phone]",
+    "phone[a]b",
+    "phone]x",
+    "phone]",
+    "user[phone][]",
+    "user[phone][x]",
+    "user[phone][0][y]",
+    "user[phone]x",
+    "user[phone",
+    "[user[phone]]",
+    "user[[phone]]",
+    "user[phone]]",
+    "[card",
+    "[cardx]",
+    "card[",
+    "[]card",
+    "x[phone]",
+    "][phone]",
+    "user][phone]",
+    "[[phone]]",
+    "[ phone]",
+    " [phone]",
+    "user.phone",
+    "user[ phone]",
+    "user[phone ]",
     # PHP: dots and spaces before the first bracket, unclosed groups, NUL, leading spaces
-    "ssn.no", "ssn no", " ssn.no", "ssn[no", "ssn.no[x]", "phone[", "phone\x00x", " phone", "phone[a][b",
-    "acct[no]", "acct[no5]", "acct[no][]", "acct.no", "acct[no", "ACCT[NO]X",
+    "ssn.no",
+    "ssn no",
+    " ssn.no",
+    "ssn[no",
+    "ssn.no[x]",
+    "phone[",
+    "phone\x00x",
+    " phone",
+    "phone[a][b",
+    "acct[no]",
+    "acct[no5]",
+    "acct[no][]",
+    "acct.no",
+    "acct[no",
+    "ACCT[NO]X",
     # Rack: leading brackets and anything after a group
-    "]phone", "[[phone", "phone[]x", "user[][phone]", "user[phone][][x]",
+    "]phone",
+    "[[phone",
+    "phone[]x",
+    "user[][phone]",
+    "user[phone][][x]",
     # array slots: qs compacts `items[5]` to items.0 and appends `items[]` at 0
-    "items[]", "items[5]", "items[00]", "items[0][x]", "items[][0]", "[items][0]", "items[1]",
+    "items[]",
+    "items[5]",
+    "items[00]",
+    "items[0][x]",
+    "items[][0]",
+    "[items][0]",
+    "items[1]",
     # Spring binder, generic readings
-    "!phone", "_phone", "phone.x", "phone[0]", "PhOnE", "ｐｈｏｎｅ", "%70hone", "=?utf-8?q?phone?=",
-    "［phone］", "user［phone］", "phone\t", "a[b]", "plain", "",
+    "!phone",
+    "_phone",
+    "phone.x",
+    "phone[0]",
+    "PhOnE",
+    "ｐｈｏｎｅ",
+    "%70hone",
+    "=?utf-8?q?phone?=",
+    "［phone］",
+    "user［phone］",
+    "phone\t",
+    "a[b]",
+    "plain",
+    "",
 ]
 PIECES = [
-    "phone", "PHONE", "card", "Card", "user", "ssn", "no", "acct", "x", "0", "[", "]", "[]", "[phone]",
-    "[user]", "[no]", "user[phone]", "acct[no]", "items", "[0]", "[5]", ".", " ", "_", "!", "%", "%5B",
-    "%5D", "%255B", "\x00", "ｐｈｏｎｅ", "［", "］", "'", "=", "\t", "[[", "]]", "=?utf-8?q?", "?=",
+    "phone",
+    "PHONE",
+    "card",
+    "Card",
+    "user",
+    "ssn",
+    "no",
+    "acct",
+    "x",
+    "0",
+    "[",
+    "]",
+    "[]",
+    "[phone]",
+    "[user]",
+    "[no]",
+    "user[phone]",
+    "acct[no]",
+    "items",
+    "[0]",
+    "[5]",
+    ".",
+    " ",
+    "_",
+    "!",
+    "%",
+    "%5B",
+    "%5D",
+    "%255B",
+    "\x00",
+    "ｐｈｏｎｅ",
+    "［",
+    "］",
+    "'",
+    "=",
+    "\t",
+    "[[",
+    "]]",
+    "=?utf-8?q?",
+    "?=",
 ]
 NAMES = st.lists(st.sampled_from(PIECES), min_size=1, max_size=7).map("".join)
 

@@ -222,7 +222,7 @@ def test_bracket_readers_are_caught() -> None:
     assert not PROTECTION.protects(("card", "exp"), True)
 
 
-# The families of issue 13 item 2 whose name readings edge_proxy/names.py models, each read by a real origin
+# The families of issue 13 item 2 whose name readings fields/names.py models, each read by a real origin
 NAMED_FAMILIES = ("qs", "PHP", "Rack", "Werkzeug", "Django", "Go net/http", "Java servlets")
 
 

@@ -2,7 +2,7 @@
 
 A profile's format says how the proxy reads the body; the origin reads it by the Content-Type, with its
 own parser. Every parameter the proxy lets through is one more thing the two could read differently, so
-under a profile only these are accepted (each at most once; `profiles/header_params.py` refuses
+under a profile only these are accepted (each at most once; `fields/header_params.py` refuses
 duplicates, escapes and RFC 2231 forms before this runs):
 
 | format | parameters |
@@ -19,10 +19,10 @@ substring search anywhere in the header, so an ignored `x="boundary=..."` could 
 
 from __future__ import annotations
 
-from profiles.header_params import HeaderParamError, HeaderValue, parse_request_content_type
 from profiles.model import BodyFormat
 
 from .errors import RequestRefused
+from .header_params import HeaderParamError, HeaderValue, parse_request_content_type
 
 _ALLOWED = {
     BodyFormat.URL_ENCODED: frozenset({"charset"}),

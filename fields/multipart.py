@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from profiles import EncryptionEntity, Profile
 
-from .compiled import EdgeProfile, EncryptValue, edge_profile
 from .limits import FieldBudget, Limits, too_many_fields
 from .multipart_head import PartHead, boundary_of, malformed, parse_head
 from .names import entity_for
+from .selection import EdgeProfile, EncryptValue, edge_profile
 
 __all__ = [
     "MAX_HEAD_BYTES",

@@ -21,8 +21,8 @@ from typing import Protocol, cast
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from multidict import CIMultiDict
 
-from .upstream_errors import Broken, UpstreamTimeout
-from .upstream_response import OriginResponse
+from .errors import Broken, UpstreamTimeout
+from .response import OriginResponse
 
 MAX_HEAD_BYTES = 64 * 1024  # status line and header fields of one response head, as received
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fields import forms, json_body, multipart
+from fields.content_type import strict_content_type
+from fields.errors import RequestRefused
+from fields.limits import Limits
+from fields.selection import EdgeProfile, EncryptValue
 from profiles import EncryptionEntity
 from profiles.model import BodyFormat
 from profiles.select import Decision
 
-from . import forms, json_body, multipart
-from .compiled import CompiledConfig, EdgeProfile, EncryptValue
-from .content_type import strict_content_type
-from .errors import RequestRefused
-from .limits import Limits
+from .compiled import CompiledConfig
 
 EncryptInSuite = Callable[[bytes, EncryptionEntity, int], bytes]
 """An encrypt function that is told the suite (FieldEncryptor's call): for callers without a loaded config."""

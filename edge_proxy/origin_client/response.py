@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict
 
-from .upstream_errors import Broken, UpstreamError, UpstreamTimeout
+from .errors import Broken, UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
-    from .upstream_conn import OriginConnection
+    from .connection import OriginConnection
 
 HIGH_WATER = 256 * 1024  # bytes of body buffered before reading from the origin pauses
 

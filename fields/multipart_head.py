@@ -13,7 +13,7 @@ unless said otherwise):
         token or a quoted string without `;`, `=`, `:` or a backslash (a parser that does not know
         quoted strings would re-synchronise inside them) and not starting with `'` (PHP's parser takes
         `name='phone'` as a quoted `phone`); the name valid UTF-8
-    Content-Type (at most once)        = strictly parsed by profiles/header_params.py, quoted values
+    Content-Type (at most once)        = strictly parsed by fields/header_params.py, quoted values
         without `;`, `=` or `:` either
     Content-Transfer-Encoding (at most once) = "7bit" / "8bit" / "binary"    ; else 400
         UnsupportedTransferEncodingClientError: the proxy will not guess whether the origin decodes it
@@ -28,11 +28,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from profiles.header_params import HeaderParamError, HeaderValue, parse_content_type, parse_disposition
 from profiles.model import BodyFormat
 
 from .content_type import strict_content_type
 from .errors import RequestRefused
+from .header_params import HeaderParamError, HeaderValue, parse_content_type, parse_disposition
 
 # RFC 2046 bchars without the space (parsers trim a boundary's spaces differently) and without the comma
 # (Rack 2.2 reads `boundary="a,b"` as `a`: a body framed with `--a,b` then hides `--a` parts from us).

@@ -32,12 +32,12 @@ from itertools import accumulate
 from json import JSONDecodeError
 
 from profiles import EncryptionEntity, Profile
-from profiles.json_pointer import Path
 
-from .compiled import EdgeProfile, EncryptValue, Pointers, edge_profile
 from .errors import RequestRefused
 from .json_keys import PROTOTYPE_HINT, derived, has_structure, prototype_key
+from .json_pointer import Path
 from .limits import FieldBudget, Limits
+from .selection import EdgeProfile, EncryptValue, Pointers, edge_profile
 
 MAX_DEPTH = 64  # nested objects/arrays; deeper documents are refused
 _WS = re.compile(r"[ \t\n\r]*")  # matches the empty string: .match() is never None (hence the ignore)

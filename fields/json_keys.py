@@ -28,7 +28,8 @@ from collections.abc import Iterable, Mapping
 from itertools import islice
 
 from profiles import EncryptionEntity
-from profiles.json_pointer import JsonPointerPattern
+
+from .json_pointer import JsonPointerPattern
 
 Live = tuple[tuple[JsonPointerPattern, EncryptionEntity], ...]
 

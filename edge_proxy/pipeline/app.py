@@ -26,13 +26,14 @@ from contextlib import AsyncExitStack
 
 from aiohttp import HttpVersion11, web
 
+from edge_proxy.origin_client.pool import OriginPool
+from fields.errors import RequestRefused
 from profiles import QUERY_ARG_NAME, Action, Decision, select
 
 from .accesslog import Outcome
 from .bodies import rewrite_body
 from .body import ClientIdle, content_coding, decode, encode, idle_chunks, read_limited
 from .buffering import DiskBudget, SpooledBody, buffer_request
-from .errors import RequestRefused
 from .forward import (
     Body,
     OriginFailed,
@@ -47,7 +48,6 @@ from .looplag import lag_watch
 from .multipart_stream import multipart_stream, refusal_in, streams
 from .runtime import Live, Runtime
 from .settings import ProxySettings
-from .upstream import OriginPool
 
 log = logging.getLogger("edge_proxy")
 

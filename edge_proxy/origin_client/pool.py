@@ -37,9 +37,9 @@ from aiohttp import encode_basic_auth
 from multidict import CIMultiDict
 from yarl import URL
 
-from .upstream_conn import OriginConnection
-from .upstream_errors import BodyFailed, Broken, ConnectFailed, PoolBusy, UpstreamTimeout
-from .upstream_response import OriginResponse
+from .connection import OriginConnection
+from .errors import BodyFailed, Broken, ConnectFailed, PoolBusy, UpstreamTimeout
+from .response import OriginResponse
 
 Body = bytes | AsyncIterable[bytes] | None
 

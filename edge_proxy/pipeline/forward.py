@@ -20,14 +20,15 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from multidict import CIMultiDict
 
+from edge_proxy.origin_client.errors import ConnectFailed, PoolBusy, UpstreamError, UpstreamTimeout
+from edge_proxy.origin_client.pool import Body as Body  # app.py's type of a request body
+from edge_proxy.origin_client.pool import OriginPool
+from edge_proxy.origin_client.response import OriginResponse
+
 from .accesslog import Outcome
 from .buffering import Buffering, DiskBudget, ResponsePump, Spool
 from .headers import end_to_end
 from .settings import ProxySettings, Timeouts
-from .upstream import Body as Body  # app.py's type of a request body
-from .upstream import OriginPool
-from .upstream_errors import ConnectFailed, PoolBusy, UpstreamError, UpstreamTimeout
-from .upstream_response import OriginResponse
 
 log = logging.getLogger("edge_proxy")
 

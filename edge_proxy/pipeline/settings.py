@@ -7,11 +7,11 @@ from pathlib import Path
 
 from yarl import URL
 
+from edge_proxy.serving.guards import ClientLimits
+from fields.limits import Limits
 from profiles import FleConfig
 
 from .buffering import Buffering
-from .guards import ClientLimits
-from .limits import Limits
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from .errors import ProxyError
+from fields.errors import ProxyError
+
 from .guards import ClientLimits, GuardedServer
 
 # connections the kernel completes before we accept them (asyncio's default is 100): a burst of new

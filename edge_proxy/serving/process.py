@@ -15,15 +15,16 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edge_proxy.pipeline.app import build_app
+from edge_proxy.pipeline.reload import reload_config
+from edge_proxy.pipeline.runtime import Runtime
+from edge_proxy.pipeline.settings import ProxySettings
+
 from . import workers
 from .admin import build_admin_app
-from .app import build_app
+from .listen import Listener, drain, start_site, until_signalled
 from .loops import ASYNCIO, LoopChoice, running_loop_name
 from .parent_admin import AdminServer, workers_admin
-from .reload import reload_config
-from .runtime import Runtime
-from .serving import Listener, drain, start_site, until_signalled
-from .settings import ProxySettings
 from .shared_metrics import SharedMetrics
 
 log = logging.getLogger("fle")  # the name these lines have always carried: operators and tests read them

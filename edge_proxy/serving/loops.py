@@ -39,7 +39,7 @@ ASYNCIO = LoopChoice("asyncio", asyncio.new_event_loop)
 
 
 def choose_loop(wanted: str = "auto") -> LoopChoice:
-    """"auto" -> uvloop when importable, else asyncio; "uvloop" -> uvloop or LoopUnavailable."""
+    """ "auto" -> uvloop when importable, else asyncio; "uvloop" -> uvloop or LoopUnavailable."""
     if wanted not in CHOICES:
         raise LoopUnavailable(f"--loop {wanted!r}: expected one of {', '.join(CHOICES)}")
     if wanted == "asyncio":

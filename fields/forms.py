@@ -18,10 +18,10 @@ from urllib.parse import quote, unquote_to_bytes
 
 from profiles import Profile
 
-from .compiled import EdgeProfile, EncryptValue, edge_profile
 from .errors import RequestRefused
 from .limits import FieldBudget, Limits, too_many_fields
 from .names import entity_for
+from .selection import EdgeProfile, EncryptValue, edge_profile
 
 __all__ = ["EncryptValue", "check_body", "decode_name", "rewrite"]
 

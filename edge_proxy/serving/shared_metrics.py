@@ -12,7 +12,7 @@ What it costs and how it is kept in bounds:
 - The directory is private to one run: `mkdtemp` (mode 0700, owned by the proxy's user) made by the parent
   before any worker starts, so no file of an earlier run is added in, and removed when the parent exits. A
   parent killed with SIGKILL leaves it behind in the temp directory (a few KiB per worker ever started).
-- Gauges need a rule to combine workers, given where they are declared (edge_proxy/metrics.py): in-flight
+- Gauges need a rule to combine workers, given where they are declared (pipeline/metrics.py): in-flight
   requests are summed over live workers (`livesum`), the config timestamp is the oldest a live worker uses
   (`livemin`). The parent calls `worker_gone(pid)` for every worker that exits, which deletes that worker's
   live-gauge file, so a killed worker's in-flight requests do not stay counted.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from .runtime import RUNTIME, Runtime
+from edge_proxy.pipeline.runtime import RUNTIME, Runtime
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import RequestRefused
+from fields.errors import RequestRefused
 
 PIECE = 256 * 1024  # bytes read back from a temporary file at once
 

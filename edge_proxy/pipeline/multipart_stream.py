@@ -29,13 +29,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from fields.errors import RequestRefused
+from fields.multipart import MultipartRewriter
 from profiles.model import BodyFormat
 from profiles.select import Decision
 
 from .accesslog import Outcome
 from .body import ClientIdle, idle_chunks, too_long
-from .errors import RequestRefused
-from .multipart import MultipartRewriter
 from .runtime import Live, Runtime
 
 MAX_STREAMED_BYTES = 100 * 1024 * 1024  # bytes of one streamed multipart body, as sent by the client

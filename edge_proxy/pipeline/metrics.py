@@ -82,7 +82,7 @@ class Metrics:
         )
         self.loop_lag = Gauge(
             "fle_proxy_event_loop_lag_seconds",
-            "How late the last event-loop probe timer fired (edge_proxy/looplag.py).",
+            "How late the last event-loop probe timer fired (edge_proxy/pipeline/looplag.py).",
             registry=r,
             multiprocess_mode="livemax",
         )

@@ -15,7 +15,7 @@ from enum import Enum
 
 from aiohttp import StreamReader
 
-from .errors import RequestRefused
+from fields.errors import RequestRefused
 
 CHUNK = 64 * 1024
 
