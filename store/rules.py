@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .beacons import check_sidecar, is_sidecar
 from .errors import InvalidItem, ItemTooLarge
 from .model import Submission
 
@@ -38,6 +39,10 @@ def item_size(item: Submission) -> int:
         size += _utf8(name, "a field name") + _utf8(value, f"field {name!r}")
     size += 3 + len(item.encrypted_fields)
     size += sum(_utf8(name, "a field name") for name in item.encrypted_fields)
+    # each beacon sidecar is also a top-level attribute of the same name (a DynamoDB index's key)
+    for name, value in item.fields.items():
+        if is_sidecar(name):
+            size += _utf8(name, "a field name") + _utf8(value, f"field {name!r}")
     return size
 
 
@@ -52,6 +57,8 @@ def check_item(item: Submission) -> None:
             raise InvalidItem("a field name is empty; every field needs a name")
         if _utf8(name, "a field name") > MAX_FIELD_NAME_BYTES:
             raise InvalidItem(f"a field name is longer than {MAX_FIELD_NAME_BYTES} bytes")
+        if is_sidecar(name):
+            check_sidecar(name, value)
     unknown = set(item.encrypted_fields) - set(item.fields)
     if unknown:
         raise InvalidItem(f"encrypted_fields names fields the item does not have: {sorted(unknown)}")
