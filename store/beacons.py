@@ -10,7 +10,7 @@ global secondary index of the same name). Nothing here knows a key or a plaintex
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import InvalidItem
@@ -61,21 +61,6 @@ def check_beacon(value: object) -> str:
     if not isinstance(value, str) or not BEACON.fullmatch(value):
         raise ValueError("a beacon is 1-16 lowercase hex digits")
     return value
-
-
-def check_lookup(field: str, beacons: Sequence[str], limit: int) -> list[str]:
-    """The distinct beacons of a lookup, in order; ValueError (TypeError for a bare string) saying what is
-    wrong with the field name, the beacons or the limit."""
-    if isinstance(beacons, str):
-        raise TypeError("beacons is a sequence of beacons, e.g. ['3fa1'], not one string")
-    if not isinstance(field, str) or not field or is_sidecar(field):
-        raise ValueError(f"a lookup names the indexed field itself (e.g. 'phone'), not its {SUFFIX} sidecar")
-    unique = list(dict.fromkeys(check_beacon(b) for b in beacons))
-    if not 1 <= len(unique) <= MAX_BEACONS:
-        raise ValueError(f"a lookup takes 1 to {MAX_BEACONS} beacons (one per index key in use)")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_FIND_LIMIT:
-        raise ValueError(f"the limit is 1 to {MAX_FIND_LIMIT} ids per lookup")
-    return unique
 
 
 def index_name(field: str) -> str:

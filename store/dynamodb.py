@@ -19,13 +19,13 @@ from dataclasses import replace
 from typing import Any
 
 from .base import Replacement
-from .beacons import FIND_LIMIT, Found, check_lookup, is_sidecar
+from .beacons import FIND_LIMIT, Found, is_sidecar
 from .dynamodb_client import call
 from .dynamodb_settings import DynamoSettings
 from .dynamodb_table import INDEX, KIND, Table
 from .errors import DuplicateItem, StoreError, StoreUnavailable
 from .model import Submission
-from .rules import check_item, check_replacement
+from .rules import check_item, check_lookup, check_replacement
 
 BATCH_GET_MAX = 100  # keys per BatchGetItem, DynamoDB's limit
 Item = dict[str, Any]
@@ -205,7 +205,7 @@ class DynamoStore:
     async def find(
         self, field: str, beacons: Sequence[str], *, limit: int = FIND_LIMIT, after: str | None = None
     ) -> Found:
-        unique = check_lookup(field, beacons, limit)
+        unique = check_lookup(field, beacons, limit, after)
         index = await asyncio.to_thread(self._table.lookup_index, field)
         found = await asyncio.gather(*(self._ids(index, beacon, limit + 1, after) for beacon in unique))
         ids = sorted({i for some in found for i in some})  # each ascending, at most limit + 1

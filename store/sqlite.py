@@ -18,10 +18,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .base import Replacement
-from .beacons import BEACON, FIND_LIMIT, Found, check_lookup, sidecars
+from .beacons import BEACON, FIND_LIMIT, Found, sidecars
 from .errors import DuplicateItem, StoreUnavailable
 from .model import Submission
-from .rules import check_item, check_replacement
+from .rules import check_item, check_lookup, check_replacement
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -253,7 +253,7 @@ class SqliteStore:
     async def find(
         self, field: str, beacons: Sequence[str], *, limit: int = FIND_LIMIT, after: str | None = None
     ) -> Found:
-        unique = check_lookup(field, beacons, limit)
+        unique = check_lookup(field, beacons, limit, after)
         rows = await self._rows(find_sql(len(unique)), [field, *unique, after or "", limit + 1])
         ids = [row[0] for row in rows]
         return Found(ids=ids[:limit], capped=len(ids) > limit)

@@ -447,9 +447,8 @@ def test_the_stack_deploys_to_moto_and_the_decryptor_reads_its_table(
         by_id = handler.lambda_handler({"ids": ["a" * 32]}, None)
     finally:
         handler.reset_cache()
-    assert recent["items"][0]["fields"] == {"name": "Jane", "phone": "404-555-0150", "phone__bidx": "3fa1"}, (
-        recent
-    )
+    fields = recent["items"][0]["fields"]
+    assert fields == {"name": "Jane", "phone": "404-555-0150", "phone__bidx": "3fa1"}, recent
     assert by_id["items"][0]["fields"]["phone"] == "404-555-0150", by_id
 
 

@@ -159,6 +159,11 @@ async def test_a_search_in_another_format_is_refused(origin: str) -> None:
         async with session.post(f"{origin}/find", data=b"phone=x", headers=JSON) as response:
             assert response.status == 400  # application/octet-stream
             assert "application/x-www-form-urlencoded" in (await response.json())["error"]
+        search = {"phone": "AYAB", "phone__bidx": "a1"}
+        async with session.post(
+            f"{origin}/find", params={"after": "a/b"}, data=search, headers=JSON
+        ) as response:
+            assert response.status == 400 and "after is an id" in (await response.json())["error"]
         headers = {**JSON, "Content-Type": "application/json"}
         for body in (b"{nope", b"[1]"):
             async with session.post(f"{origin}/find", data=body, headers=headers) as response:

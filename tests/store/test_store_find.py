@@ -159,6 +159,12 @@ async def test_a_bad_lookup_is_refused_with_what_to_change(
         await store.find(field, beacons, limit=limit)
 
 
+async def test_after_must_be_an_id(store: Store) -> None:
+    for after in ("", "a/b", "x" * 129):
+        with pytest.raises(ValueError, match="after is an id"):
+            await store.find("phone", ["a1"], after=after)
+
+
 async def test_a_bare_string_is_not_taken_for_a_list_of_beacons(store: Store) -> None:
     with pytest.raises(TypeError, match="not one string"):
         await store.find("phone", "3fa1")
