@@ -183,7 +183,12 @@ def test_a_wrong_pin_is_named(softhsm: SoftHsm, tmp_path: Path) -> None:
     logged in to the token) any PIN would open a session."""
     path = tmp_path / "index-keys.toml"
     path.write_text(entry(softhsm, "x"))
-    env = {**os.environ, "SOFTHSM2_CONF": str(softhsm.conf), PIN_ENV: "0000", "PYTHONPATH": str(Path.cwd())}
+    env = {
+        **os.environ,
+        "SOFTHSM2_CONF": str(softhsm.conf),
+        PIN_ENV: "0000",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
     done = subprocess.run(
         [sys.executable, "-c", WRONG_PIN, str(path)], capture_output=True, text=True, env=env, timeout=60
     )

@@ -163,6 +163,7 @@ def test_cloudformation_export_refuses_indexes(tmp_path: Path, rsa_key: rsa.RSAP
 def test_profiles_import_no_key_code() -> None:
     """profiles reads normalizer names from blindindex.normalizers only: in a fresh interpreter, loading
     profiles loads neither blindindex's key modules nor python-pkcs11."""
+    import os
     import subprocess
     import sys
 
@@ -170,8 +171,9 @@ def test_profiles_import_no_key_code() -> None:
         "import sys, profiles; "
         "print(sorted(m for m in sys.modules if m.startswith(('blindindex', 'pkcs11', 'keystore'))))"
     )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True, env=env
     )
     assert done.stdout.strip() == str(
         [
