@@ -18,6 +18,7 @@ from . import (
     cmd_demo,
     cmd_deploy,
     cmd_hsm,
+    cmd_index,
     cmd_keys,
     cmd_origin,
     cmd_package,
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands = (
         cmd_demo, cmd_proxy, cmd_reveal, cmd_origin, cmd_decrypt, cmd_keys, cmd_hsm, cmd_rewrap, cmd_bench,
-        cmd_package, cmd_config, cmd_deploy,
+        cmd_package, cmd_config, cmd_deploy, cmd_index,
     )
     for module in subcommands:
         module.register(commands)
