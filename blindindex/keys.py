@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .beacon import check_bits, standard_beacon, truncate
+from .beacon import check_bits, truncate
 from .errors import UnknownIndexKey
 from .file_key import FileIndexKey
 from .settings import FileKeySettings, IndexKeyEntry, read_index_keys
@@ -61,21 +61,14 @@ class IndexKeys:
 
     def prepare(self, key_name: str, index_name: str) -> None:
         """Derive (file) or find in the token (pkcs11) the index's key now: `beacon`'s errors, at start."""
-        key = self._key(key_name)
-        if isinstance(key, FileIndexKey):
-            key.index_key(index_name)
-        else:
-            key.prepare(index_name)
+        self._key(key_name).prepare(index_name)
 
     def beacon(self, key_name: str, index_name: str, bits: int, normalized_value: str) -> str:
         """The standard beacon of `normalized_value` for index `index_name` under index key `key_name`:
         ceil(bits / 4) lowercase hex characters. BlindIndexError (UnknownIndexKey, TokenError) if it
         cannot be computed: the caller must then refuse the request, never forward the field."""
         check_bits(bits)
-        key = self._key(key_name)
-        if isinstance(key, FileIndexKey):
-            return standard_beacon(key.index_key(index_name), bits, normalized_value)
-        return truncate(key.mac(index_name, normalized_value.encode("utf-8")), bits)
+        return truncate(self._key(key_name).mac(index_name, normalized_value.encode("utf-8")), bits)
 
     def close(self) -> None:
         """Forget derived keys and close token sessions."""
