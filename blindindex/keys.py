@@ -3,6 +3,7 @@
     keys = IndexKeys.load("index-keys.toml")          # IndexKeysError: file, entry and setting named
     keys.prepare("pii-2026", "phone")                 # optional, at start: derive / find the key now
     keys.beacon("pii-2026", "phone", 16, normalized)  # -> "3f0a": the standard beacon, as hex
+    keys.field_beacon(profile_index, "+1 404-555-0150")  # the same, normalizing by the index's normalizer
     keys.close()
 
 File entries read their root key when the file loads (mode and format checked then) and derive each
@@ -13,15 +14,29 @@ index's HMAC key once (HKDF-SHA512), kept for the process. PKCS#11 entries open 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .beacon import check_bits, truncate
 from .errors import UnknownIndexKey
 from .file_key import FileIndexKey
+from .normalizers import get_normalizer
 from .settings import FileKeySettings, IndexKeyEntry, read_index_keys
 
 if TYPE_CHECKING:  # python-pkcs11 is imported only when a pkcs11 entry is loaded
     from .pkcs11_key import Pkcs11IndexKey
+
+
+class IndexSpec(Protocol):
+    """What `field_beacon` needs of an index; profiles.BlindIndex has it (blindindex imports no profiles)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def bits(self) -> int: ...
+    @property
+    def normalize(self) -> str: ...
 
 
 class IndexKeys:
@@ -70,6 +85,14 @@ class IndexKeys:
         check_bits(bits)
         return truncate(self._key(key_name).mac(index_name, normalized_value.encode("utf-8")), bits)
 
+    def field_beacon(self, index: IndexSpec, value: str) -> str:
+        """The beacon of a field's plaintext `value` for a profile's index: normalized by the index's
+        normalizer, then `beacon(index.key, index.name, index.bits, ...)`. NormalizeError when the
+        normalizer refuses the value (a client's mistake: refuse the request with a 4xx); any other
+        BlindIndexError is the edge's (refuse with a 5xx). Never forward the field without its beacon."""
+        normalized = get_normalizer(index.normalize).apply(value)
+        return self.beacon(index.key, index.name, index.bits, normalized)
+
     def close(self) -> None:
         """Forget derived keys and close token sessions."""
         for key in self._keys.values():
@@ -82,4 +105,4 @@ class IndexKeys:
         self.close()
 
 
-__all__ = ["IndexKeys"]
+__all__ = ["IndexKeys", "IndexSpec"]

@@ -175,3 +175,19 @@ def test_worker_threads_get_the_same_beacons(tmp_path: Path) -> None:
     for t in threads:
         t.join(timeout=60)
     assert results == [expected] * 4
+
+
+def test_field_beacon_normalizes_with_the_profiles_index(tmp_path: Path) -> None:
+    """profiles.BlindIndex is what the edge holds: field_beacon takes it as it is."""
+    from blindindex import NormalizeError
+    from profiles import BlindIndex
+
+    write_key(tmp_path / "root.hex")
+    toml = write_toml(tmp_path, '[[index_key]]\nname = "pii-2026"\nbackend = "file"\npath = "root.hex"\n')
+    index = BlindIndex(field="phone", name="phone", key="pii-2026", bits=16, normalize="digits/1")
+    key = derive_index_key(bytes.fromhex(ROOT_HEX), "phone")
+    with IndexKeys.load(toml) as keys:
+        assert keys.field_beacon(index, "+1 (404) 555-0150") == standard_beacon(key, 16, "14045550150")
+        assert keys.field_beacon(index, "1-404-555-0150") == keys.field_beacon(index, "14045550150")
+        with pytest.raises(NormalizeError):
+            keys.field_beacon(index, "n/a")
