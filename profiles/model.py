@@ -11,6 +11,8 @@ from esdk_format import Suite
 from fields.json_pointer import JsonPointerPattern, is_pointer_pattern
 from fields.patterns import FieldPattern
 
+from .indexes import BlindIndex
+
 
 class BodyFormat(Enum):
     """How a body is parsed; CloudFront's wire value is the enum value."""
@@ -55,6 +57,8 @@ class Profile:
     comment: str = ""
     # "Fle:AlgorithmSuite" in the profile config; 0x0478 commits to its key
     algorithm_suite: Suite = Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
+    # "Fle:Indexes": the fields whose beacon the edge writes beside the ciphertext (profiles/indexes.py)
+    indexes: tuple[BlindIndex, ...] = ()
     # the body formats this profile's patterns can be read in: JSON pointers for JSON only, field names for
     # the others; derived once here, so neither loading nor a request has to walk the patterns again
     reads: frozenset[BodyFormat] = field(init=False, repr=False, compare=False)
