@@ -1,7 +1,7 @@
 """FLE configuration: CloudFront public keys, profiles and configs, loaded, validated and matched."""
 
 from .errors import ConfigError, NoFleConfig
-from .indexes import INDEXES_KEY, SIDECAR_SUFFIX, BlindIndex
+from .indexes import INDEXES_KEY, PREVIOUS_SIDECAR_SUFFIX, SIDECAR_SUFFIX, BlindIndex
 from .loader import load_config_dir, normalise_media_type
 from .model import (
     BodyFormat,
@@ -18,6 +18,7 @@ from .select import QUERY_ARG_NAME, Action, Decision, select
 
 __all__ = [
     "INDEXES_KEY",
+    "PREVIOUS_SIDECAR_SUFFIX",
     "QUERY_ARG_NAME",
     "SIDECAR_SUFFIX",
     "Action",
