@@ -24,6 +24,7 @@ from . import (
     cmd_origin,
     cmd_package,
     cmd_proxy,
+    cmd_reindex,
     cmd_reveal,
     cmd_rewrap,
 )
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     subcommands = (
         cmd_demo, cmd_proxy, cmd_reveal, cmd_origin, cmd_decrypt, cmd_keys, cmd_hsm, cmd_rewrap, cmd_bench,
-        cmd_package, cmd_config, cmd_deploy, cmd_index, cmd_match,
+        cmd_package, cmd_config, cmd_deploy, cmd_index, cmd_match, cmd_reindex,
     )
     for module in subcommands:
         module.register(commands)
