@@ -304,3 +304,53 @@ def test_fle_match_prints_the_matching_ids(
     assert "name the field's normalizer" in capsys.readouterr().err
     assert len(audit_records(decrypt_env.audit_path, "fle.match")) == 2
     assert_no_plaintext(decrypt_env.audit_path, "555-0150", "555 0150", "4045550150")
+
+
+@FILE_ONLY
+def test_match_through_api_gateway_names_the_caller(
+    decrypt_env: DecryptEnv,
+    index_keys: IndexKeys,
+    rsa_key: rsa.RSAPrivateKey,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.decryptor.test_decryptor_apigw import http_event
+
+    stored = edge_item(rsa_key, index_keys, "404-555-0150")
+    asyncio.run(put_all(f"sqlite:///{decrypt_env.store_path}", [stored]))
+    body = {"match": {"field": "phone", "term": proxy_encrypt(rsa_key, b"(404) 555 0150"), "ids": [stored.id],
+                      "normalize": "digits"}}  # fmt: skip
+    answer = handler.lambda_handler(http_event(json.dumps(body)), None)
+    assert answer["statusCode"] == 200 and json.loads(answer["body"]) == {"ids": [stored.id], "errors": []}
+    (line,) = audit_records(decrypt_env.audit_path, "fle.match")
+    assert line["caller"]["source"] == "apigateway-http" and line["matched_ids"] == [stored.id]
+    missing = handler.lambda_handler(http_event(json.dumps({"match": {**body["match"], "field": ""}})), None)
+    assert (missing["statusCode"], json.loads(missing["body"])) == (400, {"error": "bad_event"})
+
+
+@FILE_ONLY
+def test_a_config_that_does_not_load_is_a_config_error(
+    decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("FLE_CONFIG", str(tmp_path / "no-such-config"))
+    assert match("phone", proxy_encrypt(rsa_key, b"1"), ["a"]) == {"error": "config_error"}
+    assert "does not exist or is not a directory" in logged_refusal(caplog)
+
+
+def test_indexes_by_the_name_a_stored_item_gives_the_field(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """A JSON body's top-level member is stored under its key; a deeper pointer has no stored field."""
+    from decryptor.indexes import ConfigIndexes
+    from tests.profiles.test_profiles_indexes import write
+
+    indexes = [
+        {"Field": "/phone", "Name": "phone", "Key": "k", "Bits": 8, "Normalize": "digits"},
+        {"Field": "/contact/email", "Name": "email", "Key": "k", "Bits": 8, "Normalize": "email"},
+    ]
+    found = ConfigIndexes.load(write(tmp_path, rsa_key, indexes, ["/phone", "/contact/email"], fmt="JSON"))
+    assert list(found.by_field) == ["phone"] and found.unstored == ("/contact/email",)
+    assert (found.by_field["phone"].sidecar, found.by_field["phone"].normalizer.id) == (
+        "phone__bidx",
+        "digits/1",
+    )
