@@ -27,6 +27,11 @@ def stored_name(index: BlindIndex) -> str | None:
     return segments[0] if len(segments) == 1 and segments[0] is not None else None
 
 
+def _same(index: BlindIndex) -> tuple[object, ...]:
+    """What must agree when two profiles index one stored field (`phone` in forms, `/phone` in JSON)."""
+    return (index.name, index.key, index.bits, index.normalize, index.previous_key)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredIndex:
     """One index as the store sees it: the stored field's name, its beacon's name, and the index."""
@@ -67,7 +72,7 @@ class ConfigIndexes:
                     unstored.append(index.field)
                     continue
                 known = by_field.get(name)
-                if known is not None and known.index != index:
+                if known is not None and _same(known.index) != _same(index):
                     raise DecryptorConfigError(
                         f"config {str(directory)!r}: field {name!r} is indexed differently by two profiles "
                         f"({known.index.name}, {known.index.normalize}, key {known.index.key} and "

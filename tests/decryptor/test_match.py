@@ -354,3 +354,37 @@ def test_indexes_by_the_name_a_stored_item_gives_the_field(
         "phone__bidx",
         "digits/1",
     )
+
+
+@pytest.mark.parametrize(("other_normalize", "ambiguous"), [("digits", False), ("none", True)])
+def test_two_profiles_indexing_one_stored_field(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, other_normalize: str, ambiguous: bool
+) -> None:
+    """The same index in two profiles (form and JSON bodies) is one; different ones are refused."""
+    from decryptor import DecryptorConfigError
+    from decryptor.indexes import ConfigIndexes
+    from testkit.cloudfront import cf_config, cf_profile, cf_public_key, write_config_dir
+
+    form, body = (
+        cf_profile("PF", [("K1", "FLEDemo", ["phone"])]),
+        cf_profile("PJ", [("K1", "FLEDemo", ["/phone"])]),
+    )
+    form["FieldLevelEncryptionProfile"]["FieldLevelEncryptionProfileConfig"]["Fle:Indexes"] = [
+        {"Field": "phone", "Name": "phone", "Key": "k", "Bits": 8, "Normalize": "digits"}
+    ]
+    body["FieldLevelEncryptionProfile"]["FieldLevelEncryptionProfileConfig"]["Fle:Indexes"] = [
+        {"Field": "/phone", "Name": "phone", "Key": "k", "Bits": 8, "Normalize": other_normalize}
+    ]
+    config = cf_config(
+        "C1", [("application/x-www-form-urlencoded", "PF"), ("application/json", "PJ", "JSON")]
+    )
+    directory = write_config_dir(
+        tmp_path / "c", cf_public_key("K1", "DemoPublicKey", rsa_key), form, body, config
+    )
+    if ambiguous:
+        with pytest.raises(
+            DecryptorConfigError, match="field 'phone' is indexed differently by two profiles"
+        ):
+            ConfigIndexes.load(directory)
+    else:
+        assert list(ConfigIndexes.load(directory).by_field) == ["phone"]
