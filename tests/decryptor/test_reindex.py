@@ -314,3 +314,35 @@ def test_what_stops_a_run_before_any_work(
     asyncio.run(put_all(f"sqlite:///{tmp_path / 's.db'}", []))
     assert cli.main([*argv, *change.get("extra", [])]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_rotating_to_an_index_key_held_in_softhsm(
+    setup, softhsm, pkcs11_pin: str, rsa_key: rsa.RSAPrivateKey, tmp_path: Path,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The new index key is generated inside a PKCS#11 token (HMAC computed there); the old one a file."""
+    import uuid
+
+    from blindindex.pkcs11_key import generate_index_keys
+    from blindindex.settings import IndexKeyEntry, Pkcs11KeySettings
+    from blindindex.tooling import append_entry
+    from tests.fixtures_softhsm import PIN, PIN_ENV
+
+    keystore, index_keys, _ = setup
+    settings = Pkcs11KeySettings(softhsm.module, "fle-gen", PIN_ENV, f"bidx-{uuid.uuid4().hex[:12]}")
+    generate_index_keys(settings, PIN, ["phone"])
+    append_entry(index_keys, IndexKeyEntry("hsm-2026", settings))
+    config = make_indexed_config(tmp_path / "config-hsm", rsa_key, Key="hsm-2026", PreviousKey=OLD)
+    keys = IndexKeys.load(index_keys)
+    records = [edge_item(rsa_key, keys, p, index_key=OLD) for p in [TERM, *others(5)]]
+    store_url = f"sqlite:///{tmp_path / 'hsm.db'}"
+    asyncio.run(put_all(store_url, records))
+    assert reindex(keystore, index_keys, config, store_url, tmp_path / "a.jsonl") == 0
+    assert "read 6 items holding 6 indexed values" in capsys.readouterr().out
+    after = asyncio.run(all_items(store_url))
+    assert lookup(after, [beacon(keys, "hsm-2026", TERM)]) == [records[0].id]
+    assert all(
+        after[r.id].fields["phone__bidx"] == beacon(keys, "hsm-2026", p)
+        for r, p in zip(records, [TERM, *others(5)], strict=True)
+    )
+    keys.close()
