@@ -68,7 +68,10 @@ def stored_records(
         edge_item(other_rsa_key, keys, p, index_key=OLD, key_name="OldKey")
         for p in ["1-404-555-0150", "555 0199"]
     ]
-    during = [edge_item(rsa_key, keys, p, index_key=NEW) for p in ["14045550150", *others(5, 50)]]
+    during = [  # the edge writes both beacons while PreviousKey is set
+        edge_item(rsa_key, keys, p, index_key=NEW, extra={"phone__bidx_prev": beacon(keys, OLD, p)})
+        for p in ["14045550150", *others(5, 50)]
+    ]
     return [*before, *during]
 
 
@@ -116,6 +119,9 @@ def test_old_beacons_are_rewritten_and_a_rerun_is_a_no_op(
         stored = after[record.id]
         assert stored.fields["phone"] == record.fields["phone"]  # the ciphertext is untouched
         assert stored.fields["phone__bidx"] == beacon(keys, NEW, phones[record.id])
+        assert stored.fields.get("phone__bidx_prev") == record.fields.get(
+            "phone__bidx_prev"
+        )  # left as written
     assert after[plain.id] == before[plain.id]
     assert lookup(after, [beacon(keys, NEW, TERM)]) == true_ids  # the new key's beacon finds them all
 
