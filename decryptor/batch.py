@@ -13,19 +13,21 @@ import asyncio
 import base64
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from typing import Any
 
 from esdk_format import is_message
 from keystore import Keystore, KeystoreConfigError
-from store import StoreError, Submission, open_store
+from store import Store, StoreError, Submission, open_store
 
 from .audit import AuditLog, Caller, Subject
 from .config import KEYSTORE_ENV, STORE_ENV, DecryptorConfig
 from .core import Decrypted, Decryptor
 from .errors import DecryptError
 from .events import Request
+from .indexes import ConfigIndexes
+from .match import match, normalizer_for
 from .processes import MIN_PROCESS_BATCH, ProcessDecryptor
 from .reasons import Reason
 
@@ -65,6 +67,27 @@ class DecryptService:
         self._processes: ProcessDecryptor | None = None
         # for tests and diagnostics only: the pids that decrypted the last batch (this one's for threads)
         self.last_batch_pids: frozenset[int] = frozenset()
+        self._indexes: ConfigIndexes | None = None  # the config's Fle:Indexes, read on the first match
+
+    def indexes(self) -> ConfigIndexes | None:
+        """The blind indexes of the config directory (FLE_CONFIG), read once; None without one.
+        DecryptorConfigError when the config does not load."""
+        if self.config.config_dir is None:
+            return None
+        if self._indexes is None:
+            self._indexes = ConfigIndexes.load(self.config.config_dir)
+        return self._indexes
+
+    def _quiet(self, value: object) -> Decrypted | DecryptError:
+        try:
+            return self.decryptor.decrypt(value)
+        except DecryptError as e:
+            return e
+
+    def decrypt_unaudited(self, values: Sequence[object]) -> list[Decrypted | DecryptError]:
+        """Each value's result, in order, on the threads, with no audit line: for a caller that writes its
+        own line for the whole call (match). Never return these plaintexts to anyone."""
+        return [f.result() for f in [self._pool.submit(self._quiet, value) for value in values]]
 
     def _one(self, value: object, subject: Subject, caller: Caller) -> Decrypted | DecryptError:
         try:
@@ -121,7 +144,20 @@ class DecryptService:
             self._processes = None
 
     def run(self, request: Request, caller: Caller) -> dict[str, Any]:
-        """The answer to `request`; StoreError when the store cannot be read."""
+        """The answer to `request`; StoreError when the store cannot be read; for a match, BadRequest
+        (NotIndexed) for a normalizer it cannot settle and DecryptorConfigError for a config that does not
+        load."""
+        if request.kind == "match":
+            assert request.match is not None
+            normalizer = normalizer_for(request.match, self.indexes())
+            return match(
+                request.match,
+                normalizer,
+                lambda ids: asyncio.run(self._get_many(ids)),
+                self.decrypt_unaudited,
+                self.audit,
+                caller,
+            )
         if request.kind == "ciphertexts":
             subjects = [(value, Subject(index=i)) for i, value in enumerate(request.values)]
             return {"results": [value_answer(r) for r in self.decrypt_all(subjects, caller)]}
@@ -129,13 +165,20 @@ class DecryptService:
         return {"items": self._decrypt_items(request, items, caller)}
 
     async def _load(self, request: Request) -> dict[str, Submission]:
+        if request.kind == "recent":
+            return await self._read(lambda store: store.recent(request.recent))
+        return await self._get_many(request.ids)
+
+    async def _get_many(self, ids: Sequence[str]) -> dict[str, Submission]:
+        return await self._read(lambda store: store.get_many(ids))
+
+    async def _read(self, read: Callable[[Store], Awaitable[Any]]) -> dict[str, Submission]:
         if not self.config.store_url:
             raise StoreError(f"set {STORE_ENV} to the store URL (sqlite:///PATH or dynamodb://TABLE)")
         store = open_store(self.config.store_url, create=False)  # read only: never make a store
         try:
-            if request.kind == "recent":
-                return {item.id: item for item in await store.recent(request.recent)}
-            return await store.get_many(request.ids)
+            found = await read(store)
+            return found if isinstance(found, dict) else {item.id: item for item in found}
         finally:
             await store.close()
 

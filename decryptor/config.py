@@ -10,6 +10,7 @@
 | FLE_DECRYPT_WORKERS | threads decrypting at once (unwraps in flight) | 8 |
 | FLE_DECRYPT_PROCESSES | processes for 256+ values, also fle rewrap's (1: threads) | cores (1 on Lambda) |
 | FLE_AUDIT_FILE | append the audit log to this file instead of stdout | stdout |
+| FLE_CONFIG | CloudFront config directory: `match` takes a field's normalizer from its Fle:Indexes | none |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ MAX_MESSAGE_ENV = "FLE_MAX_MESSAGE_BYTES"
 WORKERS_ENV = "FLE_DECRYPT_WORKERS"
 PROCESSES_ENV = "FLE_DECRYPT_PROCESSES"
 AUDIT_FILE_ENV = "FLE_AUDIT_FILE"
+CONFIG_ENV = "FLE_CONFIG"
 DEFAULT_WORKERS = 8
 MAX_WORKERS = 256
 MAX_PROCESSES = 64
@@ -63,6 +65,7 @@ class DecryptorConfig:
     workers: int = DEFAULT_WORKERS  # threads decrypting at once
     processes: int = 1  # worker processes for a large batch (processes.py); 1: threads only
     audit_file: str | None = None  # None: stdout
+    config_dir: str | None = None  # FLE_CONFIG: match's normalizers come from its Fle:Indexes
 
     def __post_init__(self) -> None:
         if not 1 <= self.workers <= MAX_WORKERS:
@@ -96,4 +99,5 @@ class DecryptorConfig:
             workers=_int(env.get(WORKERS_ENV) or str(DEFAULT_WORKERS), WORKERS_ENV, 1, MAX_WORKERS),
             processes=processes_setting(env),
             audit_file=env.get(AUDIT_FILE_ENV) or None,
+            config_dir=env.get(CONFIG_ENV) or None,
         )

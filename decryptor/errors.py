@@ -3,6 +3,7 @@
 DecryptorError
 ├── DecryptorConfigError   an environment variable or flag configuring the decryptor is unusable
 ├── BadRequest             an event asks for something the decryptor does not do (answered with a reason)
+│   └── NotIndexed         a match names a field the config (FLE_CONFIG) has no index on
 └── DecryptError           one value could not be decrypted; `reason` (a code) is what the caller sees
     └── PolicyRefused      the message's header breaks the policy (suite, data keys, size); nothing unwrapped
 
@@ -24,6 +25,10 @@ class DecryptorConfigError(DecryptorError, ValueError):
 
 class BadRequest(DecryptorError, ValueError):
     """An event asks for something the decryptor does not do; the message says what is expected."""
+
+
+class NotIndexed(BadRequest):
+    """A match names a field that the decryptor's config (FLE_CONFIG) has no blind index on."""
 
 
 class DecryptError(DecryptorError):

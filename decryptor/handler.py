@@ -9,6 +9,10 @@ Direct invoke (results are JSON-serialisable; errors are data, never exceptions)
         -> {"items": [{"id": ..., "received_at": ..., "fields": {name: plaintext or value as stored},
                        "errors": {name: code}}          (or "error": "not_found")
                    , ...]}
+    {"match": {"field": "phone", "term": "AYAB...", "ids": ["<id>", ...]}}   (match.py; "normalize":
+                                                 "digits" too when FLE_CONFIG is not set)
+        -> {"ids": [matching ids], "errors": [{"id": ..., "error": code}, ...]}
+           (or {"ids": [], "errors": [], "error": code} when the term cannot be used)
     anything else -> {"error": "bad_event"}
 
 Errors are reason codes (reasons.py), never messages: a value's detail goes to its audit line, a whole
@@ -32,7 +36,7 @@ from . import apigw
 from .audit import Caller
 from .batch import DecryptService
 from .config import DecryptorConfig
-from .errors import BadRequest, DecryptorConfigError
+from .errors import BadRequest, DecryptorConfigError, NotIndexed
 from .events import parse_request
 from .reasons import Reason
 
@@ -99,6 +103,12 @@ def _answer(event: Any, caller: Caller) -> tuple[int, dict[str, Any]]:
         return refusal(500, Reason.CONFIG_ERROR, f"keystore: {e}")
     try:
         return 200, service.run(request, caller)
+    except NotIndexed as e:
+        return refusal(400, Reason.NOT_INDEXED, str(e))
+    except BadRequest as e:
+        return refusal(400, Reason.BAD_EVENT, str(e))
+    except DecryptorConfigError as e:
+        return refusal(500, Reason.CONFIG_ERROR, f"config: {e}")
     except StoreUrlError as e:
         return refusal(500, Reason.CONFIG_ERROR, f"store: {e}")
     except StoreError as e:

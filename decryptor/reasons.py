@@ -13,6 +13,9 @@ audit line (`detail`) for a value, the `fle.decryptor` log for a whole request.
 | key_unavailable | 200, per value | the key's backend cannot be opened or reached (HSM, Parameter Store) |
 | decrypt_failed | 200, per value | anything else: corrupt, tampered, wrong key (one opaque reason) |
 | not_found | 200, per item | no stored item with this id |
+| no_field | 200, per item (match) | the stored item has no such field |
+| not_normalized | 200, per value (match) | the index's normalizer refuses the value (or it is not UTF-8) |
+| not_indexed | 400 | match: the config (FLE_CONFIG) has no index on that field |
 | bad_event | 400 | the event (or API Gateway body) is not one the decryptor answers |
 | method_not_allowed | 405 | API Gateway: not a POST |
 | config_error | 500 | the decryptor's settings, the keystore file or the store URL are unusable |
@@ -33,6 +36,9 @@ class Reason(enum.StrEnum):
     KEY_UNAVAILABLE = "key_unavailable"
     DECRYPT_FAILED = "decrypt_failed"
     NOT_FOUND = "not_found"
+    NO_FIELD = "no_field"
+    NOT_NORMALIZED = "not_normalized"
+    NOT_INDEXED = "not_indexed"
     BAD_EVENT = "bad_event"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFIG_ERROR = "config_error"

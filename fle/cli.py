@@ -20,9 +20,11 @@ from . import (
     cmd_hsm,
     cmd_index,
     cmd_keys,
+    cmd_match,
     cmd_origin,
     cmd_package,
     cmd_proxy,
+    cmd_reindex,
     cmd_reveal,
     cmd_rewrap,
 )
@@ -92,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_config,
         cmd_deploy,
         cmd_index,
+        cmd_match,
+        cmd_reindex,
     )
     for module in subcommands:
         module.register(commands)

@@ -1,9 +1,10 @@
 """FLE configuration: CloudFront public keys, profiles and configs, loaded, validated and matched."""
 
+from fields.json_pointer import parse_pointer_pattern
 from fields.patterns import FieldPattern, parse_pattern
 
 from .errors import ConfigError, NoFleConfig
-from .indexes import INDEXES_KEY, SIDECAR_SUFFIX, BlindIndex
+from .indexes import INDEXES_KEY, PREVIOUS_SIDECAR_SUFFIX, SIDECAR_SUFFIX, BlindIndex
 from .loader import load_config_dir, normalise_media_type
 from .model import (
     BodyFormat,
@@ -19,6 +20,7 @@ from .select import QUERY_ARG_NAME, Action, Decision, select
 
 __all__ = [
     "INDEXES_KEY",
+    "PREVIOUS_SIDECAR_SUFFIX",
     "QUERY_ARG_NAME",
     "SIDECAR_SUFFIX",
     "Action",
@@ -38,5 +40,6 @@ __all__ = [
     "load_config_dir",
     "normalise_media_type",
     "parse_pattern",
+    "parse_pointer_pattern",
     "select",
 ]

@@ -8,6 +8,10 @@ lookup must know that name. `Name` is the index's name (the beacon's HKDF info, 
 name), unique in the profile; `Key` names an `[[index_key]]` of the index-keys file; `Bits` is 1 to 63;
 `Normalize` is a blindindex normalizer (`name` or `name/version`), stored as its canonical id.
 
+While an index key is being rotated, `"PreviousKey": "<old index key name>"` (optional, not `Key` itself)
+makes the edge also write the beacon under the old key as `<Field>__bidx_prev`, so a lookup can ask for
+both; `fle reindex` rewrites the stored `<Field>__bidx` under `Key`, then the user removes PreviousKey.
+
 Pure: the normalizer names come from blindindex.normalizers (stdlib only), never from key code.
 """
 
@@ -24,9 +28,11 @@ from .json_node import Node
 
 INDEXES_KEY = "Fle:Indexes"
 SIDECAR_SUFFIX = "__bidx"  # `<field>__bidx`: the beacon's sibling field / member
+PREVIOUS_SIDECAR_SUFFIX = "__bidx_prev"  # `<field>__bidx_prev`: the beacon under PreviousKey, while rotating
 INDEX_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_KEY_NAME_LENGTH = 128
 _FIELDS = {"Field", "Name", "Key", "Bits", "Normalize"}
+_OPTIONAL = {"PreviousKey"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +44,17 @@ class BlindIndex:
     key: str  # an [[index_key]] name of the index-keys file
     bits: int  # 1 to 63
     normalize: str  # a normalizer's canonical id, e.g. "digits/1"
+    previous_key: str | None = None  # while rotating: the old [[index_key]] name ("PreviousKey")
 
     @property
     def sidecar(self) -> str:
         """Where the beacon goes: `<field>__bidx` (for a pointer, its last member with the suffix)."""
         return self.field + SIDECAR_SUFFIX
+
+    @property
+    def previous_sidecar(self) -> str:
+        """Where the beacon under `previous_key` goes while rotating: `<field>__bidx_prev`."""
+        return self.field + PREVIOUS_SIDECAR_SUFFIX
 
 
 Pattern = FieldPattern | JsonPointerPattern
@@ -97,10 +109,11 @@ def parse_indexes(node: Node | None, patterns: list[Pattern]) -> tuple[BlindInde
     indexes: list[BlindIndex] = []
     for position, value in enumerate(node.value):
         item = Node(value, node.file, f"{node.path}[{position}]")
-        unknown = set(item.obj()) - _FIELDS
+        unknown = set(item.obj()) - _FIELDS - _OPTIONAL
         if unknown:
             raise item.error(
-                f"unknown key(s) {', '.join(sorted(unknown))}; an index has {', '.join(sorted(_FIELDS))}"
+                f"unknown key(s) {', '.join(sorted(unknown))}; an index has {', '.join(sorted(_FIELDS))} "
+                f"and, while its key is rotated, {', '.join(sorted(_OPTIONAL))}"
             )
         field = _field(item.get("Field"), patterns)
         name_node = item.get("Name")
@@ -114,12 +127,20 @@ def parse_indexes(node: Node | None, patterns: list[Pattern]) -> tuple[BlindInde
             normalize = get_normalizer(normalize_node.str()).id
         except ValueError as e:
             raise normalize_node.error(str(e)) from None
+        key = item.get("Key").str(max_length=MAX_KEY_NAME_LENGTH)
+        previous_node = item.opt("PreviousKey")
+        previous = previous_node.str(max_length=MAX_KEY_NAME_LENGTH) if previous_node else None
+        if previous_node is not None and previous == key:
+            raise previous_node.error(
+                f"PreviousKey {previous!r} is the index's Key: name the key being retired, or remove it"
+            )
         index = BlindIndex(
             field=field,
             name=name,
-            key=item.get("Key").str(max_length=MAX_KEY_NAME_LENGTH),
+            key=key,
             bits=_bits(item.get("Bits")),
             normalize=normalize,
+            previous_key=previous,
         )
         for other in indexes:
             if other.name == index.name:
@@ -129,10 +150,11 @@ def parse_indexes(node: Node | None, patterns: list[Pattern]) -> tuple[BlindInde
                     f"Field {field!r} has an index already: one beacon per field ({field}{SIDECAR_SUFFIX})"
                 )
         for pattern in patterns:
-            if _selects(pattern, index.sidecar):
-                raise item.get("Field").error(
-                    f"the beacon's name {index.sidecar!r} is selected by pattern {pattern.text!r}: "
-                    "the beacon would be encrypted (rename the field or the pattern)"
-                )
+            for sidecar in (index.sidecar, index.previous_sidecar):
+                if _selects(pattern, sidecar):
+                    raise item.get("Field").error(
+                        f"the beacon's name {sidecar!r} is selected by pattern {pattern.text!r}: "
+                        "the beacon would be encrypted (rename the field or the pattern)"
+                    )
         indexes.append(index)
     return tuple(indexes)

@@ -38,7 +38,8 @@ ALLOWED = {
     "store": {"awsenv"},
     "awsenv": set(),
     "origin": {"store", "esdk_format", "logsafe"},
-    "decryptor": {"store", "keystore", "esdk_format", "logsafe"},
+    # blindindex: match's normalizers and reindex's beacons; profiles: the config's Fle:Indexes
+    "decryptor": {"store", "keystore", "esdk_format", "logsafe", "blindindex", "profiles"},
     "loadgen": set(),  # the load generator behind `fle bench`: measures any URL, knows nothing of ours
     # the outbound proxy: decrypts with keystore keys; edge_proxy for its keyless body codecs and serving
     "reveal": {"keystore", "decryptor", "esdk_format", "fields", "profiles", "edge_proxy", "logsafe"},
@@ -67,7 +68,7 @@ def test_package_imports_only_what_it_may(package: str) -> None:
 
 
 def test_the_checker_sees_imports() -> None:
-    assert imported_packages("decryptor") == {"store", "keystore", "esdk_format"}
+    assert imported_packages("decryptor") == {"store", "keystore", "esdk_format", "blindindex", "profiles"}
     assert imported_packages("edge_proxy") == {"fields", "profiles", "esdk_format"}
     assert imported_packages("origin") == {"store", "esdk_format"}
 
