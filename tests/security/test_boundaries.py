@@ -28,7 +28,7 @@ OURS = {
 HOLDS_KEYS = {"keystore", "decryptor", "fle", "reveal"}
 ALLOWED = {
     "profiles": {"esdk_format", "fields"},  # Suite; the field-pattern grammars the fields layer owns
-    "fields": {"profiles"},  # stdlib only once its selections are generic (issue 22)
+    "fields": set(),  # stdlib only: its selections are generic over an opaque tag (issue 22)
     "esdk_format": set(),  # the message format, pure: no keys, nothing of ours
     "edge_proxy": {"fields", "profiles", "esdk_format", "logsafe"},
     "keystore": {"awsenv"},  # awsenv: the AWS region the standard way, shared, imports nothing of ours
@@ -64,6 +64,22 @@ def test_the_checker_sees_imports() -> None:
     assert imported_packages("decryptor") == {"store", "keystore", "esdk_format"}
     assert imported_packages("edge_proxy") == {"fields", "profiles", "esdk_format"}
     assert imported_packages("origin") == {"store", "esdk_format"}
+
+
+_IO_OR_KEYS = {"aiohttp", "asyncio", "socket", "ssl", "os", "io", "pathlib", "subprocess", "threading", "cryptography"}
+
+
+def test_the_fields_layer_is_pure() -> None:
+    """fields reads bytes and configuration only: the standard library's pure modules, no I/O, no keys."""
+    found: set[str] = set()
+    for path in (ROOT / "fields").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    assert found <= set(sys.stdlib_module_names), found - set(sys.stdlib_module_names)
+    assert not found & _IO_OR_KEYS
 
 
 def test_the_message_format_reaches_no_keys() -> None:
