@@ -20,9 +20,7 @@ from aiohttp import web
 from yarl import URL
 
 from decryptor import AuditLog, Decryptor
-from edge_proxy.pipeline.accesslog import raw_path
-from edge_proxy.pipeline.body import read_limited
-from edge_proxy.pipeline.headers import end_to_end
+from edge_proxy import end_to_end, raw_path, read_limited
 from fields.errors import RequestRefused
 
 from . import audit, gate

@@ -66,7 +66,18 @@ def test_the_checker_sees_imports() -> None:
     assert imported_packages("origin") == {"store", "esdk_format"}
 
 
-_IO_OR_KEYS = {"aiohttp", "asyncio", "socket", "ssl", "os", "io", "pathlib", "subprocess", "threading", "cryptography"}
+_IO_OR_KEYS = {
+    "aiohttp",
+    "asyncio",
+    "socket",
+    "ssl",
+    "os",
+    "io",
+    "pathlib",
+    "subprocess",
+    "threading",
+    "cryptography",
+}
 
 
 def test_the_fields_layer_is_pure() -> None:
