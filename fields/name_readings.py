@@ -16,7 +16,7 @@ from typing import TypeVar
 from .errors import RequestRefused
 from .json_keys import has_structure, reads_prototype
 from .json_keys import readings as key_readings
-from .names_families import ANY, FAMILIES, Path, Unreadable, read_simple
+from .names_families import ANY, FAMILIES, WINDOW, Path, Unreadable, qs_key
 from .names_generic import variants as _variants
 from .patterns import MAX_PATTERN_LENGTH
 
@@ -27,6 +27,38 @@ _STRUCTURE = re.compile(r"[\[\]. \x00]")  # a character some family reads as str
 Reading = tuple[int, Path]  # (family index, case-folded path)
 T = TypeVar("T")
 FAMILY_READERS = tuple(FAMILIES.values())
+
+
+_SIMPLE = re.compile(r"[a-z0-9-][a-z0-9_-]*(?:\[[a-z0-9_-]+\])*(?:\[\])?")  # delimited groups: linear
+
+
+def read_simple(name: str, limit: int) -> list[tuple[int, Path]] | None:
+    """Every family's path for a plain bracketed name (`user[phone][0]`, `tags[]`), or None for any other.
+
+    A form may hold thousands of such names, so they skip the eight readers: for this shape the families
+    differ only in which keys are array slots (tests/security/test_name_readings.py checks it against the
+    readers).
+    """
+    if len(name) > WINDOW or "[" not in name or not _SIMPLE.fullmatch(name):
+        return None
+    first = name.index("[")
+    keys = name[first + 1 : -1].split("][")
+    base = name[:first]
+    exact = (base, *(ANY if key == "" else key for key in keys))
+    qs = (base, *(qs_key(key) for key in keys))
+    sliced = (base, *(ANY if key == "" or key.isdigit() else key for key in keys))
+    whole = (name,)
+    paths = {
+        "qs_extended": qs,
+        "qs_flat": whole,
+        "php": exact,
+        "rack2": exact,
+        "rack3": exact,
+        "multer": sliced,
+        "spring": (base, *keys),
+        "flat": whole,
+    }
+    return [(index, paths[family][:limit]) for index, family in enumerate(FAMILIES)]
 
 
 def _folded_variants(name: str) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fields import name_readings, names_families, names_generic
+from fields import name_readings, names_generic
 from fields.errors import RequestRefused
 from fields.forms import rewrite
 from fields.limits import Limits
@@ -368,7 +368,7 @@ def test_the_simple_bracket_shortcut_is_what_every_reader_returns(
     base: str, keys: list[str], push: bool
 ) -> None:
     name = base + "".join(f"[{key}]" for key in keys) + ("[]" if push else "")
-    fast = names_families.read_simple(name, 66)
+    fast = name_readings.read_simple(name, 66)
     assert (fast is None) == (not keys and not push)
     if fast is None:
         return
