@@ -1,10 +1,11 @@
 """Decrypt the fields a route names, with the edge's own strict body codecs, keeping every other byte.
 
-Why the edge's codecs (fields.forms / json_body / multipart) and not a parser of our own: they already
-read bodies strictly and in linear time, refusing anything two parsers could read differently, and they
-find a field under every name an origin framework would give it. They call a function per protected value;
-the edge passes one that encrypts, reveal passes one that decrypts. edge_proxy holds no keys, so importing
-it from here moves no key across the boundary (tests/test_boundaries.py).
+Why the edge's codecs (the fields layer: fields.forms / json_body / multipart) and not a parser of our own:
+they already read bodies strictly and in linear time, refusing anything two parsers could read
+differently, and they find a field under every name an origin framework would give it. A route's
+selection is compiled when its routes file loads (`Route.selection`, each pattern tagged with its field's
+text); the codecs call a transform per selected value: the edge's encrypts, reveal's decrypts. fields
+holds no keys and does no I/O (tests/security/test_boundaries.py).
 
 What the decrypt function does with one value of a named field:
 - not an ESDK message (esdk_format.is_message): the value is kept as it is (e.g. already a processor token);
