@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 from decryptor import AuditLog, Decryptor, DecryptorConfigError
 from decryptor import config as decryptor_settings
@@ -18,9 +17,6 @@ from reveal.settings import RevealSettings
 from . import argtypes, cli, serve
 
 log = logging.getLogger("fle")
-
-
-REVEAL_SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits (Python: 0.005)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,10 +80,6 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, RoutesError, KeystoreError, ProxyError, DecryptorConfigError) as e:
         raise cli.CliError(str(e)) from e
     decryptor = Decryptor(keystore)
-    # The event loop gives up the GIL at every system call (send, recv, the audit's flush) and the decrypt
-    # threads, mostly Python (aws-encryption-sdk), then hold it up to the switch interval: at the default
-    # 5 ms the loop waited ~1.3 ms per request for it (docs/benchmarks.md, bench_reveal --apart).
-    sys.setswitchinterval(REVEAL_SWITCH_INTERVAL)
 
     async def main() -> None:
         with serve.listening(host, port, "--listen"):
