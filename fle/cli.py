@@ -18,6 +18,7 @@ from . import (
     cmd_demo,
     cmd_deploy,
     cmd_hsm,
+    cmd_index,
     cmd_keys,
     cmd_origin,
     cmd_package,
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_package,
         cmd_config,
         cmd_deploy,
+        cmd_index,
     )
     for module in subcommands:
         module.register(commands)

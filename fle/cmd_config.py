@@ -2,6 +2,8 @@
 
 `check` validates a directory with the loader `fle proxy` uses and says what each content type and
 query argument will do; every problem is printed with its file and JSON path and the exit status is 1.
+With `--index-keys` it also checks that every blind index's Key exists in that file; with `--distinct
+FIELD=X` it warns when an index's Bits is outside the safe window for X distinct values.
 `export-cloudformation` writes the same configuration as a CloudFormation template (JSON) for CloudFront.
 `use-key` points a profile's entities from one public key to another (key rotation, docs/key-rotation.md).
 """
@@ -10,15 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from profiles import ConfigError, NoFleConfig, load_config_dir
+from blindindex import BlindIndexError, safe_lengths
+from blindindex.keys import IndexKeys
+from blindindex.settings import INDEX_KEYS_ENV
+from profiles import ConfigError, ConfigSet, NoFleConfig, load_config_dir
 from profiles.check import check_config_dir
 from profiles.cloudformation import to_cloudformation
 from profiles.describe import describe
 
-from . import profile_edit
+from . import cmd_index, profile_edit
 
 EXPORT_NAME = "fle-cloudfront.json"  # the file an --output directory gets
 
@@ -32,6 +38,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="validate a directory offline and print what each content type and query argument will do",
     )
     check.add_argument("directory", metavar="DIR", help="directory of CloudFront FLE JSON files")
+    check.add_argument(
+        "--distinct",
+        action="append",
+        type=_distinct,
+        default=[],
+        metavar="FIELD=X",
+        help="the field (an index's Field or Name) has X distinct values: warn when its index's Bits is "
+        "outside the safe window for X (fle index plan); repeatable",
+    )
+    check.add_argument(
+        "--index-keys",
+        default=os.environ.get(INDEX_KEYS_ENV),
+        metavar="FILE",
+        help=f"also check that every index's Key is an [[index_key]] of FILE, and FILE's keys load "
+        f"(default: ${INDEX_KEYS_ENV}, if set)",
+    )
     check.set_defaults(run=run_check)
 
     export = sub.add_parser(
@@ -63,12 +85,68 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     use_key.set_defaults(run=run_use_key)
 
 
+def _distinct(text: str) -> tuple[str, int]:
+    """FIELD=X, X a whole number of distinct values."""
+    field, _, number = text.rpartition("=")
+    if not field:
+        raise argparse.ArgumentTypeError(f"{text!r}: give FIELD=X, e.g. phone=1000000")
+    try:
+        return field, cmd_index.count(number)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: X {e}") from None
+
+
+def _index_problems(configs: ConfigSet, args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the profiles' blind indexes against --distinct and --index-keys."""
+    indexes = [(profile, index) for profile in configs.profiles.values() for index in profile.indexes]
+    problems: list[str] = []
+    warnings: list[str] = []
+    for field, distinct in args.distinct:
+        chosen = [(p, i) for p, i in indexes if field in (i.field, i.name)]
+        if not chosen:
+            problems.append(
+                f"--distinct {field}={distinct}: no profile has an index on Field or Name {field!r}"
+            )
+        window = [plan.bits for plan in safe_lengths(distinct)]
+        for profile, index in chosen:
+            if index.bits in window:
+                continue
+            safe = f"the safe lengths are {window[0]} to {window[-1]}" if window else "no length is safe"
+            warnings.append(
+                f"profile {profile.id}: index {index.name!r} on {index.field} has Bits {index.bits}; for "
+                f"{distinct} distinct values {safe} (fle index plan --distinct {distinct})"
+            )
+    if args.index_keys:
+        try:
+            with IndexKeys.load(args.index_keys) as keys:
+                names = keys.names
+        except BlindIndexError as e:
+            problems.append(str(e))
+            return problems, warnings
+        for profile, index in indexes:
+            if index.key not in names:
+                known = ", ".join(sorted(names)) or "none"
+                problems.append(
+                    f"profile {profile.id}: index {index.name!r} names Key {index.key!r}, which "
+                    f"{args.index_keys} does not define (its index keys: {known})"
+                )
+    return problems, warnings
+
+
 def run_check(args: argparse.Namespace) -> int:
     configs, problems = check_config_dir(args.directory)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if configs is None:
         print(f"{args.directory}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    index_problems, warnings = _index_problems(configs, args)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for message in index_problems:
+        print(f"error: {message}", file=sys.stderr)
+    if index_problems:
+        print(f"{args.directory}: {len(index_problems)} problem(s)", file=sys.stderr)
         return 1
     print(f"{args.directory}: OK")
     for line in describe(configs):

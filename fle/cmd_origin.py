@@ -1,4 +1,4 @@
-"""`fle origin --listen HOST:PORT --store URL`"""
+"""`fle origin --listen HOST:PORT --store URL [--indexed-field FIELD ...]`"""
 
 from __future__ import annotations
 
@@ -25,7 +25,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="sqlite:///PATH or dynamodb://TABLE[?create=false] (default: $FLE_STORE); DynamoDB's endpoint, "
         "region and credentials come from AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION, AWS_PROFILE, ...",
     )
+    p.add_argument(
+        "--indexed-field",
+        dest="indexed_fields",
+        action="append",
+        metavar="FIELD",
+        help="a field the edge writes a FIELD__bidx beacon for (its profile's Fle:Indexes), looked up on "
+        "/find; repeat for each (default: $FLE_INDEXED_FIELDS, comma-separated). With dynamodb:// a new "
+        "table gets a FIELD__bidx index for each, and a table without one is refused; SQLite needs none",
+    )
     p.set_defaults(run=run)
+
+
+def _env_fields() -> list[str]:
+    return [f.strip() for f in os.environ.get("FLE_INDEXED_FIELDS", "").split(",") if f.strip()]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         raise cli.CliError("give --store sqlite:///PATH or --store dynamodb://TABLE (or set FLE_STORE)")
     try:
         host, port = serve.parse_listen(args.listen)
-        store = open_store(args.store)
+        store = open_store(args.store, indexed_fields=args.indexed_fields or _env_fields())
     except (ValueError, StoreError) as e:
         raise cli.CliError(str(e)) from e
 

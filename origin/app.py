@@ -8,6 +8,8 @@ It never decrypts: what it stores (and shows) for a protected field is the ciphe
     POST /submissions/{id}/charge   (demo, when built with a Charge) send the stored value through reveal
     POST /api/submissions           JSON object of text fields -> 201 {"id", "received_at", ...}
     GET  /api/submissions/{id}      the stored submission as JSON (404 if there is none)
+    GET  /find                      the search form (one field, protected and indexed by the edge)
+    POST /find                      the candidates whose beacon is the term's (HTML, or JSON {"ids": [...]})
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from aiohttp import web
 
 from store import Store, StoreError
 
-from . import api, pages
+from . import api, find, pages
 from .charge import Charge, charge, charge_form
 from .saving import BadSubmission, refusal, store_once, stored_item, submission
 
@@ -94,4 +96,5 @@ def build_app(store: Store, charge_through: Charge | None = None) -> web.Applica
     if charge_through is not None:
         app.router.add_post("/submissions/{id}/charge", charge_item)
     api.add_routes(app, STORE)
+    find.add_routes(app, STORE)
     return app

@@ -17,6 +17,8 @@ def _template(name: str) -> Template:
 
 _FORM = _template("form.html")
 _STORED = _template("stored.html")
+_FIND = _template("find.html")
+_FOUND = _template("found.html")
 
 
 def form_page() -> str:
@@ -59,4 +61,31 @@ def stored_page(item: Submission, *, repeated: bool = False, extra: str = "") ->
             if count
             else "no field arrived encrypted: is the form served through the edge proxy?"
         ),
+    )
+
+
+def find_page(field: str) -> str:
+    """The search form: one input named after the field searched by, so the edge protects it and adds
+    its beacon like any field of that name."""
+    label = LABELS.get(field, field)
+    return _FIND.substitute(field=html.escape(field), label=html.escape(label))
+
+
+def found_page(field: str, ids: list[str], *, capped: bool, limit: int) -> str:
+    """The candidates: links to the items whose beacon for `field` is the term's (never the term)."""
+    links = "\n".join(
+        f'<li><a href="/submissions/{html.escape(i)}"><code>{html.escape(i)}</code></a></li>' for i in ids
+    )
+    if not ids:
+        summary = "No submission has this beacon: none holds the value searched for."
+    else:
+        summary = f"{len(ids)} candidate{'s' if len(ids) != 1 else ''}"
+        if capped:
+            summary = f"More than {limit} candidates; the first {limit}"
+    return _FOUND.substitute(
+        field=html.escape(field),
+        label=html.escape(LABELS.get(field, field)),
+        summary=summary,
+        links=links,
+        capped="capped" if capped else "complete",
     )

@@ -3,6 +3,7 @@
 from fields.patterns import FieldPattern, parse_pattern
 
 from .errors import ConfigError, NoFleConfig
+from .indexes import INDEXES_KEY, SIDECAR_SUFFIX, BlindIndex
 from .loader import load_config_dir, normalise_media_type
 from .model import (
     BodyFormat,
@@ -17,8 +18,11 @@ from .model import (
 from .select import QUERY_ARG_NAME, Action, Decision, select
 
 __all__ = [
+    "INDEXES_KEY",
     "QUERY_ARG_NAME",
+    "SIDECAR_SUFFIX",
     "Action",
+    "BlindIndex",
     "BodyFormat",
     "ConfigError",
     "ConfigSet",

@@ -14,8 +14,8 @@ its global resources are managed), so the template is for a stack there.
 
 What CloudFront cannot do is refused, every such thing listed at once, never silently dropped: our
 JSON and Multipart formats (and JSON-pointer patterns), content types other than
-application/x-www-form-urlencoded, algorithm suites other than 0x0178, keys other than RSA-2048, and
-comments over 128 characters.
+application/x-www-form-urlencoded, algorithm suites other than 0x0178, blind indexes (Fle:Indexes), keys
+other than RSA-2048, and comments over 128 characters.
 """
 
 from __future__ import annotations
@@ -72,6 +72,12 @@ def _profile_problems(profile: Profile) -> list[str]:
         problems.append(
             f"profile {profile.id} ({profile.name}) uses algorithm suite 0x{profile.algorithm_suite:04X} "
             "(Fle:AlgorithmSuite); CloudFront writes 0x0178 only"
+        )
+    if profile.indexes:
+        problems.append(
+            f"profile {profile.id} ({profile.name}) has blind indexes (Fle:Indexes) on "
+            f"{[index.field for index in profile.indexes]}; CloudFront computes no beacons, so records "
+            "written through it could never be found"
         )
     pointers = [p.text for e in profile.entities for p in e.patterns if p.text.startswith("/")]
     if pointers:

@@ -79,6 +79,11 @@ def describe_profile(profile: Profile) -> Iterator[str]:
                 f"  {_selects(pattern)}: encrypt with public key {key.name!r} ({key.id}), "
                 f"provider {entity.provider_id!r}"
             )
+    for index in profile.indexes:
+        yield (
+            f"  blind index {index.name!r} on {index.field!r}: beacon in {index.sidecar!r}, "
+            f"{index.bits} bits, index key {index.key!r}, normalizer {index.normalize}"
+        )
     yield (
         "  (names also match as origin frameworks read them: JSON keys in any case"
         if pointers

@@ -23,6 +23,7 @@ from fields.json_pointer import is_pointer_pattern, parse_pointer_pattern
 from fields.patterns import parse_pattern
 
 from .errors import ConfigError, NoFleConfig
+from .indexes import INDEXES_KEY, parse_indexes
 from .json_node import Node
 from .model import (
     BodyFormat,
@@ -156,6 +157,7 @@ def _profile(raw: _Raw, keys: dict[str, PublicKey]) -> Profile:
         entities=tuple(entities),
         comment=comment.str(allow_empty=True) if comment else "",
         algorithm_suite=_algorithm_suite(node.opt(ALGORITHM_SUITE_KEY)),
+        indexes=parse_indexes(node.opt(INDEXES_KEY), [pattern for _, pattern in seen_patterns]),
     )
 
 

@@ -12,6 +12,8 @@ from fields.json_pointer import JsonPointerPattern, is_pointer_pattern
 from fields.patterns import FieldPattern
 from fields.selection import Selection
 
+from .indexes import BlindIndex
+
 _POINTER_FORMATS = frozenset({BodyFormat.JSON})
 _NAME_FORMATS = frozenset(BodyFormat) - _POINTER_FORMATS
 
@@ -46,6 +48,8 @@ class Profile:
     comment: str = ""
     # "Fle:AlgorithmSuite" in the profile config; 0x0478 commits to its key
     algorithm_suite: Suite = Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
+    # "Fle:Indexes": the fields whose beacon the edge writes beside the ciphertext (profiles/indexes.py)
+    indexes: tuple[BlindIndex, ...] = ()
     # the body formats this profile's patterns can be read in: JSON pointers for JSON only, field names for
     # the others; derived once here, so neither loading nor a request has to walk the patterns again
     reads: frozenset[BodyFormat] = field(init=False, repr=False, compare=False)

@@ -8,18 +8,31 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .base import Store
+from .beacons import FIND_LIMIT, MAX_FIND_LIMIT, Found
 from .dynamodb_settings import DynamoSettings
-from .errors import DuplicateItem, InvalidItem, ItemTooLarge, StoreError, StoreUnavailable, StoreUrlError
+from .errors import (
+    DuplicateItem,
+    InvalidItem,
+    ItemTooLarge,
+    NoIndex,
+    StoreError,
+    StoreUnavailable,
+    StoreUrlError,
+)
 from .model import Submission, new_id
 from .sqlite import SqliteStore
 from .url import open_store
 
 __all__ = [
+    "FIND_LIMIT",
+    "MAX_FIND_LIMIT",
     "DuplicateItem",
     "DynamoSettings",
     "DynamoStore",
+    "Found",
     "InvalidItem",
     "ItemTooLarge",
+    "NoIndex",
     "SqliteStore",
     "Store",
     "StoreError",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol
 
+from .beacons import FIND_LIMIT, Found
 from .model import Submission
 
 Replacement = tuple[str, Mapping[str, str], Mapping[str, str]]  # (item id, expected, new): replace_fields'
@@ -39,6 +40,16 @@ class Store(Protocol):
         """`replace_fields` for each (item id, expected, new), in order, each with its own condition; a
         backend may commit them together (SQLite: one synced transaction instead of one per item), so an
         InvalidItem may leave none of them written."""
+
+    async def find(
+        self, field: str, beacons: Sequence[str], *, limit: int = FIND_LIMIT, after: str | None = None
+    ) -> Found:
+        """The ids of the items whose `<field>__bidx` sidecar holds any of `beacons` (the union: during an
+        index-key rotation an item carries the old key's beacon or the new one's), ascending, at most
+        `limit` (1 to MAX_FIND_LIMIT) of them, only ids greater than `after` when given; `capped` when more
+        matched. Read through an index, never a scan: SQLite's beacons table, DynamoDB's `<field>__bidx`
+        index (StoreError naming the missing index when the table has none). ValueError for a bad field
+        name, beacon or limit. Candidates only: beacons collide on purpose, the decryptor's match decides."""
 
     async def delete(self, item_id: str) -> bool:
         """Remove the item with this id; True if it was there."""

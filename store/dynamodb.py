@@ -19,25 +19,29 @@ from dataclasses import replace
 from typing import Any
 
 from .base import Replacement
+from .beacons import FIND_LIMIT, Found, is_sidecar
 from .dynamodb_client import call
 from .dynamodb_settings import DynamoSettings
 from .dynamodb_table import INDEX, KIND, Table
 from .errors import DuplicateItem, StoreError, StoreUnavailable
 from .model import Submission
-from .rules import check_item, check_replacement
+from .rules import check_item, check_lookup, check_replacement
 
 BATCH_GET_MAX = 100  # keys per BatchGetItem, DynamoDB's limit
 Item = dict[str, Any]
 
 
 def encode(item: Submission) -> Item:
-    """The DynamoDB item for a submission (attribute values in DynamoDB's JSON)."""
+    """The DynamoDB item for a submission (attribute values in DynamoDB's JSON). Each beacon sidecar
+    (`phone__bidx`) is in `fields` like every field, and also a top-level attribute of the same name: the
+    key of the field's lookup index, which cannot be a map member."""
     return {
         "id": {"S": item.id},
         "kind": {"S": KIND},
         "received_at": {"S": item.received_at},
         "fields": {"M": {name: {"S": value} for name, value in item.fields.items()}},
         "encrypted_fields": {"L": [{"S": name} for name in item.encrypted_fields]},
+        **{name: {"S": value} for name, value in item.fields.items() if is_sidecar(name)},
     }
 
 
@@ -179,6 +183,8 @@ class DynamoStore:
             if name in new:
                 values[f":v{n}"] = {"S": new[name]}
                 sets.append(f"#fields.#n{n} = :v{n}")
+                if is_sidecar(name):  # the index key too: `fle reindex` moves the item to its new beacon
+                    sets.append(f"#n{n} = :v{n}")
         request = {
             "Key": {"id": {"S": item_id}},
             "UpdateExpression": "SET " + ", ".join(sets),
@@ -195,6 +201,39 @@ class DynamoStore:
     async def replace_many(self, changes: Sequence[Replacement]) -> list[bool]:
         # one conditional UpdateItem each, concurrently (TransactWriteItems would fail all for one conflict)
         return list(await asyncio.gather(*(self.replace_fields(*change) for change in changes)))
+
+    async def find(
+        self, field: str, beacons: Sequence[str], *, limit: int = FIND_LIMIT, after: str | None = None
+    ) -> Found:
+        unique = check_lookup(field, beacons, limit, after)
+        index = await asyncio.to_thread(self._table.lookup_index, field)
+        found = await asyncio.gather(*(self._ids(index, beacon, limit + 1, after) for beacon in unique))
+        ids = sorted({i for some in found for i in some})  # each ascending, at most limit + 1
+        return Found(ids=ids[:limit], capped=len(ids) > limit)
+
+    async def _ids(self, index: str, beacon: str, most: int, after: str | None) -> list[str]:
+        """Up to `most` ids with `beacon` in `index`, ascending (the index's sort key), after `after`."""
+        ids: list[str] = []
+        start: dict[str, Any] | None = None
+        condition = "#b = :b" + (" AND #id > :after" if after else "")
+        values = {":b": {"S": beacon}, **({":after": {"S": after}} if after else {})}
+        while len(ids) < most:
+            request: dict[str, Any] = {
+                "IndexName": index,
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": {"#b": index, "#id": "id"},
+                "ExpressionAttributeValues": values,
+                "ProjectionExpression": "#id",
+                "Limit": most - len(ids),
+            }
+            if start:
+                request["ExclusiveStartKey"] = start
+            answer = await self._run("Query", **request)
+            ids += [raw["id"]["S"] for raw in answer.get("Items", [])]
+            start = answer.get("LastEvaluatedKey")
+            if not start:
+                break
+        return ids
 
     async def delete(self, item_id: str) -> bool:
         answer = await self._run("DeleteItem", Key={"id": {"S": item_id}}, ReturnValues="ALL_OLD")

@@ -16,3 +16,6 @@ class DynamoSettings:
     read_timeout: float = 5.0  # seconds
     batch_rounds: int = 8  # BatchGetItem rounds while DynamoDB leaves keys unprocessed
     table_ready_timeout: float = 120.0  # seconds to wait for a new table to become ACTIVE
+    # fields looked up by beacon: a new table gets a `<field>__bidx` index for each, and a table without
+    # one of them is refused at the first call (profiles' "Fle:Indexes" fields; `fle origin --indexed-field`)
+    indexed_fields: tuple[str, ...] = ()

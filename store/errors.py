@@ -5,6 +5,7 @@ StoreError
 ├── DuplicateItem       an item with this id is already stored
 ├── InvalidItem         the item breaks the table's rules (size, names, id)
 │   └── ItemTooLarge    the item is over DynamoDB's 400 KB
+├── NoIndex             a lookup on a field the table has no index for
 └── StoreUnavailable    the backing table cannot be reached or refused the operation
 """
 
@@ -33,3 +34,8 @@ class InvalidItem(StoreError, ValueError):
 
 class ItemTooLarge(InvalidItem):
     """The item is larger than DynamoDB's 400 KB item limit."""
+
+
+class NoIndex(StoreError):
+    """The table has no index for lookups on this field (DynamoDB: no `<field>__bidx` global secondary
+    index, or one not ACTIVE yet); the message says how to add it."""

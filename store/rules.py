@@ -9,8 +9,9 @@ DynamoDB counts an item's size as the UTF-8 length of every attribute name plus 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from .beacons import MAX_BEACONS, MAX_FIND_LIMIT, SUFFIX, check_beacon, check_sidecar, is_sidecar
 from .errors import InvalidItem, ItemTooLarge
 from .model import Submission
 
@@ -38,6 +39,10 @@ def item_size(item: Submission) -> int:
         size += _utf8(name, "a field name") + _utf8(value, f"field {name!r}")
     size += 3 + len(item.encrypted_fields)
     size += sum(_utf8(name, "a field name") for name in item.encrypted_fields)
+    # each beacon sidecar is also a top-level attribute of the same name (a DynamoDB index's key)
+    for name, value in item.fields.items():
+        if is_sidecar(name):
+            size += _utf8(name, "a field name") + _utf8(value, f"field {name!r}")
     return size
 
 
@@ -52,6 +57,8 @@ def check_item(item: Submission) -> None:
             raise InvalidItem("a field name is empty; every field needs a name")
         if _utf8(name, "a field name") > MAX_FIELD_NAME_BYTES:
             raise InvalidItem(f"a field name is longer than {MAX_FIELD_NAME_BYTES} bytes")
+        if is_sidecar(name):
+            check_sidecar(name, value)
     unknown = set(item.encrypted_fields) - set(item.fields)
     if unknown:
         raise InvalidItem(f"encrypted_fields names fields the item does not have: {sorted(unknown)}")
@@ -72,3 +79,20 @@ def check_replacement(expected: Mapping[str, str], new: Mapping[str, str]) -> No
     for values in (expected, new):
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
             raise InvalidItem("field names and values must be text")
+
+
+def check_lookup(field: str, beacons: Sequence[str], limit: int, after: str | None = None) -> list[str]:
+    """The distinct beacons of a lookup (Store.find), in order; ValueError (TypeError for a bare string)
+    saying what is wrong with the field name, the beacons, the limit or `after`."""
+    if isinstance(beacons, str):
+        raise TypeError("beacons is a sequence of beacons, e.g. ['3fa1'], not one string")
+    if not isinstance(field, str) or not field or is_sidecar(field):
+        raise ValueError(f"a lookup names the indexed field itself (e.g. 'phone'), not its {SUFFIX} sidecar")
+    unique = list(dict.fromkeys(check_beacon(b) for b in beacons))
+    if not 1 <= len(unique) <= MAX_BEACONS:
+        raise ValueError(f"a lookup takes 1 to {MAX_BEACONS} beacons (one per index key in use)")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_FIND_LIMIT:
+        raise ValueError(f"the limit is 1 to {MAX_FIND_LIMIT} ids per lookup")
+    if after is not None and not (isinstance(after, str) and ID_PATTERN.fullmatch(after)):
+        raise ValueError("after is an id: 1-128 characters of A-Z a-z 0-9 _ . : -")
+    return unique

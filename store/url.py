@@ -12,10 +12,12 @@ way (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, ...).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from .base import Store
+from .beacons import index_name
 from .dynamodb_settings import DynamoSettings
 from .errors import StoreUrlError
 from .sqlite import SqliteStore
@@ -41,7 +43,7 @@ def _sqlite_path(url: str, netloc: str, path: str) -> str:
     return relative
 
 
-def _dynamodb(url: str, netloc: str, path: str, query: str, create: bool) -> Store:
+def _dynamodb(url: str, netloc: str, path: str, query: str, create: bool, indexed: tuple[str, ...]) -> Store:
     table = netloc + path.rstrip("/")
     if not _TABLE_NAME.fullmatch(table):
         raise StoreUrlError(
@@ -57,19 +59,31 @@ def _dynamodb(url: str, netloc: str, path: str, query: str, create: bool) -> Sto
         raise StoreUrlError(f"{url!r}: create must be true or false")
     from .dynamodb import DynamoStore  # boto3 is imported only by a store that uses it
 
-    return DynamoStore(DynamoSettings(table=table, create_table=create and options_create == "true"))
+    for field in indexed:
+        try:
+            index_name(field)
+        except ValueError as e:
+            raise StoreUrlError(str(e)) from e
+    settings = DynamoSettings(
+        table=table, create_table=create and options_create == "true", indexed_fields=indexed
+    )
+    return DynamoStore(settings)
 
 
-def open_store(url: str, *, create: bool = True) -> Store:
+def open_store(url: str, *, create: bool = True, indexed_fields: Sequence[str] = ()) -> Store:
     """The store `url` names; StoreUrlError says which forms are accepted.
 
     `create=False` is for users that only read what others wrote (`fle decrypt`, `fle rewrap`, the
     decryptor's handler): a missing SQLite file is refused (StoreUnavailable) instead of being created with
     its directories, and a missing DynamoDB table is reported instead of created.
+
+    `indexed_fields` are the fields looked up by beacon (`Store.find`): a new DynamoDB table is created with
+    a `<field>__bidx` index for each, and an existing table without one is refused at its first call
+    (NoIndex, saying how to add it). SQLite's lookup table serves every field and needs no list.
     """
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         return SqliteStore(_sqlite_path(url, parts.netloc, parts.path), create=create)
     if parts.scheme == "dynamodb":
-        return _dynamodb(url, parts.netloc, parts.path, parts.query, create)
+        return _dynamodb(url, parts.netloc, parts.path, parts.query, create, tuple(indexed_fields))
     raise StoreUrlError(f"{url!r}: unknown store; use sqlite:///PATH or dynamodb://TABLE")

@@ -34,6 +34,7 @@ from profiles import load_config_dir, select
 from profiles.cloudformation import ExportError, to_cloudformation
 from store import Submission
 from store.dynamodb import DynamoSettings, DynamoStore
+from store.dynamodb_table import beacon_index
 from tests.fixtures_moto import Aws
 from tests.helpers import edit_json, make_config_dir
 
@@ -323,6 +324,8 @@ def test_the_stack_deploys_to_moto_and_the_decryptor_reads_its_table(
         Parameters=[
             {"ParameterKey": "CodeS3Bucket", "ParameterValue": "fle-code"},
             {"ParameterKey": "PrivateKeyKmsKeyArn", "ParameterValue": kms_key["Arn"]},
+            {"ParameterKey": "IndexedField1", "ParameterValue": "phone"},
+            {"ParameterKey": "IndexedField2", "ParameterValue": "email"},
         ],
     )
     stack = _wait(cloudformation, "fle")
@@ -343,13 +346,17 @@ def test_the_stack_deploys_to_moto_and_the_decryptor_reads_its_table(
     table = aws.client("dynamodb").describe_table(TableName="fle-submissions")["Table"]
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    (index,) = table["GlobalSecondaryIndexes"]
+    index, *lookups = table["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "by_received_at"
     assert index["KeySchema"] == [
         {"AttributeName": "kind", "KeyType": "HASH"},
         {"AttributeName": "received_at", "KeyType": "RANGE"},
     ]
     assert index["Projection"] == {"ProjectionType": "ALL"}
+    # the lookup indexes for the IndexedField parameters, as the store creates them (store/dynamodb_table.py)
+    assert [(i["IndexName"], i["KeySchema"], i["Projection"]) for i in lookups] == [
+        (d["IndexName"], d["KeySchema"], d["Projection"]) for d in map(beacon_index, ("phone", "email"))
+    ]
 
     parameter = aws.client("ssm").get_parameter(Name=PARAMETER)["Parameter"]
     assert parameter["Type"] == "SecureString"
@@ -414,16 +421,19 @@ def test_the_stack_deploys_to_moto_and_the_decryptor_reads_its_table(
     ciphertext = esdk.encrypt(b"404-555-0150", esdk.FieldKey(public, b"FLEDemo", b"DemoPublicKey"))
 
     async def store_as_the_origin_does() -> None:
-        store = DynamoStore(DynamoSettings(table=outputs["TableName"], create_table=False))
+        settings = DynamoSettings(table=outputs["TableName"], create_table=False, indexed_fields=("phone",))
+        store = DynamoStore(settings)
         try:
+            phone = base64.b64encode(ciphertext).decode()
             await store.put(
                 Submission(
                     id="a" * 32,
                     received_at="2026-01-01T12:00:00.000Z",
-                    fields={"name": "Jane", "phone": base64.b64encode(ciphertext).decode()},
+                    fields={"name": "Jane", "phone": phone, "phone__bidx": "3fa1"},
                     encrypted_fields=("phone",),
                 )
             )
+            assert (await store.find("phone", ["3fa1"])).ids == ["a" * 32]  # through the stack's index
         finally:
             await store.close()
 
@@ -437,7 +447,8 @@ def test_the_stack_deploys_to_moto_and_the_decryptor_reads_its_table(
         by_id = handler.lambda_handler({"ids": ["a" * 32]}, None)
     finally:
         handler.reset_cache()
-    assert recent["items"][0]["fields"] == {"name": "Jane", "phone": "404-555-0150"}, recent
+    fields = recent["items"][0]["fields"]
+    assert fields == {"name": "Jane", "phone": "404-555-0150", "phone__bidx": "3fa1"}, recent
     assert by_id["items"][0]["fields"]["phone"] == "404-555-0150", by_id
 
 

@@ -163,7 +163,7 @@ def test_the_mismatch_code_is_the_one_the_proxy_uses() -> None:
     """profiles/ may not import edge_proxy, so the code is written twice: keep them the same."""
     from profiles.describe import FORMAT_MISMATCH
 
-    assert f'"{FORMAT_MISMATCH}"' in (ROOT / "edge_proxy" / "bodies.py").read_text()
+    assert f'"{FORMAT_MISMATCH}"' in (ROOT / "edge_proxy" / "pipeline" / "bodies.py").read_text()
 
 
 def test_a_broken_link_names_the_file_and_json_path(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:

@@ -76,3 +76,34 @@ def test_fle_origin_explains_a_bad_dynamodb_url(store: str, message: str) -> Non
     process = fle("origin", "--store", store)
     output = process.finish(timeout=30)
     assert process.returncode == 2 and message in output and "Traceback" not in output
+
+
+async def test_fle_origin_makes_the_lookup_indexes_it_is_told_of_and_refuses_a_table_without_one(
+    dynamodb_env: str, fle_process: Callable[..., FleProcess]
+) -> None:
+    store_url = f"dynamodb://{dynamodb_env}"
+    port = free_port()
+    origin = fle_process(
+        "origin", "--listen", f"127.0.0.1:{port}", "--store", store_url, "--indexed-field", "phone"
+    )
+    origin.wait_for("origin listening")
+    body = {"name": "Jane", "phone": "AYAB-ciphertext-as-the-edge-wrote-it", "phone__bidx": "3fa1"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"http://127.0.0.1:{port}/api/submissions", json=body) as response:
+            assert response.status == 201
+            item_id = (await response.json())["id"]
+        search = {"phone": "AYAB-the-term", "phone__bidx": "3fa1"}
+        headers = {"Accept": "application/json"}
+        async with session.post(f"http://127.0.0.1:{port}/find", data=search, headers=headers) as response:
+            assert await response.json() == {"ids": [item_id], "field": "phone", "term": "AYAB-the-term"}
+    origin.stop(signal.SIGINT, timeout=15)
+    table = boto3.client("dynamodb").describe_table(TableName=dynamodb_env)["Table"]
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"by_received_at", "phone__bidx"}
+
+    refused = fle("origin", "--listen", "127.0.0.1:0", "--store", store_url, "--indexed-field", "email")
+    output = refused.finish(timeout=30)
+    assert refused.returncode == 2 and "no lookup index for ['email']" in output
+    assert "aws dynamodb update-table" in output and "Traceback" not in output
+    bad = fle("origin", "--store", store_url, "--indexed-field", "customer[phone]")
+    output = bad.finish(timeout=30)
+    assert bad.returncode == 2 and "cannot have a DynamoDB index" in output

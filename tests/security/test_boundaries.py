@@ -23,14 +23,17 @@ OURS = {
     "loadgen",
     "reveal",
     "logsafe",
+    "blindindex",
 }
 # packages that hold or reach private keys: nothing the edge, the origin or esdk_format imports may be one
 HOLDS_KEYS = {"keystore", "decryptor", "fle", "reveal"}
 ALLOWED = {
-    "profiles": {"esdk_format", "fields"},  # Suite; the field-pattern grammars the fields layer owns
+    # Suite; the field-pattern grammars the fields layer owns; blindindex.normalizers (only: see below)
+    "profiles": {"esdk_format", "fields", "blindindex"},
     "fields": set(),  # stdlib only: its selections are generic over an opaque tag (issue 22)
     "esdk_format": set(),  # the message format, pure: no keys, nothing of ours
-    "edge_proxy": {"fields", "profiles", "esdk_format", "logsafe"},
+    # blindindex: index keys are not decryption keys, the edge computes beacons with them (design.md)
+    "edge_proxy": {"fields", "profiles", "esdk_format", "logsafe", "blindindex"},
     "keystore": {"awsenv"},  # awsenv: the AWS region the standard way, shared, imports nothing of ours
     "store": {"awsenv"},
     "awsenv": set(),
@@ -41,6 +44,9 @@ ALLOWED = {
     "reveal": {"keystore", "decryptor", "esdk_format", "fields", "profiles", "edge_proxy", "logsafe"},
     # the one logging setup (scrub, escape) of every entry point: shared by all, so it reaches nothing of ours
     "logsafe": set(),
+    # blind indexes: the beacon, normalizers, index keys (file, pkcs11); reaches nothing of ours, so no
+    # private key can come to the edge through it
+    "blindindex": set(),
 }
 
 
@@ -127,3 +133,33 @@ def test_the_shared_logging_setup_is_stdlib_and_aiohttp_only() -> None:
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 third_party.add(node.module.split(".")[0])
     assert third_party - sys.stdlib_module_names == {"aiohttp"}  # HttpProcessingError's status, nothing else
+
+
+def imported_modules(package: str) -> set[str]:
+    """The dotted module names `package` imports from other packages of ours."""
+    found: set[str] = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module)
+    return {m for m in found if m.split(".")[0] in OURS - {package}}
+
+
+def test_profiles_reach_only_the_pure_normalizers_of_blindindex() -> None:
+    """profiles checks normalizer names; it must not import the index-key code (blindindex.keys & co.)."""
+    assert {m for m in imported_modules("profiles") if m.startswith("blindindex")} <= {
+        "blindindex.normalizers"
+    }
+
+
+def test_blindindex_reaches_no_private_key() -> None:
+    """The edge may import blindindex (index keys); nothing blindindex reaches may hold a private key."""
+    reached: set[str] = set()
+    todo = ["blindindex"]
+    while todo:
+        package = todo.pop()
+        reached.add(package)
+        todo += [p for p in imported_packages(package) if p not in reached]
+    assert reached == {"blindindex"} and not reached & HOLDS_KEYS
