@@ -14,7 +14,12 @@ the answer back. Client, reveal and upstream share this one process and its even
 the ratio is a floor for a reveal process of its own. For scale, the same requests on a route that reveals
 nothing (`no_reveal_route`: auth, routing, forwarding, no parsing or decrypting) are measured too.
 
-    python3 -m benchmarks.bench_reveal [--items 300] [--rounds 2] [--workers 8] [--concurrency 16]
+With `--apart`, reveal runs as its own process (`fle reveal`, file backend only) and the client and the
+upstream stay in this one: the figure the issue-22 target names ("reveal's requests/s in one process"),
+where reveal's event loop no longer shares the GIL with the benchmark's client and upstream. Its decrypt
+rate is still measured here, in this process, alternating round by round as above.
+
+    python3 -m benchmarks.bench_reveal [--items 300] [--rounds 2] [--workers 8] [--concurrency 16] [--apart]
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ import base64
 import hashlib
 import json
 import os
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -151,6 +159,50 @@ async def measure(
     return result
 
 
+async def measure_apart(keystore: Path, values: list[str], root: Path, args: argparse.Namespace) -> dict:
+    """The file backend's decrypt rate here, and the rate of `fle reveal` running as a process of its own."""
+    received: list[bytes] = []
+
+    async def upstream_handler(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/charges", upstream_handler)
+    upstream, upstream_url = await start_site(app, "127.0.0.1", 0)
+    routes = write_routes(root, upstream_url)
+    command = [sys.executable, "-m", "fle", "reveal", "--routes", str(routes), "--listen", "127.0.0.1:0",
+               "--keystore", str(keystore), "--audit-file", str(root / "audit-apart.jsonl")]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        url = await asyncio.to_thread(_listening_url, process)
+        decryptor = Decryptor(Keystore.from_file(keystore))
+        decryptor.decrypt(values[0])
+        await reveal_rate(url, values[:20], args.concurrency, received)  # warm: keys, pools, connections
+        loop = asyncio.get_running_loop()
+        decrypt: list[float] = []
+        through: list[float] = []
+        with ThreadPoolExecutor(args.workers) as pool:
+            for _ in range(args.rounds):
+                decrypt.append(await loop.run_in_executor(None, decrypt_rate, decryptor, values, pool))
+                through.append(await reveal_rate(url, values, args.concurrency, received))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        await upstream.cleanup()
+    d, r = statistics.median(decrypt), statistics.median(through)
+    return {"decrypt_values_per_s": round(d), "reveal_requests_per_s": round(r), "ratio": round(r / d, 2)}
+
+
+def _listening_url(process: subprocess.Popen[str]) -> str:
+    assert process.stderr is not None
+    for line in process.stderr:
+        found = re.search(r"reveal listening on (http://\S+?),", line)
+        if found:
+            return found.group(1)
+    raise RuntimeError(f"fle reveal exited ({process.wait()}) before it listened")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=300)
@@ -160,8 +212,21 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight to reveal")
     parser.add_argument("--sessions", type=int, default=2, help="pkcs11 sessions")
+    parser.add_argument("--apart", action="store_true", help="fle reveal as its own process (file backend)")
     args = parser.parse_args()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if args.apart:
+        with tempfile.TemporaryDirectory(prefix="fle-bench-reveal-") as tmp:
+            os.environ.update(BENCH_KEY_PASSPHRASE="bench")
+            keystore = write_file_keystore(Path(tmp), key)
+            values = ciphertexts(key.public_key(), args.items)
+            apart = asyncio.run(measure_apart(keystore, values, Path(tmp), args))
+        print(json.dumps({
+            "items": args.items, "rounds": args.rounds, "workers": args.workers,
+            "concurrency": args.concurrency, "cpus": os.cpu_count(),
+            "load_average": [round(x, 1) for x in os.getloadavg()], "file_apart": apart,
+        }, indent=2))  # fmt: skip
+        return
     with tempfile.TemporaryDirectory(prefix="fle-bench-reveal-") as tmp:
         root = Path(tmp)
         os.environ.update(BENCH_KEY_PASSPHRASE="bench", BENCH_PKCS11_PIN="1234")

@@ -1,13 +1,17 @@
 """The edge proxy: encrypts protected form fields with public keys and forwards requests to the origin.
 
 It holds public keys only; nothing here may import private-key code (see tests/security/test_boundaries.py).
+Other packages (reveal, fle) use only the names exported here (`__all__`, tests/edge_proxy/test_exports.py).
 """
 
 from fields.errors import ProxyError, RequestRefused
 from fields.limits import Limits
 
+from .pipeline.accesslog import raw_path
 from .pipeline.app import Proxy, build_app
+from .pipeline.body import read_limited
 from .pipeline.buffering import Buffering
+from .pipeline.headers import end_to_end
 from .pipeline.reload import reload_config
 from .pipeline.runtime import RUNTIME, Runtime
 from .pipeline.settings import ConfigSource, ProxySettings, Timeouts
@@ -32,7 +36,10 @@ __all__ = [
     "build_admin_app",
     "build_app",
     "drain",
+    "end_to_end",
     "loops",
+    "raw_path",
+    "read_limited",
     "reload_config",
     "start_site",
     "tls_context",

@@ -19,8 +19,7 @@ substring search anywhere in the header, so an ignored `x="boundary=..."` could 
 
 from __future__ import annotations
 
-from profiles.model import BodyFormat
-
+from .body_format import BodyFormat
 from .errors import RequestRefused
 from .header_params import HeaderParamError, HeaderValue, parse_request_content_type
 

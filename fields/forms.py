@@ -14,16 +14,17 @@ UTF-8 once decoded are all refused with a 400 and a reason, never guessed at.
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 from urllib.parse import quote, unquote_to_bytes
-
-from profiles import Profile
 
 from .errors import RequestRefused
 from .limits import FieldBudget, Limits, too_many_fields
-from .names import entity_for
-from .selection import EdgeProfile, EncryptValue, edge_profile
+from .names import tag_for
+from .selection import Rewritten, Selection, Selects, Transform, selection_of
 
-__all__ = ["EncryptValue", "check_body", "decode_name", "rewrite"]
+__all__ = ["check_body", "decode_name", "rewrite"]
+
+Tag = TypeVar("Tag")
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _FORBIDDEN = re.compile(rb"[\x00-\x1f\x7f;]")
@@ -73,28 +74,36 @@ def decode_name(raw_name: bytes) -> str:
         raise _malformed("a form field name is not UTF-8 once decoded") from e
 
 
+def _written(raw_name: bytes, out: bytes | Rewritten) -> bytes:
+    """The pair as written back: the name as sent, the value percent-encoded, then any sibling pairs."""
+    if not isinstance(out, Rewritten):
+        return raw_name + b"=" + _escape_value(out)
+    pairs = [raw_name + b"=" + _escape_value(out.value)]
+    pairs += [quote(name, safe="").encode("ascii") + b"=" + _escape_value(v) for name, v in out.siblings]
+    return b"&".join(pairs)
+
+
 def rewrite(
-    body: bytes, profile: Profile | EdgeProfile, encrypt_value: EncryptValue, limits: Limits
+    body: bytes, selection: Selection[Tag] | Selects[Tag], transform: Transform[Tag], limits: Limits
 ) -> tuple[bytes, int]:
-    """Return the rewritten body and the number of values encrypted; RequestRefused when it must not pass."""
+    """The rewritten body and the number of values transformed; RequestRefused when it must not pass."""
     check_body(body)
     segments = body.split(b"&")
     if len(segments) > limits.max_fields:
         raise too_many_fields(limits)
     budget = FieldBudget(limits)
-    names = edge_profile(profile).names
+    names = selection_of(selection).names
     for index, segment in enumerate(segments):
         if not segment:
             continue
         raw_name, has_value, raw_value = segment.partition(b"=")
         if b"=" in raw_value and _QS_SPLIT.search(raw_value):
             raise _malformed("a form value holds ']=', where qs (Express) ends the field name")
-        entity = entity_for(names, decode_name(raw_name))
-        if entity is None:
+        tag = tag_for(names, decode_name(raw_name))
+        if tag is None:
             continue
         value = _decode(raw_value, "value") if has_value else b""
         budget.length(len(value))
         budget.count()
-        ciphertext = encrypt_value(value, entity)
-        segments[index] = raw_name + b"=" + _escape_value(ciphertext)
+        segments[index] = _written(raw_name, transform(value, tag))
     return b"&".join(segments), budget.used

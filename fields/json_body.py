@@ -30,14 +30,13 @@ from _json import scanstring  # the C scanner json.decoder uses (the same object
 from dataclasses import dataclass
 from itertools import accumulate
 from json import JSONDecodeError
-
-from profiles import EncryptionEntity, Profile
+from typing import Generic, TypeVar
 
 from .errors import RequestRefused
 from .json_keys import PROTOTYPE_HINT, derived, has_structure, prototype_key
-from .json_pointer import Path
+from .json_pointer import JsonPointerPattern, Path
 from .limits import FieldBudget, Limits
-from .selection import EdgeProfile, EncryptValue, Pointers, edge_profile
+from .selection import Rewritten, Selection, Selects, Transform, selection_of
 
 MAX_DEPTH = 64  # nested objects/arrays; deeper documents are refused
 _WS = re.compile(r"[ \t\n\r]*")  # matches the empty string: .match() is never None (hence the ignore)
@@ -51,7 +50,8 @@ _LITERALS = ("true", "false", "null")
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]{}]")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-_Live = Pointers  # the (case-folded pattern, entity) pairs that may still select
+Tag = TypeVar("Tag")
+_Live = tuple[tuple[JsonPointerPattern, Tag], ...]  # (case-folded pattern, tag) pairs that may still select
 
 
 def _invalid(detail: str) -> RequestRefused:
@@ -131,28 +131,29 @@ def _duplicate() -> RequestRefused:
 
 
 @dataclass(frozen=True, slots=True)
-class _Hit:
+class _Hit(Generic[Tag]):
     start: int
     end: int
-    entity: EncryptionEntity
+    tag: Tag
     text: str | None  # the decoded string, or None when the plaintext is the JSON text itself
+    member: bool  # an object's member (siblings may follow it), not an array's element
 
 
-class _Scanner:
+class _Scanner(Generic[Tag]):
     def __init__(self, text: str, max_depth: int) -> None:
         self.text = text
         self.max_depth = max_depth
-        self.hits: list[_Hit] = []
+        self.hits: list[_Hit[Tag]] = []
 
     def ws(self, i: int) -> int:
         return _WS.match(self.text, i).end()  # type: ignore[union-attr]
 
-    def value(self, i: int, path: Path, depth: int, live: _Live) -> int:
+    def value(self, i: int, path: Path, depth: int, live: _Live[Tag]) -> int:
         """Scan the value at `i`; return where it ends. `live`: patterns that may select here or below."""
-        entity = next((e for p, e in live if p.matches(path)), None)
-        if entity is None and not live:  # nothing selects here or below: skip it with the C parser
+        tag = next((t for p, t in live if p.matches(path)), None)
+        if tag is None and not live:  # nothing selects here or below: skip it with the C parser
             return _skip(self.text, i)
-        if entity is not None:
+        if tag is not None:
             live = ()
         text = self.text
         char = text[i : i + 1]
@@ -172,8 +173,8 @@ class _Scanner:
                     break
             else:
                 raise _invalid(f"invalid JSON: expected a value at character {i}")
-        if entity is not None:
-            self.hits.append(_Hit(i, end, entity, decoded))
+        if tag is not None:
+            self.hits.append(_Hit(i, end, tag, decoded, bool(path) and isinstance(path[-1], str)))
         return end
 
     def string(self, i: int) -> tuple[str, int]:
@@ -182,7 +183,7 @@ class _Scanner:
         except JSONDecodeError as e:
             raise _invalid(f"invalid JSON string at character {e.pos}: {e.msg}") from None
 
-    def container(self, i: int, path: Path, depth: int, live: _Live) -> int:
+    def container(self, i: int, path: Path, depth: int, live: _Live[Tag]) -> int:
         """Scan the object or array at `i`. A child no live pattern names (by key, index or `*`) is
         skipped by the C parser at once: a wide container costs about one C call per child."""
         text = self.text
@@ -228,21 +229,36 @@ class _Scanner:
             i = self.ws(i + 1)
 
 
+def _written(hit: _Hit[Tag], out: bytes | Rewritten) -> list[str]:
+    """The value as written back, a JSON string holding the transform's (escaped, ASCII) bytes, then each
+    sibling as a member of the same object right after it."""
+    if not isinstance(out, Rewritten):
+        return ['"', out.decode("ascii"), '"']
+    pieces = ['"', out.value.decode("ascii"), '"']
+    if out.siblings and not hit.member:
+        raise ValueError("siblings can follow an object's member only, not an array's element")
+    for name, value in out.siblings:
+        pieces += [",", json.dumps(name), ':"', value.decode("ascii"), '"']
+    return pieces
+
+
 def rewrite(
     body: bytes,
-    profile: Profile | EdgeProfile,
-    encrypt_value: EncryptValue,
+    selection: Selection[Tag] | Selects[Tag],
+    transform: Transform[Tag],
     limits: Limits,
     max_depth: int = MAX_DEPTH,
 ) -> tuple[bytes, int]:
-    """Return the rewritten body and the number of values encrypted; RequestRefused when it must not pass."""
+    """Return the rewritten body and the number of values transformed; RequestRefused when it must not pass.
+
+    `transform` returns the inside of a JSON string (escaped, ASCII): the codec writes the quotes."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise _invalid("a JSON body must be UTF-8") from None
     _check_depth(text, max_depth)
-    live = edge_profile(profile).pointers
-    scanner = _Scanner(text, max_depth)
+    live = selection_of(selection).pointers
+    scanner: _Scanner[Tag] = _Scanner(text, max_depth)
     end = scanner.ws(scanner.value(scanner.ws(0), (), 0, live))
     if end != len(text):
         raise _invalid(f"invalid JSON: unexpected data at character {end}")
@@ -262,8 +278,8 @@ def rewrite(
     pieces: list[str] = []
     done = 0
     for hit, plaintext in zip(scanner.hits, plaintexts, strict=True):
-        ciphertext = encrypt_value(plaintext, hit.entity).decode("ascii")
-        pieces += [text[done : hit.start], '"', ciphertext, '"']
+        pieces.append(text[done : hit.start])
+        pieces += _written(hit, transform(plaintext, hit.tag))
         done = hit.end
     pieces.append(text[done:])
     return "".join(pieces).encode("utf-8"), len(scanner.hits)

@@ -26,12 +26,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from itertools import islice
-
-from profiles import EncryptionEntity
+from typing import TypeVar
 
 from .json_pointer import JsonPointerPattern
 
-Live = tuple[tuple[JsonPointerPattern, EncryptionEntity], ...]
+Tag = TypeVar("Tag")
+Live = tuple[tuple[JsonPointerPattern, Tag], ...]
 
 # lodash 4.17.21 stringToPath: a run of other characters, a `[number]`, a quoted `["..."]`/`['...']` (with
 # backslash escapes), or an empty key before `.`/`[]`. Each alternative is tried once per position and the
@@ -70,7 +70,7 @@ def _selects(reading: tuple[str, ...], rest: tuple[str | None, ...]) -> bool:
     return all(want is None or want == key for want, key in zip(rest, reading, strict=False))
 
 
-def derived(path: tuple[str | int, ...], key: str, live: Live) -> Live:
+def derived(path: tuple[str | int, ...], key: str, live: Live[Tag]) -> Live[Tag]:
     """Patterns that select the member `key` at `path` because a reading of `key` is a live pattern's path.
 
     A reading as long as the pattern's remaining keys, or longer (a value beneath the selected one), makes
@@ -80,14 +80,14 @@ def derived(path: tuple[str | int, ...], key: str, live: Live) -> Live:
     limit = max((len(pattern.segments) - depth for pattern, _ in live), default=0)
     if limit <= 0:
         return ()
-    out: list[tuple[JsonPointerPattern, EncryptionEntity]] = []
+    out: list[tuple[JsonPointerPattern, Tag]] = []
     for reading in readings(key, limit):
-        for pattern, entity in live:
+        for pattern, tag in live:
             rest = pattern.segments[depth:]
             if len(rest) > 0 and _selects(reading, rest):
                 tail = rest[len(reading) :] if len(reading) < len(rest) else ()
                 segments = (*pattern.segments[:depth], key, *tail)
-                out.append((JsonPointerPattern(pattern.text, segments), entity))
+                out.append((JsonPointerPattern(pattern.text, segments), tag))
     return tuple(out)
 
 

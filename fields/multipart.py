@@ -23,12 +23,12 @@ starts there.
 
 from __future__ import annotations
 
-from profiles import EncryptionEntity, Profile
+from typing import Generic, TypeVar
 
 from .limits import FieldBudget, Limits, too_many_fields
 from .multipart_head import PartHead, boundary_of, malformed, parse_head
-from .names import entity_for
-from .selection import EdgeProfile, EncryptValue, edge_profile
+from .names import tag_for
+from .selection import Rewritten, Selection, Selects, Transform, selection_of
 
 __all__ = [
     "MAX_HEAD_BYTES",
@@ -40,9 +40,10 @@ __all__ = [
 
 MAX_PROTECTED_FILE_BYTES = 1024 * 1024  # content bytes of one protected file part
 MAX_HEAD_BYTES = 16 * 1024  # bytes of one part's headers
+Tag = TypeVar("Tag")
 
 
-class MultipartRewriter:
+class MultipartRewriter(Generic[Tag]):
     """Rewrites a multipart/form-data body incrementally: `feed` chunks as they arrive, then `close`.
 
     Each call returns the bytes that may be sent on: unprotected content as soon as it is known not to be
@@ -52,12 +53,16 @@ class MultipartRewriter:
     """
 
     def __init__(
-        self, content_type: str, profile: Profile | EdgeProfile, encrypt_value: EncryptValue, limits: Limits
+        self,
+        content_type: str,
+        selection: Selection[Tag] | Selects[Tag],
+        transform: Transform[Tag],
+        limits: Limits,
     ) -> None:
         self._delimiter = b"--" + boundary_of(content_type)
         self._separator = b"\r\n" + self._delimiter
-        self._names = edge_profile(profile).names
-        self._encrypt = encrypt_value
+        self._names = selection_of(selection).names
+        self._transform = transform
         self._limits = limits
         self._buffer = bytearray()
         self._state = "start"  # start -> after -> (head -> content -> after)* -> end
@@ -66,7 +71,7 @@ class MultipartRewriter:
         self._budget = FieldBudget(limits)
         self._held_head = b""  # a protected part's header bytes, sent with its ciphertext
         self._held: bytearray | None = None  # a protected part's content, None for an unprotected part
-        self._held_entity: EncryptionEntity | None = None
+        self._held_tag: Tag | None = None
         self._held_limit = 0
 
     @property
@@ -140,19 +145,19 @@ class MultipartRewriter:
         if self._parts > self._limits.max_fields:
             raise too_many_fields(self._limits)
         part = parse_head(head[:end])
-        entity = entity_for(self._names, part.name)
-        if entity is None:
+        tag = tag_for(self._names, part.name)
+        if tag is None:
             out += head
         else:
-            self._protect(part, entity, head)
+            self._protect(part, tag, head)
         self._state = "content"
         return True
 
-    def _protect(self, part: PartHead, entity: EncryptionEntity, head: bytes) -> None:
+    def _protect(self, part: PartHead, tag: Tag, head: bytes) -> None:
         self._budget.count()
         self._held_head = head
         self._held = bytearray()
-        self._held_entity = entity
+        self._held_tag = tag
         self._held_limit = MAX_PROTECTED_FILE_BYTES if part.is_file else self._limits.max_field_bytes
 
     def _content(self, out: bytearray) -> bool:
@@ -182,24 +187,39 @@ class MultipartRewriter:
         if found < 0:
             return False
         if self._held is not None:
-            assert self._held_entity is not None
+            assert self._held_tag is not None
             out += self._held_head
-            out += self._encrypt(bytes(self._held), self._held_entity)
+            self._write(out, self._transform(bytes(self._held), self._held_tag))
             self._held = None
         out += self._separator
         del buffer[: len(self._separator)]
         self._state = "after"
         return True
 
+    def _write(self, out: bytearray, result: bytes | Rewritten) -> None:
+        """A protected part's new content, then each sibling as a part of its own right after it."""
+        if not isinstance(result, Rewritten):
+            out += result
+            return
+        out += result.value
+        for name, value in result.siblings:
+            if '"' in name or "\r" in name or "\n" in name or "\\" in name:
+                raise ValueError("a sibling part's name must not hold a quote, a backslash, CR or LF")
+            if self._delimiter in value or value.endswith(b"\r"):
+                raise ValueError("a sibling part's content holds the boundary delimiter")
+            out += self._separator
+            out += b'\r\nContent-Disposition: form-data; name="' + name.encode("utf-8") + b'"\r\n\r\n'
+            out += value
+
 
 def rewrite(
     body: bytes,
     content_type: str,
-    profile: Profile | EdgeProfile,
-    encrypt_value: EncryptValue,
+    selection: Selection[Tag] | Selects[Tag],
+    transform: Transform[Tag],
     limits: Limits,
 ) -> tuple[bytes, int]:
-    """Return the rewritten body and the number of parts encrypted; RequestRefused when it must not pass."""
-    rewriter = MultipartRewriter(content_type, profile, encrypt_value, limits)
+    """The rewritten body and the number of parts transformed; RequestRefused when it must not pass."""
+    rewriter = MultipartRewriter(content_type, selection, transform, limits)
     rewritten = rewriter.feed(body) + rewriter.close()
     return rewritten, rewriter.encrypted

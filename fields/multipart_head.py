@@ -28,8 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from profiles.model import BodyFormat
-
+from .body_format import BodyFormat
 from .content_type import strict_content_type
 from .errors import RequestRefused
 from .header_params import HeaderParamError, HeaderValue, parse_content_type, parse_disposition

@@ -20,56 +20,24 @@ has at most 128 characters, so no longer prefix can decide anything, and a 1 MB 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from .names_brackets import (
+    _BRACKET,
+    _NOT_BRACKET,
+    _NOT_CLOSE,
+    ANY,
+    WINDOW,
+    Key,
+    Path,
+    Reader,
+    Unreadable,
+    _balanced_close,
+    _next_bracket,
+)
 
-ANY = None  # an array position the parser picks (push, or an index qs compacts)
-Key = str | None
-Path = tuple[Key, ...]
-Reader = Callable[[str, int], "list[Path]"]
-
-_BRACKET = re.compile(r"[\[\]]")  # single characters: a search is one linear scan, no backtracking
-_NOT_BRACKET = re.compile(r"[^\[\]]")
-_NOT_CLOSE = re.compile(r"[^\]]")
-WINDOW = 256  # > the longest pattern key; a bracket group not balanced within it cannot equal one
-
-
-class Unreadable(ValueError):
-    """A name one family reads in a way this module does not model; the caller refuses the request."""
-
-
-def _next_bracket(name: str, start: int) -> int:
-    """Index of the first `[` or `]` at or after start (len(name) if none): two memchr-speed finds."""
-    opening = name.find("[", start)
-    closing = name.find("]", start, opening if opening >= 0 else len(name))
-    return closing if closing >= 0 else opening if opening >= 0 else len(name)
+__all__ = ["ANY", "FAMILIES", "WINDOW", "Key", "Path", "Unreadable", "qs_key"]
 
 
-def _balanced_close(name: str, open_: int) -> int:
-    """Index of the `]` that closes the `[` at `open_` (nested groups count), -1 if none, -2 if not in WINDOW.
-
-    The common case (no `[` before the first `]`) is two C-speed finds; only nested groups are walked, and
-    only for WINDOW characters, because a longer group can never equal a pattern key (its start, which is
-    all a wildcard compares, is known without its end).
-    """
-    close = name.find("]", open_ + 1)
-    inner = name.find("[", open_ + 1, close if close >= 0 else len(name))
-    if inner < 0:
-        return close
-    level = 1
-    stop = min(len(name), open_ + 1 + WINDOW)
-    for i in range(open_ + 1, stop):
-        char = name[i]
-        if char == "[":
-            level += 1
-        elif char == "]":
-            level -= 1
-            if level == 0:
-                return i
-    return -2 if stop < len(name) else -1
-
-
-def _qs_key(content: str) -> Key:
+def qs_key(content: str) -> Key:
     """qs stores `[]` and a canonical non-negative integer as array slots, which it later compacts."""
     if content == "" or (content.isascii() and content.isdigit() and str(int(content)) == content):
         return ANY
@@ -95,7 +63,7 @@ def qs_extended(name: str, limit: int) -> list[Path]:
         if close < 0:
             rest = name[open_:]
             return [(*path, rest), (*path, rest[1:])]
-        path.append(_qs_key(name[open_ + 1 : close]))
+        path.append(qs_key(name[open_ + 1 : close]))
         open_ = name.find("[", close + 1)
     return [tuple(path)]
 
@@ -103,7 +71,7 @@ def qs_extended(name: str, limit: int) -> list[Path]:
 def qs_flat(name: str, limit: int) -> list[Path]:
     """qs with depth 0: the whole name is one key, less one wrapping `[...]` (`[phone]` is phone)."""
     if len(name) >= 2 and name[0] == "[" and name[-1] == "]":
-        return [(_qs_key(name[1:-1]),)]
+        return [(qs_key(name[1:-1]),)]
     return [(name,)]
 
 
@@ -307,35 +275,3 @@ FAMILIES: dict[str, Reader] = {
     "spring": spring,
     "flat": flat,
 }
-
-
-_SIMPLE = re.compile(r"[a-z0-9-][a-z0-9_-]*(?:\[[a-z0-9_-]+\])*(?:\[\])?")  # delimited groups: linear
-
-
-def read_simple(name: str, limit: int) -> list[tuple[int, Path]] | None:
-    """Every family's path for a plain bracketed name (`user[phone][0]`, `tags[]`), or None for any other.
-
-    A form may hold thousands of such names, so they skip the eight readers: for this shape the families
-    differ only in which keys are array slots (tests/security/test_name_readings.py checks it against the
-    readers).
-    """
-    if len(name) > WINDOW or "[" not in name or not _SIMPLE.fullmatch(name):
-        return None
-    first = name.index("[")
-    keys = name[first + 1 : -1].split("][")
-    base = name[:first]
-    exact = (base, *(ANY if key == "" else key for key in keys))
-    qs = (base, *(_qs_key(key) for key in keys))
-    sliced = (base, *(ANY if key == "" or key.isdigit() else key for key in keys))
-    whole = (name,)
-    paths = {
-        "qs_extended": qs,
-        "qs_flat": whole,
-        "php": exact,
-        "rack2": exact,
-        "rack3": exact,
-        "multer": sliced,
-        "spring": (base, *keys),
-        "flat": whole,
-    }
-    return [(index, paths[family][:limit]) for index, family in enumerate(FAMILIES)]

@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from edge_proxy import Limits, RequestRefused
 from edge_proxy.pipeline.bodies import rewrite_body
 from esdk_format import Suite
-from fields import names
 from fields.json_pointer import parse_pointer_pattern
 from fields.patterns import parse_pattern
 from profiles import EncryptionEntity, Profile, PublicKey
@@ -78,7 +77,7 @@ def _is_ciphertext(text: str | bytes) -> bool:
 def _protected(name: str) -> bool:
     """A name the proxy would encrypt, or refuse (a name it cannot read safely counts as protected)."""
     try:
-        return names.entity_for(PROFILE, name) is not None
+        return PROFILE.selection.tag_for(name) is not None
     except RequestRefused:
         return True
 

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from esdk_format import Suite
+from fields.body_format import BodyFormat as BodyFormat  # its old home: profiles.model.BodyFormat
 from fields.json_pointer import JsonPointerPattern, is_pointer_pattern
 from fields.patterns import FieldPattern
+from fields.selection import Selection
 
 from .indexes import BlindIndex
-
-
-class BodyFormat(Enum):
-    """How a body is parsed; CloudFront's wire value is the enum value."""
-
-    URL_ENCODED = "URLEncoded"
-    # fle-edge extensions (docs/formats.md); CloudFront itself accepts only URLEncoded.
-    JSON = "JSON"
-    MULTIPART = "Multipart"
-
 
 _POINTER_FORMATS = frozenset({BodyFormat.JSON})
 _NAME_FORMATS = frozenset(BodyFormat) - _POINTER_FORMATS
@@ -62,10 +53,27 @@ class Profile:
     # the body formats this profile's patterns can be read in: JSON pointers for JSON only, field names for
     # the others; derived once here, so neither loading nor a request has to walk the patterns again
     reads: frozenset[BodyFormat] = field(init=False, repr=False, compare=False)
+    _selection: Selection[EncryptionEntity] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     def __post_init__(self) -> None:
         pointers = any(is_pointer_pattern(p.text) for e in self.entities for p in e.patterns)
         object.__setattr__(self, "reads", _POINTER_FORMATS if pointers else _NAME_FORMATS)
+
+    @property
+    def selection(self) -> Selection[EncryptionEntity]:
+        """The profile's patterns compiled for the codecs, each tagged with its entity: compiled on first
+        use (the edge's CompiledConfig asks at load, so a request never compiles) and kept."""
+        compiled = self._selection
+        if compiled is None:
+            pairs = [(p, e) for e in self.entities for p in e.patterns]
+            compiled = Selection.compile(
+                names=[(p, e) for p, e in pairs if isinstance(p, FieldPattern)],
+                pointers=[(p, e) for p, e in pairs if isinstance(p, JsonPointerPattern)],
+            )
+            object.__setattr__(self, "_selection", compiled)
+        return compiled
 
     def entity_for(self, field_name: str) -> EncryptionEntity | None:
         """The entity whose pattern selects `field_name`, or None; patterns never overlap, so one at most.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,9 +19,7 @@ from aiohttp import web
 from yarl import URL
 
 from decryptor import AuditLog, Decryptor
-from edge_proxy.pipeline.accesslog import raw_path
-from edge_proxy.pipeline.body import read_limited
-from edge_proxy.pipeline.headers import end_to_end
+from edge_proxy import end_to_end, raw_path, read_limited
 from fields.errors import RequestRefused
 
 from . import audit, gate
@@ -83,7 +80,7 @@ class Reveal:
             path, query = gate.check_target(request.raw_path)
         except RevealRefused as e:  # a caller trying to leave a route: audited, before anything is read
             route_name = gate.claimed_route(self.config, request.raw_path)
-            audit.refused(self.audit, uuid.uuid4().hex, caller.name, route_name, e.reason, e.detail)
+            audit.refused(self.audit, audit.request_id(), caller.name, route_name, e.reason, e.detail)
             raise
         route = gate.match(self.config, path, caller, request.method)
         settings = self.settings
@@ -96,7 +93,7 @@ class Reveal:
         coding = request.headers.get("Content-Encoding", "identity").strip().lower()
         if body and coding != "identity" and (route.names or route.pointers):
             raise RevealRefused(415, "UnsupportedContentEncoding", "a revealed body must not be compressed")
-        request_id = uuid.uuid4().hex
+        request_id = audit.request_id()
         content_type = request.headers.get("Content-Type", "")
         loop = asyncio.get_running_loop()
         try:

@@ -1,10 +1,11 @@
 """Decrypt the fields a route names, with the edge's own strict body codecs, keeping every other byte.
 
-Why the edge's codecs (fields.forms / json_body / multipart) and not a parser of our own: they already
-read bodies strictly and in linear time, refusing anything two parsers could read differently, and they
-find a field under every name an origin framework would give it. They call a function per protected value;
-the edge passes one that encrypts, reveal passes one that decrypts. edge_proxy holds no keys, so importing
-it from here moves no key across the boundary (tests/test_boundaries.py).
+Why the edge's codecs (the fields layer: fields.forms / json_body / multipart) and not a parser of our own:
+they already read bodies strictly and in linear time, refusing anything two parsers could read
+differently, and they find a field under every name an origin framework would give it. A route's
+selection is compiled when its routes file loads (`Route.selection`, each pattern tagged with its field's
+text); the codecs call a transform per selected value: the edge's encrypts, reveal's decrypts. fields
+holds no keys and does no I/O (tests/security/test_boundaries.py).
 
 What the decrypt function does with one value of a named field:
 - not an ESDK message (esdk_format.is_message): the value is kept as it is (e.g. already a processor token);
@@ -19,24 +20,20 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
 
 from decryptor import DecryptError, Decryptor, Reason
 from esdk_format import FormatError, is_message, read_prefix
 from fields import forms, json_body, multipart
+from fields.body_format import BodyFormat
 from fields.content_type import strict_content_type
 from fields.errors import RequestRefused
-from fields.json_pointer import JsonPointerPattern
 from fields.limits import Limits
 from fields.multipart_head import boundary_of
-from fields.patterns import FieldPattern
-from profiles import EncryptionEntity, Profile, PublicKey
-from profiles.model import BodyFormat
+from fields.selection import Selection
 
 from .errors import RevealRefused
 from .routes import Route
 
-_NO_KEY = PublicKey(id="reveal", name="reveal", key=cast(Any, None), encoded_key="")
 _STATUS = {
     Reason.KEY_UNAVAILABLE: 503,  # the backend is down: the caller may retry
 }
@@ -53,20 +50,16 @@ class Revealed:
 
 @dataclass(frozen=True, slots=True)
 class RouteFields:
-    """A route's reveal fields as the codecs take them: one entity per field, names and pointers apart."""
+    """A route's reveal fields as the codecs take them: the selection compiled when the route loaded
+    (each pattern tagged with its field's text), and whether it names form fields, JSON pointers."""
 
-    names: Profile | None
-    pointers: Profile | None
+    selection: Selection[str]
+    names: bool
+    pointers: bool
 
     @classmethod
     def of(cls, route: Route) -> RouteFields:
-        def profile(patterns: tuple[FieldPattern, ...] | tuple[JsonPointerPattern, ...]) -> Profile | None:
-            if not patterns:
-                return None
-            entities = tuple(EncryptionEntity(_NO_KEY, "reveal", (p,)) for p in patterns)
-            return Profile(id=route.name, name=route.name, entities=entities)
-
-        return cls(profile(route.names), profile(route.pointers))
+        return cls(route.selection, bool(route.names), bool(route.pointers))
 
 
 def body_format(content_type: str) -> BodyFormat | None:
@@ -88,9 +81,8 @@ class _Opener:
         self.decryptor = decryptor
         self.revealed: list[Revealed] = []
 
-    def open(self, value: bytes, entity: EncryptionEntity) -> bytes | None:
-        """The plaintext of `value`, or None when it is not a message (kept as it is)."""
-        field = entity.patterns[0].text
+    def open(self, value: bytes, field: str) -> bytes | None:
+        """The plaintext of `value` (of the route's `field`), or None when it is not a message (kept)."""
         try:
             text = value.decode("ascii")
         except UnicodeDecodeError:
@@ -133,26 +125,26 @@ def reveal_body(
     opener = _Opener(route, decryptor)
     fmt = body_format(content_type)
     try:
-        if fmt is BodyFormat.URL_ENCODED and fields.names is not None:
+        if fmt is BodyFormat.URL_ENCODED and fields.names:
             strict_content_type(content_type, fmt)
 
-            def form_value(value: bytes, entity: EncryptionEntity) -> bytes:
-                plain = opener.open(value, entity)
+            def form_value(value: bytes, field: str) -> bytes:
+                plain = opener.open(value, field)
                 return value if plain is None else plain
 
-            out, _ = forms.rewrite(body, fields.names, form_value, limits)
-        elif fmt is BodyFormat.JSON and fields.pointers is not None:
+            out, _ = forms.rewrite(body, fields.selection, form_value, limits)
+        elif fmt is BodyFormat.JSON and fields.pointers:
             strict_content_type(content_type, fmt)
 
-            def json_value(value: bytes, entity: EncryptionEntity) -> bytes:
-                plain = opener.open(value, entity)
+            def json_value(value: bytes, field: str) -> bytes:
+                plain = opener.open(value, field)
                 return _json_text(value if plain is None else plain)
 
-            out, _ = json_body.rewrite(body, fields.pointers, json_value, limits)
-        elif fmt is BodyFormat.MULTIPART and fields.names is not None:
+            out, _ = json_body.rewrite(body, fields.selection, json_value, limits)
+        elif fmt is BodyFormat.MULTIPART and fields.names:
             delimiter = b"--" + boundary_of(content_type)
             part_value = _multipart_value(opener, delimiter)
-            out, _ = multipart.rewrite(body, content_type, fields.names, part_value, limits)
+            out, _ = multipart.rewrite(body, content_type, fields.selection, part_value, limits)
         else:
             return body, []
     except RequestRefused as e:
@@ -160,9 +152,9 @@ def reveal_body(
     return out, opener.revealed
 
 
-def _multipart_value(opener: _Opener, delimiter: bytes) -> Callable[[bytes, EncryptionEntity], bytes]:
-    def part_value(value: bytes, entity: EncryptionEntity) -> bytes:
-        plain = opener.open(value, entity)
+def _multipart_value(opener: _Opener, delimiter: bytes) -> Callable[[bytes, str], bytes]:
+    def part_value(value: bytes, field: str) -> bytes:
+        plain = opener.open(value, field)
         if plain is None:
             return value
         if delimiter in plain or plain.endswith(b"\r"):

@@ -18,6 +18,7 @@ from yarl import URL
 
 from fields.json_pointer import JsonPointerPattern, is_pointer_pattern, parse_pointer_pattern
 from fields.patterns import FieldPattern
+from fields.selection import Selection
 from profiles import parse_pattern
 
 from .errors import RoutesError
@@ -47,6 +48,14 @@ class Route:
     keys: frozenset[tuple[str, str]]  # (provider id, key name)
     callers: frozenset[str]
     ssl_context: ssl.SSLContext | None = field(repr=False, compare=False)  # None: plain http on loopback
+    # the names and pointers compiled for the codecs when the route loads, each tagged with its field text
+    selection: Selection[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        selection = Selection.compile(
+            names=[(p, p.text) for p in self.names], pointers=[(p, p.text) for p in self.pointers]
+        )
+        object.__setattr__(self, "selection", selection)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge_proxy.serving.guards import ClientLimits
+from edge_proxy import ClientLimits
 from fields.limits import Limits
 
 

@@ -1,4 +1,5 @@
-"""One entry point for rewriting a body: the profile's format picks the codec, the profile its suite."""
+"""The edge's glue to the fields layer: the decision's format picks the codec, the profile its selection
+(compiled at load) and its transform (its suite's encoder, bound to the config's keys)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from fields import forms, json_body, multipart
 from fields.content_type import strict_content_type
 from fields.errors import RequestRefused
 from fields.limits import Limits
-from fields.selection import EdgeProfile, EncryptValue
-from profiles import EncryptionEntity
-from profiles.model import BodyFormat
+from fields.selection import Transform
+from profiles import BodyFormat, EncryptionEntity
 from profiles.select import Decision
 
 from .compiled import CompiledConfig
@@ -29,8 +29,8 @@ def rewrite_body(
     """The body with its protected values encrypted, and how many; RequestRefused when it must not pass.
 
     `content_type` is the raw header (multipart needs its boundary parameter). `encryptor` is the proxy's
-    CompiledConfig (the profile's facts and encoder looked up, computed at load), or a function told the
-    suite (tests, fuzzing: the facts are then derived now).
+    CompiledConfig (the profile's selection and encoder looked up, computed at load), or a function told
+    the suite (tests, fuzzing).
     """
     profile, body_format = decision.profile, decision.format
     if profile is None or body_format is None:
@@ -44,7 +44,7 @@ def rewrite_body(
     if isinstance(encryptor, CompiledConfig):
         edge, encrypt = encryptor.bound(profile)
     else:
-        edge, encrypt = EdgeProfile.of(profile), _in_suite(encryptor, profile.algorithm_suite)
+        edge, encrypt = profile.selection, _in_suite(encryptor, profile.algorithm_suite)
     if body_format is BodyFormat.URL_ENCODED:
         strict_content_type(content_type, body_format)  # utf-16/utf-7 would hide names: UTF-8 only
         return forms.rewrite(body, edge, encrypt, limits)
@@ -56,5 +56,5 @@ def rewrite_body(
     raise RequestRefused(415, "UnsupportedFormat", f"body format {body_format.value} is not supported")
 
 
-def _in_suite(encrypt: EncryptInSuite, suite: int) -> EncryptValue:
+def _in_suite(encrypt: EncryptInSuite, suite: int) -> Transform[EncryptionEntity]:
     return lambda value, entity: encrypt(value, entity, suite)

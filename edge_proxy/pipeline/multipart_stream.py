@@ -31,7 +31,7 @@ from aiohttp import web
 
 from fields.errors import RequestRefused
 from fields.multipart import MultipartRewriter
-from profiles.model import BodyFormat
+from profiles import BodyFormat, EncryptionEntity
 from profiles.select import Decision
 
 from .accesslog import Outcome
@@ -61,14 +61,18 @@ def multipart_stream(
     limit = MAX_STREAMED_BYTES
     if request.content_length is not None and request.content_length > limit:
         raise too_long(limit)
-    edge, encrypt = live.compiled.bound(profile)  # computed when the config loaded
+    selection, encrypt = live.compiled.bound(profile)  # compiled when the config loaded
     content_type = request.headers.get("Content-Type", "")
-    rewriter = MultipartRewriter(content_type, edge, encrypt, runtime.settings.limits)
+    rewriter = MultipartRewriter(content_type, selection, encrypt, runtime.settings.limits)
     return _rewritten(request, rewriter, limit, runtime.settings.timeouts.client_idle, outcome)
 
 
 async def _rewritten(
-    request: web.BaseRequest, rewriter: MultipartRewriter, limit: int, idle: float, outcome: Outcome
+    request: web.BaseRequest,
+    rewriter: MultipartRewriter[EncryptionEntity],
+    limit: int,
+    idle: float,
+    outcome: Outcome,
 ) -> AsyncIterator[bytes]:
     size = 0
     try:

@@ -10,10 +10,11 @@ import pytest
 
 from edge_proxy import Limits, RequestRefused
 from edge_proxy.pipeline.bodies import rewrite_body
-from edge_proxy.pipeline.compiled import CompiledConfig, EdgeProfile
+from edge_proxy.pipeline.compiled import CompiledConfig
 from esdk_format import Suite, parse_header
 from fields.json_pointer import parse_pointer_pattern
 from fields.limits import FieldBudget
+from fields.selection import Selection
 from profiles import BodyFormat, ContentTypeProfile, Profile, load_config_dir, select
 
 EXAMPLES = Path(__file__).parents[2] / "profiles" / "examples"
@@ -44,9 +45,11 @@ def test_a_request_finds_the_facts_compiled_at_load() -> None:
     edge, encrypt = compiled.bound(profile)
     again, encrypt_again = compiled.bound(profile)
     assert edge is again and encrypt is encrypt_again  # looked up, not derived per request
-    assert edge.profile is profile
-    assert edge.names.profile is profile
-    assert edge == EdgeProfile.of(profile)  # the same facts a bare Profile gets on the spot
+    assert edge is profile.selection  # the profile's own, compiled once
+    fresh = Selection.compile(
+        names=[(p, e) for e in profile.entities for p in e.patterns], pointers=()
+    )  # the same facts compiled from the patterns on the spot
+    assert edge == fresh
 
 
 SUITES = [Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256, Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY]

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from edge_proxy import Limits, RequestRefused
-from fields import json_body, names
+from fields import json_body
 from tests.bodies_helpers import profile, stand_in_decrypt, stand_in_encrypt
 
 POINTERS = profile("/phone", "/card/number", "/cards/*/number")
@@ -119,11 +119,11 @@ def test_a_prototype_key_is_refused(doc: str) -> None:
 )
 def test_a_form_name_read_as_a_prototype_is_refused(name: str) -> None:
     with pytest.raises(RequestRefused) as refused:
-        names.entity_for(FIELDS, name)
+        FIELDS.selection.tag_for(name)
     assert refused.value.reason == "MalformedInputClientError"
 
 
 @pytest.mark.parametrize("name", ["[[phone][", "['phone']", "user.ssn", "user['ssn']", "[user]]ssn"])
 def test_a_form_name_an_accessor_reads_as_protected_is_protected(name: str) -> None:
     """multer and qs keep these names (or a key of them) whole; lodash and Laravel read them as the path."""
-    assert names.entity_for(FIELDS, name) is not None
+    assert FIELDS.selection.tag_for(name) is not None

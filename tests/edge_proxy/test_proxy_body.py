@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_proxy import Buffering, Limits, Timeouts
-from fields import forms, names
+from fields import forms
 from tests.edge_proxy.test_proxy_cloudfront import decrypt, post
 from tests.fixtures_process import eventually_async
 from tests.fixtures_proxy import (
@@ -239,7 +239,7 @@ def test_property_no_parser_finds_a_protected_plaintext(pairs: list[tuple[str, b
     before = [k for k, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="latin-1")]
     parsed = parse_qsl(out.decode("ascii"), keep_blank_values=True, encoding="latin-1")
     assert [k for k, _ in parsed] == before  # same fields, same order
-    protected = [v for k, v in parsed if names.entity_for(entity_profile, k) is not None]
+    protected = [v for k, v in parsed if entity_profile.selection.tag_for(k) is not None]
     assert len(protected) == count and {v for k, v in parsed if k == "phone"} <= set(protected)
     for value in protected:
         assert base64.b64decode(value).startswith(b"\x00ENC")

@@ -30,7 +30,7 @@ HOLDS_KEYS = {"keystore", "decryptor", "fle", "reveal"}
 ALLOWED = {
     # Suite; the field-pattern grammars the fields layer owns; blindindex.normalizers (only: see below)
     "profiles": {"esdk_format", "fields", "blindindex"},
-    "fields": {"profiles"},  # stdlib only once its selections are generic (issue 22)
+    "fields": set(),  # stdlib only: its selections are generic over an opaque tag (issue 22)
     "esdk_format": set(),  # the message format, pure: no keys, nothing of ours
     # blindindex: index keys are not decryption keys, the edge computes beacons with them (design.md)
     "edge_proxy": {"fields", "profiles", "esdk_format", "logsafe", "blindindex"},
@@ -71,6 +71,33 @@ def test_the_checker_sees_imports() -> None:
     assert imported_packages("decryptor") == {"store", "keystore", "esdk_format", "blindindex", "profiles"}
     assert imported_packages("edge_proxy") == {"fields", "profiles", "esdk_format"}
     assert imported_packages("origin") == {"store", "esdk_format"}
+
+
+_IO_OR_KEYS = {
+    "aiohttp",
+    "asyncio",
+    "socket",
+    "ssl",
+    "os",
+    "io",
+    "pathlib",
+    "subprocess",
+    "threading",
+    "cryptography",
+}
+
+
+def test_the_fields_layer_is_pure() -> None:
+    """fields reads bytes and configuration only: the standard library's pure modules, no I/O, no keys."""
+    found: set[str] = set()
+    for path in (ROOT / "fields").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    assert found <= set(sys.stdlib_module_names), found - set(sys.stdlib_module_names)
+    assert not found & _IO_OR_KEYS
 
 
 def test_the_message_format_reaches_no_keys() -> None:

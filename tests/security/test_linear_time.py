@@ -185,7 +185,7 @@ CASES = [
     Case("names/dots-and-spaces", lambda n, s: lambda: names.readings(". " * n + "[x]")),
     Case(
         "names/entity_for-bracket-pairs",
-        lambda n, s: lambda: names.entity_for(FIELDS, "[]" * n + "x"),
+        lambda n, s: lambda: FIELDS.selection.tag_for("[]" * n + "x"),
         20_000,
     ),
     # multipart, whole body and fed in small chunks

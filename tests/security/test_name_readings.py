@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fields import names, names_families, names_generic
+from fields import name_readings, names_generic
 from fields.errors import RequestRefused
 from fields.forms import rewrite
 from fields.limits import Limits
@@ -255,7 +255,7 @@ def _starts_with(path: list[str], want: list[str], wildcard: bool) -> bool:
 
 def _protects(name: str) -> bool:
     try:
-        return names.entity_for(PROFILE, name) is not None
+        return PROFILE.selection.tag_for(name) is not None
     except RequestRefused:
         return True  # refused: nothing is forwarded
 
@@ -315,7 +315,7 @@ def test_generated_names_are_protected_wherever_a_parser_reads_them_so(
     ["[phone]", "%5Bphone%5D", "phone]x", "phone[a]b", "user[phone][]", "user[phone][x]", "!phone", "[card9"],
 )
 def test_issue_shapes_are_protected(name: str) -> None:
-    assert names.entity_for(PROFILE, name) is not None
+    assert PROFILE.selection.tag_for(name) is not None
 
 
 def test_a_name_read_as_two_entities_fields_is_refused() -> None:
@@ -328,14 +328,14 @@ def test_a_name_read_as_two_entities_fields_is_refused() -> None:
         ),
     )
     with pytest.raises(RequestRefused) as refused:
-        names.entity_for(clash, "a.b")
+        clash.selection.tag_for("a.b")
     assert refused.value.reason == "MalformedInputClientError"
     assert "a.b" not in refused.value.detail
 
 
 def test_a_name_with_a_line_break_and_a_bracket_is_refused() -> None:
     with pytest.raises(RequestRefused) as refused:
-        names.entity_for(PROFILE, "x\n[][phone]")
+        PROFILE.selection.tag_for("x\n[][phone]")
     assert refused.value.reason == "MalformedInputClientError"
 
 
@@ -355,9 +355,9 @@ def test_the_fast_percent_decoding_is_unquote(text: str) -> None:
 
 @given(st.text(alphabet=st.sampled_from("abZ09-_!?~'=%é\t\nｐ"), min_size=1))
 def test_the_plain_name_shortcut_is_what_every_reader_returns(name: str) -> None:
-    if names._STRUCTURE.search(name) is None and not name.startswith(("!", "_")):
+    if name_readings._STRUCTURE.search(name) is None and not name.startswith(("!", "_")):
         slow = {(i, path) for i, read in enumerate(FAMILIES.values()) for path in read(name, 66) if path}
-        assert slow == set(names._plain(name))
+        assert slow == set(name_readings._plain(name))
 
 
 SIMPLE_KEYS = st.sampled_from(["0", "1", "01", "12", "007", "100", "a", "b-c", "x_y", "phone"])
@@ -368,7 +368,7 @@ def test_the_simple_bracket_shortcut_is_what_every_reader_returns(
     base: str, keys: list[str], push: bool
 ) -> None:
     name = base + "".join(f"[{key}]" for key in keys) + ("[]" if push else "")
-    fast = names_families.read_simple(name, 66)
+    fast = name_readings.read_simple(name, 66)
     assert (fast is None) == (not keys and not push)
     if fast is None:
         return
@@ -378,9 +378,9 @@ def test_the_simple_bracket_shortcut_is_what_every_reader_returns(
 
 def test_long_hostile_names_are_read_to_the_end() -> None:
     """Each reader is one pass that stops after a pattern's depth; these took seconds with the old regex."""
-    assert names.entity_for(PROFILE, "[" * 200_000) is None
-    assert names.entity_for(PROFILE, "phone" + "[x]" * 100_000) is not None
-    assert names.entity_for(PROFILE, "user[" + "[" * 100_000 + "phone") is not None  # Rack 2: user.phone
-    assert names.entity_for(PROFILE, "x" * 100_000 + "[phone]") is None
+    assert PROFILE.selection.tag_for("[" * 200_000) is None
+    assert PROFILE.selection.tag_for("phone" + "[x]" * 100_000) is not None
+    assert PROFILE.selection.tag_for("user[" + "[" * 100_000 + "phone") is not None  # Rack 2: user.phone
+    assert PROFILE.selection.tag_for("x" * 100_000 + "[phone]") is None
     with pytest.raises(RequestRefused):
-        names.entity_for(PROFILE, "=?x?q?" * 50_000)
+        PROFILE.selection.tag_for("=?x?q?" * 50_000)
