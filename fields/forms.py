@@ -21,6 +21,7 @@ from profiles import Profile
 from .errors import RequestRefused
 from .limits import FieldBudget, Limits, too_many_fields
 from .names import entity_for
+from .refusals import Reason
 from .selection import EdgeProfile, EncryptValue, edge_profile
 
 __all__ = ["EncryptValue", "check_body", "decode_name", "rewrite"]
@@ -34,7 +35,7 @@ _QS_SPLIT = re.compile(rb"(?:\]|%5[Dd])=")
 
 
 def _malformed(detail: str) -> RequestRefused:
-    return RequestRefused(400, "MalformedInputClientError", detail)
+    return RequestRefused(Reason.MALFORMED_INPUT, detail)
 
 
 def _escape_value(text: bytes) -> bytes:

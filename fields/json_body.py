@@ -37,6 +37,7 @@ from .errors import RequestRefused
 from .json_keys import PROTOTYPE_HINT, derived, has_structure, prototype_key
 from .json_pointer import Path
 from .limits import FieldBudget, Limits
+from .refusals import Reason
 from .selection import EdgeProfile, EncryptValue, Pointers, edge_profile
 
 MAX_DEPTH = 64  # nested objects/arrays; deeper documents are refused
@@ -55,7 +56,7 @@ _Live = Pointers  # the (case-folded pattern, entity) pairs that may still selec
 
 
 def _invalid(detail: str) -> RequestRefused:
-    return RequestRefused(400, "InvalidJsonClientError", detail)
+    return RequestRefused(Reason.INVALID_JSON, detail)
 
 
 class _DuplicateKey(Exception):
@@ -77,7 +78,7 @@ _STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_
 
 
 def _too_deep(max_depth: int) -> RequestRefused:
-    return RequestRefused(400, "JsonDepthLimitClientError", f"JSON nested deeper than {max_depth} levels")
+    return RequestRefused(Reason.JSON_DEPTH_LIMIT, f"JSON nested deeper than {max_depth} levels")
 
 
 def _check_depth(text: str, max_depth: int) -> None:
@@ -122,12 +123,12 @@ def _refuse_prototype_keys(text: str) -> None:
         _PROTOTYPE_CHECK.decode(text)
     except _PrototypeKey:
         raise RequestRefused(
-            400, "PrototypeKeyClientError", "an object in the body has a JavaScript prototype key"
+            Reason.PROTOTYPE_KEY, "an object in the body has a JavaScript prototype key"
         ) from None
 
 
 def _duplicate() -> RequestRefused:
-    return RequestRefused(400, "DuplicateJsonKeyClientError", "an object in the body has a key twice")
+    return RequestRefused(Reason.DUPLICATE_JSON_KEY, "an object in the body has a key twice")
 
 
 @dataclass(frozen=True, slots=True)

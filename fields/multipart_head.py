@@ -33,6 +33,7 @@ from profiles.model import BodyFormat
 from .content_type import strict_content_type
 from .errors import RequestRefused
 from .header_params import HeaderParamError, HeaderValue, parse_content_type, parse_disposition
+from .refusals import Reason
 
 # RFC 2046 bchars without the space (parsers trim a boundary's spaces differently) and without the comma
 # (Rack 2.2 reads `boundary="a,b"` as `a`: a body framed with `--a,b` then hides `--a` parts from us).
@@ -45,7 +46,7 @@ _DISPOSITION_PARAMS = frozenset({"name", "filename"})
 
 
 def malformed(detail: str) -> RequestRefused:
-    return RequestRefused(400, "MalformedMultipartClientError", detail)
+    return RequestRefused(Reason.MALFORMED_MULTIPART, detail)
 
 
 def boundary_of(content_type: str) -> bytes:
@@ -160,8 +161,7 @@ def parse_head(block: bytes) -> PartHead:
     encoding = values.get(b"content-transfer-encoding")
     if encoding is not None and encoding.lower() not in _IDENTITY_ENCODINGS:
         raise RequestRefused(
-            400,
-            "UnsupportedTransferEncodingClientError",
+            Reason.UNSUPPORTED_TRANSFER_ENCODING,
             "a part has a Content-Transfer-Encoding other than 7bit, 8bit or binary",
         )
     return _disposition(disposition)

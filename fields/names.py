@@ -36,6 +36,7 @@ from .json_keys import readings as key_readings
 from .names_families import ANY, FAMILIES, Key, Path, Unreadable, read_simple
 from .names_generic import variants as _variants
 from .patterns import MAX_PATTERN_LENGTH, FieldPattern
+from .refusals import Reason
 
 _LIMIT = MAX_PATTERN_LENGTH // 2 + 2  # a pattern has at most this many keys; longer prefixes decide nothing
 _CACHED_NAME_LENGTH = 128  # the readings of names up to this long are remembered (bounded memory)
@@ -152,7 +153,7 @@ _cached_found = lru_cache(maxsize=1024)(_found)
 def _or_refuse(result: T | str) -> T:
     """The result, or RequestRefused when it is the reason a name cannot be read (never the name itself)."""
     if isinstance(result, str):
-        raise RequestRefused(400, "MalformedInputClientError", result)
+        raise RequestRefused(Reason.MALFORMED_INPUT, result)
     return result
 
 
@@ -340,7 +341,5 @@ def entity_for(index: NameIndex | Profile, name: str) -> EncryptionEntity | None
         return None
     entities = list(_entities_read(compiled, found).values())
     if len(entities) > 1:
-        raise RequestRefused(
-            400, "MalformedInputClientError", "a field name reads as protected fields of two entities"
-        )
+        raise RequestRefused(Reason.MALFORMED_INPUT, "a field name reads as protected fields of two entities")
     return entities[0] if entities else None

@@ -24,6 +24,7 @@ from edge_proxy.pipeline.accesslog import raw_path
 from edge_proxy.pipeline.body import read_limited
 from edge_proxy.pipeline.headers import end_to_end
 from fields.errors import RequestRefused
+from fields.refusals import Reason
 
 from . import audit, gate
 from .errors import RevealRefused
@@ -92,10 +93,10 @@ class Reveal:
                 request.content, request.content_length, settings.limits.max_body_bytes, settings.client_idle
             )
         except RequestRefused as e:
-            raise RevealRefused(e.status, e.reason, e.detail) from None
+            raise RevealRefused(e.reason, e.detail, status=e.status) from None
         coding = request.headers.get("Content-Encoding", "identity").strip().lower()
         if body and coding != "identity" and (route.names or route.pointers):
-            raise RevealRefused(415, "UnsupportedContentEncoding", "a revealed body must not be compressed")
+            raise RevealRefused(Reason.UNSUPPORTED_CONTENT_ENCODING, "a revealed body must not be compressed")
         request_id = uuid.uuid4().hex
         content_type = request.headers.get("Content-Type", "")
         loop = asyncio.get_running_loop()
@@ -142,9 +143,9 @@ class Reveal:
                 ssl=route.ssl_context if route.ssl_context is not None else True,
             )
         except TimeoutError:
-            raise RevealRefused(504, "UpstreamTimeout", f"{route.name}: no answer in time") from None
+            raise RevealRefused(Reason.UPSTREAM_TIMEOUT, f"{route.name}: no answer in time") from None
         except aiohttp.ClientError as e:
-            raise RevealRefused(502, "UpstreamUnavailable", f"{route.name}: {type(e).__name__}") from None
+            raise RevealRefused(Reason.UPSTREAM_UNAVAILABLE, f"{route.name}: {type(e).__name__}") from None
         async with upstream:
             audit.record(self.audit, "answered", request_id, caller, route.name, revealed, upstream.status)
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)

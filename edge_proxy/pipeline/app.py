@@ -28,6 +28,7 @@ from aiohttp import HttpVersion11, web
 
 from edge_proxy.origin_client.pool import OriginPool
 from fields.errors import RequestRefused
+from fields.refusals import Reason
 from profiles import QUERY_ARG_NAME, Action, Decision, select
 
 from .accesslog import Outcome
@@ -82,7 +83,7 @@ async def _rewrite(
         raise
     except Exception as e:  # fail closed: whatever broke, the body does not go out
         log.error("field encryption failed: %s", type(e).__name__)
-        raise RequestRefused(500, "EncryptionFailed", "a protected field could not be encrypted") from e
+        raise RequestRefused(Reason.ENCRYPTION_FAILED, "a protected field could not be encrypted") from e
     runtime.metrics.encrypt_duration.observe(time.perf_counter() - started)
     outcome.fields_encrypted = count
     return encode(rewritten, coding)
@@ -131,7 +132,7 @@ async def _buffered(
     try:
         whole = await buffer_request(body, buffering, budget, declared)
     except ClientIdle:
-        raise RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body") from None
+        raise RequestRefused(Reason.CLIENT_IDLE_TIMEOUT, "the client stopped sending its body") from None
     runtime.metrics.count_buffered("request", isinstance(whole, SpooledBody))
     return whole
 
@@ -151,11 +152,10 @@ async def _body_to_send(request: web.BaseRequest, runtime: Runtime, live: Live, 
         content_type = FORM  # forwarded, Rack (Rails, Sinatra) would read it as a form: so does the edge
         decision = select(live.config, FORM, query)
     if len(request.headers.getall("Content-Type", [])) > 1:
-        raise RequestRefused(400, "MalformedContentTypeClientError", "more than one Content-Type header")
+        raise RequestRefused(Reason.MALFORMED_CONTENT_TYPE, "more than one Content-Type header")
     if decision.action is Action.REJECT:
-        raise RequestRefused(
-            400, decision.reason or "Rejected", "no field-level encryption profile accepts it"
-        )
+        reason = decision.reason or Reason.REJECTED_BY_CONTENT_TYPE  # select names one with every REJECT
+        raise RequestRefused(reason, "no field-level encryption profile accepts it")
     if decision.action is Action.FORWARD:
         outcome.action = "forward"
         return _forwarded(request, runtime.settings.timeouts.client_idle, outcome)
@@ -216,10 +216,10 @@ def _failed(failure: OriginFailed, outcome: Outcome) -> web.Response:
         return _refusal(streamed)
     if outcome.reason == "ClientIdleTimeout":
         outcome.action = "refuse"
-        return _refusal(RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body"))
+        return _refusal(RequestRefused(Reason.CLIENT_IDLE_TIMEOUT, "the client stopped sending its body"))
     if failure.kind == "busy":  # the pool wait ran out: nothing was sent
         outcome.action, outcome.reason = "refuse", "OriginBusy"
-        return _refusal(RequestRefused(503, "OriginBusy", "no origin connection came free in time"))
+        return _refusal(RequestRefused(Reason.ORIGIN_BUSY, "no origin connection came free in time"))
     outcome.origin_error = failure.kind
     return failure_response(failure)
 
@@ -231,7 +231,7 @@ async def _expect(request: web.BaseRequest) -> RequestRefused | None:
     if request.version == HttpVersion11:
         expect = request.headers.get("Expect", "")
         if expect.lower() != "100-continue":
-            return RequestRefused(417, "ExpectationFailed", f"Unknown Expect: {expect}")
+            return RequestRefused(Reason.EXPECTATION_FAILED, f"Unknown Expect: {expect}")
         await writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         writer.output_size = 0  # the interim answer is not part of the response's size
     await writer.drain()
@@ -245,8 +245,7 @@ def _nominated(request: web.BaseRequest) -> RequestRefused | None:
     if name is None:
         return None
     return RequestRefused(
-        400,
-        "HopByHopNominationClientError",
+        Reason.HOP_BY_HOP_NOMINATION,
         f"the Connection header names {name}, which the origin must receive as the edge read it",
     )
 

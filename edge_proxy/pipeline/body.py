@@ -16,6 +16,7 @@ from enum import Enum
 from aiohttp import StreamReader
 
 from fields.errors import RequestRefused
+from fields.refusals import Reason
 
 CHUNK = 64 * 1024
 
@@ -39,7 +40,7 @@ class ClientIdle(Exception):
 
 
 def too_long(limit: int) -> RequestRefused:
-    return RequestRefused(400, "RequestLengthLimitClientError", f"body is larger than {limit} bytes")
+    return RequestRefused(Reason.REQUEST_LENGTH_LIMIT, f"body is larger than {limit} bytes")
 
 
 def content_coding(values: list[str]) -> Coding:
@@ -48,8 +49,7 @@ def content_coding(values: list[str]) -> Coding:
     tokens = [t for t in tokens if t != "identity"] or ["identity"]
     if len(tokens) > 1 or tokens[0] not in _CODINGS:
         raise RequestRefused(
-            415,
-            "UnsupportedContentEncoding",
+            Reason.UNSUPPORTED_CONTENT_ENCODING,
             "a body that a field-level encryption profile applies to may be sent plain, gzip or deflate only",
         )
     return _CODINGS[tokens[0]]
@@ -85,7 +85,7 @@ async def read_limited(stream: StreamReader, declared: int | None, limit: int, i
                 raise too_long(limit)
             chunks.append(chunk)
     except ClientIdle:
-        raise RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body") from None
+        raise RequestRefused(Reason.CLIENT_IDLE_TIMEOUT, "the client stopped sending its body") from None
     return b"".join(chunks)
 
 
@@ -94,11 +94,11 @@ def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error as e:
-        raise RequestRefused(400, "MalformedInputClientError", "the compressed body is corrupt") from e
+        raise RequestRefused(Reason.MALFORMED_INPUT, "the compressed body is corrupt") from e
     if len(out) > limit:
         raise too_long(limit)
     if not inflater.eof or inflater.unused_data:
-        raise RequestRefused(400, "MalformedInputClientError", "the compressed body is truncated or padded")
+        raise RequestRefused(Reason.MALFORMED_INPUT, "the compressed body is truncated or padded")
     return out
 
 

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from fields.errors import RequestRefused
 from fields.multipart import MultipartRewriter
+from fields.refusals import Reason
 from profiles.model import BodyFormat
 from profiles.select import Decision
 
@@ -56,7 +57,7 @@ def multipart_stream(
     assert profile is not None
     if BodyFormat.MULTIPART not in profile.reads:
         raise RequestRefused(
-            400, "ProfileFormatMismatchClientError", "the selected profile cannot read multipart bodies"
+            Reason.PROFILE_FORMAT_MISMATCH, "the selected profile cannot read multipart bodies"
         )
     limit = MAX_STREAMED_BYTES
     if request.content_length is not None and request.content_length > limit:
@@ -84,11 +85,11 @@ async def _rewritten(
         if tail:
             yield tail
     except ClientIdle:
-        raise RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body") from None
+        raise RequestRefused(Reason.CLIENT_IDLE_TIMEOUT, "the client stopped sending its body") from None
     except RequestRefused:
         raise
     except Exception as e:  # fail closed: whatever broke, the rest of the body does not go out
-        raise RequestRefused(500, "EncryptionFailed", "a protected field could not be encrypted") from e
+        raise RequestRefused(Reason.ENCRYPTION_FAILED, "a protected field could not be encrypted") from e
     finally:
         outcome.body_bytes = size
 
