@@ -70,6 +70,13 @@ def select(
     `content_type` is the raw Content-Type header (None when absent); `query_profile` is the value, or all
     the values, of the `fle-profile` query argument (None or empty when absent).
     """
+    media_type = "" if content_type is None else media_type_of(content_type)
+    return decide(config, media_type, query_profile)
+
+
+def decide(config: FleConfig, media_type: str | None, query_profile: str | Sequence[str] | None) -> Decision:
+    """`select` for a Content-Type read already (fields.facts.RequestFacts.media_type): `media_type` is the
+    lower-case media type, "" when there is no Content-Type, None when the strict grammar refused it."""
     values = (query_profile,) if isinstance(query_profile, str) else tuple(query_profile or ())
     override: Profile | None = None
     if values and config.query_arg_profiles:
@@ -83,12 +90,8 @@ def select(
             if not config.forward_when_query_arg_profile_is_unknown:
                 return _reject(Reason.REJECTED_BY_QUERY_ARGS)
 
-    media_type = ""
-    if content_type is not None:
-        parsed = media_type_of(content_type)
-        if parsed is None:
-            return _reject(Reason.MALFORMED_CONTENT_TYPE)
-        media_type = parsed
+    if media_type is None:
+        return _reject(Reason.MALFORMED_CONTENT_TYPE)
     for ct_mapping in config.content_type_profiles:
         if ct_mapping.content_type == media_type:
             profile = override or ct_mapping.profile

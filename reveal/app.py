@@ -22,6 +22,7 @@ from yarl import URL
 from decryptor import AuditLog, Decryptor
 from edge_proxy.pipeline.accesslog import raw_path
 from edge_proxy.pipeline.body import read_limited
+from edge_proxy.pipeline.head import facts_of
 from edge_proxy.pipeline.headers import end_to_end
 from fields.errors import RequestRefused
 from fields.refusals import Reason
@@ -88,17 +89,19 @@ class Reveal:
             raise
         route = gate.match(self.config, path, caller, request.method)
         settings = self.settings
+        facts = facts_of(request)  # the head read once (fields/facts.py)
         try:
             body = await read_limited(
-                request.content, request.content_length, settings.limits.max_body_bytes, settings.client_idle
+                request.content, facts.content_length, settings.limits.max_body_bytes, settings.client_idle
             )
         except RequestRefused as e:
             raise RevealRefused(e.reason, e.detail, status=e.status) from None
-        coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        # the first Content-Encoding value only, as reveal has always read it (the edge reads them all)
+        coding = facts.encodings[0].strip().lower() if facts.encodings else "identity"
         if body and coding != "identity" and (route.names or route.pointers):
             raise RevealRefused(Reason.UNSUPPORTED_CONTENT_ENCODING, "a revealed body must not be compressed")
         request_id = uuid.uuid4().hex
-        content_type = request.headers.get("Content-Type", "")
+        content_type = facts.content_type or ""
         loop = asyncio.get_running_loop()
         try:
             body, revealed = await loop.run_in_executor(

@@ -43,10 +43,9 @@ def too_long(limit: int) -> RequestRefused:
     return RequestRefused(Reason.REQUEST_LENGTH_LIMIT, f"body is larger than {limit} bytes")
 
 
-def content_coding(values: list[str]) -> Coding:
-    """The single coding named by the Content-Encoding header(s); 415 for anything we cannot undo."""
-    tokens = [t.strip().lower() for v in values for t in v.split(",") if t.strip()]
-    tokens = [t for t in tokens if t != "identity"] or ["identity"]
+def content_coding(codings: tuple[str, ...]) -> Coding:
+    """The single coding of a body (`RequestFacts.codings`); 415 for anything we cannot undo."""
+    tokens = [t for t in codings if t != "identity"] or ["identity"]
     if len(tokens) > 1 or tokens[0] not in _CODINGS:
         raise RequestRefused(
             Reason.UNSUPPORTED_CONTENT_ENCODING,
