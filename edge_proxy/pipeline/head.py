@@ -24,8 +24,8 @@ def facts_of(request: web.BaseRequest) -> RequestFacts:
         request.method,
         request.raw_path,
         body=request.body_exists,
-        content_types=headers.getall("Content-Type", ()) if "Content-Type" in headers else (),
-        content_encodings=headers.getall("Content-Encoding", ()) if "Content-Encoding" in headers else (),
+        content_types=headers.getall("Content-Type", ()),
+        content_encodings=headers.getall("Content-Encoding", ()),
         content_length=request.content_length,
     )
 
