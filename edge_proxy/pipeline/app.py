@@ -16,6 +16,7 @@ from aiohttp import web
 
 from edge_proxy.origin_client.pool import OriginPool
 from fields.errors import RequestRefused
+from fields.refusals import Reason
 
 from .accesslog import Outcome
 from .answers import failed, refuse
@@ -127,7 +128,7 @@ class Proxy:
             metrics.count_request(outcome.method_label, outcome.action, status, outcome.seconds())
             if outcome.fields_encrypted:
                 metrics.fields_encrypted.inc(outcome.fields_encrypted)
-            if outcome.action == "refuse" and outcome.reason:
+            if outcome.action == "refuse" and isinstance(outcome.reason, Reason):
                 metrics.count_refusal(outcome.reason)
             elif outcome.reason == "ClientWriteTimeout":
                 metrics.client_write_timeouts.inc()
