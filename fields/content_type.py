@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from profiles.model import BodyFormat
 
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .header_params import HeaderParamError, HeaderValue, parse_request_content_type
-from .refusals import Reason
 
 _ALLOWED = {
     BodyFormat.URL_ENCODED: frozenset({"charset"}),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from .refusals import Reason
 
+__all__ = ["ProxyError", "Reason", "RequestRefused"]  # a refusal and its reason from one import
+
 
 class ProxyError(Exception):
     """Root of the proxy's own errors."""

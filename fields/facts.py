@@ -17,9 +17,15 @@ exactly as the first value reads).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from .header_params import HeaderParamError, HeaderValue, parse_request_content_type
+
+
+class Headers(Protocol):
+    """A request's headers as a multidict gives them (aiohttp's CIMultiDictProxy): every value of a name."""
+
+    def getall(self, key: str, default: tuple[()], /) -> Sequence[str] | tuple[()]: ...
 
 
 class RequestFacts(NamedTuple):
@@ -70,6 +76,20 @@ class RequestFacts(NamedTuple):
             encodings,
             codings,
             content_length,
+        )
+
+    @classmethod
+    def from_head(
+        cls, method: str, target: str, headers: Headers, *, body: bool, content_length: int | None
+    ) -> RequestFacts:
+        """The facts of a head whose headers are a multidict (the edge's and reveal's aiohttp request)."""
+        return cls.of(
+            method,
+            target,
+            body=body,
+            content_types=headers.getall("Content-Type", ()),
+            content_encodings=headers.getall("Content-Encoding", ()),
+            content_length=content_length,
         )
 
     @property

@@ -18,10 +18,9 @@ from urllib.parse import quote, unquote_to_bytes
 
 from profiles import Profile
 
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .limits import FieldBudget, Limits, too_many_fields
 from .names import entity_for
-from .refusals import Reason
 from .selection import EdgeProfile, EncryptValue, edge_profile
 
 __all__ = ["EncryptValue", "check_body", "decode_name", "rewrite"]

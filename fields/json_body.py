@@ -33,11 +33,10 @@ from json import JSONDecodeError
 
 from profiles import EncryptionEntity, Profile
 
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .json_keys import PROTOTYPE_HINT, derived, has_structure, prototype_key
 from .json_pointer import Path
 from .limits import FieldBudget, Limits
-from .refusals import Reason
 from .selection import EdgeProfile, EncryptValue, Pointers, edge_profile
 
 MAX_DEPTH = 64  # nested objects/arrays; deeper documents are refused

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import RequestRefused
-from .refusals import Reason
+from .errors import Reason, RequestRefused
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from profiles.model import BodyFormat
 
 from .content_type import strict_content_type
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .header_params import HeaderParamError, HeaderValue, parse_content_type, parse_disposition
-from .refusals import Reason
 
 # RFC 2046 bchars without the space (parsers trim a boundary's spaces differently) and without the comma
 # (Rack 2.2 reads `boundary="a,b"` as `a`: a body framed with `--a,b` then hides `--a` parts from us).

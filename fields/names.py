@@ -30,13 +30,12 @@ from typing import TypeVar
 
 from profiles import EncryptionEntity, Profile
 
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .json_keys import has_structure, reads_prototype
 from .json_keys import readings as key_readings
 from .names_families import ANY, FAMILIES, Key, Path, Unreadable, read_simple
 from .names_generic import variants as _variants
 from .patterns import MAX_PATTERN_LENGTH, FieldPattern
-from .refusals import Reason
 
 _LIMIT = MAX_PATTERN_LENGTH // 2 + 2  # a pattern has at most this many keys; longer prefixes decide nothing
 _CACHED_NAME_LENGTH = 128  # the readings of names up to this long are remembered (bounded memory)

@@ -22,10 +22,9 @@ from yarl import URL
 from decryptor import AuditLog, Decryptor
 from edge_proxy.pipeline.accesslog import raw_path
 from edge_proxy.pipeline.body import read_limited
-from edge_proxy.pipeline.head import facts_of
 from edge_proxy.pipeline.headers import end_to_end
-from fields.errors import RequestRefused
-from fields.refusals import Reason
+from fields.errors import Reason, RequestRefused
+from fields.facts import RequestFacts
 
 from . import audit, gate
 from .errors import RevealRefused
@@ -89,7 +88,10 @@ class Reveal:
             raise
         route = gate.match(self.config, path, caller, request.method)
         settings = self.settings
-        facts = facts_of(request)  # the head read once (fields/facts.py)
+        facts = RequestFacts.from_head(  # the head read once (fields/facts.py)
+            request.method, request.raw_path, request.headers,
+            body=request.body_exists, content_length=request.content_length,
+        )  # fmt: skip
         try:
             body = await read_limited(
                 request.content, facts.content_length, settings.limits.max_body_bytes, settings.client_idle

@@ -26,12 +26,11 @@ from decryptor import Reason as DecryptReason
 from esdk_format import FormatError, is_message, read_prefix
 from fields import forms, json_body, multipart
 from fields.content_type import strict_content_type
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
 from fields.json_pointer import JsonPointerPattern
 from fields.limits import Limits
 from fields.multipart_head import boundary_of
 from fields.patterns import FieldPattern
-from fields.refusals import Reason
 from profiles import EncryptionEntity, Profile, PublicKey
 from profiles.model import BodyFormat
 

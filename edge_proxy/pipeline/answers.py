@@ -7,8 +7,7 @@ import json
 
 from aiohttp import web
 
-from fields.errors import RequestRefused
-from fields.refusals import Reason
+from fields.errors import Reason, RequestRefused
 
 from .accesslog import Outcome
 from .forward import OriginFailed, failure_response

@@ -15,8 +15,7 @@ from contextlib import AsyncExitStack
 from aiohttp import web
 
 from edge_proxy.origin_client.pool import OriginPool
-from fields.errors import RequestRefused
-from fields.refusals import Reason
+from fields.errors import Reason, RequestRefused
 
 from .accesslog import Outcome
 from .answers import failed, refuse

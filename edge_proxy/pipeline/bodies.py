@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 from fields import forms, json_body, multipart
 from fields.content_type import strict_content_type
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
 from fields.limits import Limits
-from fields.refusals import Reason
 from fields.selection import EdgeProfile, EncryptValue
 from profiles import EncryptionEntity
 from profiles.model import BodyFormat

@@ -15,8 +15,7 @@ from enum import Enum
 
 from aiohttp import StreamReader
 
-from fields.errors import RequestRefused
-from fields.refusals import Reason
+from fields.errors import Reason, RequestRefused
 
 CHUNK = 64 * 1024
 

@@ -29,8 +29,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from fields.errors import RequestRefused
-from fields.refusals import Reason
+from fields.errors import Reason, RequestRefused
 
 PIECE = 256 * 1024  # bytes read back from a temporary file at once
 

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 from aiohttp import HttpVersion11, web
 
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
 from fields.facts import RequestFacts
-from fields.refusals import Reason
 
 from .headers import nominated_decisive
 
 
 def facts_of(request: web.BaseRequest) -> RequestFacts:
     """The facts of `request`'s head (nothing is refused here: see fields/facts.py)."""
-    headers = request.headers
-    return RequestFacts.of(
+    return RequestFacts.from_head(
         request.method,
         request.raw_path,
+        request.headers,
         body=request.body_exists,
-        content_types=headers.getall("Content-Type", ()),
-        content_encodings=headers.getall("Content-Encoding", ()),
         content_length=request.content_length,
     )
 

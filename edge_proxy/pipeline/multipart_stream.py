@@ -30,10 +30,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
 from fields.facts import RequestFacts
 from fields.multipart import MultipartRewriter
-from fields.refusals import Reason
 from profiles.model import BodyFormat
 from profiles.select import Decision
 

@@ -22,9 +22,8 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 from aiohttp import web
 
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
 from fields.facts import RequestFacts
-from fields.refusals import Reason
 from profiles import QUERY_ARG_NAME, Action, Decision
 from profiles.select import decide
 
