@@ -20,7 +20,7 @@ substring search anywhere in the header, so an ignored `x="boundary=..."` could 
 from __future__ import annotations
 
 from .body_format import BodyFormat
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .header_params import HeaderParamError, HeaderValue, parse_request_content_type
 
 _ALLOWED = {
@@ -35,16 +35,15 @@ def strict_content_type(content_type: str, body_format: BodyFormat) -> HeaderVal
     try:
         parsed = parse_request_content_type(content_type)
     except HeaderParamError as e:
-        raise RequestRefused(400, "MalformedContentTypeClientError", str(e)) from None
+        raise RequestRefused(Reason.MALFORMED_CONTENT_TYPE, str(e)) from None
     allowed = _ALLOWED.get(body_format, frozenset())
     if not parsed.names <= allowed:
         raise RequestRefused(
-            400,
-            "MalformedContentTypeClientError",
+            Reason.MALFORMED_CONTENT_TYPE,
             f"a {body_format.value} body's Content-Type may carry only: {', '.join(sorted(allowed))}",
         )
     charset = parsed.param("charset")
     if charset is not None and charset.lower() != "utf-8":
         detail = f"a {body_format.value} body must be UTF-8"
-        raise RequestRefused(415, "UnsupportedCharsetClientError", detail)
+        raise RequestRefused(Reason.UNSUPPORTED_CHARSET, detail)
     return parsed

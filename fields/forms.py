@@ -17,7 +17,7 @@ import re
 from typing import TypeVar
 from urllib.parse import quote, unquote_to_bytes
 
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .limits import FieldBudget, Limits, too_many_fields
 from .names import tag_for
 from .selection import Rewritten, Selection, Selects, Transform, selection_of
@@ -35,7 +35,7 @@ _QS_SPLIT = re.compile(rb"(?:\]|%5[Dd])=")
 
 
 def _malformed(detail: str) -> RequestRefused:
-    return RequestRefused(400, "MalformedInputClientError", detail)
+    return RequestRefused(Reason.MALFORMED_INPUT, detail)
 
 
 def _escape_value(text: bytes) -> bytes:

@@ -32,7 +32,7 @@ from itertools import accumulate
 from json import JSONDecodeError
 from typing import Generic, TypeVar
 
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .json_keys import PROTOTYPE_HINT, derived, has_structure, prototype_key
 from .json_pointer import JsonPointerPattern, Path
 from .limits import FieldBudget, Limits
@@ -55,7 +55,7 @@ _Live = tuple[tuple[JsonPointerPattern, Tag], ...]  # (case-folded pattern, tag)
 
 
 def _invalid(detail: str) -> RequestRefused:
-    return RequestRefused(400, "InvalidJsonClientError", detail)
+    return RequestRefused(Reason.INVALID_JSON, detail)
 
 
 class _DuplicateKey(Exception):
@@ -77,7 +77,7 @@ _STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_
 
 
 def _too_deep(max_depth: int) -> RequestRefused:
-    return RequestRefused(400, "JsonDepthLimitClientError", f"JSON nested deeper than {max_depth} levels")
+    return RequestRefused(Reason.JSON_DEPTH_LIMIT, f"JSON nested deeper than {max_depth} levels")
 
 
 def _check_depth(text: str, max_depth: int) -> None:
@@ -122,12 +122,12 @@ def _refuse_prototype_keys(text: str) -> None:
         _PROTOTYPE_CHECK.decode(text)
     except _PrototypeKey:
         raise RequestRefused(
-            400, "PrototypeKeyClientError", "an object in the body has a JavaScript prototype key"
+            Reason.PROTOTYPE_KEY, "an object in the body has a JavaScript prototype key"
         ) from None
 
 
 def _duplicate() -> RequestRefused:
-    return RequestRefused(400, "DuplicateJsonKeyClientError", "an object in the body has a key twice")
+    return RequestRefused(Reason.DUPLICATE_JSON_KEY, "an object in the body has a key twice")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +26,7 @@ class Limits:
 
 def too_many_fields(limits: Limits) -> RequestRefused:
     """The refusal of a body with more fields (form pairs, multipart parts) than `limits.max_fields`."""
-    return RequestRefused(
-        400, "FieldCountLimitClientError", f"more than {limits.max_fields} fields in one body"
-    )
+    return RequestRefused(Reason.FIELD_COUNT_LIMIT, f"more than {limits.max_fields} fields in one body")
 
 
 class FieldBudget:
@@ -50,8 +48,7 @@ class FieldBudget:
         self.used += fields
         if self.used > self.limits.max_encrypted_fields:
             raise RequestRefused(
-                400,
-                "FieldNumberLimitClientError",
+                Reason.FIELD_NUMBER_LIMIT,
                 f"more than {self.limits.max_encrypted_fields} protected fields in one request",
             )
 
@@ -60,5 +57,5 @@ class FieldBudget:
         bound = self.limits.max_field_bytes if limit is None else limit
         if size > bound:
             raise RequestRefused(
-                400, "FieldLengthLimitClientError", f"a protected {what} is longer than {bound} bytes"
+                Reason.FIELD_LENGTH_LIMIT, f"a protected {what} is longer than {bound} bytes"
             )

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from .body_format import BodyFormat
 from .content_type import strict_content_type
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .header_params import HeaderParamError, HeaderValue, parse_content_type, parse_disposition
 
 # RFC 2046 bchars without the space (parsers trim a boundary's spaces differently) and without the comma
@@ -44,7 +44,7 @@ _DISPOSITION_PARAMS = frozenset({"name", "filename"})
 
 
 def malformed(detail: str) -> RequestRefused:
-    return RequestRefused(400, "MalformedMultipartClientError", detail)
+    return RequestRefused(Reason.MALFORMED_MULTIPART, detail)
 
 
 def boundary_of(content_type: str) -> bytes:
@@ -159,8 +159,7 @@ def parse_head(block: bytes) -> PartHead:
     encoding = values.get(b"content-transfer-encoding")
     if encoding is not None and encoding.lower() not in _IDENTITY_ENCODINGS:
         raise RequestRefused(
-            400,
-            "UnsupportedTransferEncodingClientError",
+            Reason.UNSUPPORTED_TRANSFER_ENCODING,
             "a part has a Content-Transfer-Encoding other than 7bit, 8bit or binary",
         )
     return _disposition(disposition)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TypeVar
 
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .json_keys import has_structure, reads_prototype
 from .json_keys import readings as key_readings
 from .names_families import ANY, FAMILIES, WINDOW, Path, Unreadable, qs_key
@@ -167,7 +167,7 @@ _cached_found = lru_cache(maxsize=1024)(_found)
 def _or_refuse(result: T | str) -> T:
     """The result, or RequestRefused when it is the reason a name cannot be read (never the name itself)."""
     if isinstance(result, str):
-        raise RequestRefused(400, "MalformedInputClientError", result)
+        raise RequestRefused(Reason.MALFORMED_INPUT, result)
     return result
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Generic, TypeVar
 
-from .errors import RequestRefused
+from .errors import Reason, RequestRefused
 from .name_readings import (
     CACHED_NAME_LENGTH,
     FAMILY_READERS,
@@ -215,7 +215,5 @@ def tag_for(index: NameIndex[Tag], name: str) -> Tag | None:
         return None
     tags = list(_tags_read(index, found).values())
     if len(tags) > 1:
-        raise RequestRefused(
-            400, "MalformedInputClientError", "a field name reads as protected fields of two entities"
-        )
+        raise RequestRefused(Reason.MALFORMED_INPUT, "a field name reads as protected fields of two entities")
     return tags[0] if tags else None

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from yarl import URL
 
+from fields.refusals import Reason
 from loadgen import LoadError, Plan, Summary, load, preflight
 from profiles import QUERY_ARG_NAME, Action, BodyFormat, ConfigError, load_config_dir, select
 
@@ -101,7 +102,7 @@ def config_warning(config_dir: str, config_id: str | None, url: str, names: list
         return "the proxy forwards form bodies to this URL unencrypted (no profile): nothing is encrypted"
     if BodyFormat.URL_ENCODED not in decision.profile.reads:  # a JSON query-argument profile
         return (
-            f"the proxy refuses these requests (ProfileFormatMismatchClientError: profile "
+            f"the proxy refuses these requests ({Reason.PROFILE_FORMAT_MISMATCH}: profile "
             f"{decision.profile.id} cannot read form bodies): the benchmark measures refusals"
         )
     if not any(decision.profile.entity_for(name) for name in names):

@@ -14,13 +14,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from fields.json_pointer import JsonPointerPattern
 from fields.patterns import FieldPattern
+from fields.refusals import Reason
 
 from .model import ConfigSet, FleConfig, Profile, PublicKey
 from .select import QUERY_ARG_NAME, Action, Decision, select
 
-# The proxy's code when a query-argument profile meets a body format its patterns cannot read
-# (edge_proxy/pipeline/bodies.py raises it; profiles/ must not import edge_proxy, so it is named here).
-FORMAT_MISMATCH = "ProfileFormatMismatchClientError"
+# The proxy's reason when a query-argument profile meets a body format its patterns cannot read
+# (edge_proxy/pipeline/bodies.py raises it)
+FORMAT_MISMATCH = Reason.PROFILE_FORMAT_MISMATCH
 
 
 def fingerprint(key: PublicKey) -> str:
@@ -52,10 +53,12 @@ def outcome(decision: Decision) -> str:
     if decision.action is Action.FORWARD:
         return "forward as is (nothing encrypted)"
     if decision.action is Action.REJECT:
-        return f"refuse: 400 {decision.reason}"
+        reason = decision.reason or Reason.REJECTED_BY_CONTENT_TYPE  # select names one with every REJECT
+        return f"refuse: {reason.status} {reason}"
     assert decision.profile is not None and decision.format is not None
     if decision.format not in decision.profile.reads:
-        return f"refuse: 400 {FORMAT_MISMATCH} ({decision.profile.id}'s patterns cannot read this format)"
+        why = f"{decision.profile.id}'s patterns cannot read this format"
+        return f"refuse: {FORMAT_MISMATCH.status} {FORMAT_MISMATCH} ({why})"
     return f"encrypt with {_profile_name(decision.profile)}"
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from fields.header_params import HeaderParamError, parse_request_content_type
+from fields.refusals import Reason
 
 from .model import BodyFormat, FleConfig, Profile
 
@@ -38,18 +39,18 @@ class Action(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome for one request: `reason` is a CloudFront-style reason code when it is refused."""
+    """The outcome for one request: `reason` (a CloudFront-style reason code) when it is refused."""
 
     action: Action
     profile: Profile | None = None
     format: BodyFormat | None = None
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 FORWARD = Decision(Action.FORWARD)
 
 
-def _reject(reason: str) -> Decision:
+def _reject(reason: Reason) -> Decision:
     return Decision(Action.REJECT, reason=reason)
 
 
@@ -69,25 +70,28 @@ def select(
     `content_type` is the raw Content-Type header (None when absent); `query_profile` is the value, or all
     the values, of the `fle-profile` query argument (None or empty when absent).
     """
+    media_type = "" if content_type is None else media_type_of(content_type)
+    return decide(config, media_type, query_profile)
+
+
+def decide(config: FleConfig, media_type: str | None, query_profile: str | Sequence[str] | None) -> Decision:
+    """`select` for a Content-Type read already (fields.facts.RequestFacts.media_type): `media_type` is the
+    lower-case media type, "" when there is no Content-Type, None when the strict grammar refused it."""
     values = (query_profile,) if isinstance(query_profile, str) else tuple(query_profile or ())
     override: Profile | None = None
     if values and config.query_arg_profiles:
         if len(values) > 1:
-            return _reject("MalformedQueryArgsClientError")
+            return _reject(Reason.MALFORMED_QUERY_ARGS)
         for mapping in config.query_arg_profiles:
             if mapping.query_arg == values[0]:
                 override = mapping.profile
                 break
         else:
             if not config.forward_when_query_arg_profile_is_unknown:
-                return _reject("RejectedByQueryArgsClientError")
+                return _reject(Reason.REJECTED_BY_QUERY_ARGS)
 
-    media_type = ""
-    if content_type is not None:
-        parsed = media_type_of(content_type)
-        if parsed is None:
-            return _reject("MalformedContentTypeClientError")
-        media_type = parsed
+    if media_type is None:
+        return _reject(Reason.MALFORMED_CONTENT_TYPE)
     for ct_mapping in config.content_type_profiles:
         if ct_mapping.content_type == media_type:
             profile = override or ct_mapping.profile
@@ -96,4 +100,4 @@ def select(
             return Decision(Action.ENCRYPT, profile=profile, format=ct_mapping.format)
     if config.forward_when_content_type_is_unknown and override is None:
         return FORWARD
-    return _reject("RejectedByContentTypeClientError")
+    return _reject(Reason.REJECTED_BY_CONTENT_TYPE)

@@ -20,7 +20,8 @@ from yarl import URL
 
 from decryptor import AuditLog, Decryptor
 from edge_proxy import end_to_end, raw_path, read_limited
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
+from fields.facts import RequestFacts
 
 from . import audit, gate
 from .errors import RevealRefused
@@ -84,17 +85,22 @@ class Reveal:
             raise
         route = gate.match(self.config, path, caller, request.method)
         settings = self.settings
+        facts = RequestFacts.from_head(  # the head read once (fields/facts.py)
+            request.method, request.raw_path, request.headers,
+            body=request.body_exists, content_length=request.content_length,
+        )  # fmt: skip
         try:
             body = await read_limited(
-                request.content, request.content_length, settings.limits.max_body_bytes, settings.client_idle
+                request.content, facts.content_length, settings.limits.max_body_bytes, settings.client_idle
             )
         except RequestRefused as e:
-            raise RevealRefused(e.status, e.reason, e.detail) from None
-        coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+            raise RevealRefused(e.reason, e.detail, status=e.status) from None
+        # the first Content-Encoding value only, as reveal has always read it (the edge reads them all)
+        coding = facts.encodings[0].strip().lower() if facts.encodings else "identity"
         if body and coding != "identity" and (route.names or route.pointers):
-            raise RevealRefused(415, "UnsupportedContentEncoding", "a revealed body must not be compressed")
+            raise RevealRefused(Reason.UNSUPPORTED_CONTENT_ENCODING, "a revealed body must not be compressed")
         request_id = audit.request_id()
-        content_type = request.headers.get("Content-Type", "")
+        content_type = facts.content_type or ""
         loop = asyncio.get_running_loop()
         try:
             body, revealed = await loop.run_in_executor(
@@ -139,9 +145,9 @@ class Reveal:
                 ssl=route.ssl_context if route.ssl_context is not None else True,
             )
         except TimeoutError:
-            raise RevealRefused(504, "UpstreamTimeout", f"{route.name}: no answer in time") from None
+            raise RevealRefused(Reason.UPSTREAM_TIMEOUT, f"{route.name}: no answer in time") from None
         except aiohttp.ClientError as e:
-            raise RevealRefused(502, "UpstreamUnavailable", f"{route.name}: {type(e).__name__}") from None
+            raise RevealRefused(Reason.UPSTREAM_UNAVAILABLE, f"{route.name}: {type(e).__name__}") from None
         async with upstream:
             audit.record(self.audit, "answered", request_id, caller, route.name, revealed, upstream.status)
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)

@@ -2,10 +2,14 @@
 
 RevealError
 ├── RoutesError      the routes file cannot be used (names the file, the entry and the field)
-└── RevealRefused    the request is answered by reveal with `status` and a reason code, never forwarded
+└── RevealRefused    the request is answered by reveal with the reason's status and code, never forwarded
+
+The reasons are the edge's own enumeration (fields/refusals.py): one vocabulary for both services.
 """
 
 from __future__ import annotations
+
+from fields.refusals import Reason
 
 
 class RevealError(Exception):
@@ -17,10 +21,10 @@ class RoutesError(RevealError, ValueError):
 
 
 class RevealRefused(RevealError):
-    """Answered with `status`; `reason` is the code the caller sees, `detail` goes to the log only."""
+    """Answered with the reason's status and code; `detail` goes to the log only."""
 
-    def __init__(self, status: int, reason: str, detail: str) -> None:
-        self.status = status
+    def __init__(self, reason: Reason, detail: str, *, status: int | None = None) -> None:
         self.reason = reason
+        self.status = reason.status if status is None else status
         self.detail = detail
-        super().__init__(f"{status} {reason}: {detail}")
+        super().__init__(f"{self.status} {reason.code}: {detail}")

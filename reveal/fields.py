@@ -21,12 +21,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from decryptor import DecryptError, Decryptor, Reason
+from decryptor import DecryptError, Decryptor
+from decryptor import Reason as DecryptReason
 from esdk_format import FormatError, is_message, read_prefix
 from fields import forms, json_body, multipart
 from fields.body_format import BodyFormat
 from fields.content_type import strict_content_type
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
 from fields.limits import Limits
 from fields.multipart_head import boundary_of
 from fields.selection import Selection
@@ -34,8 +35,14 @@ from fields.selection import Selection
 from .errors import RevealRefused
 from .routes import Route
 
-_STATUS = {
-    Reason.KEY_UNAVAILABLE: 503,  # the backend is down: the caller may retry
+# the decryptor's reasons for one value, as reveal answers them (key_unavailable is 503: the caller may
+# retry); the decryptor keeps its own enumeration, the mapping is made here, at reveal's boundary
+_DECRYPT_REASONS = {
+    DecryptReason.NOT_A_MESSAGE: Reason.NOT_A_MESSAGE,
+    DecryptReason.POLICY_REFUSED: Reason.POLICY_REFUSED,
+    DecryptReason.KEY_UNKNOWN: Reason.KEY_UNKNOWN,
+    DecryptReason.KEY_UNAVAILABLE: Reason.KEY_UNAVAILABLE,
+    DecryptReason.DECRYPT_FAILED: Reason.DECRYPT_FAILED,
 }
 
 
@@ -92,17 +99,17 @@ class _Opener:
         try:
             header = read_prefix(base64.b64decode(text), self.decryptor.policy.max_data_keys)
         except FormatError:
-            raise RevealRefused(400, "decrypt_failed", f"field {field}: unreadable header") from None
+            raise RevealRefused(Reason.DECRYPT_FAILED, f"field {field}: unreadable header") from None
         refs = [(k.ref.provider_id, k.ref.key_name) for k in header.data_keys]
         outside = [r for r in refs if r not in self.route.keys]
         if outside:
             names = ", ".join("/".join(r) for r in outside)
-            raise RevealRefused(403, "KeyNotAllowed", f"field {field}: key {names} is not the route's")
+            raise RevealRefused(Reason.KEY_NOT_ALLOWED, f"field {field}: key {names} is not the route's")
         try:
             opened = self.decryptor.decrypt(text)
         except DecryptError as e:
-            status = _STATUS.get(e.reason, 400)
-            raise RevealRefused(status, str(e.reason), f"field {field}: {e.audit_detail}") from None
+            reason = _DECRYPT_REASONS.get(e.reason, Reason.DECRYPT_FAILED)  # others are not per value
+            raise RevealRefused(reason, f"field {field}: {e.audit_detail}") from None
         self.revealed.append(Revealed(field, opened.provider_id, opened.key_name))
         return opened.plaintext
 
@@ -112,7 +119,7 @@ def _json_text(plaintext: bytes) -> bytes:
     try:
         return json.dumps(plaintext.decode("utf-8"))[1:-1].encode("ascii")
     except UnicodeDecodeError:
-        raise RevealRefused(422, "PlaintextNotText", "a JSON field's plaintext is not UTF-8") from None
+        raise RevealRefused(Reason.PLAINTEXT_NOT_TEXT, "a JSON field's plaintext is not UTF-8") from None
 
 
 def reveal_body(
@@ -148,7 +155,7 @@ def reveal_body(
         else:
             return body, []
     except RequestRefused as e:
-        raise RevealRefused(e.status, e.reason, e.detail) from None
+        raise RevealRefused(e.reason, e.detail, status=e.status) from None
     return out, opener.revealed
 
 
@@ -159,7 +166,7 @@ def _multipart_value(opener: _Opener, delimiter: bytes) -> Callable[[bytes, str]
             return value
         if delimiter in plain or plain.endswith(b"\r"):
             # a plaintext holding the boundary would end the part early: a part the caller never sent
-            raise RevealRefused(422, "PlaintextBreaksFraming", "a part's plaintext holds the boundary")
+            raise RevealRefused(Reason.PLAINTEXT_BREAKS_FRAMING, "a part's plaintext holds the boundary")
         return plain
 
     return part_value

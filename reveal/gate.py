@@ -17,6 +17,8 @@ import string
 import unicodedata
 import urllib.parse
 
+from fields.refusals import Reason
+
 from .errors import RevealRefused
 from .routes import Caller, RevealConfig, Route
 
@@ -33,23 +35,23 @@ _NAMED = {";": "a ';' (a path parameter: Tomcat and Jetty cut the segment there,
 
 
 def _refused(why: str) -> RevealRefused:
-    return RevealRefused(400, "PathRefused", f"the path holds {why}")
+    return RevealRefused(Reason.PATH_REFUSED, f"the path holds {why}")
 
 
 def authenticate(config: RevealConfig, header: str | None) -> Caller:
     """The caller the header's bearer token belongs to; 407 without one, 403 for an unknown token."""
     if not header:
-        raise RevealRefused(407, "ProxyAuthenticationRequired", "no Proxy-Authorization header")
+        raise RevealRefused(Reason.PROXY_AUTHENTICATION_REQUIRED, "no Proxy-Authorization header")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise RevealRefused(407, "ProxyAuthenticationRequired", "Proxy-Authorization is not a bearer token")
+        raise RevealRefused(Reason.PROXY_AUTHENTICATION_REQUIRED, "Proxy-Authorization is not a bearer token")
     digest = hashlib.sha256(token.strip().encode("utf-8", "surrogateescape")).digest()
     found = None
     for caller in config.callers:
         if hmac.compare_digest(digest, caller.token_sha256):
             found = caller
     if found is None:
-        raise RevealRefused(403, "CallerUnknown", "the bearer token belongs to no caller")
+        raise RevealRefused(Reason.CALLER_UNKNOWN, "the bearer token belongs to no caller")
     return found
 
 
@@ -63,7 +65,7 @@ def check_target(raw_target: str) -> tuple[str, str]:
     (NFKC) changes (fullwidth '．', '／'), a dot segment (`.`, `..`, `...`) and an empty segment (`//`).
     """
     if not raw_target.startswith("/") or raw_target.startswith("//"):
-        raise RevealRefused(400, "PathRefused", "the request target must be origin-form (/path)")
+        raise RevealRefused(Reason.PATH_REFUSED, "the request target must be origin-form (/path)")
     path, _, query = raw_target.partition("?")
     if not set(path) <= _PATH_CHARS:
         odd = next(c for c in path if c not in _PATH_CHARS)
@@ -108,8 +110,10 @@ def match(config: RevealConfig, path: str, caller: Caller, method: str) -> Route
     for route in config.routes:
         if path.startswith(route.prefix):
             if caller.name not in route.callers:
-                raise RevealRefused(403, "CallerNotAllowed", f"caller {caller.name} may not use {route.name}")
+                raise RevealRefused(
+                    Reason.CALLER_NOT_ALLOWED, f"caller {caller.name} may not use {route.name}"
+                )
             if method not in route.methods:
-                raise RevealRefused(405, "MethodNotAllowed", f"{method} is not allowed on {route.name}")
+                raise RevealRefused(Reason.METHOD_NOT_ALLOWED, f"{method} is not allowed on {route.name}")
             return route
-    raise RevealRefused(404, "NoSuchRoute", "the path is under no route's prefix")
+    raise RevealRefused(Reason.NO_SUCH_ROUTE, "the path is under no route's prefix")

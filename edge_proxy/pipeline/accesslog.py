@@ -35,7 +35,7 @@ class Outcome:
     status: int = 0
     action: str = "none"  # encrypt | forward | refuse | none (no body)
     profile: str | None = None
-    reason: str | None = None
+    reason: str | None = None  # a refusal's fields.refusals.Reason (its code); or ClientWriteTimeout
     fields_encrypted: int = 0
     body_bytes: int | None = None  # bytes read when the body was read whole
     origin_status: int | None = None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from fields import forms, json_body, multipart
 from fields.content_type import strict_content_type
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
 from fields.limits import Limits
 from fields.selection import Transform
 from profiles import BodyFormat, EncryptionEntity
@@ -37,8 +37,7 @@ def rewrite_body(
         raise ValueError("rewrite_body needs a decision to encrypt")
     if body_format not in profile.reads:  # a query-argument profile meant for another format
         raise RequestRefused(
-            400,
-            "ProfileFormatMismatchClientError",
+            Reason.PROFILE_FORMAT_MISMATCH,
             f"the selected profile cannot read {body_format.value} bodies",
         )
     if isinstance(encryptor, CompiledConfig):
@@ -53,7 +52,7 @@ def rewrite_body(
         return json_body.rewrite(body, edge, encrypt, limits)
     if body_format is BodyFormat.MULTIPART:  # boundary_of checks the Content-Type the same way
         return multipart.rewrite(body, content_type, edge, encrypt, limits)
-    raise RequestRefused(415, "UnsupportedFormat", f"body format {body_format.value} is not supported")
+    raise RequestRefused(Reason.UNSUPPORTED_FORMAT, f"body format {body_format.value} is not supported")
 
 
 def _in_suite(encrypt: EncryptInSuite, suite: int) -> Transform[EncryptionEntity]:

@@ -15,7 +15,7 @@ from enum import Enum
 
 from aiohttp import StreamReader
 
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
 
 CHUNK = 64 * 1024
 
@@ -39,17 +39,15 @@ class ClientIdle(Exception):
 
 
 def too_long(limit: int) -> RequestRefused:
-    return RequestRefused(400, "RequestLengthLimitClientError", f"body is larger than {limit} bytes")
+    return RequestRefused(Reason.REQUEST_LENGTH_LIMIT, f"body is larger than {limit} bytes")
 
 
-def content_coding(values: list[str]) -> Coding:
-    """The single coding named by the Content-Encoding header(s); 415 for anything we cannot undo."""
-    tokens = [t.strip().lower() for v in values for t in v.split(",") if t.strip()]
-    tokens = [t for t in tokens if t != "identity"] or ["identity"]
+def content_coding(codings: tuple[str, ...]) -> Coding:
+    """The single coding of a body (`RequestFacts.codings`); 415 for anything we cannot undo."""
+    tokens = [t for t in codings if t != "identity"] or ["identity"]
     if len(tokens) > 1 or tokens[0] not in _CODINGS:
         raise RequestRefused(
-            415,
-            "UnsupportedContentEncoding",
+            Reason.UNSUPPORTED_CONTENT_ENCODING,
             "a body that a field-level encryption profile applies to may be sent plain, gzip or deflate only",
         )
     return _CODINGS[tokens[0]]
@@ -85,7 +83,7 @@ async def read_limited(stream: StreamReader, declared: int | None, limit: int, i
                 raise too_long(limit)
             chunks.append(chunk)
     except ClientIdle:
-        raise RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body") from None
+        raise RequestRefused(Reason.CLIENT_IDLE_TIMEOUT, "the client stopped sending its body") from None
     return b"".join(chunks)
 
 
@@ -94,11 +92,11 @@ def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error as e:
-        raise RequestRefused(400, "MalformedInputClientError", "the compressed body is corrupt") from e
+        raise RequestRefused(Reason.MALFORMED_INPUT, "the compressed body is corrupt") from e
     if len(out) > limit:
         raise too_long(limit)
     if not inflater.eof or inflater.unused_data:
-        raise RequestRefused(400, "MalformedInputClientError", "the compressed body is truncated or padded")
+        raise RequestRefused(Reason.MALFORMED_INPUT, "the compressed body is truncated or padded")
     return out
 
 

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
 
 PIECE = 256 * 1024  # bytes read back from a temporary file at once
 
@@ -173,7 +173,7 @@ class SpooledBody:
 
 
 def body_too_large(limit: int) -> RequestRefused:
-    return RequestRefused(413, "RequestBufferLimitClientError", f"body is larger than {limit} bytes")
+    return RequestRefused(Reason.REQUEST_BUFFER_LIMIT, f"body is larger than {limit} bytes")
 
 
 async def buffer_request(
@@ -193,7 +193,7 @@ async def buffer_request(
                 raise body_too_large(limit)
             if not spool.put(chunk):
                 raise RequestRefused(
-                    503, "RequestBufferFull", "the proxy has no room to buffer the body now; try again"
+                    Reason.REQUEST_BUFFER_FULL, "the proxy has no room to buffer the body now; try again"
                 )
     except BaseException:
         spool.close()

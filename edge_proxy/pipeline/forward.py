@@ -1,7 +1,7 @@
 """Talking to the origin: send the request over the pooled client, stream its answer back to the client.
 
 Origin failures become short answers: 502 when it cannot be reached or breaks the exchange, 504 when it
-does not answer in time, 503 (OriginBusy, app.py) when no pooled connection came free within the pool
+does not answer in time, 503 (OriginBusy, answers.py) when no pooled connection came free within the pool
 wait. Once the response has started, a failure can only cut the connection. The client itself is ours
 (upstream.py says why and what it does and does not do).
 
@@ -21,7 +21,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from edge_proxy.origin_client.errors import ConnectFailed, PoolBusy, UpstreamError, UpstreamTimeout
-from edge_proxy.origin_client.pool import Body as Body  # app.py's type of a request body
+from edge_proxy.origin_client.pool import Body as Body  # outbound.py's type of a request body
 from edge_proxy.origin_client.pool import OriginPool
 from edge_proxy.origin_client.response import OriginResponse
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from fields.refusals import Reason
+
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Rewriting a small body takes a tenth of a millisecond or so: buckets from 50 µs, so the histogram can tell
@@ -102,7 +104,7 @@ class Metrics:
         # labelled children, looked up once per label set (prometheus' labels() costs ~2 µs a call)
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._durations: dict[str, Histogram] = {}
-        self._refusals: dict[str, Counter] = {}
+        self._refusals: dict[Reason, Counter] = {}
         self._origin_errors: dict[str, Counter] = {}
         self._buffered: dict[tuple[str, str], Counter] = {}
 
@@ -118,11 +120,11 @@ class Metrics:
             histogram = self._durations[action] = self.duration.labels(action)
         histogram.observe(seconds)
 
-    def count_refusal(self, reason: str) -> None:
-        """One refusal; `reason` is a reason code (a fixed set), never request data."""
+    def count_refusal(self, reason: Reason) -> None:
+        """One refusal; the label is the reason's code (fields.refusals: a fixed set), never request data."""
         counter = self._refusals.get(reason)
         if counter is None:
-            counter = self._refusals[reason] = self.refusals.labels(reason)
+            counter = self._refusals[reason] = self.refusals.labels(reason.code)
         counter.inc()
 
     def count_origin_error(self, kind: str) -> None:

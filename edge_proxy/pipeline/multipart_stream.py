@@ -19,8 +19,9 @@ body as a failed request (HTTP servers do: the chunked body has no final chunk).
 
 Compressed multipart bodies (Content-Encoding gzip/deflate) are not streamed: they take the whole-body
 path and its 1 MB limit. One that arrives with a Content-Length of at most that limit is rewritten by the
-same generator but collected before it is sent (app.py), so the origin gets it with its new Content-Length:
-origin servers that do not read chunked request bodies (Django's development server) read it whole.
+same generator but collected before it is sent (outbound.py), so the origin gets it with its new
+Content-Length: origin servers that do not read chunked request bodies (Django's development server)
+read it whole.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from fields.errors import RequestRefused
+from fields.errors import Reason, RequestRefused
+from fields.facts import RequestFacts
 from fields.multipart import MultipartRewriter
 from profiles import BodyFormat, EncryptionEntity
 from profiles.select import Decision
@@ -41,29 +43,31 @@ from .runtime import Live, Runtime
 MAX_STREAMED_BYTES = 100 * 1024 * 1024  # bytes of one streamed multipart body, as sent by the client
 
 
-def streams(request: web.BaseRequest, decision: Decision) -> bool:
+def streams(facts: RequestFacts, decision: Decision) -> bool:
     """True when this body is multipart under a profile and arrives uncompressed: it can be streamed."""
-    values = request.headers.getall("Content-Encoding", [])
-    codings = [t.strip().lower() for v in values for t in v.split(",")]
-    return decision.format is BodyFormat.MULTIPART and all(t in ("", "identity") for t in codings)
+    return decision.format is BodyFormat.MULTIPART and facts.identity
 
 
 def multipart_stream(
-    request: web.BaseRequest, runtime: Runtime, live: Live, decision: Decision, outcome: Outcome
+    request: web.BaseRequest,
+    facts: RequestFacts,
+    runtime: Runtime,
+    live: Live,
+    decision: Decision,
+    outcome: Outcome,
 ) -> AsyncIterator[bytes]:
     """The rewritten body as a stream; RequestRefused now for what can be refused before sending."""
     profile = decision.profile
     assert profile is not None
     if BodyFormat.MULTIPART not in profile.reads:
         raise RequestRefused(
-            400, "ProfileFormatMismatchClientError", "the selected profile cannot read multipart bodies"
+            Reason.PROFILE_FORMAT_MISMATCH, "the selected profile cannot read multipart bodies"
         )
     limit = MAX_STREAMED_BYTES
-    if request.content_length is not None and request.content_length > limit:
+    if facts.content_length is not None and facts.content_length > limit:
         raise too_long(limit)
     selection, encrypt = live.compiled.bound(profile)  # compiled when the config loaded
-    content_type = request.headers.get("Content-Type", "")
-    rewriter = MultipartRewriter(content_type, selection, encrypt, runtime.settings.limits)
+    rewriter = MultipartRewriter(facts.content_type or "", selection, encrypt, runtime.settings.limits)
     return _rewritten(request, rewriter, limit, runtime.settings.timeouts.client_idle, outcome)
 
 
@@ -88,11 +92,11 @@ async def _rewritten(
         if tail:
             yield tail
     except ClientIdle:
-        raise RequestRefused(408, "ClientIdleTimeout", "the client stopped sending its body") from None
+        raise RequestRefused(Reason.CLIENT_IDLE_TIMEOUT, "the client stopped sending its body") from None
     except RequestRefused:
         raise
     except Exception as e:  # fail closed: whatever broke, the rest of the body does not go out
-        raise RequestRefused(500, "EncryptionFailed", "a protected field could not be encrypted") from e
+        raise RequestRefused(Reason.ENCRYPTION_FAILED, "a protected field could not be encrypted") from e
     finally:
         outcome.body_bytes = size
 

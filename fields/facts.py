@@ -1,0 +1,129 @@
+"""The facts of one request's head, read once (`RequestFacts`): every later stage reads them, none re-reads
+a header.
+
+Built from plain values (the shell, edge_proxy or reveal, takes them from its aiohttp request): the
+method, the target, every Content-Type and Content-Encoding value as sent, the declared length. What is
+parsed is parsed here, once, by the strict grammar (`header_params.parse_request_content_type`, cached):
+the media type and its parameters, the charset, the content codings.
+
+Reading is lazy where refusing is: a Content-Type the strict grammar refuses is kept as `media_error`,
+never raised here, so a request whose body is never read (a GET passed through) is not refused for a
+header no stage needs; the stage that needs the media type (profile selection) refuses it, in the order
+it always did. The raw values stay beside the parsed ones for the stages whose reading is theirs (the
+codecs' strict checks take the header as sent; reveal refuses any Content-Encoding but `identity`
+exactly as the first value reads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+
+from .header_params import HeaderParamError, HeaderValue, parse_request_content_type
+
+
+class Headers(Protocol):
+    """A request's headers as a multidict gives them (aiohttp's CIMultiDictProxy): every value of a name."""
+
+    def getall(self, key: str, default: tuple[()], /) -> Sequence[str] | tuple[()]: ...
+
+
+class RequestFacts(NamedTuple):
+    """One request's head as the edge and reveal read it; immutable, built by `RequestFacts.of`.
+
+    A NamedTuple rather than a frozen dataclass: it is built for every request, and a tuple is built
+    several times faster (the pass-through path counts microseconds, benchmarks.compare_trees).
+    """
+
+    method: str
+    target: str  # the request target as sent (path and query, undecoded)
+    body: bool  # the request has a body (a declared length above 0, or chunked)
+    content_type: str | None  # the first Content-Type value as sent; None when there is none
+    content_types: int  # how many Content-Type headers came (more than one is refused where it matters)
+    media: HeaderValue | None  # content_type strictly parsed; None when absent or refused
+    media_error: str | None  # why the strict grammar refused content_type (never quotes it)
+    encodings: tuple[str, ...]  # the Content-Encoding values as sent
+    codings: tuple[str, ...]  # the codings they name: comma-separated, stripped, lower case, none empty
+    content_length: int | None  # the declared Content-Length; None when chunked or absent
+
+    @classmethod
+    def of(
+        cls,
+        method: str,
+        target: str,
+        *,
+        body: bool,
+        content_types: Sequence[str] = (),
+        content_encodings: Sequence[str] = (),
+        content_length: int | None = None,
+    ) -> RequestFacts:
+        """The facts of a head: `content_types` and `content_encodings` are every value of the header."""
+        content_type = content_types[0] if content_types else None
+        media, error = _parsed(content_type)
+        if content_encodings:
+            encodings = tuple(content_encodings)
+            codings = tuple(t.strip().lower() for v in encodings for t in v.split(",") if t.strip())
+        else:
+            encodings = codings = ()
+        return cls(
+            method,
+            target,
+            body,
+            content_type,
+            len(content_types),
+            media,
+            error,
+            encodings,
+            codings,
+            content_length,
+        )
+
+    @classmethod
+    def from_head(
+        cls, method: str, target: str, headers: Headers, *, body: bool, content_length: int | None
+    ) -> RequestFacts:
+        """The facts of a head whose headers are a multidict (the edge's and reveal's aiohttp request)."""
+        return cls.of(
+            method,
+            target,
+            body=body,
+            content_types=headers.getall("Content-Type", ()),
+            content_encodings=headers.getall("Content-Encoding", ()),
+            content_length=content_length,
+        )
+
+    @property
+    def media_type(self) -> str | None:
+        """The lower-case media type; "" when there is no Content-Type, None when it is malformed."""
+        if self.content_type is None:
+            return ""
+        return None if self.media is None else self.media.kind
+
+    @property
+    def charset(self) -> str | None:
+        """The `charset` parameter as sent, or None (absent, or no well-formed Content-Type)."""
+        return None if self.media is None else self.media.param("charset")
+
+    @property
+    def blank_content_type(self) -> bool:
+        """No Content-Type, or one of nothing but spaces and tabs."""
+        return self.content_type is None or not self.content_type.strip(" \t")
+
+    @property
+    def identity(self) -> bool:
+        """The body is sent without a content coding (no Content-Encoding, or only `identity`)."""
+        return all(c == "identity" for c in self.codings)
+
+    def read_as(self, content_type: str) -> RequestFacts:
+        """These facts with the body read as `content_type` (a POST without one is read as a form)."""
+        media, error = _parsed(content_type)
+        return self._replace(content_type=content_type, media=media, media_error=error)
+
+
+def _parsed(content_type: str | None) -> tuple[HeaderValue | None, str | None]:
+    if content_type is None:
+        return None, None
+    try:
+        return parse_request_content_type(content_type), None
+    except HeaderParamError as e:
+        return None, str(e)
