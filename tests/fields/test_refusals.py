@@ -125,10 +125,10 @@ def test_reveal_maps_every_per_value_decrypt_reason_to_the_same_code() -> None:
 
 
 def test_the_docs_table_is_the_enumeration() -> None:
-    """docs/security.md §6 is written by `python3 -m fields.refusals --write docs/security.md`."""
+    """docs/security.md §6 is written by `scripts/reason-table --write docs/security.md`."""
     page = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     assert page.count(BEGIN) == page.count(END) == 1
-    assert with_table(page) == page, "run: python3 -m fields.refusals --write docs/security.md"
+    assert with_table(page) == page, "run: scripts/reason-table --write docs/security.md"
     rows = re.findall(r"^\| `([^`]+)` \| (\d{3}) \|", markdown(), re.M)
     assert {code: int(status) for code, status in rows} == CONTRACT
 
