@@ -136,7 +136,7 @@ def test_the_docs_table_is_the_enumeration() -> None:
 def test_the_command_rewrites_only_between_the_markers(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(f"before\n{BEGIN}\n| stale |\n{END}\nafter\n", encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "fields.refusals", "--write", str(page)], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "reason-table"), "--write", str(page)], check=True)
     assert page.read_text(encoding="utf-8") == f"before\n{BEGIN}\n{markdown()}\n{END}\nafter\n"
     with pytest.raises(ValueError):
         with_table("no markers here")
