@@ -113,6 +113,18 @@ class Reason(StrEnum):
         "RequestLengthLimitClientError", 400, _B,
         "a body larger than the limit (its inflated size when compressed)",
     )  # fmt: skip
+    # blind indexes (edge_proxy/pipeline/indexing.py)
+    BLIND_INDEX_SIDECAR = (
+        "BlindIndexSidecarClientError", 400, _E,
+        "a field named like a blind-index sidecar (<field>__bidx or __bidx_prev): only the edge writes them",
+    )  # fmt: skip
+    BLIND_INDEX_VALUE = (
+        "BlindIndexValueClientError", 400, _E,
+        "an indexed field's value that its index's normalizer refuses (e.g. digits: no digit), or not UTF-8",
+    )  # fmt: skip
+    BLIND_INDEX_UNAVAILABLE = (
+        "BlindIndexUnavailable", 503, _E, "an index key's token cannot be reached now (try again)",
+    )  # fmt: skip
     # reading and buffering the body, the origin (edge_proxy/pipeline)
     CLIENT_IDLE_TIMEOUT = "ClientIdleTimeout", 408, _B, "the client stopped sending its body"
     REQUEST_BUFFER_LIMIT = (

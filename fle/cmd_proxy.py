@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import socket
 import sys
 import threading
@@ -18,6 +19,8 @@ from pathlib import Path
 from yarl import URL
 
 import logsafe
+from blindindex import BlindIndexError
+from blindindex.keys import IndexKeys
 from edge_proxy import (
     Buffering,
     ClientLimits,
@@ -29,10 +32,11 @@ from edge_proxy import (
     loops,
     tls_context,
 )
+from edge_proxy.pipeline.indexing import check_keys
 from edge_proxy.serving import workers
 from edge_proxy.serving.loops import CHOICES, LoopUnavailable, choose_loop
 from edge_proxy.serving.process import CannotListen, ListenOptions, run_workers, serve_proxy
-from profiles import ConfigError, load_config_dir
+from profiles import ConfigError, FleConfig, load_config_dir
 
 from . import argtypes, cli, serve
 
@@ -68,6 +72,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.add_argument(
         "--access-log", default="-", metavar="PATH", help="JSON access log file ('-': stdout, 'off')"
+    )
+    p.add_argument(
+        "--index-keys",
+        default=os.environ.get("FLE_INDEX_KEYS") or None,
+        metavar="FILE",
+        help="index keys of the profiles' blind indexes (Fle:Indexes; docs/search.md), "
+        "default $FLE_INDEX_KEYS",
     )
     limits = p.add_argument_group("limits (defaults: CloudFront's field-level encryption quotas)")
     _count(limits, "--max-body-bytes", _DEFAULT_LIMITS.max_body_bytes)
@@ -233,7 +244,26 @@ def build_settings(args: argparse.Namespace) -> ProxySettings:
     except ValueError as e:
         raise cli.CliError(str(e)) from e
     settings = proxy_settings(args.config, args.origin, args.config_id, limits=limits, timeouts=timeouts)
-    return dataclasses.replace(settings, client=client, buffering=buffering)
+    index_keys = _index_keys(args.index_keys, settings.config)
+    return dataclasses.replace(settings, client=client, buffering=buffering, index_keys=index_keys)
+
+
+def _index_keys(path: str | None, config: FleConfig) -> IndexKeys | None:
+    """The index keys, read now (root key files checked), and every index's key name found in them; the
+    tokens are opened by each worker, after it forked. CliError naming the profile, index and key."""
+    keys = None
+    if path is not None:
+        try:
+            keys = IndexKeys.load(path)
+        except BlindIndexError as e:
+            raise cli.CliError(f"--index-keys {path}: {e}") from e
+    profiles = [m.profile for m in config.content_type_profiles if m.profile is not None]
+    try:
+        for profile in profiles + [m.profile for m in config.query_arg_profiles]:
+            check_keys(profile, keys, prepare=False)
+    except ConfigError as e:
+        raise cli.CliError(str(e)) from e
+    return keys
 
 
 def listen_options(args: argparse.Namespace) -> ListenOptions:

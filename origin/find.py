@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from store import FIND_LIMIT, NoIndex, Store, StoreError
-from store.beacons import BEACON, MAX_BEACONS, SUFFIX, sidecar_name
+from store.beacons import BEACON, MAX_BEACONS, PREVIOUS_SUFFIX, SUFFIX, sidecar_name
 
 from . import pages
 from .saving import refusal
@@ -92,7 +92,8 @@ def read_search(posted: dict[str, list[Any]]) -> Search:
     if len(indexed) > 1:
         raise BadSearch(f"search by one field at a time; beacons came for {sorted(indexed)}")
     field = indexed[0]
-    beacons = posted[sidecar_name(field)]
+    # during an index-key rotation the edge adds the term's beacon under the old key: look both up
+    beacons = posted[sidecar_name(field)] + posted.get(field + PREVIOUS_SUFFIX, [])
     if not all(isinstance(b, str) and BEACON.fullmatch(b) for b in beacons):
         raise BadSearch(f"{sidecar_name(field)} must be 1-16 lowercase hex digits (a beacon the edge wrote)")
     if not 1 <= len(set(beacons)) <= MAX_BEACONS:

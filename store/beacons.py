@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from .errors import InvalidItem
 
 SUFFIX = "__bidx"
+# while an index key rotates, the edge also writes the beacon under the old key here; a search looks both up,
+# a stored one is kept as an ordinary field (fle reindex moves `__bidx` itself to the new key)
+PREVIOUS_SUFFIX = "__bidx_prev"
 BEACON = re.compile(r"[0-9a-f]{1,16}")  # ceil(bits / 4) lowercase hex digits, bits 1..63
 # A DynamoDB index name is 3-255 of these; the index is named after the sidecar, `<field>__bidx`.
 INDEXABLE = re.compile(r"[A-Za-z0-9_.-]{1,249}")

@@ -109,6 +109,7 @@ async def proxy_stack(
     limits: Limits | None = None,
     timeouts: Timeouts | None = None,
     buffering: Buffering | None = None,
+    index_keys: Any = None,
     **site: Any,
 ) -> AsyncIterator[ProxyStack]:
     """The proxy (and its admin app) on free loopback ports, forwarding to the canary (or `origin`)."""
@@ -121,6 +122,7 @@ async def proxy_stack(
         timeouts=timeouts or Timeouts(),
         source=ConfigSource(config_dir),
         buffering=buffering or Buffering(),
+        index_keys=index_keys,
     )
     runtime = Runtime(settings)
     t = settings.timeouts

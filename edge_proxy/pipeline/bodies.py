@@ -42,6 +42,8 @@ def rewrite_body(
         )
     if isinstance(encryptor, CompiledConfig):
         edge, encrypt = encryptor.bound(profile)
+    elif profile.indexes:
+        raise ValueError("a profile with blind indexes needs the index keys of a CompiledConfig")
     else:
         edge, encrypt = profile.selection, _in_suite(encryptor, profile.algorithm_suite)
     if body_format is BodyFormat.URL_ENCODED:

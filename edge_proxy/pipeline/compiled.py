@@ -8,15 +8,25 @@ loop); a request then finds its profile's selection and transform with one dicti
 
 A bare `Profile` (tests, fuzzing, tools that hold no loaded config) compiles the same selection on first
 use (`Profile.selection`), so both paths read bodies identically.
+
+A profile with blind indexes ("Fle:Indexes") gets the selection and transform of `indexing.py` instead:
+its sidecar names refused, its indexed fields' beacons written beside their ciphertext, with the index
+keys the proxy was given (every key made ready here, at load: a request never meets a missing one).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from blindindex.keys import IndexKeys
 from edge_proxy.encrypting.encryptor import FieldEncryptor
 from fields.selection import Selection, Transform
-from profiles import EncryptionEntity, FleConfig, Profile
+from profiles import FleConfig, Profile
 
-Compiled = tuple[Profile, Selection[EncryptionEntity], Transform[EncryptionEntity]]
+from .indexing import IndexedTransform, check_keys, indexed_selection
+
+# (profile, selection, transform, blocking): tags are the entity, or indexing.IndexTag with indexes
+Compiled = tuple[Profile, Selection[Any], Transform[Any], bool]
 
 
 def _profiles_of(config: FleConfig) -> list[Profile]:
@@ -27,18 +37,32 @@ def _profiles_of(config: FleConfig) -> list[Profile]:
 class CompiledConfig:
     """One loaded FLE config with, per profile, its selection and its suite's encoder bound to the keys."""
 
-    def __init__(self, config: FleConfig, encryptor: FieldEncryptor | None = None) -> None:
+    def __init__(
+        self, config: FleConfig, encryptor: FieldEncryptor | None = None, index_keys: IndexKeys | None = None
+    ) -> None:
+        """ConfigError when a profile indexes a field with a key `index_keys` cannot compute (or lacks)."""
         self.config = config
         self.encryptor = encryptor or FieldEncryptor(config)
+        self.index_keys = index_keys
         self._profiles: dict[int, Compiled] = {}
         for profile in _profiles_of(config):
             if id(profile) not in self._profiles:
                 self._profiles[id(profile)] = self._compile(profile)
 
     def _compile(self, profile: Profile) -> Compiled:
-        return profile, profile.selection, self.encryptor.for_suite(profile.algorithm_suite)
+        encrypt = self.encryptor.for_suite(profile.algorithm_suite)
+        if not profile.indexes:
+            return profile, profile.selection, encrypt, False
+        blocking = check_keys(profile, self.index_keys)
+        assert self.index_keys is not None  # check_keys refuses a profile with indexes and no keys
+        return profile, indexed_selection(profile), IndexedTransform(encrypt, self.index_keys), blocking
 
-    def bound(self, profile: Profile) -> tuple[Selection[EncryptionEntity], Transform[EncryptionEntity]]:
+    def blocking(self, profile: Profile) -> bool:
+        """True when rewriting under `profile` calls a token (a pkcs11 index key): run it off the loop."""
+        hit = self._profiles.get(id(profile))
+        return hit is not None and hit[0] is profile and hit[3]
+
+    def bound(self, profile: Profile) -> tuple[Selection[Any], Transform[Any]]:
         """The selection and the encrypt function of `profile`, one of this config's (looked up by identity:
         a profile is a deep frozen record, hashing it per request would cost more than the lookup saves)."""
         hit = self._profiles.get(id(profile))

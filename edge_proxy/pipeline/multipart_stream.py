@@ -26,14 +26,16 @@ read it whole.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
 from fields.errors import Reason, RequestRefused
 from fields.facts import RequestFacts
 from fields.multipart import MultipartRewriter
-from profiles import BodyFormat, EncryptionEntity
+from profiles import BodyFormat
 from profiles.select import Decision
 
 from .accesslog import Outcome
@@ -68,15 +70,17 @@ def multipart_stream(
         raise too_long(limit)
     selection, encrypt = live.compiled.bound(profile)  # compiled when the config loaded
     rewriter = MultipartRewriter(facts.content_type or "", selection, encrypt, runtime.settings.limits)
-    return _rewritten(request, rewriter, limit, runtime.settings.timeouts.client_idle, outcome)
+    blocking = live.compiled.blocking(profile)  # a token's HMAC: feed off the event loop
+    return _rewritten(request, rewriter, limit, runtime.settings.timeouts.client_idle, outcome, blocking)
 
 
 async def _rewritten(
     request: web.BaseRequest,
-    rewriter: MultipartRewriter[EncryptionEntity],
+    rewriter: MultipartRewriter[Any],
     limit: int,
     idle: float,
     outcome: Outcome,
+    blocking: bool = False,
 ) -> AsyncIterator[bytes]:
     size = 0
     try:
@@ -84,11 +88,11 @@ async def _rewritten(
             size += len(chunk)
             if size > limit:
                 raise too_long(limit)
-            out = rewriter.feed(chunk)
+            out = await asyncio.to_thread(rewriter.feed, chunk) if blocking else rewriter.feed(chunk)
             outcome.fields_encrypted = rewriter.encrypted
             if out:
                 yield out
-        tail = rewriter.close()
+        tail = await asyncio.to_thread(rewriter.close) if blocking else rewriter.close()
         if tail:
             yield tail
     except ClientIdle:

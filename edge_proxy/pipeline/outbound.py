@@ -16,6 +16,7 @@ would be forwarded is read as a form, as Rack reads it. Every header fact comes 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator
@@ -88,7 +89,13 @@ async def _rewrite(
     plain = decode(raw, coding, limits.max_body_bytes)
     started = time.perf_counter()
     try:
-        rewritten, count = rewrite_body(decision, plain, facts.content_type or "", live.compiled, limits)
+        content_type = facts.content_type or ""
+        if decision.profile is not None and live.compiled.blocking(decision.profile):  # a token's HMAC
+            rewritten, count = await asyncio.to_thread(
+                rewrite_body, decision, plain, content_type, live.compiled, limits
+            )
+        else:
+            rewritten, count = rewrite_body(decision, plain, content_type, live.compiled, limits)
     except RequestRefused:
         raise
     except Exception as e:  # fail closed: whatever broke, the body does not go out

@@ -17,7 +17,8 @@ def _load(runtime: Runtime) -> CompiledConfig:
     """Load, validate and compile the config (keys bound, patterns indexed): all of it off the event loop."""
     source = runtime.settings.source
     assert source is not None
-    return CompiledConfig(load_config_dir(source.directory).only_config(source.config_id))
+    config = load_config_dir(source.directory).only_config(source.config_id)
+    return CompiledConfig(config, index_keys=runtime.settings.index_keys)
 
 
 async def reload_config(runtime: Runtime) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from yarl import URL
 
+from blindindex.keys import IndexKeys
 from edge_proxy.serving.guards import ClientLimits
 from fields.limits import Limits
 from profiles import FleConfig
@@ -54,3 +55,4 @@ class ProxySettings:
     pool_size: int = 256  # pooled keep-alive connections to the origin
     client: ClientLimits = field(default_factory=ClientLimits)  # header size/count/time, connections
     buffering: Buffering = field(default_factory=Buffering)  # request bodies and answers (buffering.py)
+    index_keys: IndexKeys | None = None  # blind indexes' keys (--index-keys); read once, at start
