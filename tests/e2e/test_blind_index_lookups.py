@@ -165,11 +165,8 @@ def test_ten_thousand_records_on_sqlite_with_a_file_index_key(
     bits = bits_for(SQLITE.records // REPEAT)
     config_dir = make_indexed_config(tmp_path / "config", rsa_key, Bits=bits)
     monkeypatch.setenv("FLE_CONFIG", str(config_dir))
-    asyncio.run(
-        check_lookups(
-            os.environ["FLE_STORE"], file_index_keys(tmp_path / "keys", "pii-2026"), config_dir, SQLITE, bits, ()
-        )
-    )
+    keys_file = file_index_keys(tmp_path / "keys", "pii-2026")
+    asyncio.run(check_lookups(os.environ["FLE_STORE"], keys_file, config_dir, SQLITE, bits, ()))
 
 
 def test_dynalite_gsi_with_the_index_key_in_softhsm(
