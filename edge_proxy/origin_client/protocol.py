@@ -162,7 +162,7 @@ class ClientProtocol:
         self.machine.fire(Ev.ANSWER)
 
     def on_status(self, status: bytes) -> None:
-        self._reason = status
+        self._reason += status  # llhttp gives the reason in pieces when it arrives in pieces
         self._count(len(status))
 
     def on_header(self, name: bytes, value: bytes) -> None:
