@@ -19,7 +19,7 @@ from typing import Protocol, cast
 from .errors import Broken, UpstreamTimeout
 from .protocol import ClientProtocol, Ended, Event, Failed, Head
 from .response import OriginResponse
-from .state import RETRYABLE, WRITABLE, State
+from .state import CLOSED, RETRYABLE, WRITABLE
 
 
 class Pool(Protocol):
@@ -42,6 +42,7 @@ class OriginConnection(asyncio.Protocol):
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.protocol = ClientProtocol()
+        self._machine = self.protocol.machine
         self.exchanges = 0  # exchanges begun: more than one means this connection was reused
         self.idle_since = 0.0
         self._response: OriginResponse | None = None
@@ -52,14 +53,16 @@ class OriginConnection(asyncio.Protocol):
     @property
     def alive(self) -> bool:
         """Connected, and neither side has closed."""
-        return self.transport is not None and self.protocol.machine.state is not State.CLOSED
+        return self._machine.state is not CLOSED and self.transport is not None
 
     # --- the exchange ----------------------------------------------------------------------------------
 
     def begin(self, response: OriginResponse, head_only: bool) -> None:
         self.exchanges += 1
         self._response = response
-        self._handle(self.protocol.begin(head_only))  # closed while pooled: fails now, not at the timeout
+        events = self.protocol.begin(head_only)
+        if events:  # closed while pooled: the exchange fails now, not at the read timeout
+            self._handle(events)
 
     def sent(self) -> None:
         """The whole request went out (only then may the connection be reused)."""
@@ -67,8 +70,8 @@ class OriginConnection(asyncio.Protocol):
 
     def unanswered(self) -> bool:
         """The exchange failed before a byte of an answer came (an idempotent request may be retried)."""
-        machine = self.protocol.machine
-        return machine.state is State.CLOSED and machine.closed_from in RETRYABLE
+        machine = self._machine
+        return machine.state is CLOSED and machine.closed_from in RETRYABLE
 
     def write(self, data: bytes) -> None:
         if self.alive and self.transport is not None:  # a dead one's exchange has failed already
@@ -76,7 +79,7 @@ class OriginConnection(asyncio.Protocol):
 
     def writable(self) -> bool:
         """The request may go on: connected, and the origin has not answered yet."""
-        return self.protocol.machine.state in WRITABLE and self.transport is not None
+        return self._machine.state in WRITABLE and self.transport is not None
 
     async def drain(self, timeout: float) -> None:
         """Wait while the origin is not reading what we send (at most `timeout` of it), unless it answers."""

@@ -26,7 +26,27 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from multidict import CIMultiDict
 
 from .framing import body_framing
-from .state import READING_BODY, Ev, IllegalTransition, Machine, State
+from .state import (
+    CLOSED,
+    IDLE,
+    ON_ANSWER,
+    ON_BEGIN,
+    ON_CUT,
+    ON_END_CLOSE,
+    ON_END_KEEP,
+    ON_EOF,
+    ON_FAULT,
+    ON_HEAD,
+    ON_HEAD_TO_EOF,
+    ON_INTERIM,
+    ON_SENT,
+    ON_STRAY,
+    READING_BODY,
+    TO_EOF,
+    IllegalTransition,
+    Machine,
+    State,
+)
 
 MAX_HEAD_BYTES = 64 * 1024  # status line and header fields of one response head, as received
 
@@ -71,7 +91,8 @@ class _Stray(Exception):
     """Raised in a parser callback: a byte with no exchange under way."""
 
 
-_NO_EXCHANGE = {State.IDLE, State.CLOSED}  # states in which any byte from the origin is out of turn
+_NOTHING: list[Event] = []  # never appended to: what an event that completes nothing returns
+_NO_EXCHANGE = {IDLE, CLOSED}  # states in which any byte from the origin is out of turn
 
 
 class ClientProtocol:
@@ -96,20 +117,20 @@ class ClientProtocol:
 
     def begin(self, head_only: bool) -> list[Event]:
         """An exchange starts (`head_only`: the request is HEAD); [Failed] if the connection is closed."""
-        if self.machine.fire(Ev.BEGIN) is State.CLOSED:
+        if self.machine.fire(ON_BEGIN) is CLOSED:
             return [Failed("the origin closed the connection", abort=False)]
         self._parser = HttpResponseParser(self)
         self._head_only = head_only
         self._reason, self._fields, self._head_bytes = b"", [], 0
-        return []
+        return _NOTHING
 
     def sent(self) -> None:
         """The whole request went out."""
-        self.machine.fire(Ev.SENT)
+        self.machine.fire(ON_SENT)
 
     def cut(self) -> None:
         """We cut the connection (an abandoned response, a shutdown)."""
-        self.machine.fire(Ev.CUT)
+        self.machine.fire(ON_CUT)
 
     # --- the origin's bytes ----------------------------------------------------------------------------
 
@@ -117,28 +138,28 @@ class ClientProtocol:
         """Feed bytes read from the origin; the events they complete."""
         machine = self.machine
         state = machine.state
-        if state is State.IDLE:
-            machine.fire(Ev.STRAY)  # we never pipeline: this can only be a broken or hostile peer
+        if state is IDLE:
+            machine.fire(ON_STRAY)  # we never pipeline: this can only be a broken or hostile peer
             return [OUT_OF_TURN]
         parser = self._parser
-        if state is State.CLOSED or parser is None:
+        if state is CLOSED or parser is None:
             return []  # after the exchange failed: nothing more is read
         events = self._events = []
         try:
             parser.feed_data(data)
         except HttpParserUpgrade:
-            machine.fire(Ev.FAULT)
+            machine.fire(ON_FAULT)
             events.append(Failed("the origin switched protocols"))
         except HttpParserError as e:
             cause = e.__context__
             if isinstance(cause, IllegalTransition):
                 raise cause from None  # our bug, not the origin's fault
             if machine.state in _NO_EXCHANGE:
-                if machine.state is State.IDLE:
-                    machine.fire(Ev.STRAY)
+                if machine.state is IDLE:
+                    machine.fire(ON_STRAY)
                 events.append(OUT_OF_TURN)  # bytes after a complete response
             else:
-                machine.fire(Ev.FAULT)
+                machine.fire(ON_FAULT)
                 reason = str(cause) if isinstance(cause, _Fault) else "the origin's response is not HTTP/1.1"
                 events.append(Failed(reason))
         return events
@@ -147,10 +168,10 @@ class ClientProtocol:
         """The origin closed the connection (`error`: it was reset or failed)."""
         machine = self.machine
         state = machine.state
-        machine.fire(Ev.EOF)
-        if state is State.TO_EOF and error is None:
+        machine.fire(ON_EOF)
+        if state is TO_EOF and error is None:
             return [END_NO_REUSE]  # the end of a close-delimited body
-        if state is State.IDLE or state is State.CLOSED:
+        if state is IDLE or state is CLOSED:
             return []
         return [Failed("the origin closed the connection", abort=False)]
 
@@ -159,7 +180,7 @@ class ClientProtocol:
     def on_message_begin(self) -> None:
         if self.machine.state in _NO_EXCHANGE:
             raise _Stray
-        self.machine.fire(Ev.ANSWER)
+        self.machine.fire(ON_ANSWER)
 
     def on_status(self, status: bytes) -> None:
         self._reason += status  # llhttp gives the reason in pieces when it arrives in pieces
@@ -189,7 +210,7 @@ class ClientProtocol:
         self._fields = []
         no_body = self._head_only or status in (204, 304)
         length, close_delimited = body_framing(headers, no_body)
-        self.machine.fire(Ev.HEAD_TO_EOF if close_delimited else Ev.HEAD)
+        self.machine.fire(ON_HEAD_TO_EOF if close_delimited else ON_HEAD)
         reason = self._reason.decode("utf-8", "surrogateescape")
         self._events.append(Head(status, reason, headers, length, close_delimited))
         if self._head_only:
@@ -209,8 +230,8 @@ class ClientProtocol:
         elif state in _NO_EXCHANGE:
             raise _Stray
         else:
-            self.machine.fire(Ev.INTERIM)  # the end of an interim 1xx response
+            self.machine.fire(ON_INTERIM)  # the end of an interim 1xx response
 
     def _end(self, keep_alive: bool) -> None:
-        reuse = self.machine.fire(Ev.END_KEEP if keep_alive else Ev.END_CLOSE) is State.IDLE
+        reuse = self.machine.fire(ON_END_KEEP if keep_alive else ON_END_CLOSE) is IDLE
         self._events.append(END_REUSE if reuse else END_NO_REUSE)

@@ -42,6 +42,8 @@ class State(Enum):
     TO_EOF = "to-eof"
     CLOSED = "closed"
 
+    __hash__ = object.__hash__  # members are singletons: identity, not Enum's hash of the name in Python
+
 
 class Ev(Enum):
     """What moves a connection: ours (BEGIN, SENT, CUT) or read from the origin (the rest)."""
@@ -58,6 +60,17 @@ class Ev(Enum):
     STRAY = "stray"  # a byte with no exchange under way
     FAULT = "fault"  # the origin's bytes are not well-formed HTTP/1.1 (or too large a head)
     CUT = "cut"  # we cut the connection (an abandoned response, a shutdown)
+
+    __hash__ = object.__hash__
+
+
+# The members as module names, for the hot path: on Python 3.11 `State.IDLE` is a lookup through the enum
+# class's __getattr__ (about 100 ns each, a few dozen per exchange); a module name is a dict lookup.
+IDLE, SENDING, SENT, ANSWERING = State.IDLE, State.SENDING, State.SENT, State.ANSWERING
+BODY, EARLY, TO_EOF, CLOSED = State.BODY, State.EARLY, State.TO_EOF, State.CLOSED
+ON_BEGIN, ON_SENT, ON_ANSWER, ON_INTERIM = Ev.BEGIN, Ev.SENT, Ev.ANSWER, Ev.INTERIM
+ON_HEAD, ON_HEAD_TO_EOF, ON_END_KEEP, ON_END_CLOSE = Ev.HEAD, Ev.HEAD_TO_EOF, Ev.END_KEEP, Ev.END_CLOSE
+ON_EOF, ON_STRAY, ON_FAULT, ON_CUT = Ev.EOF, Ev.STRAY, Ev.FAULT, Ev.CUT
 
 
 class IllegalTransition(RuntimeError):
@@ -87,6 +100,7 @@ for _state in _OPEN:
     for _ev in (E.EOF, E.CUT, E.FAULT):
         TRANSITIONS[_state].setdefault(_ev, S.CLOSED)
 
+_MOVES = TRANSITIONS
 WRITABLE = frozenset({S.SENDING, S.SENT, S.ANSWERING})  # the request may go on: no final head yet
 READING_BODY = frozenset({S.BODY, S.EARLY, S.TO_EOF})  # a final head is in, its body is being read
 RETRYABLE = frozenset({S.IDLE, S.SENDING, S.SENT})  # closed from here: not a byte of an answer came
@@ -98,16 +112,16 @@ class Machine:
     __slots__ = ("closed_from", "state")
 
     def __init__(self) -> None:
-        self.state = S.IDLE
-        self.closed_from = S.IDLE  # the last open state, once CLOSED (was an answer under way?)
+        self.state = IDLE
+        self.closed_from = IDLE  # the last open state, once CLOSED (was an answer under way?)
 
     def fire(self, event: Ev) -> State:
         """Move on `event`; IllegalTransition if the table has no such move from here."""
         state = self.state
-        new = TRANSITIONS[state].get(event)
+        new = _MOVES[state].get(event)
         if new is None:
             raise IllegalTransition(f"{event.name} in state {state.name}")
-        if new is S.CLOSED and state is not S.CLOSED:
+        if new is CLOSED and state is not CLOSED:
             self.closed_from = state
         self.state = new
         return new
