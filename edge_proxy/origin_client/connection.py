@@ -19,7 +19,7 @@ from typing import Protocol, cast
 from .errors import Broken, UpstreamTimeout
 from .protocol import ClientProtocol, Ended, Event, Failed, Head
 from .response import OriginResponse
-from .state import CLOSED, RETRYABLE, WRITABLE
+from .state import CLOSED, ON_SENT, RETRYABLE, WRITABLE
 
 
 class Pool(Protocol):
@@ -66,7 +66,7 @@ class OriginConnection(asyncio.Protocol):
 
     def sent(self) -> None:
         """The whole request went out (only then may the connection be reused)."""
-        self.protocol.sent()
+        self._machine.fire(ON_SENT)
 
     def unanswered(self) -> bool:
         """The exchange failed before a byte of an answer came (an idempotent request may be retried)."""
@@ -74,8 +74,9 @@ class OriginConnection(asyncio.Protocol):
         return machine.state is CLOSED and machine.closed_from in RETRYABLE
 
     def write(self, data: bytes) -> None:
-        if self.alive and self.transport is not None:  # a dead one's exchange has failed already
-            self.transport.write(data)
+        transport = self.transport
+        if transport is not None and self._machine.state is not CLOSED:  # a closed one's has failed already
+            transport.write(data)
 
     def writable(self) -> bool:
         """The request may go on: connected, and the origin has not answered yet."""
