@@ -161,7 +161,13 @@ class OriginConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        self._handle(self.protocol.receive(data))
+        events = self.protocol.receive(data)
+        if len(events) == 1 and type(events[0]) is bytes:  # the common case mid-body: one more piece
+            response = self._response
+            if response is not None:
+                response.got_body(events[0])
+            return
+        self._handle(events)
 
     def eof_received(self) -> bool | None:
         self._handle(self.protocol.receive_eof())

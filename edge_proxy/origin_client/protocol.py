@@ -79,6 +79,7 @@ class OutOfTurn(NamedTuple):
 
 
 OUT_OF_TURN = OutOfTurn()
+_new_tuple = tuple.__new__  # a Head without the Python-level __new__ NamedTuple generates (once per response)
 END_REUSE, END_NO_REUSE = Ended(True), Ended(False)
 Event = Head | bytes | Ended | Failed | OutOfTurn
 
@@ -135,7 +136,7 @@ class ClientProtocol:
     # --- the origin's bytes ----------------------------------------------------------------------------
 
     def receive(self, data: bytes) -> list[Event]:
-        """Feed bytes read from the origin; the events they complete."""
+        """Feed bytes read from the origin; the events they complete (a list valid until the next call)."""
         machine = self.machine
         state = machine.state
         if state is IDLE:
@@ -144,7 +145,8 @@ class ClientProtocol:
         parser = self._parser
         if state is CLOSED or parser is None:
             return []  # after the exchange failed: nothing more is read
-        events = self._events = []
+        events = self._events
+        events.clear()  # one list for the connection's life: no allocation per piece of a long body
         try:
             parser.feed_data(data)
         except HttpParserUpgrade:
@@ -212,7 +214,7 @@ class ClientProtocol:
         length, close_delimited = body_framing(headers, no_body)
         self.machine.fire(ON_HEAD_TO_EOF if close_delimited else ON_HEAD)
         reason = self._reason.decode("utf-8", "surrogateescape")
-        self._events.append(Head(status, reason, headers, length, close_delimited))
+        self._events.append(_new_tuple(Head, (status, reason, headers, length, close_delimited)))
         if self._head_only:
             self._end(parser.should_keep_alive())
 
