@@ -1,16 +1,14 @@
-"""One keep-alive connection to the origin: an asyncio Protocol with httptools (llhttp) reading responses.
+"""One keep-alive connection to the origin: the asyncio driver around the sans-IO `ClientProtocol`.
 
-An exchange starts with `begin` (a fresh parser, the OriginResponse to fill) and ends exactly once, in
-`_end`: on a complete response, handing the connection back to the pool when both sides allow keep-alive
-and the request went out whole; on anything else (EOF, reset, malformed bytes, an abandoned response)
-closing it. Bytes the origin sends outside an exchange (after a complete response, while idle) make the
-connection unusable: we never pipeline, so they can only be a broken or hostile peer.
+It moves bytes and nothing else: what the origin sends goes to `ClientProtocol.receive`, and each event
+that comes back is acted on (the response fed, the connection handed back to the pool, closed or cut);
+what the pool writes goes to the transport. Every protocol decision (framing, keep-alive, faults, what a
+byte out of turn means) is the protocol's and its state machine's (protocol.py, state.py). What is left
+here is flow control: the origin's reading paused while the response's buffer is full, and our writing
+waiting while the origin does not read.
 
-Framing is llhttp's: Content-Length, chunked, close-delimited, and no body for 1xx, 204 and 304. The two
-cases llhttp cannot know are ours: a response to HEAD ends with its head (httptools cannot tell the parser
-so; the next exchange gets a fresh parser, and any byte after such a head kills the connection), and a
-close-delimited body ends at EOF (httptools has no `finish`). Interim 1xx heads are skipped (100, 102, 103);
-101 is an error, since we never ask to switch protocols.
+An exchange starts with `begin` and ends exactly once, in `_end`: on a complete response, handing the
+connection back to the pool when the protocol says it is reusable; on anything else closing it.
 """
 
 from __future__ import annotations
@@ -18,25 +16,18 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol, cast
 
-from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
-from multidict import CIMultiDict
-
 from .errors import Broken, UpstreamTimeout
+from .protocol import ClientProtocol, Ended, Event, Failed, Head
 from .response import OriginResponse
-
-MAX_HEAD_BYTES = 64 * 1024  # status line and header fields of one response head, as received
+from .state import CLOSED, ON_SENT, RETRYABLE, WRITABLE
 
 
 class Pool(Protocol):
-    """What a connection needs from its pool (upstream.py)."""
+    """What a connection needs from its pool (pool.py)."""
 
     def put_back(self, conn: OriginConnection) -> None: ...
     def release(self, conn: OriginConnection) -> None: ...
     def forget(self, conn: OriginConnection) -> None: ...
-
-
-class _OutOfTurn(Exception):
-    """A byte the origin sent with no exchange under way."""
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -50,48 +41,46 @@ class OriginConnection(asyncio.Protocol):
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
-        self.alive = False  # connected, and neither side has closed
+        self.protocol = ClientProtocol()
+        self._machine = self.protocol.machine
         self.exchanges = 0  # exchanges begun: more than one means this connection was reused
         self.idle_since = 0.0
-        self.request_sent = False  # the whole request went out (a connection is reused only then)
         self._response: OriginResponse | None = None
-        self._parser: HttpResponseParser | None = None
-        self._head_only = False
-        self._interim = False
-        self._reason = b""
-        self._fields: list[tuple[bytes, bytes]] = []
-        self._head_bytes = 0
         self._write_paused = False
         self._read_paused = False
         self._drain: asyncio.Future[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Connected, and neither side has closed."""
+        return self._machine.state is not CLOSED and self.transport is not None
 
     # --- the exchange ----------------------------------------------------------------------------------
 
     def begin(self, response: OriginResponse, head_only: bool) -> None:
         self.exchanges += 1
-        self.request_sent = False
         self._response = response
-        self._parser = HttpResponseParser(self)
-        self._head_only = head_only
-        self._interim = False
-        self._reason = b""
-        self._fields = []
-        self._head_bytes = 0
-        if not self.alive:  # closed before the exchange began: fail it now, not after the read timeout
-            self._end(False, Broken("the origin closed the connection"))
+        events = self.protocol.begin(head_only)
+        if events:  # closed while pooled: the exchange fails now, not at the read timeout
+            self._handle(events)
 
-    def idle(self) -> bool:
-        """No exchange under way."""
-        return self._response is None
+    def sent(self) -> None:
+        """The whole request went out (only then may the connection be reused)."""
+        self._machine.fire(ON_SENT)
+
+    def unanswered(self) -> bool:
+        """The exchange failed before a byte of an answer came (an idempotent request may be retried)."""
+        machine = self._machine
+        return machine.state is CLOSED and machine.closed_from in RETRYABLE
 
     def write(self, data: bytes) -> None:
-        if self.alive and self.transport is not None:  # a dead one's exchange has failed already
-            self.transport.write(data)
+        transport = self.transport
+        if transport is not None and self._machine.state is not CLOSED:  # a closed one's has failed already
+            transport.write(data)
 
     def writable(self) -> bool:
         """The request may go on: connected, and the origin has not answered yet."""
-        response = self._response
-        return self.alive and response is not None and not response.status
+        return self._machine.state in WRITABLE and self.transport is not None
 
     async def drain(self, timeout: float) -> None:
         """Wait while the origin is not reading what we send (at most `timeout` of it), unless it answers."""
@@ -107,10 +96,12 @@ class OriginConnection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Cut the connection now (an exchange that cannot finish cleanly)."""
+        self.protocol.cut()
         self._end(False, Broken("the exchange was cut"), abort=True)
 
     def close(self) -> None:
-        self.alive = False
+        self.protocol.cut()
+        self._end(False, Broken("the connection was closed"))
         if self.transport is not None:
             self.transport.close()
 
@@ -124,6 +115,27 @@ class OriginConnection(asyncio.Protocol):
             self._read_paused = False
             self.transport.resume_reading()
 
+    def _handle(self, events: list[Event]) -> None:
+        """Act on what the protocol says, in order."""
+        for event in events:
+            response = self._response
+            if type(event) is bytes:
+                if response is not None:
+                    response.got_body(event)
+            elif type(event) is Head:
+                if response is not None:
+                    response.got_head(event)
+                self._wake_drain()  # an answer before the request was all sent ends the upload
+            elif type(event) is Ended:
+                if response is not None:
+                    response.finished()
+                self._end(event.reuse)
+            elif type(event) is Failed:
+                self._end(False, Broken(event.reason), abort=event.abort)
+            else:  # OUT_OF_TURN: the origin spoke with no exchange under way, it cannot be trusted again
+                if self.transport is not None:
+                    self.transport.close()
+
     def _end(self, reuse: bool, error: Broken | None = None, abort: bool = False) -> None:
         response = self._response
         if response is None:
@@ -132,11 +144,10 @@ class OriginConnection(asyncio.Protocol):
         self._wake_drain()
         if error is not None:
             response.failed(error)
-        if reuse and self.alive and self.request_sent:
+        if reuse:
             self.resume_reading()
             self.pool.put_back(self)
             return
-        self.alive = False
         if self.transport is not None:
             if abort:
                 self.transport.abort()
@@ -144,50 +155,28 @@ class OriginConnection(asyncio.Protocol):
                 self.transport.close()
         self.pool.release(self)
 
-    def _broken(self, reason: str) -> None:
-        self._end(False, Broken(reason), abort=True)
-
     # --- asyncio callbacks -----------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.alive = True
 
     def data_received(self, data: bytes) -> None:
-        if self._response is None or self._parser is None:
-            self.close()  # the origin spoke out of turn: this connection cannot be trusted again
+        events = self.protocol.receive(data)
+        if len(events) == 1 and type(events[0]) is bytes:  # the common case mid-body: one more piece
+            response = self._response
+            if response is not None:
+                response.got_body(events[0])
             return
-        try:
-            self._parser.feed_data(data)
-        except HttpParserUpgrade:
-            self._broken("the origin switched protocols")
-        except HttpParserError as e:
-            if isinstance(e.__context__, Broken):
-                self._broken(str(e.__context__))
-            elif self.idle():
-                self.close()  # bytes after a complete response
-            else:
-                self._broken("the origin's response is not HTTP/1.1")
+        self._handle(events)
 
     def eof_received(self) -> bool | None:
-        self._closed_by_origin()
+        self._handle(self.protocol.receive_eof())
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed_by_origin(exc)
+        self._handle(self.protocol.receive_eof(exc))
         self._wake_drain()
         self.pool.forget(self)
-
-    def _closed_by_origin(self, exc: Exception | None = None) -> None:
-        self.alive = False
-        response = self._response
-        if response is None:
-            return
-        if exc is None and response.status and response.close_delimited:
-            response.finished()  # the end of a close-delimited body
-            self._end(False)
-        else:
-            self._end(False, Broken("the origin closed the connection"))
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -200,60 +189,3 @@ class OriginConnection(asyncio.Protocol):
         waiter = self._drain
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    # --- httptools callbacks ---------------------------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        if self._response is None:
-            raise _OutOfTurn
-        self._response.started = True
-
-    def on_status(self, status: bytes) -> None:
-        self._reason = status
-        self._count(len(status))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._fields.append((name, value))
-        self._count(len(name) + len(value))
-
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            raise Broken("the origin's response head is too large")
-
-    def on_headers_complete(self) -> None:
-        response, parser = self._response, self._parser
-        if response is None or parser is None:
-            raise _OutOfTurn
-        status = parser.get_status_code()
-        if status < 200:
-            if status == 101:
-                raise Broken("the origin switched protocols")
-            self._interim = True  # 100 Continue, 102, 103: skipped, the final head follows
-            self._reason, self._fields, self._head_bytes = b"", [], 0
-            return
-        headers = CIMultiDict(
-            (name.decode("latin-1"), value.decode("utf-8", "surrogateescape")) for name, value in self._fields
-        )
-        self._fields = []
-        no_body = self._head_only or status in (204, 304)
-        response.got_head(status, self._reason.decode("utf-8", "surrogateescape"), headers, no_body)
-        self._wake_drain()  # an answer before the request was all sent ends the upload
-        if self._head_only:
-            response.finished()
-            self._end(parser.should_keep_alive())
-
-    def on_body(self, body: bytes) -> None:
-        if self._response is None:
-            raise _OutOfTurn
-        self._response.got_body(body)
-
-    def on_message_complete(self) -> None:
-        if self._interim:
-            self._interim = False
-            return
-        response, parser = self._response, self._parser
-        if response is None or parser is None:
-            raise _OutOfTurn
-        response.finished()
-        self._end(parser.should_keep_alive())

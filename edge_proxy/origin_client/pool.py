@@ -6,16 +6,10 @@ updates, ClientResponse.start, the connector), most of it general-purpose work a
 origin and headers it has already filtered never needs: cookies, redirects, auth, proxies, auto headers,
 decompression, per-request timeout objects and traces. What is left is small: a pool, the request head
 written by us (one `transport.write` with the body when the body is bytes), and the response read by
-httptools (llhttp, the parser uvicorn and Node use), see upstream_conn.py and upstream_response.py.
+httptools (llhttp, the parser uvicorn and Node use) in a sans-IO protocol (protocol.py, state.py)
+driven by connection.py, and handed to the proxy as response.py's OriginResponse.
 
-What it sends: the method, the request-target it is given, `Host` for the origin, the caller's headers
-verbatim (but `Authorization`, set from the origin URL's `user:password@` when it has one, as aiohttp's
-client did), and the framing: `Content-Length` for a bytes body (the body's length), the caller's
-`Content-Length` for a streamed body that has one, else `Transfer-Encoding: chunked`; `Content-Length: 0`
-for a body-less request whose method expects a body (POST, PUT, PATCH, DELETE), as aiohttp did. Nothing
-else: no User-Agent, Accept, Accept-Encoding, Content-Type, Connection. A header value with CR or LF is
-refused (ValueError), as aiohttp's writer refuses it; a byte that is not UTF-8 (read by aiohttp as a lone
-surrogate) is sent as the byte it was.
+What it sends is written by framing.py; how responses are read, by protocol.py and state.py.
 
 Retries: a connection taken from the pool that has been closed (the origin's keep-alive ran out) is
 dropped before anything is written; one idle for over a second first lets the event loop run twice, so a
@@ -39,12 +33,12 @@ from yarl import URL
 
 from .connection import OriginConnection
 from .errors import BodyFailed, Broken, ConnectFailed, PoolBusy, UpstreamTimeout
+from .framing import LAST_CHUNK, chunk, head_for
 from .response import OriginResponse
 
 Body = bytes | AsyncIterable[bytes] | None
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-_NO_BODY_EXPECTED = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"})
 _ONE_WRITE = 64 * 1024  # bytes of body up to which head and body are joined into one write
 _SETTLE_AFTER = 1.0  # seconds idle after which a pooled connection is given a loop turn to show a close
 
@@ -137,7 +131,7 @@ class OriginPool:
                         conn.write(body)
                     else:
                         conn.write(head + body if body else head)
-                    conn.request_sent = True
+                    conn.sent()
                 else:
                     await self._stream(conn, head, body, headers.get("Content-Length"))
                 await response.head()
@@ -147,7 +141,7 @@ class OriginPool:
                 raise
             except Broken:
                 response.close()
-                if retry and conn.exchanges > 1 and not response.started:
+                if retry and conn.exchanges > 1 and conn.unanswered():
                     retry = False
                     continue
                 raise
@@ -156,24 +150,9 @@ class OriginPool:
                 raise
 
     def _head(self, method: str, target: str, headers: CIMultiDict[str], body: Body) -> bytes:
-        if isinstance(body, bytes):
-            headers.popall("Transfer-Encoding", None)
-            headers["Content-Length"] = str(len(body))
-        elif body is not None:
-            headers.popall("Transfer-Encoding", None)
-            if "Content-Length" not in headers:
-                headers["Transfer-Encoding"] = "chunked"
-        elif method not in _NO_BODY_EXPECTED and "Content-Length" not in headers:
-            headers["Content-Length"] = "0"
-        if self.authorization is not None:
-            headers["Authorization"] = self.authorization
-        fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-        if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
-            raise ValueError("a header for the origin holds a CR or LF")
-        head = f"{method} {target} HTTP/1.1\r\nHost: {self.host_header}\r\n{fields}\r\n"
-        # aiohttp read each header byte that is not UTF-8 as a lone surrogate (surrogateescape): it goes out
-        # as the byte the client sent (a Latin-1 cookie), as any HTTP/1.1 proxy passes opaque field bytes
-        return head.encode("utf-8", "surrogateescape")
+        length = len(body) if isinstance(body, bytes) else None
+        streamed = body is not None and length is None
+        return head_for(method, target, self.host_header, headers, length, streamed, self.authorization)
 
     async def _stream(
         self, conn: OriginConnection, head: bytes, body: AsyncIterable[bytes], length: str | None
@@ -189,15 +168,15 @@ class OriginPool:
         try:
             while conn.writable():
                 try:
-                    chunk = await anext(iterator)
+                    piece = await anext(iterator)
                 except StopAsyncIteration:
                     break
                 except Exception as e:
                     raise BodyFailed("the request body broke off") from e
-                if not chunk or not conn.writable():
+                if not piece or not conn.writable():
                     continue
-                sent += len(chunk)
-                conn.write(pending + (b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk))
+                sent += len(piece)
+                conn.write(pending + (chunk(piece) if chunked else piece))
                 pending = b""
                 await conn.drain(self.read_timeout)
             else:
@@ -205,8 +184,8 @@ class OriginPool:
             if not chunked and sent != declared:
                 raise Broken("the request body did not match its Content-Length")
             if chunked or pending:
-                conn.write(pending + b"0\r\n\r\n" if chunked else pending)
-            conn.request_sent = True
+                conn.write(pending + LAST_CHUNK if chunked else pending)
+            conn.sent()
         finally:
             close = getattr(iterator, "aclose", None)
             if close is not None:

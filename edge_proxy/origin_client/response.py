@@ -1,26 +1,32 @@
 """One response from the origin as the proxy reads it: its head, then its body piece by piece.
 
-The connection (upstream_conn.py) feeds it; the relay reads it. Between them sits a small buffer: when
-more than `HIGH_WATER` bytes wait because the client takes them slowly, the connection stops reading from
-the origin until the relay has taken them, so memory stays bounded whatever the response's size. Every
-wait (for the head, for the next piece) is bounded by the read timeout: the origin's silence, not the
-response's total length, is what is limited.
+The connection (connection.py) feeds it the protocol's events; the relay reads it. Between them sits a
+small buffer: when more than `HIGH_WATER` bytes wait because the client takes them slowly, the
+connection stops reading from the origin until the relay has taken them, so memory stays bounded
+whatever the response's size. Every wait (for the head, for the next piece) is bounded by the read
+timeout: the origin's silence, not the response's total length, is what is limited.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from multidict import CIMultiDict
 
 from .errors import Broken, UpstreamError, UpstreamTimeout
-
-if TYPE_CHECKING:
-    from .connection import OriginConnection
+from .protocol import Head
 
 HIGH_WATER = 256 * 1024  # bytes of body buffered before reading from the origin pauses
+
+
+class Source(Protocol):
+    """What a response needs from its connection (connection.py), which imports this module."""
+
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def abort(self) -> None: ...
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -44,19 +50,17 @@ class OriginResponse:
         "content_length",
         "headers",
         "reason",
-        "started",
         "status",
     )
 
-    def __init__(self, conn: OriginConnection, read_timeout: float) -> None:
+    def __init__(self, conn: Source, read_timeout: float) -> None:
         self.status = 0  # 0 until the final (non-1xx) head has arrived
         self.reason = ""
         self.headers: CIMultiDict[str] = CIMultiDict()
         self.content_length: int | None = None  # the origin's Content-Length, None when chunked or absent
         self.close_delimited = False  # the body ends when the origin closes the connection
-        self.started = False  # a byte of a response arrived (a request that got one is never retried)
         self.complete = False  # the whole body has arrived
-        self._conn: OriginConnection | None = conn
+        self._conn: Source | None = conn
         self._timeout = read_timeout
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
@@ -66,16 +70,9 @@ class OriginResponse:
 
     # --- fed by the connection -------------------------------------------------------------------------
 
-    def got_head(self, status: int, reason: str, headers: CIMultiDict[str], no_body: bool) -> None:
-        self.status, self.reason, self.headers = status, reason, headers
-        te = headers.get("Transfer-Encoding")
-        if te is None:
-            length = headers.get("Content-Length")
-            if length is not None:
-                self.content_length = int(length)  # llhttp has checked it is one decimal number
-        if not no_body:
-            chunked = te is not None and te.rsplit(",", 1)[-1].strip().lower() == "chunked"
-            self.close_delimited = self.content_length is None and not chunked
+    def got_head(self, head: Head) -> None:
+        self.status, self.reason, self.headers = head.status, head.reason, head.headers
+        self.content_length, self.close_delimited = head.content_length, head.close_delimited
         self._wake()
 
     def got_body(self, data: bytes) -> None:
