@@ -208,7 +208,7 @@ async def buffer_request(
 
 
 class Readable(Protocol):
-    """What the pump reads: an OriginResponse (upstream_response.py)."""
+    """What the pump reads: an OriginResponse (origin_client/response.py)."""
 
     async def read(self) -> bytes: ...
 

@@ -3,7 +3,7 @@
 Origin failures become short answers: 502 when it cannot be reached or breaks the exchange, 504 when it
 does not answer in time, 503 (OriginBusy, answers.py) when no pooled connection came free within the pool
 wait. Once the response has started, a failure can only cut the connection. The client itself is ours
-(upstream.py says why and what it does and does not do).
+(origin_client/pool.py says why and what it does and does not do).
 
 An answer not complete when its head arrives is read from the origin as fast as it comes, into a buffer
 (memory, then a temporary file: buffering.py), and sent from there at the client's pace: the origin

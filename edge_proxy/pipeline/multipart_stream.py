@@ -10,7 +10,7 @@ byte of a protected part's plaintext, so the fail-closed rule holds mid-stream t
 What is checked before the first byte goes out (a clean 4xx, nothing sent): the boundary parameter, that
 the profile reads multipart bodies, and a declared Content-Length over the limit. Anything refused later
 (a malformed part, a protected part over its limit, too many protected parts, a body over the limit, an
-idle client) is raised from the body generator; the origin client (upstream.py) then cuts the origin
+idle client) is raised from the body generator; the origin client (origin_client/) then cuts the origin
 connection and fails the request with BodyFailed caused by our RequestRefused, which `refusal_in` finds so
 the client gets the refusal (not a 502). The origin may by then have seen the start of the body and a
 connection that broke off before its end: a truncated upload, never a protected plaintext (if the refusal
