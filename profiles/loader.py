@@ -17,11 +17,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from esdk_format import Suite
 from fields.header_params import HeaderParamError, parse_content_type
 from fields.json_pointer import is_pointer_pattern, parse_pointer_pattern
 from fields.patterns import parse_pattern
 
+from .algorithm_suite import ALGORITHM_SUITE_KEY, algorithm_suite
 from .errors import ConfigError, NoFleConfig
 from .indexes import INDEXES_KEY, parse_indexes
 from .json_node import Node
@@ -156,32 +156,16 @@ def _profile(raw: _Raw, keys: dict[str, PublicKey]) -> Profile:
         name=node.get("Name").str(),
         entities=tuple(entities),
         comment=comment.str(allow_empty=True) if comment else "",
-        algorithm_suite=_algorithm_suite(node.opt(ALGORITHM_SUITE_KEY)),
+        algorithm_suite=algorithm_suite(node.opt(ALGORITHM_SUITE_KEY)),
         indexes=parse_indexes(node.opt(INDEXES_KEY), [pattern for _, pattern in seen_patterns]),
     )
 
 
-# --- fle-edge extensions to CloudFront's format (docs/formats.md) ---
-ALGORITHM_SUITE_KEY = "Fle:AlgorithmSuite"  # the colon keeps it apart from every AWS key name
-ALGORITHM_SUITES = {  # the suites the edge writes
-    s.hex_id.lower(): s
-    for s in (Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256, Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY)
-}
+# --- fle-edge extensions to CloudFront's format (docs/formats.md; the suite in algorithm_suite.py) ---
 _FORMAT_MEDIA_TYPES = {
     BodyFormat.JSON: "application/json or a type ending in +json",
     BodyFormat.MULTIPART: "multipart/form-data",
 }
-
-
-def _algorithm_suite(node: Node | None) -> Suite:
-    if node is None:
-        return Suite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
-    text = node.str().lower()
-    if text not in ALGORITHM_SUITES:
-        raise node.error(
-            f"unsupported algorithm suite {node.value!r}; supported: {', '.join(ALGORITHM_SUITES)}"
-        )
-    return ALGORITHM_SUITES[text]
 
 
 def _check_format(node: Node, body_format: BodyFormat, media_type: str, profile: Profile | None) -> None:
