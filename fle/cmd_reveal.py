@@ -79,6 +79,8 @@ def keys_not_held(config: RevealConfig, keystore: Keystore) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise cli.CliError("--workers must be at least 1")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise cli.CliError("--tls-cert and --tls-key go together")
     keystore_path = args.keystore or os.environ.get(decryptor_settings.KEYSTORE_ENV)
@@ -105,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
             )
     except (ValueError, RoutesError, KeystoreError, ProxyError, DecryptorConfigError) as e:
         raise cli.CliError(str(e)) from e
-    if args.workers < 1:
-        raise cli.CliError("--workers must be at least 1")
     admin = None if args.admin == "off" else serve.parse_listen(args.admin)
 
     def serving(
