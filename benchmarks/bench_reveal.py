@@ -281,6 +281,10 @@ async def measure_processes(
                 "loadgen_and_upstream_cpu_ms_per_request": round(
                     statistics.median(c for _, _, c in runs) * 1e3, 3
                 ),
+                # cores busy while measured (rate x CPU per request): below the machine's cores, the rest of
+                # the CPU went to other processes (a shared machine) or reveal waited on something else
+                "reveal_cores_used": round(statistics.median(r * c for r, c, _ in runs), 2),
+                "loadgen_and_upstream_cores_used": round(statistics.median(r * c for r, _, c in runs), 2),
             }
         result[name] = entry
     return result
