@@ -13,8 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from decryptor import AuditLog, Decryptor
-from edge_proxy import Listener, start_site
-from edge_proxy.serving.listen import CannotListen, drain, until_signalled
+from edge_proxy import CannotListen, Listener, drain, start_site, until_signalled
 
 from .app import REVEAL, make_app
 from .metrics import RevealMetrics
