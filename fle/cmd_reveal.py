@@ -16,9 +16,8 @@ from typing import Any
 
 from decryptor import AuditLog, Decryptor, DecryptorConfigError
 from decryptor import config as decryptor_settings
-from edge_proxy import ProxyError, tls_context
+from edge_proxy import CannotListen, ProxyError, tls_context
 from edge_proxy.serving import workers
-from edge_proxy.serving.listen import CannotListen
 from edge_proxy.serving.prefork import run_prefork
 from keystore import Keystore, KeystoreError
 from reveal import RevealConfig, RoutesError, load_routes
