@@ -202,3 +202,38 @@ def test_workers_below_one_is_a_usage_error(tmp_path: Path) -> None:
     )
     output = process.finish(timeout=20)
     assert process.returncode == 2 and "--workers must be at least 1" in output
+
+
+async def test_one_process_has_the_same_admin_listener_and_series(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """`--workers 1` (no fork, its own registry) with `--admin`: the series the workers' parent adds up."""
+    keystore = write_file_keystore(
+        tmp_path / "ks", rsa_key, "pw", provider_id="FLEDemo", name="DemoPublicKey"
+    )
+    async with upstream_serving() as (upstream, upstream_url):
+        routes = write_routes(tmp_path, upstream_url, ca_file=None)
+        process = reveal(routes, keystore, tmp_path / "audit.jsonl", "--admin", "127.0.0.1:0",
+                         env={"TEST_KEY_PASSPHRASE": "pw"})  # fmt: skip
+        try:
+            await process.wait_for_async("reveal listening on")
+            url, admin = process.url("reveal"), process.url("admin")
+            assert children(process.pid) == []
+            await charges(url, rsa_key, 3)
+            async with aiohttp.ClientSession() as session:
+                async with session.post(f"{url}/nowhere/c", data="x=1", headers={**FORM, **bearer()}) as r:
+                    assert r.status == 404
+            samples = await scrape(admin)
+            assert total(samples, "fle_reveal_requests_total", route="processor", status="2xx") == 3
+            assert total(samples, "fle_reveal_refusals_total", reason="NoSuchRoute") == 1
+            assert total(samples, "fle_reveal_values_revealed_total", route="processor") == 3
+            assert total(samples, "fle_reveal_decrypt_duration_seconds_count") == 3
+            assert await get(f"{admin}/readyz") == (200, "ready\n")
+            process.send_signal(signal.SIGHUP)  # logged and ignored: reveal reads its routes at start
+            await process.wait_for_async("SIGHUP ignored")
+            await charges(url, rsa_key, 1)
+            assert len(upstream.bodies) == 4
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait_async(timeout=30) == 0
+        finally:
+            process.kill()
