@@ -19,7 +19,15 @@ upstream stay in this one: the figure the issue-22 target names ("reveal's reque
 where reveal's event loop no longer shares the GIL with the benchmark's client and upstream. Its decrypt
 rate is still measured here, in this process, alternating round by round as above.
 
+With `--processes 1,2`, `fle reveal --workers N` runs as a process tree of its own for each N, file and
+pkcs11 (SoftHSM2) backends, all started at once and measured round by round in turn against the decrypt rate
+of the same backend here: requests/s of each N, its ratio to N=1, and where the CPU went per request (reveal's
+processes, read from /proc, and this process: the load generator and the upstream). On a machine whose
+cores are shared with the load generator, the speedup of N workers is bounded by what the load generator
+leaves: read it with the CPU columns.
+
     python3 -m benchmarks.bench_reveal [--items 300] [--rounds 2] [--workers 8] [--concurrency 16] [--apart]
+    python3 -m benchmarks.bench_reveal --processes 1,2 [--items 600] [--rounds 3] [--concurrency 32]
 """
 
 from __future__ import annotations
@@ -194,10 +202,98 @@ async def measure_apart(keystore: Path, values: list[str], root: Path, args: arg
     return {"decrypt_values_per_s": round(d), "reveal_requests_per_s": round(r), "ratio": round(r / d, 2)}
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its live children, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    used = 0.0
+    for each in pids:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        used += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of stat)
+    return used
+
+
+async def measure_processes(
+    backends: dict[str, tuple[Path, list[str]]], root: Path, args: argparse.Namespace, counts: list[int]
+) -> dict[str, dict]:
+    """Per backend: its decrypt rate here, and `fle reveal --workers N` for each N, with CPU per request."""
+    received: list[bytes] = []
+
+    async def upstream_handler(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/charges", upstream_handler)
+    upstream, upstream_url = await start_site(app, "127.0.0.1", 0)
+    routes = write_routes(root, upstream_url)
+    processes: dict[tuple[str, int], tuple[subprocess.Popen[str], str]] = {}
+    loop = asyncio.get_running_loop()
+    try:
+        for name, (keystore, values) in backends.items():
+            for count in counts:
+                command = [sys.executable, "-m", "fle", "reveal", "--routes", str(routes),
+                           "--listen", "127.0.0.1:0", "--keystore", str(keystore), "--workers", str(count),
+                           "--audit-file", str(root / f"audit-{name}-{count}.jsonl")]  # fmt: skip
+                process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+                url = await asyncio.to_thread(_listening_url, process)
+                processes[name, count] = process, url
+                await reveal_rate(url, values[: 4 * args.concurrency], args.concurrency, received)  # warm
+        decryptors = {
+            name: Decryptor(Keystore.from_file(keystore)) for name, (keystore, _) in backends.items()
+        }
+        decrypt: dict[str, list[float]] = {name: [] for name in backends}
+        through: dict[tuple[str, int], list[tuple[float, float, float]]] = {key: [] for key in processes}
+        with ThreadPoolExecutor(args.workers) as pool:
+            for name, (_, values) in backends.items():
+                decryptors[name].decrypt(values[0])
+            for _ in range(args.rounds):
+                for name, (_, values) in backends.items():
+                    decrypt[name].append(
+                        await loop.run_in_executor(None, decrypt_rate, decryptors[name], values, pool)
+                    )
+                    for count in counts:
+                        process, url = processes[name, count]
+                        reveal_before, here_before = tree_cpu(process.pid), time.process_time()
+                        rate = await reveal_rate(url, values, args.concurrency, received)
+                        reveal_cpu = (tree_cpu(process.pid) - reveal_before) / len(values)
+                        here_cpu = (time.process_time() - here_before) / len(values)
+                        through[name, count].append((rate, reveal_cpu, here_cpu))
+    finally:
+        for process, _ in processes.values():
+            process.terminate()
+        for process, _ in processes.values():
+            process.wait(timeout=40)
+        await upstream.cleanup()
+    result: dict[str, dict] = {}
+    for name in backends:
+        d = statistics.median(decrypt[name])
+        one = statistics.median(r for r, _, _ in through[name, counts[0]])
+        entry: dict[str, object] = {"decrypt_values_per_s": round(d)}
+        for count in counts:
+            runs = through[name, count]
+            rate = statistics.median(r for r, _, _ in runs)
+            entry[f"workers_{count}"] = {
+                "reveal_requests_per_s": round(rate),
+                "ratio_to_decrypt": round(rate / d, 2),
+                f"speedup_over_{counts[0]}": round(rate / one, 2),
+                "reveal_cpu_ms_per_request": round(statistics.median(c for _, c, _ in runs) * 1e3, 3),
+                "loadgen_and_upstream_cpu_ms_per_request": round(
+                    statistics.median(c for _, _, c in runs) * 1e3, 3
+                ),
+                # cores busy while measured (rate x CPU per request): below the machine's cores, the rest of
+                # the CPU went to other processes (a shared machine) or reveal waited on something else
+                "reveal_cores_used": round(statistics.median(r * c for r, c, _ in runs), 2),
+                "loadgen_and_upstream_cores_used": round(statistics.median(r * c for r, _, c in runs), 2),
+            }
+        result[name] = entry
+    return result
+
+
 def _listening_url(process: subprocess.Popen[str]) -> str:
     assert process.stderr is not None
     for line in process.stderr:
-        found = re.search(r"reveal listening on (http://\S+?),", line)
+        found = re.search(r"reveal listening on (http://[^\s,]+)", line)
         if found:
             return found.group(1)
     raise RuntimeError(f"fle reveal exited ({process.wait()}) before it listened")
@@ -213,8 +309,36 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight to reveal")
     parser.add_argument("--sessions", type=int, default=2, help="pkcs11 sessions")
     parser.add_argument("--apart", action="store_true", help="fle reveal as its own process (file backend)")
+    parser.add_argument(
+        "--processes", metavar="N,M", help="fle reveal --workers N (and M...) as process trees of their own"
+    )
     args = parser.parse_args()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if args.processes:
+        counts = [int(n) for n in args.processes.split(",")]
+        with tempfile.TemporaryDirectory(prefix="fle-bench-reveal-") as tmp:
+            root = Path(tmp)
+            os.environ.update(BENCH_KEY_PASSPHRASE="bench", BENCH_PKCS11_PIN="1234")
+            start_softhsm(root)
+            probe = softhsm_backend(root, 1)
+            token_public = probe.public_key()
+            probe.close()
+            pkcs11 = write_keystore(
+                root / "pkcs11.toml",
+                f'backend = "pkcs11"\nmodule = "{SOFTHSM}"\ntoken_label = "bench"\n'
+                f'key_label = "BenchKey"\npin_env = "BENCH_PKCS11_PIN"\nsessions = {args.sessions}\n',
+            )
+            backends = {
+                "file": (write_file_keystore(root, key), ciphertexts(key.public_key(), args.items)),
+                "pkcs11": (pkcs11, ciphertexts(token_public, args.items)),
+            }
+            measured = asyncio.run(measure_processes(backends, root, args, counts))
+        print(json.dumps({
+            "items": args.items, "rounds": args.rounds, "decrypt_threads": args.workers,
+            "concurrency": args.concurrency, "pkcs11_sessions": args.sessions, "cpus": os.cpu_count(),
+            "load_average": [round(x, 1) for x in os.getloadavg()], **measured,
+        }, indent=2))  # fmt: skip
+        return
     if args.apart:
         with tempfile.TemporaryDirectory(prefix="fle-bench-reveal-") as tmp:
             os.environ.update(BENCH_KEY_PASSPHRASE="bench")

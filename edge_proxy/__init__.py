@@ -18,11 +18,12 @@ from .pipeline.settings import ConfigSource, ProxySettings, Timeouts
 from .serving import loops
 from .serving.admin import build_admin_app
 from .serving.guards import ClientLimits
-from .serving.listen import Listener, drain, start_site, tls_context, until_signalled
+from .serving.listen import CannotListen, Listener, drain, start_site, tls_context, until_signalled
 
 __all__ = [
     "RUNTIME",
     "Buffering",
+    "CannotListen",
     "ClientLimits",
     "ConfigSource",
     "Limits",

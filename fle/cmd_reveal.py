@@ -1,17 +1,27 @@
-"""`fle reveal --routes FILE --listen HOST:PORT [--tls-cert C --tls-key K]` (keystore from FLE_KEYSTORE)."""
+"""`fle reveal --routes FILE --listen HOST:PORT [--tls-cert C --tls-key K] [--workers N] [--admin HOST:PORT]`
+(keystore from FLE_KEYSTORE).
+
+With `--workers N` (N > 1) reveal runs in N pre-forked processes sharing the port, the way `fle proxy` does
+(edge_proxy/serving/prefork.py); each worker opens the keystore itself, after the fork: a PKCS#11 session or
+an SSM/KMS client must not cross a fork. The routes are read and checked once, in the parent, before it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+from collections.abc import Coroutine
+from typing import Any
 
 from decryptor import AuditLog, Decryptor, DecryptorConfigError
 from decryptor import config as decryptor_settings
-from edge_proxy import ProxyError, tls_context, until_signalled
+from edge_proxy import CannotListen, ProxyError, tls_context
+from edge_proxy.serving import workers
+from edge_proxy.serving.prefork import run_prefork
 from keystore import Keystore, KeystoreError
 from reveal import RevealConfig, RoutesError, load_routes
-from reveal.server import start_reveal
+from reveal.server import DRAIN_TIMEOUT, serve_reveal
 from reveal.settings import RevealSettings
 
 from . import argtypes, cli, serve
@@ -37,6 +47,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--upstream-connect-timeout", type=float, default=10.0, metavar="S")
     p.add_argument("--upstream-read-timeout", type=float, default=30.0, metavar="S")
     p.add_argument("--client-idle-timeout", type=float, default=60.0, metavar="S")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port with SO_REUSEPORT (default 1: each opens its own keystore "
+        "sessions; docs/reveal.md#workers); one admin listener (--admin) serves all of them",
+    )
+    p.add_argument(
+        "--admin",
+        default="off",
+        type=argtypes.listen_address_or_off,
+        metavar="HOST:PORT",
+        help="admin listener for /healthz, /readyz, /metrics (default off)",
+    )
     p.set_defaults(run=run)
 
 
@@ -53,6 +78,8 @@ def keys_not_held(config: RevealConfig, keystore: Keystore) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise cli.CliError("--workers must be at least 1")
     if bool(args.tls_cert) != bool(args.tls_key):
         raise cli.CliError("--tls-cert and --tls-key go together")
     keystore_path = args.keystore or os.environ.get(decryptor_settings.KEYSTORE_ENV)
@@ -79,21 +106,47 @@ def run(args: argparse.Namespace) -> int:
             )
     except (ValueError, RoutesError, KeystoreError, ProxyError, DecryptorConfigError) as e:
         raise cli.CliError(str(e)) from e
-    decryptor = Decryptor(keystore)
+    admin = None if args.admin == "off" else serve.parse_listen(args.admin)
 
-    async def main() -> None:
-        with serve.listening(host, port, "--listen"):
-            listener, url = await start_reveal(
-                config, decryptor, audit_log, host, port, settings=settings, ssl_context=tls
-            )
-        log.info("reveal listening on %s, %d route(s) from %s", url, len(config.routes), args.routes)
+    def serving(
+        store: Keystore, listen_port: int, worker: workers.WorkerSlot | None
+    ) -> Coroutine[Any, Any, None]:
+        """Reveal in this process: alone (its own admin listener), or as a worker (the parent's admin)."""
+
+        def listening(url: str) -> None:
+            if worker is not None:
+                worker.ready()
+            else:
+                log.info("reveal listening on %s, %d route(s) from %s", url, len(config.routes), args.routes)
+
+        return serve_reveal(
+            config, Decryptor(store), audit_log, host, listen_port, settings=settings, ssl_context=tls,
+            admin=admin if worker is None else None, reuse_port=worker is not None, on_listening=listening,
+        )  # fmt: skip
+
+    async def serve_worker(slot: workers.WorkerSlot) -> None:
+        store = Keystore.from_file(keystore_path)  # after the fork: sessions and clients of its own
         try:
-            await until_signalled()
+            await serving(store, slot.port, slot)
         finally:
-            await listener.cleanup()
-            audit_log.close()
+            store.close()
+
+    def ready(url: str) -> None:
+        if tls is not None:  # the supervisor holds a plain socket; the workers serve TLS on it
+            url = "https" + url.removeprefix("http")
+        log.info("reveal listening on %s with %d workers, %d route(s) from %s",
+                 url, args.workers, len(config.routes), args.routes)  # fmt: skip
 
     try:
-        return serve.run(main)
-    except serve.ListenError as e:
+        if args.workers == 1:
+            return serve.run(lambda: serving(keystore, port, None))
+        keystore.close()  # it opened nothing (backends open on first use): each worker opens its own
+        stop_timeout = DRAIN_TIMEOUT + 5  # a worker drains first; only then may the parent kill it
+        return run_prefork(serve_worker, host, port, admin, args.workers, ready, stop_timeout=stop_timeout)
+    except workers.WorkersError as e:
         raise cli.CliError(str(e)) from e
+    except CannotListen as e:
+        flag = "--listen" if e.role == "reveal" else "--admin (or --admin off)"
+        raise cli.CliError(str(serve.listen_error(e.host, e.port, flag, e.error))) from e
+    finally:
+        audit_log.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,6 +27,7 @@ from fields.facts import RequestFacts
 from . import audit, gate
 from .errors import RevealRefused
 from .fields import Revealed, RouteFields, reveal_body
+from .metrics import NO_ROUTE, RevealMetrics
 from .routes import RevealConfig, Route
 from .settings import RevealSettings
 
@@ -39,16 +41,27 @@ def refusal(status: int, reason: str) -> web.Response:
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 
+_ROUTE = web.RequestKey("fle_reveal_route", str)  # the name of the route a request matched (a label)
+
+
 class Reveal:
-    """What the handler needs: routes, decryptor, audit, settings, the pooled session and decrypt threads."""
+    """What the handler needs: routes, decryptor, audit, settings, metrics, the pooled session and decrypt
+    threads; `in_flight` counts the requests being handled (drain waits for it to reach 0)."""
 
     def __init__(
-        self, config: RevealConfig, decryptor: Decryptor, audit_log: AuditLog, settings: RevealSettings
+        self,
+        config: RevealConfig,
+        decryptor: Decryptor,
+        audit_log: AuditLog,
+        settings: RevealSettings,
+        metrics: RevealMetrics | None = None,
     ) -> None:
         self.config = config
         self.decryptor = decryptor
         self.audit = audit_log
         self.settings = settings
+        self.metrics = metrics or RevealMetrics()
+        self.in_flight = 0
         self.fields = {route.name: RouteFields.of(route) for route in config.routes}
         self.pool = ThreadPoolExecutor(settings.decrypt_threads, thread_name_prefix="fle-reveal")
         self.session: aiohttp.ClientSession | None = None
@@ -68,12 +81,36 @@ class Reveal:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        metrics = self.metrics
+        self.in_flight += 1
+        metrics.in_flight.inc()
+        start = time.perf_counter()
+        status = "aborted"  # the answer was cut (client gone, upstream ended early)
         try:
-            return await self._handle(request)
-        except RevealRefused as e:
-            path = raw_path(request.raw_path)[:200]  # never the query (nor a fragment): a value may be there
-            log.info("refused %s %s: %s %s", request.method, path, e.reason, e.detail)
-            return refusal(e.status, e.reason)
+            try:
+                response = await self._handle(request)
+            except RevealRefused as e:
+                path = raw_path(request.raw_path)[:200]  # never the query (nor a fragment): a value in it
+                log.info("refused %s %s: %s %s", request.method, path, e.reason, e.detail)
+                metrics.refusals.labels(e.reason.code).inc()
+                response = refusal(e.status, e.reason)
+            status = f"{response.status // 100}xx"
+            return response
+        finally:
+            metrics.requests.labels(request.get(_ROUTE, NO_ROUTE), status).inc()
+            metrics.duration.observe(time.perf_counter() - start)
+            metrics.in_flight.dec()
+            self.in_flight -= 1
+
+    def _open(self, route: Route, body: bytes, content_type: str) -> tuple[bytes, list[Revealed]]:
+        """reveal_body on a decrypt thread, timed there (not the wait for a free thread)."""
+        start = time.perf_counter()
+        try:
+            return reveal_body(route, self.fields[route.name], self.decryptor, body, content_type,
+                               self.settings.limits)  # fmt: skip
+        finally:
+            if route.names or route.pointers:
+                self.metrics.decrypt_duration.observe(time.perf_counter() - start)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         caller = gate.authenticate(self.config, request.headers.get("Proxy-Authorization"))
@@ -84,6 +121,7 @@ class Reveal:
             audit.refused(self.audit, audit.request_id(), caller.name, route_name, e.reason, e.detail)
             raise
         route = gate.match(self.config, path, caller, request.method)
+        request[_ROUTE] = route.name
         settings = self.settings
         facts = RequestFacts.from_head(  # the head read once (fields/facts.py)
             request.method, request.raw_path, request.headers,
@@ -103,14 +141,13 @@ class Reveal:
         content_type = facts.content_type or ""
         loop = asyncio.get_running_loop()
         try:
-            body, revealed = await loop.run_in_executor(
-                self.pool, reveal_body, route, self.fields[route.name], self.decryptor, body, content_type,
-                settings.limits,
-            )  # fmt: skip
+            body, revealed = await loop.run_in_executor(self.pool, self._open, route, body, content_type)
         except RevealRefused as e:
             audit.refused(self.audit, request_id, caller.name, route.name, e.reason, e.detail)
             raise
         audit.record(self.audit, "sending", request_id, caller.name, route.name, revealed)
+        if revealed:
+            self.metrics.values_revealed.labels(route.name).inc(len(revealed))
         # the rest of the path and the query, as sent (check_target refused any that could mean two things)
         target = str(route.upstream) + path[len(route.prefix) :] + (f"?{query}" if query else "")
         try:
@@ -165,12 +202,20 @@ class Reveal:
             return response
 
 
+REVEAL = web.AppKey("reveal", Reveal)
+
+
 def make_app(
-    config: RevealConfig, decryptor: Decryptor, audit_log: AuditLog, settings: RevealSettings
+    config: RevealConfig,
+    decryptor: Decryptor,
+    audit_log: AuditLog,
+    settings: RevealSettings,
+    metrics: RevealMetrics | None = None,
 ) -> web.Application:
     """The reveal application: one catch-all route, the session opened and closed with the app."""
-    reveal = Reveal(config, decryptor, audit_log, settings)
+    reveal = Reveal(config, decryptor, audit_log, settings, metrics)
     app = web.Application(client_max_size=settings.limits.max_body_bytes)
+    app[REVEAL] = reveal
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await reveal.start()

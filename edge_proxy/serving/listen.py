@@ -37,6 +37,15 @@ def tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
     return context
 
 
+class CannotListen(Exception):
+    """A listener could not be opened: `role` says which ("proxy", "reveal", "admin"), `error` the OSError
+    that said why."""
+
+    def __init__(self, role: str, host: str, port: int, error: OSError) -> None:
+        super().__init__(f"cannot listen on {host}:{port} ({role}): {error.strerror or error}")
+        self.role, self.host, self.port, self.error = role, host, port, error
+
+
 class Service(Protocol):
     """What `start_site` serves: a request handler with a lifecycle. The proxy is one (app.Proxy, served by
     aiohttp's low-level server with no application, router or middleware on its hot path); `start_site`

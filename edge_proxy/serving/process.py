@@ -22,10 +22,11 @@ from edge_proxy.pipeline.settings import ProxySettings
 
 from . import workers
 from .admin import build_admin_app
-from .listen import Listener, drain, start_site, until_signalled
+from .listen import CannotListen, Listener, drain, start_site, until_signalled
 from .loops import ASYNCIO, LoopChoice, running_loop_name
-from .parent_admin import AdminServer, workers_admin
-from .shared_metrics import SharedMetrics
+from .prefork import run_prefork
+
+__all__ = ["CannotListen", "ListenOptions", "run_workers", "serve_proxy"]
 
 log = logging.getLogger("fle")  # the name these lines have always carried: operators and tests read them
 
@@ -38,14 +39,6 @@ class ListenOptions:
     port: int
     admin: tuple[str, int] | None
     tls: ssl.SSLContext | None
-
-
-class CannotListen(Exception):
-    """A listener could not be opened: `role` is "proxy" or "admin", `error` the OSError that said why."""
-
-    def __init__(self, role: str, host: str, port: int, error: OSError) -> None:
-        super().__init__(f"cannot listen on {host}:{port} ({role}): {error.strerror or error}")
-        self.role, self.host, self.port, self.error = role, host, port, error
 
 
 async def serve_proxy(
@@ -131,27 +124,10 @@ def run_workers(
     Returns the exit code; WorkersError when the workers cannot be run, CannotListen for the admin address.
 
     The workers keep their metrics in one run's files (shared_metrics.py), which the parent's /metrics adds
-    up; the workers open no admin listener of their own.
+    up; the workers open no admin listener of their own (prefork.py, which `fle reveal --workers N` shares).
     """
-    if count < 1:  # before anything is bound or made
-        raise workers.WorkersError("--workers must be at least 1")
-    status = workers.Status(count)
-    shared: SharedMetrics | None = None
-    admin: AdminServer | None = None
-    parent = workers.Parent()
-    if listen.admin is not None:
-        shared = SharedMetrics()
-        try:
-            admin = workers_admin(listen.admin, status, shared)
-        except OSError as e:
-            shared.close()
-            raise CannotListen("admin", *listen.admin, e) from e
-        parent = workers.Parent(idle=admin.poll, worker_exited=shared.worker_gone)
 
     async def serve_worker(slot: workers.WorkerSlot) -> None:
-        if admin is not None and shared is not None:  # the parent's: close this copy, write shared files
-            admin.forget()
-            shared.use_in_this_process()
         mine = dataclasses.replace(listen, port=slot.port, admin=None)
         await serve_proxy(settings, mine, reuse_port=True, on_listening=slot.ready)
 
@@ -169,20 +145,7 @@ def run_workers(
         if on_listening is not None:
             on_listening()
 
-    if admin is not None:
-        log.info("admin listening on %s (/healthz /readyz /metrics for all %d workers)", admin.url, count)
     # a worker drains for up to the shutdown timeout after SIGTERM; only then may the parent kill it
-    plan = workers.WorkerPlan(
-        listen.host,
-        listen.port,
-        count,
-        stop_timeout=settings.timeouts.shutdown + 5,
-        loop_factory=loop.factory,
-    )
-    try:
-        return workers.run(serve_worker, plan, ready, parent, status)
-    finally:
-        if admin is not None:
-            admin.close()
-        if shared is not None:
-            shared.close()
+    stop_timeout = settings.timeouts.shutdown + 5
+    return run_prefork(serve_worker, listen.host, listen.port, listen.admin, count, ready,
+                       stop_timeout=stop_timeout, loop=loop)  # fmt: skip

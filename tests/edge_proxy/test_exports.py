@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPORTED = [
     "RUNTIME",
     "Buffering",
+    "CannotListen",
     "ClientLimits",
     "ConfigSource",
     "Limits",
