@@ -226,7 +226,9 @@ async def test_unwraps_from_asyncio_run_off_the_event_loop(softhsm: SoftHsm) -> 
         )
         task.cancel()
         assert results == keys
-        assert ticks > len(keys)  # the loop kept running while the token worked
+        # the loop kept running while the token worked: unwraps run on the loop would finish in its first
+        # pass, with the ticker run once or twice; a loaded machine gave as few as 6 ticks for 20 unwraps
+        assert ticks > 3
     finally:
         b.close()
 
