@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+import aiohttp
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from benchmarks import needs
@@ -63,7 +64,7 @@ from fields.limits import Limits
 from keystore.tooling import public_pem
 from profiles import FleConfig, load_config_dir, select
 from profiles.examples import write_example_config
-from store import open_store
+from store import Store, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -299,6 +300,7 @@ async def lookup_part(
         find_ms: list[float] = []
         match_ms: list[float] = []
         counts: list[int] = []
+        looked_up: list[tuple[int, set[str]]] = []
         recall = precision = 0
         for n in random.Random(seed).sample(range(distinct), lookups):
             term = edge_fields(compiled, f"phone={quote(spellings(n)[2])}".encode())
@@ -307,6 +309,7 @@ async def lookup_part(
             find_ms.append((time.perf_counter() - started) * 1000)
             assert not found.capped
             candidates = set(found.ids)
+            looked_up.append((n, candidates))
             counts.append(len(candidates))
             recall += truth[n] <= candidates
             event = {"match": {"field": "phone", "term": term["phone"], "ids": sorted(candidates)}}
@@ -315,10 +318,12 @@ async def lookup_part(
             match_ms.append((time.perf_counter() - started) * 1000)
             assert not answer.get("error") and not answer["errors"], answer
             precision += set(answer["ids"]) == truth[n]
+        page_ms = await find_page(root, config_dir, keys_file, store, looked_up)
     finally:
         await store.close()
         keys.close()
         handler.reset_cache()
+    both = [page + match for page, match in zip(page_ms, match_ms, strict=True)]
     plan = next(p for p in safe_lengths(distinct) if p.bits == bits)
     predicted = REPEAT * plan.candidates_per_lookup
     mean = sum(counts) / len(counts)
@@ -336,7 +341,47 @@ async def lookup_part(
         "max_candidates": max(counts),
         "find_ms": {"p50": round(percentile(find_ms, 0.5), 3), "p99": round(percentile(find_ms, 0.99), 3)},
         "match_ms": {"p50": round(percentile(match_ms, 0.5), 2), "p99": round(percentile(match_ms, 0.99), 2)},
+        "find_page_ms": {
+            "p50": round(percentile(page_ms, 0.5), 2),
+            "p99": round(percentile(page_ms, 0.99), 2),
+        },
+        "find_page_and_match_ms": {
+            "p50": round(percentile(both, 0.5), 2),
+            "p99": round(percentile(both, 0.99), 2),
+        },
     }
+
+
+async def find_page(
+    root: Path, config_dir: Path, keys_file: Path, store: Store, lookups: list[tuple[int, set[str]]]
+) -> list[float]:
+    """The same lookups through a real `fle proxy` process to the origin's /find page (served here, over the
+    same store), as a browser's search would go: milliseconds per round trip. Each answer must list exactly
+    the candidates `store.find` gave for the edge's beacon computed in this process."""
+    from benchmarks.servers import running
+    from origin import build_app
+    from testkit.serving import serving
+
+    times: list[float] = []
+    with running(root) as servers:
+        async with serving(build_app(store)) as origin_url, aiohttp.ClientSession() as session:
+            proxy = servers.start(
+                "find-proxy", "-m", "fle", "--log-level", "WARNING", "proxy", "--config", str(config_dir),
+                "--origin", origin_url, "--listen", "{listen}", "--index-keys", str(keys_file),
+                "--admin", "off", "--access-log", "off",
+            )  # fmt: skip
+            for n, candidates in lookups:
+                started = time.perf_counter()
+                async with session.post(
+                    proxy.url + "/find",
+                    data={"phone": spellings(n)[2]},
+                    headers={"Accept": "application/json"},
+                ) as response:
+                    assert response.status == 200, await response.text()
+                    found = await response.json()
+                times.append((time.perf_counter() - started) * 1000)
+                assert set(found["ids"]) == candidates and not found.get("capped"), n
+    return times
 
 
 # --- the report ---------------------------------------------------------------------------------------
@@ -394,13 +439,16 @@ def markdown(result: dict[str, Any]) -> str:
         f"third spelling (storing took {lookups['store_seconds']} s):",
         "",
         "| recall | precision after `match` | candidates / lookup (mean, max) | planner's prediction | "
-        "mean / prediction | `store.find` p50 / p99 | `match` p50 / p99 |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "mean / prediction | `store.find` p50 / p99 | `match` p50 / p99 | "
+        "`/find` through `fle proxy` p50 / p99 | `/find` + `match` p50 / p99 |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         f"| {lookups['recall']:.0%} | {lookups['precision_after_match']:.0%} | {lookups['mean_candidates']}, "
         f"{lookups['max_candidates']} | {lookups['predicted_candidates']} | "
         f"{lookups['mean_over_predicted']} | "
         f"{lookups['find_ms']['p50']} / {lookups['find_ms']['p99']} ms | "
-        f"{lookups['match_ms']['p50']} / {lookups['match_ms']['p99']} ms |",
+        f"{lookups['match_ms']['p50']} / {lookups['match_ms']['p99']} ms | "
+        f"{lookups['find_page_ms']['p50']} / {lookups['find_page_ms']['p99']} ms | "
+        f"{lookups['find_page_and_match_ms']['p50']} / {lookups['find_page_and_match_ms']['p99']} ms |",
     ]
     return "\n".join(lines) + "\n"
 
@@ -445,8 +493,9 @@ def main(argv: list[str] | None = None) -> int:
         softhsm_keys(root / "softhsm", keys_file)
         configs = write_configs(root / "config", key, BITS)
         result: dict[str, Any] = {
-            "command": "python -m benchmarks.bench_index "
-            + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": " ".join(
+                ["python -m benchmarks.bench_index", *(sys.argv[1:] if argv is None else argv)]
+            ),
             "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
