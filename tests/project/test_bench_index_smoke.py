@@ -59,7 +59,7 @@ def test_a_tiny_run_measures_every_part_and_finds_every_record(tmp_path: Path) -
 
     tables = out.with_suffix(".md").read_text()
     assert "python -m benchmarks.bench_index --rounds 1" in tables
-    assert "| beacon, key in SoftHSM2 |" in tables and "| 100% | 100% |" in tables
+    assert "| beacon, key in SoftHSM2 |" in tables and "ratio (CPU)" in tables and "| 100% | 100% |" in tables
     assert ("fle proxy" in tables) == wrk
 
 
