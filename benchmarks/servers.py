@@ -118,11 +118,13 @@ class Servers:
         root: Path = ROOT,
         loop: str | None = "asyncio",
         admin: bool = False,
+        extra: tuple[str, ...] = (),
     ) -> Server:
         """`fle proxy` on the stdlib loop unless `loop` says otherwise (the reference proxy runs on it too,
         and figures stay comparable across machines with and without uvloop); None: the tree's default
         (for a tree from before `--loop` existed). `admin`: with an admin listener on a free port (its
-        /metrics holds the proxy's own timing of the encryption step, step_latency.py)."""
+        /metrics holds the proxy's own timing of the encryption step, step_latency.py). `extra`: more
+        `fle proxy` options (`--index-keys FILE`)."""
         admin_url = f"127.0.0.1:{free_port()}" if admin else None
         server = self.start(
             name,
@@ -146,6 +148,7 @@ class Servers:
             "--access-log",
             "off",
             *(("--loop", loop) if loop else ()),
+            *extra,
             root=root,
         )
         if admin_url:
