@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from .errors import Reason, RequestRefused
 from .limits import FieldBudget, Limits, too_many_fields
-from .names import tag_for
+from .names import MEMO_NAME_LENGTH, NameIndex, remember, tag_for
 from .selection import Rewritten, Selection, Selects, Transform, selection_of
 
 __all__ = ["check_body", "decode_name", "rewrite"]
@@ -74,6 +74,18 @@ def decode_name(raw_name: bytes) -> str:
         raise _malformed("a form field name is not UTF-8 once decoded") from e
 
 
+def _tag_of_raw(names: NameIndex[Tag], raw_name: bytes) -> Tag | None:
+    """The tag of the pair named `raw_name` as sent (decoded, then `tag_for`); remembered per raw name, so
+    a form seen before costs one lookup per pair. A name refused is not remembered: it is refused again."""
+    if len(raw_name) > MEMO_NAME_LENGTH:
+        return tag_for(names, decode_name(raw_name))
+    memo = names.raw_memo
+    try:
+        return memo[raw_name]
+    except KeyError:
+        return remember(memo, raw_name, tag_for(names, decode_name(raw_name)))
+
+
 def _written(raw_name: bytes, out: bytes | Rewritten) -> bytes:
     """The pair as written back: the name as sent, the value percent-encoded, then any sibling pairs."""
     if not isinstance(out, Rewritten):
@@ -99,7 +111,7 @@ def rewrite(
         raw_name, has_value, raw_value = segment.partition(b"=")
         if b"=" in raw_value and _QS_SPLIT.search(raw_value):
             raise _malformed("a form value holds ']=', where qs (Express) ends the field name")
-        tag = tag_for(names, decode_name(raw_name))
+        tag = _tag_of_raw(names, raw_name)
         if tag is None:
             continue
         value = _decode(raw_value, "value") if has_value else b""

@@ -24,7 +24,7 @@ prototype key (`__proto__[phone]`, `constructor[prototype][phone]`) is refused.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Generic, TypeVar
 
@@ -45,6 +45,7 @@ from .patterns import FieldPattern
 __all__ = ["NameIndex", "compile_names", "pattern_paths", "readings", "tag_for"]
 
 Tag = TypeVar("Tag")
+K = TypeVar("K", str, bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,11 @@ class NameIndex(Generic[Tag]):
     exact: dict[tuple[int, str], tuple[Entry[Tag], ...]]
     loose: tuple[tuple[Entry[Tag], ...], ...]  # per family: first key a prefix, an array slot or digits
     loose_prefixes: tuple[tuple[str, ...] | None, ...]  # per family: the prefixes, None when not all are
+    # what `tag_for` answered for a name (str) and what `forms.rewrite` found for a raw form name (bytes):
+    # a fact of the name and this index alone, remembered because the same forms arrive again and again;
+    # refusals are not remembered (they are raised anew), and `remember` bounds both (MEMO_ENTRIES).
+    memo: dict[str, Tag | None] = field(default_factory=dict, compare=False, repr=False)
+    raw_memo: dict[bytes, Tag | None] = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_names(patterns: Sequence[tuple[FieldPattern, Tag]]) -> NameIndex[Tag]:
@@ -197,12 +203,35 @@ def _holds_a_first_key(variant: str, needles: tuple[str, ...]) -> bool:
     return mangled is not variant and any(needle in mangled for needle in needles)
 
 
+MEMO_ENTRIES = 4096  # names remembered per index and kind; a full memo starts over (bounded memory)
+MEMO_NAME_LENGTH = CACHED_NAME_LENGTH  # longer names are read every time
+
+
+def remember(memo: dict[K, Tag | None], name: K, tag: Tag | None) -> Tag | None:
+    """Note `tag` as the answer for `name` in `memo` (starting over when it is full), and return it."""
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()
+    memo[name] = tag
+    return tag
+
+
 def tag_for(index: NameIndex[Tag], name: str) -> Tag | None:
     """The tag of the field sent as `name`: exact CloudFront match first, then any family's reading.
 
     RequestRefused when the readings select fields of two tags (no one transform fits) or a family reads
-    the name in a way not modelled; the detail never quotes the name.
+    the name in a way not modelled; the detail never quotes the name. The answer for a short name is
+    remembered in `index.memo` (a refusal is not: it is raised again).
     """
+    if len(name) > MEMO_NAME_LENGTH:
+        return _tag_for(index, name)
+    memo = index.memo
+    try:
+        return memo[name]  # one lookup: another thread (a token's rewrite, off the loop) may clear it
+    except KeyError:
+        return remember(memo, name, _tag_for(index, name))
+
+
+def _tag_for(index: NameIndex[Tag], name: str) -> Tag | None:
     for pattern, tag in index.patterns:
         if pattern.matches(name):
             return tag

@@ -11,6 +11,8 @@ message by decrypting them with aws-encryption-sdk's own RawMasterKey.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import struct
 from collections.abc import Callable
@@ -20,7 +22,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from esdk_format import OneKeyHeader, Suite
 
@@ -31,7 +32,11 @@ _ZERO_IV = bytes(_IV_LENGTH)
 _OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 _FRAME_AAD = b"AWSKMSEncryptionClient Frame"
 _FINAL_FRAME_AAD = b"AWSKMSEncryptionClient Final Frame"
-_SHA256 = hashes.SHA256()
+# HKDF-SHA256 with no salt (RFC 5869: a salt of 32 zero bytes) extracts with HMAC under a fixed key: its
+# inner and outer hash states are taken once here, so extracting costs two hash updates, not an HMAC setup.
+_EXTRACT_INNER = hashlib.sha256(bytes(b ^ 0x36 for b in bytes(64)))
+_EXTRACT_OUTER = hashlib.sha256(bytes(b ^ 0x5C for b in bytes(64)))
+_INFO_PREFIX = SUITE_ID.wire  # HKDF info is the suite id, then the message id
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +63,20 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     message_id = random(16)
     wrapped = key.public_key.encrypt(data_key, _OAEP)
     header = key.headers[SUITE_ID].serialize(message_id, wrapped)
-    derived = HKDF(algorithm=_SHA256, length=32, salt=None, info=SUITE_ID.wire + message_id).derive(data_key)
+    derived = hkdf_sha256_no_salt(data_key, _INFO_PREFIX + message_id)
     aead = AESGCM(derived)
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
     return b"".join([header, _ZERO_IV, header_tag, *framed_body(aead, message_id, plaintext)])
+
+
+def hkdf_sha256_no_salt(key: bytes, info: bytes) -> bytes:
+    """HKDF-SHA256(salt=None, info) of `key`, 32 bytes: the same as cryptography's HKDF (one block of
+    output: T(1) = HMAC(PRK, info || 0x01)), with the fixed-key extract's hash states reused."""
+    inner = _EXTRACT_INNER.copy()
+    inner.update(key)
+    outer = _EXTRACT_OUTER.copy()
+    outer.update(inner.digest())
+    return hmac.digest(outer.digest(), info + b"\x01", "sha256")
 
 
 def framed_body(aead: AESGCM, message_id: bytes, plaintext: bytes) -> list[bytes]:

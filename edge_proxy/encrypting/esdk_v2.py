@@ -17,12 +17,11 @@ the bytes with aws-encryption-sdk's own decryptor, which checks the commitment k
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from esdk_format import Suite
 
@@ -35,8 +34,16 @@ _KEY_LABEL = b"DERIVEKEY"
 _COMMIT_LABEL = b"COMMITKEY"
 
 
-def _hkdf(data_key: bytes, message_id: bytes, info: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA512(), length=32, salt=message_id, info=info).derive(data_key)
+_DERIVE_INFO = SUITE_ID.wire + _KEY_LABEL + b"\x01"  # HKDF's expand: info, then the block counter 1
+_COMMIT_INFO = _COMMIT_LABEL + b"\x01"
+
+
+def _hkdf_pair(data_key: bytes, message_id: bytes) -> tuple[bytes, bytes]:
+    """HKDF-SHA512(salt=message id) of the data key, 32 bytes each: the commitment key ("COMMITKEY") and
+    the data encryption key (suite id || "DERIVEKEY"). Both have the same salt and input, so the extract
+    (PRK = HMAC(salt, key)) is done once; one expand block each (SHA-512 gives 64 bytes, 32 are taken)."""
+    prk = hmac.digest(message_id, data_key, "sha512")
+    return hmac.digest(prk, _COMMIT_INFO, "sha512")[:32], hmac.digest(prk, _DERIVE_INFO, "sha512")[:32]
 
 
 def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
@@ -44,8 +51,8 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     data_key = random(32)
     message_id = random(32)
     wrapped = key.public_key.encrypt(data_key, _OAEP)
-    commitment = _hkdf(data_key, message_id, _COMMIT_LABEL)
+    commitment, derived = _hkdf_pair(data_key, message_id)
     header = key.headers[SUITE_ID].serialize(message_id, wrapped, commitment)
-    aead = AESGCM(_hkdf(data_key, message_id, SUITE_ID.wire + _KEY_LABEL))
+    aead = AESGCM(derived)
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
     return b"".join([header, header_tag, *framed_body(aead, message_id, plaintext)])

@@ -74,8 +74,14 @@ async def read_limited(stream: StreamReader, declared: int | None, limit: int, i
     """The whole body, refused (400) as soon as it is known to exceed `limit`; 408 on an idle client."""
     if declared is not None and declared > limit:
         raise too_long(limit)
-    chunks: list[bytes] = []
-    size = 0
+    # idle_chunks' first step, without its generator: a small form usually came whole with its head
+    arrived = stream.read_nowait()
+    size = len(arrived)
+    if size > limit:
+        raise too_long(limit)
+    if stream.at_eof():
+        return arrived
+    chunks = [arrived] if arrived else []
     try:
         async for chunk in idle_chunks(stream, idle):
             size += len(chunk)
