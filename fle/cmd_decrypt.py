@@ -169,11 +169,18 @@ def _event(args: argparse.Namespace) -> dict[str, object]:
     return {"ciphertexts": [line.strip() for line in sys.stdin if line.strip()]}
 
 
-def run(args: argparse.Namespace) -> int:
+def environment(args: argparse.Namespace, overrides: dict[str, str]) -> dict[str, str]:
+    """The process environment with each flag given (`overrides`: flag -> variable) over its variable:
+    the one way `fle decrypt`, `fle match` and `fle reindex` let a flag override the decryptor's setting."""
     env = dict(os.environ)
-    for flag, variable in _OVERRIDES.items():
+    for flag, variable in overrides.items():
         if getattr(args, flag) is not None:
             env[variable] = str(getattr(args, flag))
+    return env
+
+
+def run(args: argparse.Namespace) -> int:
+    env = environment(args, _OVERRIDES)
     try:
         request = parse_request(_event(args))
         config = DecryptorConfig.from_env(env)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
 from decryptor import (
@@ -79,10 +78,7 @@ def _ids(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    for flag, variable in _OVERRIDES.items():
-        if getattr(args, flag) is not None:
-            env[variable] = str(getattr(args, flag))
+    env = cmd_decrypt.environment(args, _OVERRIDES)
     body: dict[str, object] = {"field": args.field, "term": args.term, "ids": _ids(args)}
     if args.normalize is not None:
         body["normalize"] = args.normalize

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 
@@ -132,10 +131,7 @@ async def _reindex(reindexer: Reindexer, store_url: str) -> ReindexReport:
 
 
 def run(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    for flag, variable in _OVERRIDES.items():
-        if getattr(args, flag) is not None:
-            env[variable] = str(getattr(args, flag))
+    env = cmd_decrypt.environment(args, _OVERRIDES)
     index_keys_path = args.index_keys or env.get(INDEX_KEYS_ENV)
     if args.workers < 1 or args.batch < 1:
         raise cli.CliError("--workers and --batch must be at least 1")
