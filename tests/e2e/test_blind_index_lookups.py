@@ -14,6 +14,7 @@ predicts (records per value x `candidates_per_lookup`). Two set-ups: SQLite with
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from blindindex import safe_lengths
+from blindindex import normalize, safe_lengths
 from blindindex.keys import IndexKeys
 from blindindex.pkcs11_key import generate_index_keys
 from blindindex.settings import FileKeySettings, IndexKeyEntry, Pkcs11KeySettings
@@ -188,10 +189,18 @@ def test_dynalite_gsi_with_the_index_key_in_softhsm(
 
 
 def test_lookups_keep_working_while_the_index_key_rotates(
-    decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    decrypt_env: DecryptEnv,
+    rsa_key: rsa.RSAPrivateKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Records under the old index key, then more written while rotating (both beacons), `fle reindex`,
-    then the old key dropped: at every step each value is found through the edge and matched exactly."""
+    then the old key dropped: at every step each value is found through the edge and matched exactly.
+    Everything the edge, the origin, `match` and `fle reindex` log meanwhile (at DEBUG) holds no phone
+    number in any spelling and no beacon."""
+    for name in ("edge_proxy", "origin", "decryptor", "fle", "blindindex", "store", "aiohttp.access"):
+        caplog.set_level(logging.DEBUG, logger=name)
     keys_file = file_index_keys(tmp_path / "keys", "old", "new")
     store_url = os.environ["FLE_STORE"]
     steps = {
@@ -233,3 +242,10 @@ def test_lookups_keep_working_while_the_index_key_rotates(
     asyncio.run(lookups("rotating", truth))
     monkeypatch.setenv("FLE_CONFIG", str(steps["after"]))
     asyncio.run(lookups("after", truth))  # every record carries the new key's beacon now
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert caplog.records  # the check below reads something
+    for n in truth:
+        for typed in spellings(n):
+            assert typed not in logged and normalize("digits", typed) not in logged
+    assert "__bidx=" not in logged and '__bidx":' not in logged
