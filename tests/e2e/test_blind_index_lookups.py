@@ -60,7 +60,7 @@ class Scale:
 
 REPEAT = 2
 SQLITE = Scale(records=10_000, lookups=1_000)
-DYNALITE = Scale(records=1_200, lookups=150)
+DYNALITE = Scale(records=600, lookups=100)
 
 
 def spellings(n: int) -> tuple[str, str, str]:
