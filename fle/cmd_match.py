@@ -32,7 +32,8 @@ from store import StoreError
 
 from . import cli, cmd_decrypt
 
-_OVERRIDES = {
+# flag -> the environment variable it overrides, as in `fle decrypt` (fle reindex takes the same four)
+OVERRIDES = {
     "keystore": settings.KEYSTORE_ENV,
     "store": settings.STORE_ENV,
     "config": settings.CONFIG_ENV,
@@ -78,7 +79,7 @@ def _ids(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    env = cmd_decrypt.environment(args, _OVERRIDES)
+    env = cmd_decrypt.environment(args, OVERRIDES)
     body: dict[str, object] = {"field": args.field, "term": args.term, "ids": _ids(args)}
     if args.normalize is not None:
         body["normalize"] = args.normalize

@@ -117,9 +117,8 @@ def _index_keys(path: str | None, config: FleConfig) -> IndexKeys | None:
             keys = IndexKeys.load(path)
         except BlindIndexError as e:
             raise cli.CliError(f"--index-keys {path}: {e}") from e
-    profiles = [m.profile for m in config.content_type_profiles if m.profile is not None]
     try:
-        for profile in profiles + [m.profile for m in config.query_arg_profiles]:
+        for profile in config.profiles:
             check_keys(profile, keys, prepare=False)
     except ConfigError as e:
         raise cli.CliError(str(e)) from e

@@ -29,15 +29,9 @@ from keystore import Keystore, KeystoreError
 from logsafe import escape
 from store import StoreError, open_store
 
-from . import cli, cmd_decrypt
+from . import cli, cmd_decrypt, cmd_match
 
 _SHOWN = 20  # items listed per kind of problem in the summary; the audit line lists more
-_OVERRIDES = {  # flag -> the environment variable it overrides, as in `fle decrypt`
-    "keystore": settings.KEYSTORE_ENV,
-    "store": settings.STORE_ENV,
-    "config": settings.CONFIG_ENV,
-    "audit_file": settings.AUDIT_FILE_ENV,
-}
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -131,7 +125,7 @@ async def _reindex(reindexer: Reindexer, store_url: str) -> ReindexReport:
 
 
 def run(args: argparse.Namespace) -> int:
-    env = cmd_decrypt.environment(args, _OVERRIDES)
+    env = cmd_decrypt.environment(args, cmd_match.OVERRIDES)
     index_keys_path = args.index_keys or env.get(INDEX_KEYS_ENV)
     if args.workers < 1 or args.batch < 1:
         raise cli.CliError("--workers and --batch must be at least 1")

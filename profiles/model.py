@@ -115,6 +115,12 @@ class FleConfig:
     forward_when_query_arg_profile_is_unknown: bool
     query_arg_profiles: tuple[QueryArgProfile, ...]
 
+    @property
+    def profiles(self) -> list[Profile]:
+        """Every profile the config uses: by content type, then by query argument (one may appear twice)."""
+        by_type = [m.profile for m in self.content_type_profiles if m.profile is not None]
+        return by_type + [m.profile for m in self.query_arg_profiles]
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigSet:

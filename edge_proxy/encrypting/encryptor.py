@@ -15,9 +15,7 @@ class FieldEncryptor:
 
     def __init__(self, config: FleConfig) -> None:
         self._keys: dict[EncryptionEntity, esdk.FieldKey] = {}
-        profiles = [m.profile for m in config.content_type_profiles if m.profile is not None]
-        profiles += [m.profile for m in config.query_arg_profiles]
-        for profile in profiles:
+        for profile in config.profiles:
             for entity in profile.entities:
                 self._keys[entity] = esdk.FieldKey(
                     public_key=entity.public_key.key,

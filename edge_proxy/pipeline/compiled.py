@@ -29,11 +29,6 @@ from .indexing import IndexedTransform, check_keys, indexed_selection
 Compiled = tuple[Profile, Selection[Any], Transform[Any], bool]
 
 
-def _profiles_of(config: FleConfig) -> list[Profile]:
-    profiles = [m.profile for m in config.content_type_profiles if m.profile is not None]
-    return profiles + [m.profile for m in config.query_arg_profiles]
-
-
 class CompiledConfig:
     """One loaded FLE config with, per profile, its selection and its suite's encoder bound to the keys."""
 
@@ -45,7 +40,7 @@ class CompiledConfig:
         self.encryptor = encryptor or FieldEncryptor(config)
         self.index_keys = index_keys
         self._profiles: dict[int, Compiled] = {}
-        for profile in _profiles_of(config):
+        for profile in config.profiles:
             if id(profile) not in self._profiles:
                 self._profiles[id(profile)] = self._compile(profile)
 
