@@ -41,6 +41,7 @@ class IndexTag:
     index: BlindIndex | None = None
     sidecar: str = ""
     previous_sidecar: str = ""  # written only while the index names a PreviousKey
+    normalize: Callable[[str], str] | None = None  # the index's normalizer, looked up once, at compile
 
 
 RESERVED = IndexTag(None)
@@ -74,7 +75,8 @@ def indexed_selection(profile: Profile) -> Selection[IndexTag]:
                 pairs.append((pattern, plain[id(entity)]))
                 continue
             previous = _member(index.previous_sidecar) if index.previous_key else ""
-            pairs.append((pattern, IndexTag(entity, index, _member(index.sidecar), previous)))
+            normalize = get_normalizer(index.normalize).apply
+            pairs.append((pattern, IndexTag(entity, index, _member(index.sidecar), previous, normalize)))
     return Selection.compile(
         names=[(p, t) for p, t in pairs if isinstance(p, FieldPattern)],
         pointers=[(p, t) for p, t in pairs if isinstance(p, JsonPointerPattern)],
@@ -129,16 +131,17 @@ class IndexedTransform:
         ciphertext = self._encrypt(value, entity)
         if index is None or not value:
             return ciphertext
-        normalized = self._normalized(value, index)
+        assert tag.normalize is not None  # set with the index (indexed_selection)
+        normalized = self._normalized(value, index, tag.normalize)
         siblings = [(tag.sidecar, self._beacon(index.key, index, normalized))]
         if tag.previous_sidecar and index.previous_key is not None:
             siblings.append((tag.previous_sidecar, self._beacon(index.previous_key, index, normalized)))
         return Rewritten(ciphertext, tuple(siblings))
 
     @staticmethod
-    def _normalized(value: bytes, index: BlindIndex) -> str:
+    def _normalized(value: bytes, index: BlindIndex, normalize: Callable[[str], str]) -> str:
         try:
-            return get_normalizer(index.normalize).apply(value.decode("utf-8"))
+            return normalize(value.decode("utf-8"))
         except (UnicodeDecodeError, NormalizeError):  # the message never repeats the value
             raise RequestRefused(
                 Reason.BLIND_INDEX_VALUE,
