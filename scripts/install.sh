@@ -23,6 +23,7 @@ if [ "$mode" = "--test" ]; then
     ruby-webrick   #   and a server to run them
     softhsm2
     systemd        # systemd-analyze verify on deploy/systemd/ (tests/e2e/test_deploy_systemd.py)
+    valgrind       # benchmarks/cost_per_request.py --callgrind: instructions per request, deterministic
     wrk
   )
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
