@@ -9,7 +9,7 @@ written by us (one `transport.write` with the body when the body is bytes), and 
 httptools (llhttp, the parser uvicorn and Node use) in a sans-IO protocol (protocol.py, state.py)
 driven by connection.py, and handed to the proxy as response.py's OriginResponse.
 
-What it sends is written by framing.py; how responses are read, by protocol.py and state.py.
+What it sends is written, and how responses are read, by protocol.py (with state.py's table).
 
 Retries: a connection taken from the pool that has been closed (the origin's keep-alive ran out) is
 dropped before anything is written; one idle for over a second first lets the event loop run twice, so a
@@ -33,7 +33,7 @@ from yarl import URL
 
 from .connection import OriginConnection
 from .errors import BodyFailed, Broken, ConnectFailed, PoolBusy, UpstreamTimeout
-from .framing import LAST_CHUNK, chunk, head_for
+from .protocol import LAST_CHUNK, chunk, head_for
 from .response import OriginResponse
 
 Body = bytes | AsyncIterable[bytes] | None
@@ -118,7 +118,9 @@ class OriginPool:
         ConnectFailed, UpstreamTimeout or Broken (BodyFailed when a streamed body's iterator raised), and
         PoolBusy when no connection came free within the wait timeout.
         """
-        head = self._head(method, target, headers, body)
+        length = len(body) if isinstance(body, bytes) else None
+        streamed = body is not None and length is None
+        head = head_for(method, target, self.host_header, headers, length, streamed, self.authorization)
         retry = (body is None or isinstance(body, bytes)) and method in IDEMPOTENT
         while True:
             conn = await self._acquire()
@@ -148,11 +150,6 @@ class OriginPool:
             except BaseException:
                 response.close()
                 raise
-
-    def _head(self, method: str, target: str, headers: CIMultiDict[str], body: Body) -> bytes:
-        length = len(body) if isinstance(body, bytes) else None
-        streamed = body is not None and length is None
-        return head_for(method, target, self.host_header, headers, length, streamed, self.authorization)
 
     async def _stream(
         self, conn: OriginConnection, head: bytes, body: AsyncIterable[bytes], length: str | None
@@ -225,11 +222,12 @@ class OriginPool:
         now = asyncio.get_running_loop().time()
         while self._idle:
             conn = self._idle.pop()
-            if conn.alive and now - conn.idle_since < self.idle_timeout:
+            if now - conn.idle_since < self.idle_timeout:
                 if now - conn.idle_since > _SETTLE_AFTER:
                     await asyncio.sleep(0)  # one turn for the loop to poll, one for it to run the reader
                     await asyncio.sleep(0)
-                if conn.alive and conn.transport is not None and not conn.transport.is_closing():
+                transport = conn.transport
+                if conn.alive and transport is not None and not transport.is_closing():
                     return conn
             conn.close()
         return None

@@ -1,4 +1,5 @@
-"""The client side of HTTP/1.1 to the origin without I/O: bytes and our own events in, events out.
+"""The client side of HTTP/1.1 to the origin without I/O: what a request carries written as bytes, and the
+origin's bytes read into events (one concern, both directions of the wire, as h11's `Connection` has it).
 
 `ClientProtocol` keeps the connection's `Machine` (state.py) and reads responses with httptools (llhttp,
 the parser uvicorn and Node use): Content-Length, chunked, close-delimited, and no body for 1xx, 204 and
@@ -7,25 +8,28 @@ tell the parser so; the next exchange gets a fresh parser, and any byte after su
 turn), and a close-delimited body ends at EOF (httptools has no `finish`: `receive_eof` says it). Interim
 1xx heads are skipped (100, 102, 103); 101 is a fault, since we never ask to switch protocols.
 
-What `receive` and `receive_eof` return, in order:
+What `receive` and `receive_eof` return is events.py's; messages never hold a byte of the exchange.
 
-    Head(status, reason, headers, content_length, close_delimited)   the final response head
-    bytes                                                            a piece of its body (no wrapper)
-    Ended(reuse)                   the response is complete; reuse: the connection went back to IDLE
-    Failed(reason, abort)          the exchange failed (the connection is CLOSED): cut it (abort) or close
-    OUT_OF_TURN                    bytes with no exchange under way: the connection is CLOSED, close it
+The connection's moves are `Machine.fire`'s (state.py), but for those that close nothing, which are read
+from `quiet_moves` tables here: one lookup per move on the way of every exchange, and `fire` (which raises
+IllegalTransition, or records where the connection closed from) whenever the table has no such move.
 
-Messages name what happened, never a byte of the exchange.
+What a request carries (`head_for`): the method, the request-target it is given, `Host` for the origin, the
+caller's headers verbatim (but `Authorization`, set from the origin URL's `user:password@` when it has one,
+as aiohttp's client did), and the framing: `Content-Length` for a bytes body (the body's length), the
+caller's `Content-Length` for a streamed body that has one, else `Transfer-Encoding: chunked`;
+`Content-Length: 0` for a body-less request whose method expects a body (POST, PUT, PATCH, DELETE), as
+aiohttp did. Nothing else: no User-Agent, Accept, Accept-Encoding, Content-Type, Connection. A header
+value with CR or LF is refused (ValueError), as aiohttp's writer refuses it; a byte that is not UTF-8
+(read by aiohttp as a lone surrogate) is sent as the byte it was.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from multidict import CIMultiDict
 
-from .framing import body_framing
+from .events import END_NO_REUSE, END_REUSE, OUT_OF_TURN, Event, Failed, Head
 from .state import (
     CLOSED,
     IDLE,
@@ -46,42 +50,15 @@ from .state import (
     IllegalTransition,
     Machine,
     State,
+    quiet_moves,
 )
 
+_BEGIN, _SENT, _ANSWER = quiet_moves(ON_BEGIN), quiet_moves(ON_SENT), quiet_moves(ON_ANSWER)
+_HEAD, _HEAD_TO_EOF, _END_KEEP = quiet_moves(ON_HEAD), quiet_moves(ON_HEAD_TO_EOF), quiet_moves(ON_END_KEEP)
+_NO_BODY_EXPECTED = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"})
+LAST_CHUNK = b"0\r\n\r\n"
 MAX_HEAD_BYTES = 64 * 1024  # status line and header fields of one response head, as received
-
-
-class Head(NamedTuple):
-    """The final (non-1xx) response head, as received, with its body's framing."""
-
-    status: int
-    reason: str
-    headers: CIMultiDict[str]
-    content_length: int | None  # None when chunked or absent
-    close_delimited: bool  # the body ends when the origin closes the connection
-
-
-class Ended(NamedTuple):
-    """The response is complete; `reuse`: the connection is IDLE again (else CLOSED)."""
-
-    reuse: bool
-
-
-class Failed(NamedTuple):
-    """The exchange failed and the connection is CLOSED; `abort`: cut it rather than close it."""
-
-    reason: str
-    abort: bool = True
-
-
-class OutOfTurn(NamedTuple):
-    """Bytes from the origin with no exchange under way: the connection is CLOSED."""
-
-
-OUT_OF_TURN = OutOfTurn()
 _new_tuple = tuple.__new__  # a Head without the Python-level __new__ NamedTuple generates (once per response)
-END_REUSE, END_NO_REUSE = Ended(True), Ended(False)
-Event = Head | bytes | Ended | Failed | OutOfTurn
 
 
 class _Fault(Exception):
@@ -118,7 +95,12 @@ class ClientProtocol:
 
     def begin(self, head_only: bool) -> list[Event]:
         """An exchange starts (`head_only`: the request is HEAD); [Failed] if the connection is closed."""
-        if self.machine.fire(ON_BEGIN) is CLOSED:
+        machine = self.machine
+        try:
+            machine.state = new = _BEGIN[machine.state]
+        except KeyError:
+            new = machine.fire(ON_BEGIN)  # IllegalTransition: an exchange is under way
+        if new is CLOSED:
             return [Failed("the origin closed the connection", abort=False)]
         self._parser = HttpResponseParser(self)
         self._head_only = head_only
@@ -127,7 +109,11 @@ class ClientProtocol:
 
     def sent(self) -> None:
         """The whole request went out."""
-        self.machine.fire(ON_SENT)
+        machine = self.machine
+        try:
+            machine.state = _SENT[machine.state]
+        except KeyError:
+            machine.fire(ON_SENT)  # IllegalTransition: no exchange under way
 
     def cut(self) -> None:
         """We cut the connection (an abandoned response, a shutdown)."""
@@ -180,9 +166,14 @@ class ClientProtocol:
     # --- httptools callbacks ---------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        if self.machine.state in _NO_EXCHANGE:
+        machine = self.machine
+        state = machine.state
+        if state in _NO_EXCHANGE:
             raise _Stray
-        self.machine.fire(ON_ANSWER)
+        try:
+            machine.state = _ANSWER[state]
+        except KeyError:
+            machine.fire(ON_ANSWER)
 
     def on_status(self, status: bytes) -> None:
         self._reason += status  # llhttp gives the reason in pieces when it arrives in pieces
@@ -212,7 +203,11 @@ class ClientProtocol:
         self._fields = []
         no_body = self._head_only or status in (204, 304)
         length, close_delimited = body_framing(headers, no_body)
-        self.machine.fire(ON_HEAD_TO_EOF if close_delimited else ON_HEAD)
+        machine = self.machine
+        try:
+            machine.state = (_HEAD_TO_EOF if close_delimited else _HEAD)[machine.state]
+        except KeyError:
+            machine.fire(ON_HEAD_TO_EOF if close_delimited else ON_HEAD)
         reason = self._reason.decode("utf-8", "surrogateescape")
         self._events.append(_new_tuple(Head, (status, reason, headers, length, close_delimited)))
         if self._head_only:
@@ -235,5 +230,68 @@ class ClientProtocol:
             self.machine.fire(ON_INTERIM)  # the end of an interim 1xx response
 
     def _end(self, keep_alive: bool) -> None:
-        reuse = self.machine.fire(ON_END_KEEP if keep_alive else ON_END_CLOSE) is IDLE
-        self._events.append(END_REUSE if reuse else END_NO_REUSE)
+        machine = self.machine
+        if keep_alive and machine.state in _END_KEEP:
+            machine.state = _END_KEEP[machine.state]  # BODY -> IDLE
+            self._events.append(END_REUSE)
+        else:  # closing (fire records where from), or illegal
+            reuse = machine.fire(ON_END_KEEP if keep_alive else ON_END_CLOSE) is IDLE
+            self._events.append(END_REUSE if reuse else END_NO_REUSE)
+
+
+# --- what a request carries, and how a response body is framed ----------------------------------------
+
+
+def head_for(
+    method: str,
+    target: str,
+    host: str,
+    headers: CIMultiDict[str],
+    body_length: int | None,
+    streamed: bool,
+    authorization: str | None,
+) -> bytes:
+    """The request head for a body of `body_length` bytes, or a streamed body, or none (both unset).
+
+    `headers` are changed: the framing headers are ours. ValueError when a header holds a CR or LF."""
+    if body_length is not None:
+        headers.popall("Transfer-Encoding", None)
+        headers["Content-Length"] = str(body_length)
+    elif streamed:
+        headers.popall("Transfer-Encoding", None)
+        if "Content-Length" not in headers:
+            headers["Transfer-Encoding"] = "chunked"
+    elif method not in _NO_BODY_EXPECTED and "Content-Length" not in headers:
+        headers["Content-Length"] = "0"
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    if fields.count("\n") != len(headers) or fields.count("\r") != len(headers):
+        raise ValueError("a header for the origin holds a CR or LF")
+    head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n{fields}\r\n"
+    # aiohttp read each header byte that is not UTF-8 as a lone surrogate (surrogateescape): it goes out
+    # as the byte the client sent (a Latin-1 cookie), as any HTTP/1.1 proxy passes opaque field bytes
+    return head.encode("utf-8", "surrogateescape")
+
+
+def chunk(data: bytes) -> bytes:
+    """One piece of a chunked request body (never empty: an empty chunk would end the body)."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def body_framing(headers: CIMultiDict[str], no_body: bool) -> tuple[int | None, bool]:
+    """(Content-Length, close-delimited) of a response, from its head as llhttp has checked it.
+
+    Content-Length counts only without Transfer-Encoding; a body with neither a length nor chunked as
+    its last coding ends when the origin closes the connection, unless the response has none at all
+    (a response to HEAD, 204, 304)."""
+    length: int | None = None
+    te = headers.get("Transfer-Encoding")
+    if te is None:
+        value = headers.get("Content-Length")
+        if value is not None:
+            length = int(value)  # llhttp has checked it is one decimal number
+    if no_body:
+        return length, False
+    chunked = te is not None and te.rsplit(",", 1)[-1].strip().lower() == "chunked"
+    return length, length is None and not chunked

@@ -16,7 +16,7 @@ from typing import Protocol
 from multidict import CIMultiDict
 
 from .errors import Broken, UpstreamError, UpstreamTimeout
-from .protocol import Head
+from .events import Head
 
 HIGH_WATER = 256 * 1024  # bytes of body buffered before reading from the origin pauses
 
@@ -71,8 +71,7 @@ class OriginResponse:
     # --- fed by the connection -------------------------------------------------------------------------
 
     def got_head(self, head: Head) -> None:
-        self.status, self.reason, self.headers = head.status, head.reason, head.headers
-        self.content_length, self.close_delimited = head.content_length, head.close_delimited
+        self.status, self.reason, self.headers, self.content_length, self.close_delimited = head
         self._wake()
 
     def got_body(self, data: bytes) -> None:

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[2] / "edge_proxy" / "origin_client"
-PURE = {"state", "framing", "protocol", "errors"}  # the sans-IO core: bytes and events, no I/O
+PURE = {"state", "events", "protocol", "errors"}  # the sans-IO core: bytes and events, no I/O
 IO = {"asyncio", "socket", "ssl", "selectors", "aiohttp"}
 
 

@@ -14,9 +14,16 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict
 
-from edge_proxy.origin_client.framing import LAST_CHUNK, body_framing, chunk, head_for
-from edge_proxy.origin_client.protocol import MAX_HEAD_BYTES, ClientProtocol, Ended, Event, Failed, Head
-from edge_proxy.origin_client.state import TRANSITIONS, Ev, IllegalTransition, Machine, State
+from edge_proxy.origin_client.events import Ended, Event, Failed, Head
+from edge_proxy.origin_client.protocol import (
+    LAST_CHUNK,
+    MAX_HEAD_BYTES,
+    ClientProtocol,
+    body_framing,
+    chunk,
+    head_for,
+)
+from edge_proxy.origin_client.state import TRANSITIONS, Ev, IllegalTransition, Machine, State, quiet_moves
 
 BEGIN, SENT, EOF, RESET, CUT = "begin", "sent", "eof", "reset", "cut"
 NOT_HTTP = "the origin's response is not HTTP/1.1"
@@ -344,6 +351,25 @@ def test_the_table_names_every_state_and_closed_is_terminal() -> None:
     machine = Machine()
     with pytest.raises(IllegalTransition, match="HEAD in state IDLE"):
         machine.fire(Ev.HEAD)
+
+
+def test_the_quiet_moves_the_protocol_reads_are_the_tables_and_close_nothing() -> None:
+    """The protocol's hot path looks moves up in quiet_moves instead of calling fire: each is the table's
+    move, none closes an open connection, and every move left out is fire's (it closes, or it raises)."""
+    for ev in Ev:
+        quiet = quiet_moves(ev)
+        for state in State:
+            machine = Machine()
+            machine.state = state
+            if state in quiet:
+                assert quiet[state] is TRANSITIONS[state][ev]
+                assert quiet[state] is not State.CLOSED or state is State.CLOSED
+            elif ev in TRANSITIONS[state]:
+                assert machine.fire(ev) is State.CLOSED and machine.closed_from is state
+            else:
+                with pytest.raises(IllegalTransition):
+                    machine.fire(ev)
+    assert quiet_moves(Ev.SENT)[State.SENDING] is State.SENT and State.IDLE not in quiet_moves(Ev.SENT)
 
 
 # --- request framing, written -------------------------------------------------------------------------
