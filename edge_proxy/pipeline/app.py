@@ -1,9 +1,10 @@
 """The reverse proxy (`Proxy`, served by aiohttp's low-level server): one request from its head to the
 origin and back.
 
-A request's way, by module: head.py reads its facts once and checks the head (Connection, Expect);
-outbound.py decides what body goes to the origin (select a profile, encrypt protected fields, or pass it
-on; refused when anything on the encrypting path fails); forward.py sends it and relays the answer;
+A request's way, by module: its facts are read once (fields/facts.py), head.py checks the head
+(Connection, Expect); outbound.py decides what body goes to the origin (select a profile, encrypt
+protected fields, or pass it on; refused when anything on the encrypting path fails); forward.py sends
+it and relays the answer;
 answers.py holds the answers the edge gives itself (a refusal, no origin answer). This module ties them
 together and counts and logs every request.
 """
@@ -16,12 +17,13 @@ from aiohttp import web
 
 from edge_proxy.origin_client.pool import OriginPool
 from fields.errors import Reason, RequestRefused
+from fields.facts import RequestFacts
 
 from .accesslog import Outcome
 from .answers import failed, refuse
 from .buffering import DiskBudget, SpooledBody
 from .forward import OriginFailed, relay, send, session_for, target_url
-from .head import expect, facts_of, nominated, websocket
+from .head import expect, nominated, websocket
 from .headers import request_headers
 from .looplag import lag_watch
 from .outbound import body_to_send, buffered
@@ -33,7 +35,13 @@ async def _proxy(
     request: web.BaseRequest, runtime: Runtime, session: OriginPool, outcome: Outcome, budget: DiskBudget
 ) -> web.StreamResponse:
     live = runtime.live  # one config for the whole request, even if a reload happens meanwhile
-    facts = facts_of(request)  # the head read once: every stage below reads these
+    facts = RequestFacts.from_head(  # the head read once, in one call: every stage below reads these
+        request.method,
+        request.raw_path,
+        request.headers,
+        body=request.body_exists,
+        content_length=request.content_length,
+    )
     try:
         body = await body_to_send(request, facts, runtime, live, outcome)
         if body is not None and not isinstance(body, bytes):

@@ -1,9 +1,7 @@
-"""The request's head: its facts, read once (`facts_of`), and the checks made before any body byte is read.
-
-`facts_of` turns aiohttp's request into `fields.facts.RequestFacts` (plain values: the fields layer never
-sees aiohttp); every later stage reads those instead of a header. The checks: a Connection header that
-names a header the edge decides on (`nominated`), an `Expect` (`expect`), an Upgrade other than
-websocket (`websocket`).
+"""The checks made on a request's head before any body byte is read: a Connection header that names a
+header the edge decides on (`nominated`), an `Expect` (`expect`), an Upgrade other than websocket
+(`websocket`). The head's facts are read once by app.py, straight into `fields.facts.RequestFacts` (one
+call per request; the fields layer never sees aiohttp, only the values taken from its request).
 """
 
 from __future__ import annotations
@@ -11,20 +9,8 @@ from __future__ import annotations
 from aiohttp import HttpVersion11, web
 
 from fields.errors import Reason, RequestRefused
-from fields.facts import RequestFacts
 
 from .headers import nominated_decisive
-
-
-def facts_of(request: web.BaseRequest) -> RequestFacts:
-    """The facts of `request`'s head (nothing is refused here: see fields/facts.py)."""
-    return RequestFacts.from_head(
-        request.method,
-        request.raw_path,
-        request.headers,
-        body=request.body_exists,
-        content_length=request.content_length,
-    )
 
 
 async def expect(request: web.BaseRequest) -> RequestRefused | None:
