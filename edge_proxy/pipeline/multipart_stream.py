@@ -45,11 +45,6 @@ from .runtime import Live, Runtime
 MAX_STREAMED_BYTES = 100 * 1024 * 1024  # bytes of one streamed multipart body, as sent by the client
 
 
-def streams(facts: RequestFacts, decision: Decision) -> bool:
-    """True when this body is multipart under a profile and arrives uncompressed: it can be streamed."""
-    return decision.format is BodyFormat.MULTIPART and facts.identity
-
-
 def multipart_stream(
     request: web.BaseRequest,
     facts: RequestFacts,

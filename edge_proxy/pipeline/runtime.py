@@ -7,7 +7,7 @@ request never mixes two configs in one body.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -20,13 +20,17 @@ from .settings import ProxySettings
 
 @dataclass(frozen=True, slots=True)
 class Live:
-    """One loaded config with what the edge derived from it at load: keys, encoders, indexed patterns."""
+    """One loaded config with what the edge derived from it at load: keys, encoders, indexed patterns.
+
+    `config` is the compiled one's, kept as a field rather than a property: every request reads it, and a
+    field is read with no call (this module is then not on a request's walk at all, docs/architecture.md).
+    """
 
     compiled: CompiledConfig
+    config: FleConfig = field(init=False)
 
-    @property
-    def config(self) -> FleConfig:
-        return self.compiled.config
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "config", self.compiled.config)
 
 
 class Runtime:
