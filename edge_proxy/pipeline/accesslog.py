@@ -28,7 +28,7 @@ class Outcome:
     """Filled in as a request goes through the proxy; turned into the log line and the metrics."""
 
     method: str
-    path: str
+    target: str  # the request target as received: its path is logged (`raw_path`), computed only then
     remote: str | None
     scheme: str
     started: float = field(default_factory=time.monotonic)
@@ -43,7 +43,7 @@ class Outcome:
 
     @classmethod
     def of(cls, request: web.BaseRequest) -> Outcome:
-        return cls(method=request.method, path=raw_path(request.raw_path), remote=request.remote,
+        return cls(method=request.method, target=request.raw_path, remote=request.remote,
                    scheme=request.scheme)  # fmt: skip
 
     @property
@@ -56,7 +56,8 @@ class Outcome:
     def emit(self) -> None:
         if not log.isEnabledFor(logging.INFO):  # `--access-log off`: build no line at all (~30 µs)
             return
-        record = {k: v for k in _LOGGED if (v := getattr(self, k)) is not None}
+        record: dict[str, object] = {"method": self.method, "path": raw_path(self.target)}  # only if written
+        record.update((k, v) for k in _LOGGED if (v := getattr(self, k)) is not None)
         record["duration_ms"] = round(self.seconds() * 1000, 3)
         record["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         log.info(json.dumps(record, separators=(",", ":")))
@@ -78,4 +79,5 @@ def raw_path(target: str) -> str:
     return target[:end]
 
 
-_LOGGED = tuple(f.name for f in fields(Outcome) if f.name != "started")  # in declaration order, as before
+# after method and path, in declaration order, as before
+_LOGGED = tuple(f.name for f in fields(Outcome) if f.name not in ("method", "target", "started"))
