@@ -80,6 +80,7 @@ def _start(
     servers: Servers, tree: Path, prefix: list[str], args: list[str], name: str
 ) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONPATH=str(tree) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env["PYTHONHASHSEED"] = "0"  # the same string hashes, so the same dict and set probes, run after run
     with (servers.workdir / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(
             [*prefix, sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tree

@@ -113,7 +113,7 @@ class ClientProtocol:
         try:
             machine.state = _SENT[machine.state]
         except KeyError:
-            machine.fire(ON_SENT)  # IllegalTransition: no exchange under way
+            machine.fire(ON_SENT)  # IllegalTransition: no exchange under way, or sent twice
 
     def cut(self) -> None:
         """We cut the connection (an abandoned response, a shutdown)."""
