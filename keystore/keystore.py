@@ -151,11 +151,6 @@ class Keystore:
                 self._backends[ident] = _open(entry)
             return self._backends[ident]
 
-    def opened(self, provider_id: str, key_name: str) -> bool:
-        """Whether this key's backend is open already (its first use opens it: a file read, a login, a
-        network fetch); False for a key the keystore does not hold."""
-        return (provider_id, key_name) in self._backends
-
     def close(self) -> None:
         with self._lock:
             for backend in self._backends.values():

@@ -5,14 +5,6 @@ every named field is decrypted and an audit line per value is written; a refusal
 caller with a reason code and sends nothing upstream. Redirects from the upstream are passed back, never
 followed; the upstream's answer is streamed back with its bytes unchanged (no decompression).
 
-Where the decrypts run (`Reveal.inline`): on a decrypt thread, unless the body holds at most
-`settings.inline_values` values of the route's fields and every key the route may use is held in this
-process's memory (the `file` backend) and already open; then on the event loop, which holds it for that
-many in-memory decrypts (about 0.3-0.5 ms each). Why: a file-backend decrypt is Python holding the GIL, so
-a thread gives it no parallelism, only the cost of the hand-off and of the event loop waiting for the GIL
-behind the decrypt threads after each of its system calls. An HSM or SSM call, a first use that opens a
-key, and a body with more values always go to a thread.
-
 The upstream client is the edge's pooled HTTP/1.1 client (`edge_proxy.OriginPool`, one pool per route):
 it sends the headers it is given and nothing else (no User-Agent, Accept or Accept-Encoding of its own),
 never follows a redirect and never decompresses.
@@ -34,11 +26,10 @@ from decryptor import AuditLog, Decryptor
 from edge_proxy import OriginPool, UpstreamError, UpstreamTimeout, end_to_end, raw_path, read_limited
 from fields.errors import Reason, RequestRefused
 from fields.facts import RequestFacts
-from keystore import Keystore, UnknownKey
 
 from . import audit, gate
 from .errors import RevealRefused
-from .fields import Revealed, RouteFields, reveal_body, values_in
+from .fields import Revealed, RouteFields, reveal_body
 from .metrics import NO_ROUTE, RevealMetrics
 from .routes import RevealConfig, Route
 from .settings import RevealSettings
@@ -79,14 +70,6 @@ class Reveal:
         self.fields = {route.name: RouteFields.of(route) for route in config.routes}
         self.pool = ThreadPoolExecutor(settings.decrypt_threads, thread_name_prefix="fle-reveal")
         self.upstreams: dict[str, OriginPool] = {}
-        keystore = decryptor.keystore
-        # routes whose every key the file backend holds (in memory): their decrypts may run on the loop
-        self._in_memory = {
-            route.name: route.keys
-            for route in config.routes
-            if route.keys and all(_in_memory(keystore, *key) for key in route.keys)
-        }
-        self._opened: set[str] = set()  # of those, the routes whose keys are all open already
 
     async def start(self) -> None:
         for route in self.config.routes:
@@ -102,19 +85,6 @@ class Reveal:
         for upstream in self.upstreams.values():
             await upstream.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
-
-    def inline(self, route: Route, body: bytes, content_type: str) -> bool:
-        """Whether this request's decrypts run on the event loop (the rule is in this module's docstring)."""
-        limit = self.settings.inline_values
-        if limit < 1 or len(body) > self.settings.inline_body or route.name not in self._in_memory:
-            return False
-        if route.name not in self._opened:
-            keystore = self.decryptor.keystore
-            if not all(keystore.opened(*key) for key in self._in_memory[route.name]):
-                return False  # a first use reads the key file (and may derive a passphrase's key)
-            self._opened.add(route.name)
-        count = values_in(self.fields[route.name], body, content_type, self.settings.limits)
-        return count is not None and count <= limit
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         metrics = self.metrics
@@ -175,14 +145,9 @@ class Reveal:
             raise RevealRefused(Reason.UNSUPPORTED_CONTENT_ENCODING, "a revealed body must not be compressed")
         request_id = audit.request_id()
         content_type = facts.content_type or ""
+        loop = asyncio.get_running_loop()
         try:
-            if not (route.names or route.pointers):
-                revealed: list[Revealed] = []
-            elif self.inline(route, body, content_type):
-                body, revealed = self._open(route, body, content_type)
-            else:
-                loop = asyncio.get_running_loop()
-                body, revealed = await loop.run_in_executor(self.pool, self._open, route, body, content_type)
+            body, revealed = await loop.run_in_executor(self.pool, self._open, route, body, content_type)
         except RevealRefused as e:
             audit.refused(self.audit, request_id, caller.name, route.name, e.reason, e.detail)
             raise
@@ -247,14 +212,6 @@ class Reveal:
             return response
         finally:
             upstream.close()  # an answer not read to its end cuts its connection (never reused)
-
-
-def _in_memory(keystore: Keystore, provider_id: str, key_name: str) -> bool:
-    """Whether the keystore holds this key in this process's memory (the file backend): no I/O to use it."""
-    try:
-        return keystore.entry(provider_id, key_name).backend == "file"
-    except UnknownKey:
-        return False
 
 
 REVEAL = web.AppKey("reveal", Reveal)

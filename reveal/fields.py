@@ -11,8 +11,7 @@ What the decrypt function does with one value of a named field:
 - not an ESDK message (esdk_format.is_message): the value is kept as it is (e.g. already a processor token);
 - a message whose header names a key outside the route's `keys`: 403 KeyNotAllowed, before any unwrap;
 - otherwise the decryptor opens it; a failure refuses the request with the decryptor's reason code.
-The rewrite runs in a worker thread (RSA unwrap on an HSM or SSM call must not stall the loop), or on the
-event loop when it is a few in-memory decrypts (`values_in`, app.py's rule; docs/reveal.md).
+The whole rewrite runs in a worker thread (RSA unwrap on an HSM or SSM call must not stall the loop).
 """
 
 from __future__ import annotations
@@ -158,29 +157,6 @@ def reveal_body(
     except RequestRefused as e:
         raise RevealRefused(e.reason, e.detail, status=e.status) from None
     return out, opener.revealed
-
-
-def _unchanged(value: bytes, field: str) -> bytes:
-    return value
-
-
-def values_in(fields: RouteFields, body: bytes, content_type: str, limits: Limits) -> int | None:
-    """How many values of the route's fields `body` holds (each one a decrypt at most), read by the same
-    codec pass as reveal_body with a transform that decrypts nothing; None when that pass refuses the body
-    (reveal_body, run as before, then gives the refusal in its order: a value's refusal may come first)."""
-    fmt = body_format(content_type)
-    try:
-        if fmt is BodyFormat.URL_ENCODED and fields.names:
-            strict_content_type(content_type, fmt)
-            return forms.rewrite(body, fields.selection, _unchanged, limits)[1]
-        if fmt is BodyFormat.JSON and fields.pointers:
-            strict_content_type(content_type, fmt)
-            return json_body.rewrite(body, fields.selection, _unchanged, limits)[1]
-        if fmt is BodyFormat.MULTIPART and fields.names:
-            return multipart.rewrite(body, content_type, fields.selection, _unchanged, limits)[1]
-    except RequestRefused:
-        return None
-    return 0
 
 
 def _multipart_value(opener: _Opener, delimiter: bytes) -> Callable[[bytes, str], bytes]:

@@ -21,16 +21,10 @@ class RevealSettings:
     upstream_read: float = 30.0  # of silence from the upstream once the request is sent
     pool_size: int = 64  # pooled keep-alive connections to upstreams
     decrypt_threads: int = 8  # values decrypted at once, off the event loop
-    # a body of at most inline_body bytes holding at most inline_values values, all under keys of the file
-    # backend already open, is decrypted on the event loop (app.py says why); 0: always on a thread
-    inline_values: int = 2
-    inline_body: int = 16 * 1024
 
     def __post_init__(self) -> None:
         for name in ("client_idle", "upstream_connect", "upstream_read"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"timeout {name} must be greater than 0 seconds")
-        if self.inline_values < 0 or self.inline_body < 0:
-            raise ValueError("inline_values and inline_body must not be negative")
         if self.pool_size < 1 or self.decrypt_threads < 1:
             raise ValueError("pool_size and decrypt_threads must be at least 1")
