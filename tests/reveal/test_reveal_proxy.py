@@ -363,3 +363,21 @@ async def test_one_caller_address_is_not_capped_as_anonymous_clients_are(stack) 
     finally:
         for _, w in held:
             w.close()
+
+
+async def test_the_upstream_gets_the_callers_headers_and_none_of_reveals_own(stack) -> None:
+    """Reveal adds no User-Agent, Accept or Accept-Encoding (aiohttp's client did, so a caller that asked for
+    no compression could get a gzip answer back): only Host and the framing are reveal's."""
+    rev, proc = stack
+    host, port = rev.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /processor/charges HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: {FORM}\r\nX-Mine: 1\r\nContent-Length: 3\r\n\r\na=1".encode()
+    )
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 201")
+    seen = proc.seen[-1]
+    assert sorted(seen.headers) == ["Content-Length", "Content-Type", "Host", "X-Mine"]
+    assert seen.headers["Host"] == proc.url.removeprefix("https://").split("/")[0]
