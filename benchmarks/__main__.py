@@ -147,7 +147,8 @@ def _loadavg() -> str:
 
 
 def run_proxy(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
-    """Headline, half of peak and the concurrency sweep: each proxy one worker, started once for all."""
+    """Headline, half of peak, the concurrency sweep and the lone request: each proxy one worker, started
+    once for all."""
     fle = servers.fle_proxy(origin, config, admin=True)  # its /metrics: the encryption step's own timing
     reference = servers.reference(origin)
     load.check_forwarding(fle.url)
@@ -184,20 +185,27 @@ def run_proxy(results: Results, servers: Servers, origin: Server, config: Path, 
         load.warm_up(targets)
         _step(f"sweep: connections {s.concurrencies}, {s.seconds:g} s x {repeats}")
         results.matrix = load.matrix(targets, s.concurrencies, s.seconds, repeats)
+    if "lone" in s.only:  # the headline's FLE proxy, idle now: no second one to start
+        measure_lone(results, fle, s)
     for server in reversed(started):
         servers.stop(server)
 
 
-def run_lone(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
-    """Issue 27's lone request: its own one-worker FLE proxy (stdlib loop, admin listener for the
-    encryption step's timing), nothing else sending to it."""
-    fle = servers.fle_proxy(origin, config, name="fle-lone", admin=True)
-    load.check_forwarding(fle.url)
+def measure_lone(results: Results, fle: Server, s: Settings) -> None:
+    """Issue 27's lone request against `fle` (one worker, stdlib loop, admin listener for the encryption
+    step's own timing), nothing else sending to it meanwhile."""
     _step(
         f"lone request: one connection, {s.lone_requests} requests per path x {s.repeats} rounds, "
         f"{s.lone_gap_ms:g} ms mean pause"
     )
     results.lone = lone.run(fle, s.lone_requests, s.repeats, s.lone_gap_ms, admin_url=fle.admin_url)
+
+
+def run_lone(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
+    """The lone request alone (`--only lone`): a proxy of its own, configured as the headline's."""
+    fle = servers.fle_proxy(origin, config, name="fle-lone", admin=True)
+    load.check_forwarding(fle.url)
+    measure_lone(results, fle, s)
     servers.stop(fle)
 
 
@@ -278,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         origin = servers.origin()
         if s.only & {"proxy", "sweep"}:
             run_proxy(results, servers, origin, config, s)
-        if "lone" in s.only:
+        elif "lone" in s.only:
             run_lone(results, servers, origin, config, s)
         if "workers" in s.only:
             run_workers(results, servers, origin, config, s)
