@@ -9,7 +9,7 @@ The report opens with issue 17's headline table (reference proxy, the edge proxy
 encrypting paths, and both again on uvloop, every one `--workers 1`, in interleaved rounds) and a verdict
 table computed from the run: issue 27's targets (from the headline, the encryption step's own timing at
 half of peak, and the `lone` scenario: a request arriving alone on one paced connection), then issue 17's
-and issue 7's that still stand. With the defaults the full run takes about 8 minutes; `--quick` (about 1 s
+and issue 7's that still stand. With the defaults the full run takes about 7 minutes; `--quick` (about 1 s
 per point, one round, no decryptor) is what the test suite runs to check that the harness works. It never
 asserts speed: the report states which targets were met.
 """
