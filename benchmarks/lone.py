@@ -20,6 +20,7 @@ import math
 import random
 import socket
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 from . import step_latency
@@ -92,19 +93,22 @@ class Connection:
     """One keep-alive HTTP/1.1 connection, one request at a time; the least a client can do per request."""
 
     def __init__(self, url: str) -> None:
-        host, port = url.removeprefix("http://").rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        parts = urllib.parse.urlsplit(url)
+        if parts.hostname is None or parts.port is None:
+            raise LoneError(f"not an http://HOST:PORT URL: {url}")
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.host = f"{host}:{port}"
+        self.host = parts.netloc
+        self.path = parts.path.rstrip("/") + "/submit"
         self.buffer = b""
 
     def close(self) -> None:
         self.sock.close()
 
     def request(self, content_type: str, body: bytes) -> int:
-        """POST `body` to /submit and read the whole answer; its status."""
+        """POST `body` to the URL's path + /submit and read the whole answer; its status."""
         head = (
-            f"POST /submit HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: {content_type}\r\n"
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
         self.sock.sendall(head.encode("latin-1") + body)
