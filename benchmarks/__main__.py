@@ -7,7 +7,9 @@ for the decryptor) is checked before anything is measured.
 
 The report opens with issue 17's headline table (reference proxy, the edge proxy's pass-through and
 encrypting paths, and both again on uvloop, every one `--workers 1`, in interleaved rounds) and a verdict
-table computed from the run. With the defaults the full run takes about 7 minutes; `--quick` (about 1 s
+table computed from the run: issue 27's targets (from the headline, the encryption step's own timing at
+half of peak, and the `lone` scenario: a request arriving alone on one paced connection), then issue 17's
+and issue 7's that still stand. With the defaults the full run takes about 7 minutes; `--quick` (about 1 s
 per point, one round, no decryptor) is what the test suite runs to check that the harness works. It never
 asserts speed: the report states which targets were met.
 """
@@ -30,12 +32,12 @@ import aiohttp
 import aws_encryption_sdk
 import cryptography
 
-from . import decrypt_scaling, encoder, headline, load, needs, plots, report, wrk
+from . import decrypt_scaling, encoder, headline, load, lone, needs, plots, report, wrk
 from .results import Results
 from .rounds import Contender, stat
 from .servers import FORM_TYPE, PASS_TYPE, ROOT, Server, Servers, running, write_config
 
-SCENARIOS = ("encoder", "proxy", "sweep", "workers", "decrypt", "memory")
+SCENARIOS = ("encoder", "proxy", "lone", "sweep", "workers", "decrypt", "memory")
 DEFAULT_OUT = ROOT / "benchmark-results" / "benchmarks-proxy.md"  # git ignores it: a run changes no file
 DOCS_REPORT = ROOT / "docs" / "benchmarks-proxy.md"  # --write-docs: the committed report
 
@@ -51,6 +53,8 @@ class Settings:
     rss_requests: int
     only: frozenset[str]
     uvloop: bool
+    lone_requests: int  # per path and round of the lone-request scenario
+    lone_gap_ms: float
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -83,6 +87,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rss-requests", type=int, help="requests in the RSS run (default 20000; quick 1000)")
     p.add_argument("--decrypt-items", type=int, default=1000, help="batch of the decryptor run (>= 256)")
     p.add_argument("--decrypt-rounds", type=int, default=3, help="rounds of the decryptor run")
+    p.add_argument(
+        "--lone-requests",
+        type=int,
+        help="requests per path and round of the lone scenario (default 400; quick 40)",
+    )
+    p.add_argument(
+        "--lone-gap-ms",
+        type=float,
+        default=5.0,
+        help="mean pause between an answer and the next request in the lone scenario (default 5)",
+    )
     p.add_argument("--no-uvloop", action="store_true", help="leave the uvloop contenders out of the headline")
     p.add_argument(
         "--only",
@@ -110,6 +125,8 @@ def settings(args: argparse.Namespace) -> Settings:
         rss_requests=args.rss_requests or (1000 if quick else 20_000),
         only=only,
         uvloop=not args.no_uvloop and _uvloop_installed(),
+        lone_requests=args.lone_requests or (40 if quick else 400),
+        lone_gap_ms=args.lone_gap_ms,
     )
 
 
@@ -130,7 +147,8 @@ def _loadavg() -> str:
 
 
 def run_proxy(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
-    """Headline, half of peak and the concurrency sweep: each proxy one worker, started once for all."""
+    """Headline, half of peak, the concurrency sweep and the lone request: each proxy one worker, started
+    once for all."""
     fle = servers.fle_proxy(origin, config, admin=True)  # its /metrics: the encryption step's own timing
     reference = servers.reference(origin)
     load.check_forwarding(fle.url)
@@ -167,8 +185,28 @@ def run_proxy(results: Results, servers: Servers, origin: Server, config: Path, 
         load.warm_up(targets)
         _step(f"sweep: connections {s.concurrencies}, {s.seconds:g} s x {repeats}")
         results.matrix = load.matrix(targets, s.concurrencies, s.seconds, repeats)
+    if "lone" in s.only:  # the headline's FLE proxy, idle now: no second one to start
+        measure_lone(results, fle, s)
     for server in reversed(started):
         servers.stop(server)
+
+
+def measure_lone(results: Results, fle: Server, s: Settings) -> None:
+    """Issue 27's lone request against `fle` (one worker, stdlib loop, admin listener for the encryption
+    step's own timing), nothing else sending to it meanwhile."""
+    _step(
+        f"lone request: one connection, {s.lone_requests} requests per path x {s.repeats} rounds, "
+        f"{s.lone_gap_ms:g} ms mean pause"
+    )
+    results.lone = lone.run(fle, s.lone_requests, s.repeats, s.lone_gap_ms, admin_url=fle.admin_url)
+
+
+def run_lone(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
+    """The lone request alone (`--only lone`): a proxy of its own, configured as the headline's."""
+    fle = servers.fle_proxy(origin, config, name="fle-lone", admin=True)
+    load.check_forwarding(fle.url)
+    measure_lone(results, fle, s)
+    servers.stop(fle)
 
 
 def run_workers(results: Results, servers: Servers, origin: Server, config: Path, s: Settings) -> None:
@@ -248,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         origin = servers.origin()
         if s.only & {"proxy", "sweep"}:
             run_proxy(results, servers, origin, config, s)
+        elif "lone" in s.only:
+            run_lone(results, servers, origin, config, s)
         if "workers" in s.only:
             run_workers(results, servers, origin, config, s)
         if "memory" in s.only:

@@ -8,6 +8,7 @@ from .decrypt_scaling import DecryptScaling
 from .encoder import EncoderResult
 from .headline import Comparison, HalfPeak
 from .load import LongRun, Point, Upload
+from .lone import LoneRequest
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Results:
     encoder: list[EncoderResult] = field(default_factory=list)
     headline: Comparison | None = None  # issue 17's side-by-side table, --workers 1 everywhere
     half_peak: HalfPeak | None = None
+    lone: LoneRequest | None = None  # issue 27: a request arriving alone, FLE and pass-through
     matrix: dict[str, dict[int, Point]] = field(default_factory=dict)  # throughput versus concurrency
     workers: Comparison | None = None  # names "1" and "2": --workers 1 and 2
     decrypt: DecryptScaling | None = None

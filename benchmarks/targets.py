@@ -1,22 +1,30 @@
-"""The verdict table: every target of issue 17 (and the checks of issue 7 that still hold), goal, measured
-figure and met/missed, computed from the run's results so that no verdict is written by hand.
+"""The verdict table: every target of issue 27, those of issue 17 it does not restate, and the checks of
+issue 7 that still hold; goal, measured figure and met/missed, computed from the run's results so that no
+verdict is written by hand. A target whose data this run did not take says "not measured".
 
-Ratios are medians of per-round ratios (contender and reference measured seconds apart in each round);
-the range over the rounds is shown next to them so a reader sees how firm a verdict is.
+Ratios are medians of per-round ratios (contender and baseline measured seconds apart), and differences
+medians of per-round differences; the range over the rounds is shown next to them so a reader sees how
+firm a verdict is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .headline import Comparison
 from .results import Results
-from .rounds import Stat, cores, ratio_per_round
+from .rounds import Sample, Stat, cores, ratio_per_round
 
+# Issue 27, "Targets" (ratios in one run, every contender --workers 1)
+FLE_VS_PASSTHROUGH = 0.70  # requests/s and CPU basis
+FLE_VS_REFERENCE_27 = 0.9  # requests/s and CPU basis (issue 17's stretch, restated)
+ENCRYPT_STEP_P99_MS = 0.5  # the proxy's own fle_proxy_encrypt_duration_seconds at half of peak
+LONE_ADDED_P50_MS = 0.3
+LONE_ADDED_P99_MS = 1.0
+UVLOOP_RELATIVE_GAIN = 1.0  # uvloop's gain on the encrypting path / its gain on pass-through
 # Issue 17, "Targets" (ratios side by side in one run, --workers 1 for every contender)
 FLE_VS_REFERENCE = 0.65
-FLE_VS_REFERENCE_STRETCH = 0.9
 PASSTHROUGH_VS_REFERENCE = 0.95
-ADDED_P99_MS = 1.0
 DECRYPT_SCALING = 1.6
 # Issue 7's checks that still stand (its proxy ratios are replaced by issue 17's above)
 ENCODER_VS_SDK = 5.0
@@ -70,7 +78,6 @@ def headline_verdicts(r: Results) -> list[Verdict]:
         _at_least(
             17, "same, CPU basis: reference CPU / FLE CPU per request", FLE_VS_REFERENCE, fle_cpu, errors
         ),
-        _at_least(17, "stretch: FLE vs reference, CPU basis", FLE_VS_REFERENCE_STRETCH, fle_cpu, errors),
         _at_least(
             17, "own pass-through vs reference proxy, peak rps", PASSTHROUGH_VS_REFERENCE, pass_rps, errors
         ),
@@ -82,39 +89,19 @@ def headline_verdicts(r: Results) -> list[Verdict]:
             errors,
         ),
     ]
-    out.append(_uvloop_verdict(r))
     return out
 
 
-def _uvloop_verdict(r: Results) -> Verdict:
-    target, goal = "uvloop: supported, gain measured (uvloop / asyncio, same rounds)", "measured"
-    h = r.headline
-    if h is None or not {"fle_uvloop", "fle"} <= h.samples.keys():
-        return Verdict(
-            17, target, goal, "not in this run (uvloop not installed, or --no-uvloop)", "not measured"
-        )
-    uv, aio = h.samples["fle_uvloop"], h.samples["fle"]
-    rps = ratio_per_round(uv, aio, "rps")
-    cpu = ratio_per_round(uv, aio, "proxy_us")
-    errors = sum(s.errors for name in ("fle_uvloop", "passthrough_uvloop") for s in h.samples.get(name, []))
-    measured = f"FLE: rps x{rps.median:.2f} ({rps.low:.2f}-{rps.high:.2f}), CPU per request x{cpu.median:.2f}"
-    if {"passthrough_uvloop", "passthrough"} <= h.samples.keys():
-        p_uv, p_aio = h.samples["passthrough_uvloop"], h.samples["passthrough"]
-        p_rps, p_cpu = ratio_per_round(p_uv, p_aio, "rps"), ratio_per_round(p_uv, p_aio, "proxy_us")
-        measured += f"; pass-through: rps x{p_rps.median:.2f}, CPU per request x{p_cpu.median:.2f}"
-    return Verdict(17, target, goal, measured + (f"; {errors} errors" if errors else ""), _met(not errors))
-
-
 def half_peak_verdict(r: Results) -> list[Verdict]:
+    """Issue 17's p99 target, restated by issue 27 as reported, not targeted: on two cores shared by wrk,
+    the origin and the proxy, the end-to-end p99 at half of peak is mostly queueing behind them."""
     hp = r.half_peak
     if hp is None:
         return []
     added = hp.added_p99()
     measured = f"{added.median:.2f} ms (rounds {added.low:.2f} to {added.high:.2f})"
-    if hp.encrypt_step is not None and hp.encrypt_step.count:
-        measured += f"; the encryption step's own p99 {hp.encrypt_step.quantile_ms(0.99):.2f} ms"
-    target = f"p99 added by encryption at half of FLE peak ({hp.target_rps:,.0f} rps offered)"
-    return [Verdict(17, target, f"<= {ADDED_P99_MS:g} ms", measured, _met(added.median <= ADDED_P99_MS))]
+    target = f"p99 added by encryption at half of FLE peak ({hp.target_rps:,.0f} rps offered), end to end"
+    return [Verdict(17, target, "reported (issue 27)", measured, "reported")]
 
 
 def workers_verdict(r: Results) -> list[Verdict]:
@@ -206,8 +193,140 @@ def other_verdicts(r: Results) -> list[Verdict]:
     return out
 
 
+def _not_measured(target: str, goal: str, why: str) -> Verdict:
+    return Verdict(27, target, goal, why, "not measured")
+
+
+def _errors(h: Comparison, *names: str) -> int:
+    return sum(s.errors for name in names for s in h.samples.get(name, []))
+
+
+def issue27_ratio_verdicts(r: Results) -> list[Verdict]:
+    """FLE against its own pass-through (>= 0.70) and against the reference (>= 0.9), in requests/s and on
+    the CPU basis (the baseline's proxy CPU per request / FLE's), from the headline's rounds."""
+    h = r.headline
+    rows = [
+        ("passthrough", "own pass-through", FLE_VS_PASSTHROUGH),
+        ("reference", "reference proxy", FLE_VS_REFERENCE_27),
+    ]
+    out = []
+    for base, label, goal in rows:
+        rps_target = f"FLE / {label}, peak requests/s (headline)"
+        cpu_target = f"FLE / {label}, CPU basis: {label} CPU / FLE CPU per request"
+        if h is None or not {"fle", base} <= h.samples.keys():
+            why = "not in this run (`--only` without proxy)"
+            out += [
+                _not_measured(rps_target, f">= {goal:g}", why),
+                _not_measured(cpu_target, f">= {goal:g}", why),
+            ]
+            continue
+        fle, baseline = h.samples["fle"], h.samples[base]
+        errors = _errors(h, "fle", base)
+        out.append(_at_least(27, rps_target, goal, ratio_per_round(fle, baseline, "rps"), errors))
+        out.append(
+            _at_least(27, cpu_target, goal, ratio_per_round(fle, baseline, "proxy_us", invert=True), errors)
+        )
+    return out
+
+
+def _gains(uv: list[Sample], aio: list[Sample], attr: str, invert: bool) -> list[float]:
+    """uvloop's gain round by round: uvloop/asyncio rps, or asyncio/uvloop CPU per request (`invert`)."""
+    gains = []
+    for u, a in zip(uv, aio, strict=True):
+        num, den = (getattr(a, attr), getattr(u, attr)) if invert else (getattr(u, attr), getattr(a, attr))
+        gains.append(num / den if den else float("nan"))
+    return gains
+
+
+def uvloop_verdicts(r: Results) -> list[Verdict]:
+    """uvloop's gain on the encrypting path at least its gain on pass-through: per round, (FLE on uvloop /
+    FLE on asyncio) / (pass-through on uvloop / pass-through on asyncio), median >= 1; in requests/s and
+    in CPU per request (asyncio's / uvloop's, so a saving is a gain above 1)."""
+    h = r.headline
+    names = {"fle", "fle_uvloop", "passthrough", "passthrough_uvloop"}
+    goal = "encrypting gain / pass-through gain >= 1"
+    out = []
+    for attr, invert, basis in (("rps", False, "requests/s"), ("proxy_us", True, "CPU per request")):
+        target = f"uvloop's gain on the encrypting path >= its gain on pass-through, {basis}"
+        if h is None or not names <= h.samples.keys():
+            why = "not in this run (uvloop not installed, `--no-uvloop`, or `--only` without proxy)"
+            out.append(_not_measured(target, goal, why))
+            continue
+        fle = _gains(h.samples["fle_uvloop"], h.samples["fle"], attr, invert)
+        passthrough = _gains(h.samples["passthrough_uvloop"], h.samples["passthrough"], attr, invert)
+        relative = Stat.of([f / p if p else float("nan") for f, p in zip(fle, passthrough, strict=True)])
+        errors = _errors(h, *names)
+        measured = (
+            f"{relative.median:.2f} (rounds {relative.low:.2f}-{relative.high:.2f}): encrypting "
+            f"x{Stat.of(fle).median:.2f}, pass-through x{Stat.of(passthrough).median:.2f}"
+            + (f"; {errors} errors" if errors else "")
+        )
+        ok = relative.median >= UVLOOP_RELATIVE_GAIN and not errors
+        out.append(Verdict(27, target, goal, measured, _met(ok)))
+    return out
+
+
+def encrypt_step_verdict(r: Results) -> list[Verdict]:
+    """The proxy's own timing of its encryption step (fle_proxy_encrypt_duration_seconds) over the paced
+    FLE runs at half of peak: p99 interpolated in the histogram's buckets."""
+    target = "the encryption step's own p99 (`fle_proxy_encrypt_duration_seconds`) at half of peak"
+    goal = f"<= {ENCRYPT_STEP_P99_MS:g} ms"
+    hp = r.half_peak
+    step = hp.encrypt_step if hp is not None else None
+    if step is None or not step.count:
+        return [_not_measured(target, goal, "not in this run (`--only` without proxy)")]
+    p99 = step.quantile_ms(0.99)
+    measured = (
+        f"{p99:.3f} ms (p50 {step.quantile_ms(0.5):.3f}, mean {step.mean_ms:.3f} ms; "
+        f"{step.count:,.0f} bodies)"
+    )
+    return [Verdict(27, target, goal, measured, _met(p99 <= ENCRYPT_STEP_P99_MS))]
+
+
+def lone_verdicts(r: Results) -> list[Verdict]:
+    """Latency added by encryption to a request arriving alone: FLE minus pass-through, p50 and p99, round
+    by round, median over the rounds."""
+    out = []
+    for attr, label, goal in (("p50_ms", "p50", LONE_ADDED_P50_MS), ("p99_ms", "p99", LONE_ADDED_P99_MS)):
+        target = f"latency added by encryption to a lone request (one connection, paced), {label}"
+        if r.lone is None:
+            out.append(_not_measured(target, f"<= {goal:g} ms", "not in this run (`--only` without lone)"))
+            continue
+        added = r.lone.added(attr)
+        errors = sum(s.errors for samples in r.lone.samples.values() for s in samples)
+        measured = f"{added.median:.3f} ms (rounds {added.low:.3f} to {added.high:.3f})" + (
+            f"; {errors} errors" if errors else ""
+        )
+        out.append(
+            Verdict(27, target, f"<= {goal:g} ms", measured, _met(added.median <= goal and not errors))
+        )
+    return out
+
+
+def reveal_verdict(r: Results) -> list[Verdict]:
+    """`fle reveal` on every core is measured by its own harness (benchmarks/bench_reveal.py), not here."""
+    return [
+        _not_measured(
+            "`fle reveal --workers 2` vs 1 worker, requests/s",
+            ">= 1.6x",
+            "not run by this command: `python -m benchmarks.bench_reveal` (docs/benchmarks.md)",
+        )
+    ]
+
+
+def issue27_verdicts(r: Results) -> list[Verdict]:
+    return [
+        *issue27_ratio_verdicts(r),
+        *encrypt_step_verdict(r),
+        *lone_verdicts(r),
+        *uvloop_verdicts(r),
+        *reveal_verdict(r),
+    ]
+
+
 def verdicts(r: Results) -> list[Verdict]:
     return [
+        *issue27_verdicts(r),
         *headline_verdicts(r),
         *half_peak_verdict(r),
         *workers_verdict(r),

@@ -7,6 +7,8 @@ Other packages (reveal, fle) use only the names exported here (`__all__`, tests/
 from fields.errors import ProxyError, RequestRefused
 from fields.limits import Limits
 
+from .origin_client.errors import UpstreamError, UpstreamTimeout
+from .origin_client.pool import OriginPool
 from .pipeline.accesslog import raw_path
 from .pipeline.app import Proxy, build_app
 from .pipeline.body import read_limited
@@ -28,12 +30,15 @@ __all__ = [
     "ConfigSource",
     "Limits",
     "Listener",
+    "OriginPool",
     "Proxy",
     "ProxyError",
     "ProxySettings",
     "RequestRefused",
     "Runtime",
     "Timeouts",
+    "UpstreamError",
+    "UpstreamTimeout",
     "build_admin_app",
     "build_app",
     "drain",

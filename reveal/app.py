@@ -1,9 +1,13 @@
-"""The reveal listener's one handler: gate, read, decrypt off the loop, audit, forward, stream back.
+"""The reveal listener's one handler: gate, read, decrypt, audit, forward, stream back.
 
 Order matters: nothing is read before the caller, path and method pass (gate.py); nothing is sent before
 every named field is decrypted and an audit line per value is written; a refusal at any step answers the
 caller with a reason code and sends nothing upstream. Redirects from the upstream are passed back, never
 followed; the upstream's answer is streamed back with its bytes unchanged (no decompression).
+
+The upstream client is the edge's pooled HTTP/1.1 client (`edge_proxy.OriginPool`, one pool per route):
+it sends the headers it is given and nothing else (no User-Agent, Accept or Accept-Encoding of its own),
+never follows a redirect and never decompresses.
 """
 
 from __future__ import annotations
@@ -15,12 +19,11 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
-import aiohttp
 from aiohttp import web
-from yarl import URL
+from multidict import CIMultiDict
 
 from decryptor import AuditLog, Decryptor
-from edge_proxy import end_to_end, raw_path, read_limited
+from edge_proxy import OriginPool, UpstreamError, UpstreamTimeout, end_to_end, raw_path, read_limited
 from fields.errors import Reason, RequestRefused
 from fields.facts import RequestFacts
 
@@ -42,10 +45,12 @@ def refusal(status: int, reason: str) -> web.Response:
 
 
 _ROUTE = web.RequestKey("fle_reveal_route", str)  # the name of the route a request matched (a label)
+_ONE_WRITE_BODY = 64 * 1024  # an answer complete and at most this long goes back in one write (as the edge)
+_NO_BODY_EXPECTED = ("GET", "HEAD")  # an empty body of these is sent as no body at all
 
 
 class Reveal:
-    """What the handler needs: routes, decryptor, audit, settings, metrics, the pooled session and decrypt
+    """What the handler needs: routes, decryptor, audit, settings, metrics, the upstream pools and decrypt
     threads; `in_flight` counts the requests being handled (drain waits for it to reach 0)."""
 
     def __init__(
@@ -64,20 +69,21 @@ class Reveal:
         self.in_flight = 0
         self.fields = {route.name: RouteFields.of(route) for route in config.routes}
         self.pool = ThreadPoolExecutor(settings.decrypt_threads, thread_name_prefix="fle-reveal")
-        self.session: aiohttp.ClientSession | None = None
+        self.upstreams: dict[str, OriginPool] = {}
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self.settings.pool_size)
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.settings.upstream_connect, sock_read=self.settings.upstream_read
-        )
-        self.session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
-        )
+        for route in self.config.routes:
+            self.upstreams[route.name] = OriginPool(
+                route.upstream,
+                size=self.settings.pool_size,
+                connect_timeout=self.settings.upstream_connect,
+                read_timeout=self.settings.upstream_read,
+                ssl_context=route.ssl_context,
+            )
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        for upstream in self.upstreams.values():
+            await upstream.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -149,7 +155,7 @@ class Reveal:
         if revealed:
             self.metrics.values_revealed.labels(route.name).inc(len(revealed))
         # the rest of the path and the query, as sent (check_target refused any that could mean two things)
-        target = str(route.upstream) + path[len(route.prefix) :] + (f"?{query}" if query else "")
+        target = route.upstream.raw_path + path[len(route.prefix) :] + (f"?{query}" if query else "")
         try:
             return await self._forward(request, route, target, body, revealed, request_id, caller.name)
         except RevealRefused as e:
@@ -166,40 +172,46 @@ class Reveal:
         request_id: str,
         caller: str,
     ) -> web.StreamResponse:
-        assert self.session is not None
-        headers = end_to_end(request.headers)  # the edge's hop-by-hop rules, Proxy-Authorization included
-        headers.popall("Host", None)
+        upstreams = self.upstreams[route.name]
+        # the edge's hop-by-hop rules, Proxy-Authorization included
+        headers: CIMultiDict[str] = end_to_end(request.headers)
+        headers.popall("Host", None)  # the upstream's, written by the pool
         headers.popall("Expect", None)
+        method = request.method
         try:
-            upstream = await self.session.request(
-                request.method,
-                URL(target, encoded=True),
-                data=body if body or request.method not in ("GET", "HEAD") else None,
-                headers=headers,
-                allow_redirects=False,
-                # the route's verifying context (its ca_file or the system store); None only for http on
-                # loopback (routes.py), where True changes nothing and would still verify were it https
-                ssl=route.ssl_context if route.ssl_context is not None else True,
+            # TLS with the route's verifying context (its ca_file or the system store); plain http only
+            # on loopback (routes.py)
+            upstream = await upstreams.request(
+                method, target, headers, body if body or method not in _NO_BODY_EXPECTED else None
             )
-        except TimeoutError:
+        except UpstreamTimeout:
             raise RevealRefused(Reason.UPSTREAM_TIMEOUT, f"{route.name}: no answer in time") from None
-        except aiohttp.ClientError as e:
+        except UpstreamError as e:
             raise RevealRefused(Reason.UPSTREAM_UNAVAILABLE, f"{route.name}: {type(e).__name__}") from None
-        async with upstream:
+        try:
             audit.record(self.audit, "answered", request_id, caller, route.name, revealed, upstream.status)
-            response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-            response.headers.extend(end_to_end(upstream.headers))
+            status = upstream.status
+            answer_headers = end_to_end(upstream.headers)
+            if upstream.content_length is not None and method != "HEAD" and status not in (204, 304):
+                whole = upstream.body_if_complete(_ONE_WRITE_BODY)
+                if whole is not None:  # all here already: one write (Content-Length is the body's)
+                    return web.Response(
+                        status=status, reason=upstream.reason, headers=answer_headers, body=whole
+                    )
+            response = web.StreamResponse(status=status, reason=upstream.reason, headers=answer_headers)
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
             await response.prepare(request)
             try:
-                async for chunk in upstream.content.iter_any():
+                while chunk := await upstream.read():
                     await response.write(chunk)
-            except (TimeoutError, aiohttp.ClientError):
+            except UpstreamError:
                 log.warning("upstream %s ended its answer early", route.name)
                 raise
             await response.write_eof()
             return response
+        finally:
+            upstream.close()  # an answer not read to its end cuts its connection (never reused)
 
 
 REVEAL = web.AppKey("reveal", Reveal)
@@ -212,7 +224,7 @@ def make_app(
     settings: RevealSettings,
     metrics: RevealMetrics | None = None,
 ) -> web.Application:
-    """The reveal application: one catch-all route, the session opened and closed with the app."""
+    """The reveal application: one catch-all route, the upstream pools opened and closed with the app."""
     reveal = Reveal(config, decryptor, audit_log, settings, metrics)
     app = web.Application(client_max_size=settings.limits.max_body_bytes)
     app[REVEAL] = reveal

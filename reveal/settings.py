@@ -19,7 +19,7 @@ class RevealSettings:
     client_idle: float = 60.0  # of silence from the client while its body is read
     upstream_connect: float = 10.0  # to open a connection (and TLS) to the upstream
     upstream_read: float = 30.0  # of silence from the upstream once the request is sent
-    pool_size: int = 64  # pooled keep-alive connections to upstreams
+    pool_size: int = 64  # keep-alive connections in use at once per route (edge_proxy.OriginPool; more wait)
     decrypt_threads: int = 8  # values decrypted at once, off the event loop
 
     def __post_init__(self) -> None:

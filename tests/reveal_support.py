@@ -85,6 +85,9 @@ class Seen:
     connection: int  # id of the TCP transport the request came on (pooling)
 
 
+STREAMED_PIECES = 8  # of 64 KiB each, in the processor's /stream answer
+
+
 @dataclass
 class Processor:
     """The fake payment processor: records every request that reaches it."""
@@ -104,6 +107,19 @@ def processor_app(seen: list[Seen]) -> web.Application:
             return web.Response(status=200, body=packed, headers={"Content-Encoding": "gzip"})
         if request.path.endswith("/redirect"):
             return web.Response(status=302, headers={"Location": "https://127.0.0.1:1/elsewhere"})
+        if request.path.endswith("/stream") or request.path.endswith("/cut"):
+            # chunked, in pieces with pauses: not all there when the head is read; /cut ends it by a reset
+            response = web.StreamResponse(status=200, headers={"X-Processor": "fake"})
+            await response.prepare(request)
+            for piece in range(STREAMED_PIECES):
+                await response.write(bytes([65 + piece % 26]) * 64 * 1024)
+                await asyncio.sleep(0.01)
+                if request.path.endswith("/cut") and piece == 2:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return response
+            await response.write_eof()
+            return response
         answer = {"received": body.decode("utf-8", "replace"), "path": request.path_qs}
         return web.Response(status=201, text=json.dumps(answer), content_type="application/json",
                             headers={"X-Processor": "fake"})  # fmt: skip

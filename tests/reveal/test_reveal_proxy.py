@@ -363,3 +363,39 @@ async def test_one_caller_address_is_not_capped_as_anonymous_clients_are(stack) 
     finally:
         for _, w in held:
             w.close()
+
+
+async def test_the_upstream_gets_the_callers_headers_and_none_of_reveals_own(stack) -> None:
+    """Reveal adds no User-Agent, Accept or Accept-Encoding (aiohttp's client did, so a caller that asked for
+    no compression could get a gzip answer back): only Host and the framing are reveal's."""
+    rev, proc = stack
+    host, port = rev.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /processor/charges HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: {FORM}\r\nX-Mine: 1\r\nContent-Length: 3\r\n\r\na=1".encode()
+    )
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 201")
+    seen = proc.seen[-1]
+    assert sorted(seen.headers) == ["Content-Length", "Content-Type", "Host", "X-Mine"]
+    assert seen.headers["Host"] == proc.url.removeprefix("https://").split("/")[0]
+
+
+async def test_a_long_answer_is_streamed_back_and_a_cut_one_stays_cut(stack, rsa_key) -> None:
+    """An answer not all there when its head is read goes back piece by piece, byte for byte; one the
+    upstream cuts short reaches the caller cut short (never completed or padded), after its audit lines."""
+    from tests.reveal_support import STREAMED_PIECES
+
+    rev, proc = stack
+    body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}"
+    status, headers, answer = await post(f"{rev.url}/processor/stream", body, FORM, bearer())
+    assert status == 200 and headers["X-Processor"] == "fake"
+    assert answer == b"".join(bytes([65 + i % 26]) * 64 * 1024 for i in range(STREAMED_PIECES))
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await post(f"{rev.url}/processor/cut", body, FORM, bearer())
+    assert [s.path_qs for s in proc.seen] == ["/v1/stream", "/v1/cut"]
+    lines = [json.loads(line) for line in rev.audit.read_text().splitlines()]
+    phases = [(line["phase"], line["upstream_status"]) for line in lines[-2:]]
+    assert phases == [("sending", None), ("answered", 200)]
