@@ -123,7 +123,7 @@ def _die_with_parent(parent: int) -> None:
     if sys.platform == "linux":
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            log.warning("worker: cannot ask to be stopped with the parent (prctl errno %d)", ctypes.get_errno())
+            log.warning("worker: cannot ask to stop with the parent (prctl errno %d)", ctypes.get_errno())
     if os.getppid() != parent:
         os._exit(1)
 
