@@ -65,9 +65,12 @@ class FieldKey:
 
 
 def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
-    """Return one complete ESDK message (v1, 0x0178) holding `plaintext`; `random` is injectable for tests."""
-    data_key = random(32)
-    message_id = random(16)
+    """Return one complete ESDK message (v1, 0x0178) holding `plaintext`; `random` is injectable for tests.
+
+    The data key and the message id are fresh per message, drawn in one call (48 bytes: the key, then the
+    id): one system call where two were made."""
+    drawn = random(48)
+    data_key, message_id = drawn[:32], drawn[32:]
     wrapped = key.public_key.encrypt(data_key, _OAEP)
     header = key.headers[SUITE_ID].serialize(message_id, wrapped)
     derived = hkdf_sha256_no_salt(data_key, _INFO_PREFIX + message_id)
