@@ -63,6 +63,8 @@ def check_body(body: bytes) -> None:
 
 
 def _decode(component: bytes, what: str) -> bytes:
+    if b"%" not in component:  # no escape to check or undo (a phone number, most names): the same bytes
+        return component.replace(b"+", b" ")
     if _BAD_ESCAPE.search(component):
         raise _malformed(f"invalid percent-escape in a form {what}")
     return unquote_to_bytes(component.replace(b"+", b" "))
