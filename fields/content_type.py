@@ -19,6 +19,8 @@ substring search anywhere in the header, so an ignored `x="boundary=..."` could 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .body_format import BodyFormat
 from .errors import Reason, RequestRefused
 from .header_params import HeaderParamError, HeaderValue, parse_request_content_type
@@ -31,7 +33,15 @@ _ALLOWED = {
 
 
 def strict_content_type(content_type: str, body_format: BodyFormat) -> HeaderValue:
-    """The parsed Content-Type of a body read as `body_format`; RequestRefused when it may not pass."""
+    """The parsed Content-Type of a body read as `body_format`; RequestRefused when it may not pass.
+
+    Cached as `parse_request_content_type` is (the same few values arrive again and again; the answer is
+    a frozen record): a refusal raises, so it is never cached and is checked again every time."""
+    return _strict_content_type(content_type, body_format)
+
+
+@lru_cache(maxsize=256)
+def _strict_content_type(content_type: str, body_format: BodyFormat) -> HeaderValue:
     try:
         parsed = parse_request_content_type(content_type)
     except HeaderParamError as e:

@@ -28,7 +28,8 @@ Tag = TypeVar("Tag")
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _FORBIDDEN = re.compile(rb"[\x00-\x1f\x7f;]")
-_BASE64 = re.compile(rb"[A-Za-z0-9+/=]*")
+# The base64 alphabet (standard, with padding): a value holding only these needs three replaces, not quote
+_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 # qs splits a pair at its first `]=` (after turning %5B/%5D into brackets), not at its first `=`, so a value
 # holding one would make qs read a longer name than ours (`[card=x]=4111` is card=x to qs).
 _QS_SPLIT = re.compile(rb"(?:\]|%5[Dd])=")
@@ -42,9 +43,10 @@ def _escape_value(text: bytes) -> bytes:
     """Percent-encode an encrypted value; the same bytes as `quote(text, safe="")`.
 
     Base64 needs only `+`, `/` and `=` escaped, and three replaces cost ~1 µs where `quote` costs ~50 µs
-    for a typical 500-byte message (about as much as encrypting it).
+    for a typical 500-byte message (about as much as encrypting it). Whether it is base64 is asked of
+    bytes.translate (delete the alphabet: nothing may be left), 0.3 µs where a regex fullmatch took 0.9.
     """
-    if _BASE64.fullmatch(text):
+    if not text.translate(None, _BASE64):
         return text.replace(b"+", b"%2B").replace(b"/", b"%2F").replace(b"=", b"%3D")
     return quote(text, safe="").encode("ascii")
 
@@ -61,6 +63,8 @@ def check_body(body: bytes) -> None:
 
 
 def _decode(component: bytes, what: str) -> bytes:
+    if b"%" not in component:  # no escape to check or undo (a phone number, most names): the same bytes
+        return component.replace(b"+", b" ")
     if _BAD_ESCAPE.search(component):
         raise _malformed(f"invalid percent-escape in a form {what}")
     return unquote_to_bytes(component.replace(b"+", b" "))

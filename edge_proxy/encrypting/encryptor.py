@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from binascii import b2a_base64
 from collections.abc import Callable
 
 from profiles import EncryptionEntity, FleConfig
@@ -15,13 +16,20 @@ class FieldEncryptor:
 
     def __init__(self, config: FleConfig) -> None:
         self._keys: dict[EncryptionEntity, esdk.FieldKey] = {}
+        # the same keys by the identity of the config's own entity objects: a request's tag is one of them,
+        # and hashing an entity (its key, provider id and every pattern, field by field) cost more per field
+        # than the lookup; the entity is kept beside its key, so an id is never mistaken for a new object's
+        self._by_identity: dict[int, tuple[EncryptionEntity, esdk.FieldKey]] = {}
         for profile in config.profiles:
             for entity in profile.entities:
-                self._keys[entity] = esdk.FieldKey(
-                    public_key=entity.public_key.key,
-                    provider_id=entity.provider_id.encode("utf-8"),
-                    key_name=entity.public_key.name.encode("utf-8"),
-                )
+                key = self._keys.get(entity)
+                if key is None:
+                    key = self._keys[entity] = esdk.FieldKey(
+                        public_key=entity.public_key.key,
+                        provider_id=entity.provider_id.encode("utf-8"),
+                        key_name=entity.public_key.name.encode("utf-8"),
+                    )
+                self._by_identity[id(entity)] = (entity, key)
 
     def for_suite(self, suite: int) -> Callable[[bytes, EncryptionEntity], bytes]:
         """The encrypt function of `suite` (0x0178 or 0x0478), picked once: a profile's suite is set at load.
@@ -31,10 +39,12 @@ class FieldEncryptor:
         encode = _ENCODERS.get(suite)
         if encode is None:
             raise ValueError(f"unsupported algorithm suite {suite:#06x}")
-        keys = self._keys
+        keys, by_identity = self._keys, self._by_identity
 
         def encrypt(value: bytes, entity: EncryptionEntity) -> bytes:
-            return base64.b64encode(encode(value, keys[entity]))
+            hit = by_identity.get(id(entity))
+            key = hit[1] if hit is not None and hit[0] is entity else keys[entity]  # else: an equal entity
+            return b2a_base64(encode(value, key), newline=False)  # base64.b64encode without its frame
 
         return encrypt
 

@@ -12,7 +12,6 @@ message by decrypting them with aws-encryption-sdk's own RawMasterKey.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import struct
 from collections.abc import Callable
@@ -36,6 +35,14 @@ _FINAL_FRAME_AAD = b"AWSKMSEncryptionClient Final Frame"
 # inner and outer hash states are taken once here, so extracting costs two hash updates, not an HMAC setup.
 _EXTRACT_INNER = hashlib.sha256(bytes(b ^ 0x36 for b in bytes(64)))
 _EXTRACT_OUTER = hashlib.sha256(bytes(b ^ 0x5C for b in bytes(64)))
+# The expand's HMAC is keyed by the PRK, new per message: its pads are made with bytes.translate (each byte
+# XORed with 0x36 or 0x5C) and hashed from copies of an empty SHA-256 state. hmac.digest(..., "sha256")
+# did the same work but looked the digest up by name in OpenSSL's provider store on every call (2.6 against
+# 4.0 µs for the whole derivation in a tight loop; docs/performance.md, issue 27, second pass).
+_SHA256 = hashlib.sha256()
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+_KEY_PAD = bytes(64 - 32)  # an HMAC key shorter than SHA-256's 64-byte block is padded with zeros
 _INFO_PREFIX = SUITE_ID.wire  # HKDF info is the suite id, then the message id
 
 
@@ -58,9 +65,12 @@ class FieldKey:
 
 
 def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
-    """Return one complete ESDK message (v1, 0x0178) holding `plaintext`; `random` is injectable for tests."""
-    data_key = random(32)
-    message_id = random(16)
+    """Return one complete ESDK message (v1, 0x0178) holding `plaintext`; `random` is injectable for tests.
+
+    The data key and the message id are fresh per message, drawn in one call (48 bytes: the key, then the
+    id): one system call where two were made."""
+    drawn = random(48)
+    data_key, message_id = drawn[:32], drawn[32:]
     wrapped = key.public_key.encrypt(data_key, _OAEP)
     header = key.headers[SUITE_ID].serialize(message_id, wrapped)
     derived = hkdf_sha256_no_salt(data_key, _INFO_PREFIX + message_id)
@@ -71,12 +81,20 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
 
 def hkdf_sha256_no_salt(key: bytes, info: bytes) -> bytes:
     """HKDF-SHA256(salt=None, info) of `key`, 32 bytes: the same as cryptography's HKDF (one block of
-    output: T(1) = HMAC(PRK, info || 0x01)), with the fixed-key extract's hash states reused."""
+    output: T(1) = HMAC(PRK, info || 0x01)), with the fixed-key extract's hash states reused and the
+    expand's HMAC written out (RFC 2104: H(K ^ opad || H(K ^ ipad || m)), K the PRK padded to 64 bytes)."""
     inner = _EXTRACT_INNER.copy()
     inner.update(key)
     outer = _EXTRACT_OUTER.copy()
     outer.update(inner.digest())
-    return hmac.digest(outer.digest(), info + b"\x01", "sha256")
+    prk = outer.digest() + _KEY_PAD
+    inner = _SHA256.copy()
+    inner.update(prk.translate(_IPAD))
+    inner.update(info + b"\x01")
+    outer = _SHA256.copy()
+    outer.update(prk.translate(_OPAD))
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 def framed_body(aead: AESGCM, message_id: bytes, plaintext: bytes) -> list[bytes]:

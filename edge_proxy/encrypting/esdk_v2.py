@@ -47,9 +47,11 @@ def _hkdf_pair(data_key: bytes, message_id: bytes) -> tuple[bytes, bytes]:
 
 
 def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
-    """Return one complete ESDK message (v2, 0x0478) holding `plaintext`; `random` is injectable for tests."""
-    data_key = random(32)
-    message_id = random(32)
+    """Return one complete ESDK message (v2, 0x0478) holding `plaintext`; `random` is injectable for tests.
+
+    The data key and the message id are fresh per message, drawn in one call (the key, then the id)."""
+    drawn = random(64)
+    data_key, message_id = drawn[:32], drawn[32:]
     wrapped = key.public_key.encrypt(data_key, _OAEP)
     commitment, derived = _hkdf_pair(data_key, message_id)
     header = key.headers[SUITE_ID].serialize(message_id, wrapped, commitment)

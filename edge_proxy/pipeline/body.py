@@ -44,6 +44,8 @@ def too_long(limit: int) -> RequestRefused:
 
 def content_coding(codings: tuple[str, ...]) -> Coding:
     """The single coding of a body (`RequestFacts.codings`); 415 for anything we cannot undo."""
+    if not codings:  # no Content-Encoding: the usual form
+        return Coding.IDENTITY
     tokens = [t for t in codings if t != "identity"] or ["identity"]
     if len(tokens) > 1 or tokens[0] not in _CODINGS:
         raise RequestRefused(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
 import logging
 import os
@@ -32,6 +33,7 @@ from typing import Any
 log = logging.getLogger("fle.workers")  # the name the logs have always shown
 
 _READY = b"R"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class WorkersError(Exception):
@@ -111,6 +113,21 @@ def _worker_main(serve_worker: ServeWorker, index: int, plan: WorkerPlan, ready_
             runner.run(serve_worker(WorkerSlot(index, plan.host, plan.port, ready)))
 
 
+def _die_with_parent(parent: int) -> None:
+    """A worker does not outlive its supervisor. Were the parent killed outright (SIGKILL, the OOM killer),
+    an orphaned worker would go on serving the shared port with the config it had, unsupervised and
+    unstoppable by the unit's stop command; so the kernel is asked to send the worker SIGTERM when the
+    parent dies (Linux's PR_SET_PDEATHSIG; gunicorn's workers watch getppid() for the same reason), and a
+    parent that died before the request was made is caught by getppid() right after it. The parent forks
+    from its main thread, which lives as long as it does (the signal follows the forking thread)."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("worker: cannot ask to stop with the parent (prctl errno %d)", ctypes.get_errno())
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 class _Supervisor:
     def __init__(self, serve_worker: ServeWorker, plan: WorkerPlan, parent: Parent, status: Status) -> None:
         self.serve_worker = serve_worker
@@ -124,6 +141,7 @@ class _Supervisor:
 
     def spawn(self, index: int) -> tuple[int, int]:
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             os.close(read_fd)
@@ -131,6 +149,7 @@ class _Supervisor:
             try:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
+                _die_with_parent(parent)
                 _worker_main(self.serve_worker, index, self.plan, write_fd)
             except BaseException:
                 log.exception("worker %d failed", index)

@@ -319,3 +319,25 @@ def test_a_busy_admin_address_is_one_line(tmp_path: Path, rsa_key) -> None:  # t
     assert process.returncode != 0
     assert f"--admin 127.0.0.1:{port}: cannot listen there" in output
     assert "Traceback" not in output
+
+
+def test_workers_stop_when_the_parent_is_killed_outright(tmp_path: Path, rsa_key) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL (or the OOM killer) gives the parent no chance to stop its workers: they must not live on,
+    orphaned, serving the port with the config they had (the kernel's parent-death signal stops them)."""
+    config = make_config_dir(tmp_path / "config", rsa_key)
+    process = fle(
+        "proxy", "--config", str(config), "--origin", "http://127.0.0.1:1", "--listen", "127.0.0.1:0",
+        "--workers", "2", "--admin", "off", "--access-log", "off",
+    )  # fmt: skip
+    workers: list[int] = []
+    try:
+        process.wait_for("with 2 workers")
+        workers = children(process.pid)
+        assert len(workers) == 2
+        process.kill()  # SIGKILL: no handler runs in the parent
+        eventually(lambda: not any(alive(pid) for pid in workers), timeout=15)
+    finally:
+        process.kill()
+        for pid in workers:  # what the product failed to stop must not outlive the test either
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -45,8 +45,14 @@ def test_property_sdk_decrypts_random_fields(rsa_key: rsa.RSAPrivateKey, plainte
 
 
 def test_header_layout_is_cloudfronts(rsa_key: rsa.RSAPrivateKey) -> None:
-    fixed = iter([bytes(range(32)), bytes(range(100, 116))])
-    message = esdk.encrypt(b"404-555-0150", field_key(rsa_key), random=lambda n: next(fixed)[:n])
+    drawn: list[int] = []
+
+    def fixed(n: int) -> bytes:  # one draw per message: the data key, then the message id
+        drawn.append(n)
+        return (bytes(range(32)) + bytes(range(100, 116)))[:n]
+
+    message = esdk.encrypt(b"404-555-0150", field_key(rsa_key), random=fixed)
+    assert drawn == [48]
     assert base64.b64encode(message).startswith(b"AYABe")  # 01 80 01 78: v1, type 0x80, suite 0x0178
     assert message[4:20] == bytes(range(100, 116))  # message id
     assert message[20:24] == b"\x00\x00\x00\x01"  # no encryption context, one data key
@@ -69,3 +75,13 @@ def test_wrong_provider_id_is_not_decrypted(rsa_key: rsa.RSAPrivateKey) -> None:
     message = esdk.encrypt(b"secret", esdk.FieldKey(rsa_key.public_key(), b"Other", b"DemoPublicKey"))
     with pytest.raises(Exception):  # noqa: B017
         CLIENT.decrypt(source=message, key_provider=raw_master_key(rsa_key))
+
+
+def test_every_message_has_its_own_data_key_and_message_id(rsa_key: rsa.RSAPrivateKey) -> None:
+    """The one draw per message (data key, then message id) is fresh each time: no key or id repeats, and
+    the data key is not the message id's neighbour bytes reused."""
+    messages = [esdk.encrypt(b"404-555-0150", field_key(rsa_key)) for _ in range(40)]
+    ids = {m[4:20] for m in messages}
+    keys = {rsa_key.decrypt(m[50:306], esdk._OAEP) for m in messages}
+    assert len(ids) == len(keys) == 40
+    assert not any(m[4:20] in rsa_key.decrypt(m[50:306], esdk._OAEP) for m in messages[:5])

@@ -72,3 +72,9 @@ def test_base64_starts_with_the_v2_header(rsa_key: rsa.RSAPrivateKey) -> None:
     message = esdk_v2.encrypt(b"x", field_key(rsa_key))
     assert message[:3] == b"\x02\x04\x78"
     assert base64.b64encode(message).startswith(b"AgR4")
+
+
+def test_every_v2_message_has_its_own_message_id(rsa_key: rsa.RSAPrivateKey) -> None:
+    """The one draw per message (data key, then the 32-byte message id) is fresh each time."""
+    messages = [esdk_v2.encrypt(b"404-555-0150", field_key(rsa_key)) for _ in range(40)]
+    assert len({m[3:35] for m in messages}) == 40  # version 02, suite (2 bytes), then the message id
