@@ -22,7 +22,6 @@ from esdk_format import suite_name
 
 from .errors import DecryptorConfigError
 from .policy import DEFAULT_MAX_DATA_KEYS, DEFAULT_MAX_MESSAGE_BYTES, Policy, parse_suites
-from .processes import default_processes
 
 KEYSTORE_ENV = "FLE_KEYSTORE"
 STORE_ENV = "FLE_STORE"
@@ -36,6 +35,11 @@ CONFIG_ENV = "FLE_CONFIG"
 DEFAULT_WORKERS = 8
 MAX_WORKERS = 256
 MAX_PROCESSES = 64
+# a batch smaller than this stays on the thread pool: starting the worker processes costs about a second
+# (each imports aws-encryption-sdk and opens its keystore), which a one-shot `fle decrypt --recent 50`
+# would pay for ~50 ms of work; from 256 values (~0.25 s on one core) a long-lived service gains.
+# Here, not in processes.py, so that `fle decrypt --help` can say it without importing the decryptor.
+MIN_PROCESS_BATCH = 256
 
 
 def _int(value: str, name: str, low: int, high: int) -> int:
@@ -51,6 +55,8 @@ def _int(value: str, name: str, low: int, high: int) -> int:
 def processes_setting(env: Mapping[str, str]) -> int:
     """FLE_DECRYPT_PROCESSES, else the cores this process may use (1 on AWS Lambda), at most MAX_PROCESSES;
     DecryptorConfigError names the variable. `fle decrypt` and `fle rewrap` share it."""
+    from .processes import default_processes  # here: this module is light, `fle` flags' help reads it
+
     default = min(default_processes(env), MAX_PROCESSES)
     return _int(env.get(PROCESSES_ENV) or str(default), PROCESSES_ENV, 1, MAX_PROCESSES)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from keystore import Keystore
 
+from .config import MIN_PROCESS_BATCH as MIN_PROCESS_BATCH  # batch.py, rewrap_pool.py read it here
 from .core import Decrypted, Decryptor
 from .errors import DecryptError
 from .policy import Policy
@@ -34,10 +35,6 @@ from .worker_pool import START_TIMEOUT, spawn_pool
 
 log = logging.getLogger(__name__)
 
-# a batch smaller than this stays on the thread pool: starting the worker processes costs about a second
-# (each imports aws-encryption-sdk and opens its keystore), which a one-shot `fle decrypt --recent 50`
-# would pay for ~50 ms of work; from 256 values (~0.25 s on one core) a long-lived service gains
-MIN_PROCESS_BATCH = 256
 LAMBDA_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 
 Outcome = tuple[Decrypted | DecryptError, int]  # a value's result and the pid of the process that did it

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-from yarl import URL
-
 from . import serve
 
 
@@ -37,6 +35,8 @@ def listen_address_or_off(text: str) -> str:
 
 def http_url(text: str) -> str:
     """An http:// or https:// URL with a host and, if it has one, a port in range; the text itself."""
+    from yarl import URL  # here: importing yarl would slow every `fle` command, not only those with a URL
+
     try:
         url = URL(text)
         url.port  # noqa: B018 - yarl checks the port's range when it is read

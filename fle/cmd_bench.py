@@ -15,20 +15,18 @@ like the sample origin, then saw no ciphertext).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import ssl
 import sys
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
-from yarl import URL
-
-from fields.refusals import Reason
-from loadgen import LoadError, Plan, Summary, load, preflight
-from profiles import QUERY_ARG_NAME, Action, BodyFormat, ConfigError, load_config_dir, select
-
 from . import argtypes, cli
+
+if TYPE_CHECKING:
+    import ssl
+
+    from loadgen import Plan, Summary
 
 SAMPLE_FORM = (("name", "Jane Doe"), ("email", "jane.doe@example.com"), ("phone", "404-555-0150"))
 
@@ -67,6 +65,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def tls_context(cacert: str | None, insecure: bool) -> ssl.SSLContext | None:
     """The TLS context for --cacert / --insecure; None for the system's trust store."""
+    import ssl
+
     if cacert and insecure:
         raise cli.CliError("--cacert and --insecure exclude each other")
     if insecure:
@@ -90,6 +90,11 @@ def warn(text: str) -> None:
 def config_warning(config_dir: str, config_id: str | None, url: str, names: list[str]) -> str | None:
     """Why a form with these field names, posted to `url`, would encrypt nothing under the proxy's config
     in `config_dir` (the same selection the proxy makes), or None when at least one field is protected."""
+    from yarl import URL
+
+    from fields.refusals import Reason
+    from profiles import QUERY_ARG_NAME, Action, BodyFormat, ConfigError, load_config_dir, select
+
     try:
         config = load_config_dir(config_dir).only_config(config_id)
     except ConfigError as e:
@@ -125,6 +130,10 @@ def echo_warning(sent: list[tuple[str, str]], answer: str) -> str | None:
 
 
 def _plan(args: argparse.Namespace) -> Plan:
+    from yarl import URL
+
+    from loadgen import Plan
+
     url = URL(args.url)
     if url.scheme not in ("http", "https") or not url.host:
         raise cli.CliError(f"{args.url!r}: expected an http:// or https:// URL")
@@ -144,6 +153,10 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from loadgen import LoadError, load, preflight
+
     plan = _plan(args)
     sent = parse_qsl(plan.body.decode(), keep_blank_values=True)
     if args.config:

@@ -15,16 +15,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from blindindex import BlindIndexError, safe_lengths
-from blindindex.keys import IndexKeys
 from blindindex.settings import INDEX_KEYS_ENV
-from profiles import ConfigError, ConfigSet, NoFleConfig, load_config_dir
-from profiles.check import check_config_dir
-from profiles.cloudformation import to_cloudformation
-from profiles.describe import describe
 
-from . import cmd_index, profile_edit
+from . import cmd_index
+
+if TYPE_CHECKING:
+    from profiles import ConfigSet
 
 EXPORT_NAME = "fle-cloudfront.json"  # the file an --output directory gets
 
@@ -98,6 +96,9 @@ def _distinct(text: str) -> tuple[str, int]:
 
 def _index_problems(configs: ConfigSet, args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(problems, warnings) of the profiles' blind indexes against --distinct and --index-keys."""
+    from blindindex import BlindIndexError, safe_lengths
+    from blindindex.keys import IndexKeys
+
     indexes = [(profile, index) for profile in configs.profiles.values() for index in profile.indexes]
     problems: list[str] = []
     warnings: list[str] = []
@@ -134,6 +135,9 @@ def _index_problems(configs: ConfigSet, args: argparse.Namespace) -> tuple[list[
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from profiles.check import check_config_dir
+    from profiles.describe import describe
+
     configs, problems = check_config_dir(args.directory)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -166,6 +170,9 @@ def _keys_only_hint(directory: str) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from profiles import ConfigError, NoFleConfig, load_config_dir
+    from profiles.cloudformation import to_cloudformation
+
     try:
         template = to_cloudformation(load_config_dir(args.directory))
     except ConfigError as e:
@@ -189,6 +196,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_use_key(args: argparse.Namespace) -> int:
+    from . import profile_edit
+
     switch = profile_edit.KeySwitch(args.profile_id, args.old_name, args.new_name)
     try:
         lines = profile_edit.switch_key(Path(args.directory), switch)

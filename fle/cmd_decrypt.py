@@ -25,29 +25,17 @@ import logging
 import os
 import socket
 import sys
-import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from decryptor import (
-    AuditLog,
-    BadRequest,
-    Caller,
-    Decrypted,
-    DecryptError,
-    DecryptorConfig,
-    DecryptorConfigError,
-    DecryptService,
-    Subject,
-    parse_request,
-)
 from decryptor import config as settings
-from decryptor.processes import MIN_PROCESS_BATCH
-from keystore import KeystoreError
+from decryptor.config import MIN_PROCESS_BATCH
 from logsafe import escape
-from store import StoreError
 
 from . import cli
+
+if TYPE_CHECKING:
+    from decryptor import Caller, DecryptError, DecryptorConfig, Subject
 
 # flag -> the environment variable it overrides
 _OVERRIDES = {
@@ -104,23 +92,6 @@ DEFAULT_AUDIT_NAME = "decrypt-audit.jsonl"
 AUDIT_TO_STDERR = "-"
 
 
-class _NotingAudit(AuditLog):
-    """The audit log, which also keeps each refusal for the error lines printed at the end."""
-
-    def __init__(self, path: str | None, stream: TextIO | None = None) -> None:
-        super().__init__(path, stream=stream)
-        self.refused: list[tuple[Subject, DecryptError]] = []
-        self._noted = threading.Lock()
-
-    def record(
-        self, caller: Caller, subject: Subject, result: Decrypted | DecryptError, time: str | None = None
-    ) -> None:
-        super().record(caller, subject, result, time)
-        if isinstance(result, DecryptError):
-            with self._noted:
-                self.refused.append((subject, result))
-
-
 def audit_destination(config: DecryptorConfig) -> str | None:
     """Where the audit lines go: the file asked for, else beside the keystore; None: stderr."""
     if config.audit_file == AUDIT_TO_STDERR:
@@ -156,6 +127,8 @@ def error_lines(refused: list[tuple[Subject, DecryptError]], rows: list[dict[str
 
 def cli_caller() -> Caller:
     """The local user, for the audit log."""
+    from decryptor import Caller
+
     return Caller("cli", {"user": getpass.getuser(), "uid": str(os.getuid()), "host": socket.gethostname()})
 
 
@@ -180,6 +153,12 @@ def environment(args: argparse.Namespace, overrides: dict[str, str]) -> dict[str
 
 
 def run(args: argparse.Namespace) -> int:
+    from decryptor import BadRequest, DecryptorConfig, DecryptorConfigError, DecryptService, parse_request
+    from keystore import KeystoreError
+    from store import StoreError
+
+    from .decrypt_audit import NotingAudit
+
     env = environment(args, _OVERRIDES)
     try:
         request = parse_request(_event(args))
@@ -191,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         if not config.keystore_path:
             raise DecryptorConfigError(f"set {settings.KEYSTORE_ENV} to the path of the keystore file")
         audit_path = audit_destination(config)
-        audit = _NotingAudit(audit_path, stream=sys.stderr)
+        audit = NotingAudit(audit_path, stream=sys.stderr)
         service = DecryptService(config, audit=audit)
     except (BadRequest, DecryptorConfigError, KeystoreError) as e:
         raise cli.CliError(str(e)) from e

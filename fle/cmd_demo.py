@@ -16,22 +16,15 @@ import secrets
 import shlex
 import sys
 from pathlib import Path
-
-from decryptor import AuditLog, Decryptor
-from edge_proxy import Listener, start_site, until_signalled
-from edge_proxy import build_app as build_proxy
-from keystore import Keystore, KeystoreError
-from keystore.tooling import create_file_key, public_pem
-from origin import build_app as build_origin
-from origin.charge import Charge
-from profiles.examples import DEMO_KEY_NAME, DEMO_PROVIDER_ID, write_example_config
-from reveal import load_routes
-from reveal.server import start_reveal
-from store import open_store
+from typing import TYPE_CHECKING
 
 from . import argtypes, cli, serve
 from .cmd_proxy import proxy_settings
-from .demo_processor import processor_app
+
+if TYPE_CHECKING:
+    from decryptor import AuditLog
+    from edge_proxy import Listener
+    from origin.charge import Charge
 
 log = logging.getLogger("fle")
 PASSPHRASE_ENV = "FLE_KEY_PASSPHRASE"
@@ -59,6 +52,9 @@ def _toml_str(value: str) -> str:
 
 def prepare_state(state: Path) -> str | None:
     """Create keys, config and keystore on first run; returns a newly generated passphrase, if any."""
+    from keystore.tooling import create_file_key, public_pem
+    from profiles.examples import DEMO_KEY_NAME, DEMO_PROVIDER_ID, write_example_config
+
     key_path = state / "keys" / "demo.pem"
     keystore_path = state / "keystore.toml"
     if key_path.exists() and keystore_path.exists():
@@ -86,6 +82,9 @@ def prepare_state(state: Path) -> str | None:
 def check_demo_key(state: Path) -> None:
     """Open the demo key with the passphrase in the environment now, so a wrong one stops the demo here
     instead of surfacing only when `fle decrypt` runs."""
+    from keystore import Keystore, KeystoreError
+    from profiles.examples import DEMO_KEY_NAME, DEMO_PROVIDER_ID
+
     try:
         keystore = Keystore.from_file(state / "keystore.toml")
         try:
@@ -108,6 +107,8 @@ def missing_passphrase(state: Path) -> str:
 def write_demo_routes(state: Path, token: str, processor_url: str) -> Path:
     """The reveal routes of the charge step: caller `origin` (this run's token) may send the `phone` field,
     decrypted with the demo key, to the fake processor (plain http: it is on loopback)."""
+    from profiles.examples import DEMO_KEY_NAME, DEMO_PROVIDER_ID
+
     path = state / "reveal-routes.toml"
     digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
     path.write_text(
@@ -127,6 +128,15 @@ async def start_charge_step(
     state: Path, host: str, reveal_port: int, processor_port: int
 ) -> tuple[list[Listener], Charge, AuditLog]:
     """The fake processor and the reveal proxy in front of it; the origin's Charge settings for them."""
+    from decryptor import AuditLog, Decryptor
+    from edge_proxy import start_site
+    from keystore import Keystore
+    from origin.charge import Charge
+    from reveal import load_routes
+    from reveal.server import start_reveal
+
+    from .demo_processor import processor_app
+
     listeners: list[Listener] = []
     audit = AuditLog(str(state / "reveal-audit.jsonl"))
     try:
@@ -157,6 +167,11 @@ def _fle_command() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_proxy import build_app as build_proxy
+    from edge_proxy import start_site, until_signalled
+    from origin import build_app as build_origin
+    from store import open_store
+
     state = Path(args.state_dir).resolve()
     if (state / "keys" / "demo.pem").exists() != (state / "keystore.toml").exists():
         raise cli.CliError(f"{state} holds a partial demo set-up; remove it and run again")

@@ -11,13 +11,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from .hsm_commands import run_backup, run_clone, run_restore, run_trust, run_untrust
+from . import cli
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "hsm", help="back up, restore and clone HSM-held keys between PKCS#11 tokens (docs/hsm-backup.md)"
     )
+    # the actions run hsm_commands (keystore, python-pkcs11, boto3): imported when `fle hsm` is parsed
+    cli.defer(p, _actions)
+
+
+def _actions(p: argparse.ArgumentParser) -> None:
+    from .hsm_commands import run_backup, run_clone, run_restore, run_trust, run_untrust
+
     sub = p.add_subparsers(dest="hsm_command", required=True, metavar="ACTION")
 
     _membership(

@@ -12,19 +12,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from blindindex import BlindIndexError, hex_length, safe_lengths
-from blindindex.settings import (
-    INDEX_KEYS_ENV,
-    NAME_RE,
-    FileKeySettings,
-    IndexKeyEntry,
-    Pkcs11KeySettings,
-    read_index_keys,
-)
-from blindindex.tooling import append_entry, create_root_key_file
+from blindindex.settings import INDEX_KEYS_ENV
 
 from . import cli
+
+if TYPE_CHECKING:
+    from blindindex.settings import IndexKeyEntry
 
 
 def count(text: str) -> int:
@@ -94,6 +89,8 @@ def _refuse_others(args: argparse.Namespace, *names: str) -> None:
 
 
 def _entry(args: argparse.Namespace) -> IndexKeyEntry:
+    from blindindex.settings import NAME_RE, FileKeySettings, IndexKeyEntry, Pkcs11KeySettings
+
     if not NAME_RE.fullmatch(args.name):
         raise cli.CliError(f"--name {args.name!r}: letters, digits, '.', '_' and '-' only (at most 128)")
     if args.backend == "file":
@@ -113,6 +110,10 @@ def _entry(args: argparse.Namespace) -> IndexKeyEntry:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from blindindex import BlindIndexError
+    from blindindex.settings import FileKeySettings, read_index_keys
+    from blindindex.tooling import append_entry, create_root_key_file
+
     if not args.index_keys:
         raise cli.CliError(f"give --index-keys FILE (or set {INDEX_KEYS_ENV}): the entry is appended to it")
     toml = Path(args.index_keys)
@@ -138,6 +139,8 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
+    from blindindex import hex_length, safe_lengths
+
     x = args.distinct
     plans = safe_lengths(x)
     if not plans:

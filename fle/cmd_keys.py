@@ -9,26 +9,30 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from . import cli
 
-from keystore import KEYSTORE_ENV, Keystore, KeystoreError
-from keystore.keystore import KeyEntry
-from keystore.tooling import (
-    KEY_SIZES,
-    create_file_key,
-    create_pkcs11_key,
-    public_key_config,
-    store_ssm_key,
-)
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from . import cli, profile_edit
+    from keystore import Keystore
+    from keystore.keystore import KeyEntry
+
+    from . import profile_edit
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser(
         "keys", help="create, list and self-test private keys (keystore from FLE_KEYSTORE)"
     )
+    # the flags' choices and defaults are keystore's (KEY_SIZES, KEYSTORE_ENV): read when `fle keys` is parsed
+    cli.defer(p, _actions)
+
+
+def _actions(p: argparse.ArgumentParser) -> None:
+    from keystore.tooling import KEY_SIZES
+
     sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
 
     create = sub.add_parser(
@@ -85,6 +89,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _keystore_arg(p: argparse.ArgumentParser) -> None:
+    from keystore import KEYSTORE_ENV
+
     p.add_argument(
         "--keystore", default=os.environ.get(KEYSTORE_ENV), metavar="FILE", help=f"default: ${KEYSTORE_ENV}"
     )
@@ -136,6 +142,8 @@ def _entry_text(args: argparse.Namespace) -> str:
 
 
 def _make_key(args: argparse.Namespace) -> RSAPublicKey:
+    from keystore.tooling import create_file_key, create_pkcs11_key, store_ssm_key
+
     if args.backend == "pkcs11":
         _need(args, "module", "token_label")
         return create_pkcs11_key(
@@ -154,6 +162,11 @@ def _make_key(args: argparse.Namespace) -> RSAPublicKey:
 
 
 def run_create(args: argparse.Namespace) -> int:
+    from keystore import KEYSTORE_ENV, Keystore, KeystoreError
+    from keystore.tooling import public_key_config
+
+    from . import profile_edit
+
     if not args.keystore:
         raise cli.CliError(f"give --keystore FILE (or set {KEYSTORE_ENV}): the entry is appended to it")
     keystore_path = Path(args.keystore)
@@ -206,6 +219,8 @@ def run_create(args: argparse.Namespace) -> int:
 
 def _fields_request(args: argparse.Namespace) -> profile_edit.EntityRequest | None:
     """--fields and --profile-id, checked before any key is made (the key Id is filled in afterwards)."""
+    from . import profile_edit
+
     if not args.fields:
         if args.profile_id:
             raise cli.CliError("--profile-id goes with --fields")
@@ -223,6 +238,8 @@ def _fields_request(args: argparse.Namespace) -> profile_edit.EntityRequest | No
 
 
 def _open(args: argparse.Namespace) -> Keystore:
+    from keystore import KEYSTORE_ENV, Keystore, KeystoreError
+
     if not args.keystore:
         raise cli.CliError(f"give --keystore FILE (or set {KEYSTORE_ENV})")
     try:
@@ -245,6 +262,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _check_one(keystore: Keystore, entry: KeyEntry) -> str:
+    from keystore import KeystoreError
+
     backend = keystore.backend(entry.provider_id, entry.key_name)
     data_key = secrets.token_bytes(32)
     start = time.perf_counter()
@@ -262,6 +281,8 @@ def _check_one(keystore: Keystore, entry: KeyEntry) -> str:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from keystore import KeystoreError
+
     keystore = _open(args)
     entries = [e for e in keystore.entries if not args.key_name or e.key_name in args.key_name]
     if not entries:

@@ -16,19 +16,9 @@ import json
 import logging
 import sys
 
-from decryptor import (
-    AuditLog,
-    BadRequest,
-    DecryptorConfig,
-    DecryptorConfigError,
-    DecryptService,
-    parse_request,
-)
 from decryptor import config as settings
 from decryptor.events import MAX_CANDIDATES
-from keystore import KeystoreError
 from logsafe import escape
-from store import StoreError
 
 from . import cli, cmd_decrypt
 
@@ -79,6 +69,17 @@ def _ids(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from decryptor import (
+        AuditLog,
+        BadRequest,
+        DecryptorConfig,
+        DecryptorConfigError,
+        DecryptService,
+        parse_request,
+    )
+    from keystore import KeystoreError
+    from store import StoreError
+
     env = cmd_decrypt.environment(args, OVERRIDES)
     body: dict[str, object] = {"field": args.field, "term": args.term, "ids": _ids(args)}
     if args.normalize is not None:

@@ -6,10 +6,6 @@ import argparse
 import logging
 import os
 
-from edge_proxy import start_site, until_signalled
-from origin import build_app
-from store import StoreError, open_store
-
 from . import argtypes, cli, serve
 
 log = logging.getLogger("fle")
@@ -42,6 +38,10 @@ def _env_fields() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_proxy import start_site, until_signalled
+    from origin import build_app
+    from store import StoreError, open_store
+
     if not args.store:
         raise cli.CliError("give --store sqlite:///PATH or --store dynamodb://TABLE (or set FLE_STORE)")
     try:

@@ -10,14 +10,20 @@ import sys
 from pathlib import Path
 
 from . import cli
-from .lambda_deps import HANDLER, PackageError
-from .lambda_package import ARCHES, RUNTIME_GLIBC, PackageSpec, build
 
 DEFAULT_LOCK = Path(__file__).resolve().parent.parent / "requirements" / "runtime.txt"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("package", help="build deployment packages (the decryptor for AWS Lambda)")
+    # the targets' help and choices come from lambda_package (which imports keystore): read when parsed
+    cli.defer(p, _targets)
+
+
+def _targets(p: argparse.ArgumentParser) -> None:
+    from .lambda_deps import HANDLER
+    from .lambda_package import ARCHES, RUNTIME_GLIBC
+
     sub = p.add_subparsers(dest="package_command", required=True, metavar="TARGET")
     lam = sub.add_parser(
         "lambda",
@@ -49,6 +55,9 @@ def _mb(size: int) -> str:
 
 
 def run_lambda(args: argparse.Namespace) -> int:
+    from .lambda_deps import HANDLER, PackageError
+    from .lambda_package import PackageSpec, build
+
     spec = PackageSpec(args.output, args.lock, args.arch, args.python, args.with_pkcs11, args.keystore)
     try:
         built = build(spec, progress=lambda line: print(line, file=sys.stderr, flush=True))

@@ -14,38 +14,34 @@ import socket
 import sys
 import threading
 from pathlib import Path
-
-from yarl import URL
+from typing import TYPE_CHECKING
 
 import logsafe
-from blindindex import BlindIndexError
-from blindindex.keys import IndexKeys
-from edge_proxy import (
-    Buffering,
-    ClientLimits,
-    ConfigSource,
-    Limits,
-    ProxyError,
-    ProxySettings,
-    Timeouts,
-    loops,
-    tls_context,
-)
-from edge_proxy.pipeline.indexing import check_keys
-from edge_proxy.serving import workers
-from edge_proxy.serving.loops import LoopUnavailable, choose_loop
-from edge_proxy.serving.process import CannotListen, ListenOptions, run_workers, serve_proxy
-from profiles import ConfigError, FleConfig, load_config_dir
 
-from . import cli, proxy_args, serve
+from . import cli, serve
+
+if TYPE_CHECKING:
+    from yarl import URL
+
+    from blindindex.keys import IndexKeys
+    from edge_proxy import Limits, ProxySettings, Timeouts
+    from edge_proxy.serving.process import CannotListen, ListenOptions
+    from profiles import FleConfig
 
 log = logging.getLogger("fle")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = commands.add_parser("proxy", help="run the field-level encryption edge proxy")
-    proxy_args.add_arguments(p)
+    # the flags' defaults are edge_proxy's settings classes': read when `fle proxy` is parsed
+    cli.defer(p, _arguments)
     p.set_defaults(run=run)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    from . import proxy_args
+
+    proxy_args.add_arguments(p)
 
 
 def proxy_settings(
@@ -57,6 +53,11 @@ def proxy_settings(
     timeouts: Timeouts | None = None,
 ) -> ProxySettings:
     """Load and check everything the proxy needs; CliError with the file and JSON path on bad config."""
+    from yarl import URL
+
+    from edge_proxy import ConfigSource, Limits, ProxySettings, Timeouts
+    from profiles import ConfigError, load_config_dir
+
     try:
         config = load_config_dir(config_dir).only_config(config_id)
     except ConfigError as e:
@@ -75,6 +76,8 @@ def proxy_settings(
 
 def build_settings(args: argparse.Namespace) -> ProxySettings:
     """ProxySettings from parsed `fle proxy` arguments."""
+    from edge_proxy import Buffering, ClientLimits, Limits, Timeouts
+
     try:
         limits = Limits(args.max_body_bytes, args.max_field_bytes, args.max_encrypted_fields, args.max_fields)
         timeouts = Timeouts(
@@ -111,6 +114,11 @@ def build_settings(args: argparse.Namespace) -> ProxySettings:
 def _index_keys(path: str | None, config: FleConfig) -> IndexKeys | None:
     """The index keys, read now (root key files checked), and every index's key name found in them; the
     tokens are opened by each worker, after it forked. CliError naming the profile, index and key."""
+    from blindindex import BlindIndexError
+    from blindindex.keys import IndexKeys
+    from edge_proxy.pipeline.indexing import check_keys
+    from profiles import ConfigError
+
     keys = None
     if path is not None:
         try:
@@ -127,6 +135,9 @@ def _index_keys(path: str | None, config: FleConfig) -> IndexKeys | None:
 
 def listen_options(args: argparse.Namespace) -> ListenOptions:
     """Where and how `fle proxy` listens, from its arguments; CliError on a bad address or TLS file."""
+    from edge_proxy import ProxyError, tls_context
+    from edge_proxy.serving.process import ListenOptions
+
     if bool(args.tls_cert) != bool(args.tls_key):
         raise cli.CliError("--tls-cert and --tls-key go together")
     try:
@@ -174,6 +185,11 @@ def check_origin(origin: URL, timeout: float) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_proxy import loops
+    from edge_proxy.serving import workers
+    from edge_proxy.serving.loops import LoopUnavailable, choose_loop
+    from edge_proxy.serving.process import CannotListen, run_workers, serve_proxy
+
     settings = build_settings(args)
     listen = listen_options(args)
 

@@ -14,22 +14,19 @@ value failed or an item changed meanwhile.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from blindindex import BlindIndexError
-from blindindex.keys import IndexKeys
 from blindindex.settings import INDEX_KEYS_ENV
-from decryptor import AuditLog, Decryptor, DecryptorConfig, DecryptorConfigError
 from decryptor import config as settings
-from decryptor.indexes import ConfigIndexes, StoredIndex
-from decryptor.reindex import Reindexer, ReindexError, ReindexReport
-from keystore import Keystore, KeystoreError
 from logsafe import escape
-from store import StoreError, open_store
 
 from . import cli, cmd_decrypt, cmd_match
+
+if TYPE_CHECKING:
+    from decryptor.indexes import ConfigIndexes, StoredIndex
+    from decryptor.reindex import Reindexer, ReindexReport
 
 _SHOWN = 20  # items listed per kind of problem in the summary; the audit line lists more
 
@@ -117,6 +114,8 @@ def summary(report: ReindexReport, dry_run: bool) -> str:
 
 
 async def _reindex(reindexer: Reindexer, store_url: str) -> ReindexReport:
+    from store import open_store
+
     store = open_store(store_url, create=False)  # an existing store only: never make an empty one
     try:
         return await reindexer.run(store, Progress())
@@ -125,6 +124,16 @@ async def _reindex(reindexer: Reindexer, store_url: str) -> ReindexReport:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from blindindex import BlindIndexError
+    from blindindex.keys import IndexKeys
+    from decryptor import AuditLog, Decryptor, DecryptorConfig, DecryptorConfigError
+    from decryptor.indexes import ConfigIndexes
+    from decryptor.reindex import Reindexer, ReindexError
+    from keystore import Keystore, KeystoreError
+    from store import StoreError
+
     env = cmd_decrypt.environment(args, cmd_match.OVERRIDES)
     index_keys_path = args.index_keys or env.get(INDEX_KEYS_ENV)
     if args.workers < 1 or args.batch < 1:

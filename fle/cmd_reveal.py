@@ -12,19 +12,16 @@ import argparse
 import logging
 import os
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from decryptor import AuditLog, Decryptor, DecryptorConfigError
 from decryptor import config as decryptor_settings
-from edge_proxy import CannotListen, ProxyError, tls_context
-from edge_proxy.serving import workers
-from edge_proxy.serving.prefork import run_prefork
-from keystore import Keystore, KeystoreError
-from reveal import RevealConfig, RoutesError, load_routes
-from reveal.server import DRAIN_TIMEOUT, serve_reveal
-from reveal.settings import RevealSettings
 
 from . import argtypes, cli, serve
+
+if TYPE_CHECKING:
+    from edge_proxy.serving import workers
+    from keystore import Keystore
+    from reveal import RevealConfig
 
 log = logging.getLogger("fle")
 
@@ -78,6 +75,15 @@ def keys_not_held(config: RevealConfig, keystore: Keystore) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from decryptor import AuditLog, Decryptor, DecryptorConfigError
+    from edge_proxy import CannotListen, ProxyError, tls_context
+    from edge_proxy.serving import workers
+    from edge_proxy.serving.prefork import run_prefork
+    from keystore import Keystore, KeystoreError
+    from reveal import RoutesError, load_routes
+    from reveal.server import DRAIN_TIMEOUT, serve_reveal
+    from reveal.settings import RevealSettings
+
     if args.workers < 1:
         raise cli.CliError("--workers must be at least 1")
     if bool(args.tls_cert) != bool(args.tls_key):

@@ -16,26 +16,30 @@ See docs/key-rotation.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from decryptor import AuditLog, DecryptorConfigError
-from decryptor.config import AUDIT_FILE_ENV, KEYSTORE_ENV, PROCESSES_ENV, STORE_ENV, processes_setting
-from decryptor.processes import MIN_PROCESS_BATCH
-from decryptor.rewrap import KeyRef, NewKey, RewrapError
-from decryptor.rewrap_store import Rewrapper, RewrapReport, new_key_for
-from keystore import Keystore, KeystoreError
-from profiles import ConfigError, load_config_dir
-from store import StoreError, open_store
+from decryptor.config import (
+    AUDIT_FILE_ENV,
+    KEYSTORE_ENV,
+    MIN_PROCESS_BATCH,
+    PROCESSES_ENV,
+    STORE_ENV,
+    processes_setting,
+)
 
 from . import cli, cmd_decrypt
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from decryptor import AuditLog
+    from decryptor.rewrap import KeyRef, NewKey
+    from decryptor.rewrap_store import RewrapReport
+    from keystore import Keystore
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,6 +73,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def key_ref(text: str) -> KeyRef:
+    from decryptor.rewrap import KeyRef
+
     provider_id, sep, key_name = text.partition("/")
     if not sep or not provider_id or not key_name or "/" in key_name:
         raise cli.CliError(f"{text!r}: name a key as PROVIDER_ID/KEY_NAME, e.g. FLEDemo/DemoPublicKey")
@@ -76,12 +82,16 @@ def key_ref(text: str) -> KeyRef:
 
 
 def _pem(key: rsa.RSAPublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def check_config(directory: str, new: NewKey) -> None:
     """CliError unless the CloudFront config in `directory` has a public key named like the new key, equal
     to the keystore's, used by an entity with the new provider id."""
+    from profiles import ConfigError, load_config_dir
+
     try:
         configs = load_config_dir(directory)
     except ConfigError as e:
@@ -164,6 +174,13 @@ def summary(report: RewrapReport, dry_run: bool) -> str:
 async def _rewrap(
     args: argparse.Namespace, keystore: Keystore, keystore_path: str, store_url: str, audit: AuditLog
 ) -> RewrapReport:
+    import asyncio
+
+    from decryptor.rewrap import RewrapError
+    from decryptor.rewrap_store import Rewrapper, new_key_for
+    from keystore import KeystoreError
+    from store import open_store
+
     old, new_ref = key_ref(args.old), key_ref(args.new)
     if old == new_ref:
         raise cli.CliError("--from and --to name the same key")
@@ -208,6 +225,12 @@ def audit_target(chosen: str | None, stderr: TextIO) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from decryptor import AuditLog, DecryptorConfigError
+    from keystore import Keystore
+    from store import StoreError
+
     keystore_path = args.keystore or os.environ.get(KEYSTORE_ENV)
     store_url = args.store or os.environ.get(STORE_ENV)
     if not keystore_path:

@@ -136,6 +136,9 @@ def _compile(stage: Path) -> None:
         raise PackageError("some modules of the package do not compile")
 
 
+_LEVEL = 6  # zlib's default: 9 took twice as long (4.0 s against 2.2 s) for a zip 0.3% smaller
+
+
 def write_zip(stage: Path, output: Path) -> int:
     """Zip a directory with sorted entries, fixed dates and modes; returns the unzipped size."""
     files = sorted(
@@ -144,14 +147,14 @@ def write_zip(stage: Path, output: Path) -> int:
     total = 0
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=_LEVEL) as archive:
         for path in files:
             info = zipfile.ZipInfo(path.relative_to(stage).as_posix(), date_time=_FIXED_TIME)
             info.external_attr = (0o100755 if os.access(path, os.X_OK) else 0o100644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             data = path.read_bytes()
             total += len(data)
-            archive.writestr(info, data, compresslevel=9)
+            archive.writestr(info, data, compresslevel=_LEVEL)
     partial.replace(output)
     return total
 

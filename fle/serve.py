@@ -4,7 +4,6 @@ also has until_signalled."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 from collections.abc import Callable, Coroutine, Iterator
@@ -42,6 +41,8 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 def run(main: Callable[[], Coroutine[Any, Any, None]]) -> int:
+    import asyncio  # here: parse_listen checks the --listen flags, and asyncio would slow every `fle` command
+
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
     return 0

@@ -38,10 +38,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import sys
 import traceback
 from types import TracebackType
-
-from aiohttp.http_exceptions import HttpProcessingError
 
 from .escape import escape, escape_lines
 
@@ -70,7 +69,10 @@ def _own(name: str) -> bool:
 def _describe(error: BaseException) -> str:
     """An exception as type (and HTTP status), never its message: messages may quote request bytes."""
     kind = f"{type(error).__module__}.{type(error).__qualname__}"
-    if isinstance(error, HttpProcessingError):
+    # looked up, not imported: a process that never imported aiohttp (most `fle` commands) cannot hold one
+    # of its exceptions, and importing it would cost every command about 150 ms
+    http_exceptions = sys.modules.get("aiohttp.http_exceptions")
+    if http_exceptions is not None and isinstance(error, http_exceptions.HttpProcessingError):
         return f"{kind}: HTTP {error.code} (request bytes not logged)"
     return f"{kind}: (message not logged)"
 

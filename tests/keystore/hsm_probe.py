@@ -3,6 +3,8 @@
 The tests' tokens live under their own SOFTHSM2_CONF, which the PKCS#11 library reads once per process,
 so the test process asks this script (python -m tests.keystore.hsm_probe ACTION TOKEN ...) instead:
 
+    generate TOKEN LABEL,... DIR  make each key as `fle keys create --backend pkcs11 --backup` does (the same
+                                  keystore.tooling call), in one process; DIR/LABEL.pem its public key
     import TOKEN LABEL DER_FILE [nodecrypt]
                                   put a known RSA private key in as `fle keys create --backup` makes one
                                   (with nodecrypt: a key the token will not decrypt with)
@@ -26,6 +28,18 @@ MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 
 def main(action: str, token_label: str, label: str, *rest: str) -> int:
+    if action == "generate":  # before a session of this script's own: the tooling opens its session
+        from cryptography.hazmat.primitives import serialization
+
+        from keystore.tooling import create_pkcs11_key
+
+        for name in label.split(","):
+            public = create_pkcs11_key(MODULE, token_label, os.environ["FLE_PKCS11_PIN"], name, backup=True)
+            pem = public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            (Path(rest[0]) / f"{name}.pem").write_bytes(pem)
+        return 0
     token = pkcs11.lib(MODULE).get_token(token_label=token_label)
     with token.open(user_pin=os.environ["FLE_PKCS11_PIN"], rw=True) as session:
         if action == "import":

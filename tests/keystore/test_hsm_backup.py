@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,14 @@ MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 USER_PIN = "user-pin-52817"  # searched for in every output: never printed or logged
 SO_PIN = "so-pin-90341-officer"
 TOKENS = ("src", "m1", "m2", "late", "stranger")
+# keys the tests back up, restore, clone: made in the source token by the module's fixture in ONE process,
+# by the call `fle keys create --backend pkcs11 --backup` makes (keystore.tooling.create_pkcs11_key), instead
+# of one `fle keys create` process each (~0.8 s). What `fle keys create --backup` itself makes (Backed,
+# Plain, Stuck) is still made by `fle keys create` (test_create_backup_key_..., test_backing_up_a_never_...)
+POOLED = (
+    "RoundTrip", "TamperAttributes", "TamperWrapped", "TamperSequence", "TamperSignature", "ForStranger",
+    "NotForLate", "AfterUntrust", "Older", "Newer", "HalfA", "HalfB", "ProofA", "Clustered", "InS3",
+)  # fmt: skip
 # what `fle keys create --backup` makes, and what a restore must keep: never readable, leaving the token
 # only wrapped under a trusted key
 BACKUP_KEY_ATTRS = {
@@ -48,6 +56,7 @@ class Hsm:
     root: Path
     env: dict[str, str]
     token_dirs: dict[str, Path]
+    pooled: dict[str, rsa.RSAPublicKey] = field(default_factory=dict)  # POOLED: made, not yet handed out
 
     def fle(
         self, *args: str, check: bool = True, env: dict[str, str] | None = None
@@ -108,8 +117,16 @@ class Hsm:
         return path
 
     def create_key(self, key_name: str, *, backup: bool = True) -> tuple[Path, rsa.RSAPublicKey]:
-        """`fle keys create` in the source token; its keystore file and public key."""
+        """`fle keys create` in the source token (a POOLED key: made already, by the same tooling); its
+        keystore file (for a pooled key, the entry `fle keys create --backup` writes) and public key."""
         keystore, config = self.root / f"src-{key_name}.toml", self.root / "config"
+        if backup and key_name in self.pooled:
+            keystore.write_text(
+                f'[[key]]\nprovider_id = "FLEDemo"\nkey_name = "{key_name}"\nbackend = "pkcs11"\n'
+                f'module = "{MODULE}"\ntoken_label = "src"\nkey_label = "{key_name}"\n'
+                'pin_env = "FLE_PKCS11_PIN"\nso_pin_env = "FLE_PKCS11_SO_PIN"\n'
+            )
+            return keystore, self.pooled.pop(key_name)  # once: a second create of a name would fail
         flags = ["--backup"] if backup else []
         self.fle(
             "keys", "create", "--backend", "pkcs11", "--provider-id", "FLEDemo", "--key-name", key_name,
@@ -177,6 +194,13 @@ def hsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hsm]:
     )
     assert "src: trusts m1's transport key" in trusted.stdout
     assert "m1: accepts archives signed by src" in trusted.stdout
+    pems = root / "pooled"
+    pems.mkdir()
+    made.probe("generate", "src", ",".join(POOLED), str(pems))
+    for name in POOLED:
+        public = serialization.load_pem_public_key((pems / f"{name}.pem").read_bytes())
+        assert isinstance(public, rsa.RSAPublicKey)
+        made.pooled[name] = public
     yield made
 
 
