@@ -111,7 +111,7 @@ class Reveal:
             status = f"{response.status // 100}xx"
             return response
         finally:
-            metrics.requests.labels(matched[0] if matched else NO_ROUTE, status).inc()
+            metrics.request_counter(matched[0] if matched else NO_ROUTE, status).inc()
             metrics.duration.observe(time.perf_counter() - start)
             metrics.in_flight.dec()
             self.in_flight -= 1
@@ -164,7 +164,7 @@ class Reveal:
             raise
         audit.record(self.audit, "sending", request_id, caller.name, route.name, revealed)
         if revealed:
-            self.metrics.values_revealed.labels(route.name).inc(len(revealed))
+            self.metrics.revealed_counter(route.name).inc(len(revealed))
         # the rest of the path and the query, as sent (check_target refused any that could mean two things)
         target = route.upstream.raw_path + path[len(route.prefix) :] + (f"?{query}" if query else "")
         try:
