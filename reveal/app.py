@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from aiohttp.http import HttpVersion11
@@ -38,6 +37,7 @@ from .fields import Revealed, RouteFields, reveal_body
 from .metrics import NO_ROUTE, RevealMetrics
 from .routes import RevealConfig, Route
 from .settings import RevealSettings
+from .threads import DecryptThreads
 
 log = logging.getLogger("fle.reveal")
 
@@ -73,10 +73,11 @@ class Reveal:
         self.metrics = metrics or RevealMetrics()
         self.in_flight = 0
         self.fields = {route.name: RouteFields.of(route) for route in config.routes}
-        self.pool = ThreadPoolExecutor(settings.decrypt_threads, thread_name_prefix="fle-reveal")
+        self.threads = DecryptThreads(settings.decrypt_threads)
         self.upstreams: dict[str, OriginPool] = {}
 
     async def start(self) -> None:
+        self.threads.start(asyncio.get_running_loop())
         for route in self.config.routes:
             self.upstreams[route.name] = OriginPool(
                 route.upstream,
@@ -89,7 +90,7 @@ class Reveal:
     async def stop(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.close()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.threads.stop()
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.headers.get("Expect"):  # before anything else, as aiohttp's router did
@@ -157,8 +158,7 @@ class Reveal:
         revealed: list[Revealed] = []
         try:
             if route.names or route.pointers:  # a route that reveals nothing forwards the body as it came
-                loop = asyncio.get_running_loop()
-                body, revealed = await loop.run_in_executor(self.pool, self._open, route, body, content_type)
+                body, revealed = await self.threads.run(self._open, route, body, content_type)
         except RevealRefused as e:
             audit.refused(self.audit, request_id, caller.name, route.name, e.reason, e.detail)
             raise
