@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,7 +103,15 @@ class AuditLog:
 
     def event(self, line: dict[str, Any]) -> None:
         """Write a record of another event (e.g. `fle.rewrap`), `time` first; the caller keeps values out."""
-        text = json.dumps({"time": _now(), **line}, ensure_ascii=False) + "\n"
+        self.events((line,))
+
+    def events(self, lines: Iterable[dict[str, Any]]) -> None:
+        """Write records of other events together: one time, one write, one flush (reveal writes the lines
+        of a request's values so), whole lines, never interleaved with another thread's."""
+        now = _now()
+        text = "".join(json.dumps({"time": now, **line}, ensure_ascii=False) + "\n" for line in lines)
+        if not text:
+            return
         with self._lock:
             out = self._out()
             out.write(text)

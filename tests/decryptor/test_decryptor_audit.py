@@ -179,3 +179,39 @@ def test_no_sdk_noise_on_failed_decrypts(
     captured = capfd.readouterr()
     for output in (captured.out, captured.err, caplog.text):
         assert "Traceback" not in output and "Error on closing" not in output
+
+
+def test_events_written_together_are_one_write_whole_lines_and_none_for_nothing(tmp_path: Path) -> None:
+    """reveal writes a phase's lines for all of a request's values with `events`: one write and one flush
+    (the lines reach the file before it returns), contiguous even with other threads writing."""
+    import concurrent.futures
+    import io
+
+    class Writes(io.StringIO):  # a real text stream that also notes each write it is given
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes = 0
+
+        def write(self, s: str) -> int:
+            self.writes += 1
+            return super().write(s)
+
+    stream = Writes()
+    log = AuditLog(stream=stream)
+    log.events([{"event": "t", "n": i} for i in range(3)])
+    log.events([])
+    assert stream.writes == 1
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["n"] for line in lines] == [0, 1, 2] and len({line["time"] for line in lines}) == 1
+
+    log = AuditLog(str(tmp_path / "a.jsonl"))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for i in range(200):
+            lines = [{"event": "t", "request": i, "n": n, "pad": "p" * 300} for n in range(3)]
+            pool.submit(log.events, lines)
+    log.close()
+    written = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert len(written) == 600
+    for start in range(0, 600, 3):  # each request's three lines together, in order
+        group = written[start : start + 3]
+        assert [line["n"] for line in group] == [0, 1, 2] and len({line["request"] for line in group}) == 1
