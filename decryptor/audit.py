@@ -48,6 +48,11 @@ class Subject:
     index: int | None = None
 
 
+# a write to a pipe (stdout read by a log collector, several worker processes writing) of at most PIPE_BUF
+# bytes is never interleaved with another process's; a regular file opened O_APPEND takes any write whole
+_ATOMIC_WRITE = 4096
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -106,16 +111,25 @@ class AuditLog:
         self.events((line,))
 
     def events(self, lines: Iterable[dict[str, Any]]) -> None:
-        """Write records of other events together: one time, one write, one flush (reveal writes the lines
-        of a request's values so), whole lines, never interleaved with another thread's."""
+        """Write records of other events together (reveal writes a request's values' lines so): one time,
+        whole lines, never interleaved with another thread's, in as few writes as keep each one at most
+        PIPE_BUF bytes (a line longer than that is a write of its own, as every line used to be), each
+        flushed before this returns."""
         now = _now()
-        text = "".join(json.dumps({"time": now, **line}, ensure_ascii=False) + "\n" for line in lines)
-        if not text:
-            return
+        texts = [json.dumps({"time": now, **line}, ensure_ascii=False) + "\n" for line in lines]
         with self._lock:
             out = self._out()
-            out.write(text)
-            out.flush()
+            chunk, size = "", 0
+            for text in texts:
+                length = len(text.encode("utf-8"))
+                if chunk and size + length > _ATOMIC_WRITE:
+                    out.write(chunk)
+                    out.flush()
+                    chunk, size = "", 0
+                chunk, size = chunk + text, size + length
+            if chunk:
+                out.write(chunk)
+                out.flush()
 
     def close(self) -> None:
         with self._lock:

@@ -215,3 +215,29 @@ def test_events_written_together_are_one_write_whole_lines_and_none_for_nothing(
     for start in range(0, 600, 3):  # each request's three lines together, in order
         group = written[start : start + 3]
         assert [line["n"] for line in group] == [0, 1, 2] and len({line["request"] for line in group}) == 1
+
+
+def test_events_are_written_in_pieces_of_at_most_pipe_buf_a_line_never_split() -> None:
+    """Several lines go in one write only while it stays within PIPE_BUF (4096 bytes), the size up to which
+    a write to a pipe shared by several processes never interleaves with another's; a longer line is one
+    write of its own, as every line was before."""
+    import io
+
+    class Writes(io.StringIO):  # a real text stream that also notes each write it is given
+        def __init__(self) -> None:
+            super().__init__()
+            self.sizes: list[int] = []
+
+        def write(self, s: str) -> int:
+            self.sizes.append(len(s.encode("utf-8")))
+            return super().write(s)
+
+    stream = Writes()
+    log = AuditLog(stream=stream)
+    log.events(
+        [{"event": "t", "n": n, "pad": "é" * 600} for n in range(10)] + [{"event": "t", "pad": "x" * 5000}]
+    )
+    assert len(stream.sizes) > 1 and all(size <= 4096 for size in stream.sizes[:-1])
+    assert stream.sizes[-1] > 4096  # the long line alone
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line.get("n") for line in lines] == [*range(10), None]
