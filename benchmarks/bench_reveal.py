@@ -17,8 +17,23 @@ nothing (`no_reveal_route`: auth, routing, forwarding, no parsing or decrypting)
 With `--apart`, reveal runs as its own process (`fle reveal`, file backend only) and the client and the
 upstream stay in this one: the figure the issue-22 target names ("reveal's requests/s in one process"),
 where reveal's event loop no longer shares the GIL with the benchmark's client and upstream. Its decrypt
-rate is still measured here, in this process, alternating round by round as above; `cpu_ratio` is the
-same comparison on CPU time: one decrypt's CPU in one thread over reveal's process CPU per request.
+rate is still measured here, in this process, alternating round by round as above. The same comparison on
+CPU time, which a busy shared machine moves less than requests/s (both processes here share the cores
+with the benchmark's client and upstream and with whatever else runs):
+
+- `decrypt_cpu_us`: one `Decryptor.decrypt`, the values opened one after the other in one thread
+  (`time.thread_time`, median of the rounds);
+- `reveal_cpu_us_per_request`: reveal's process CPU (user + system, every thread) per request, read from
+  /proc/PID/task/*/schedstat (nanoseconds; /proc/PID/stat counts 10 ms ticks) across each round's
+  requests, median of the rounds;
+- `cpu_ratio` = decrypt_cpu_us / reveal_cpu_us_per_request: the share of reveal's CPU per request that is
+  the decrypt it must do, the CPU-basis counterpart of `ratio` (on a quiet machine with a core for reveal
+  alone, requests/s would follow it);
+- `reveal_user_us_per_request` and `reveal_sys_us_per_request`: the same CPU split into user and system
+  time (/proc/PID/stat's utime and stime, 10 ms ticks: rounded), `reveal_context_switches_per_request`
+  (voluntary, involuntary: /proc/PID/task/*/status), and `bench_cpu_us_per_request`: this process's CPU
+  per request while reveal was measured (the client and the upstream, which share the machine's cores
+  with reveal: at about 0.3-0.5 of reveal's CPU on two cores, they take a share of the second core).
 
 With `--processes 1,2`, `fle reveal --workers N` runs as a process tree of its own for each N, file and
 pkcs11 (SoftHSM2) backends, all started at once and measured round by round in turn against the decrypt rate
@@ -192,26 +207,35 @@ async def measure_apart(keystore: Path, values: list[str], root: Path, args: arg
         decrypt: list[float] = []
         through: list[float] = []
         one_thread: list[float] = []  # CPU seconds of one decrypt, in one thread (no GIL contention)
-        per_request: list[float] = []  # CPU seconds of reveal's process per request (all its threads)
+        per_request: list[tuple[float, ...]] = []  # reveal's process per request (all its threads), and ours
         with ThreadPoolExecutor(args.workers) as pool:
             for _ in range(args.rounds):
                 decrypt.append(await loop.run_in_executor(None, decrypt_rate, decryptor, values, pool))
                 one_thread.append(await loop.run_in_executor(None, decrypt_cpu, decryptor, values[:100]))
-                before = tree_cpu(process.pid)
+                before, here = process_counts(process.pid), time.process_time()
                 through.append(await reveal_rate(url, values, args.concurrency, received))
-                per_request.append((tree_cpu(process.pid) - before) / len(values))
+                after, here = process_counts(process.pid), time.process_time() - here
+                n = len(values)
+                per_request.append((*((a - b) / n for a, b in zip(after, before, strict=True)), here / n))
     finally:
         process.terminate()
         process.wait(timeout=10)
         await upstream.cleanup()
     d, r = statistics.median(decrypt), statistics.median(through)
-    cpu_d, cpu_r = statistics.median(one_thread), statistics.median(per_request)
+
+    def per(index: int) -> float:
+        return statistics.median(each[index] for each in per_request)
+
+    cpu_d, cpu_r = statistics.median(one_thread), per(0)
     return {
         "decrypt_values_per_s": round(d), "reveal_requests_per_s": round(r), "ratio": round(r / d, 2),
         # the same ratio on CPU time (less moved by what else runs on a shared machine): one decrypt's CPU
-        # in one thread over the CPU reveal's process spent per request (read from /proc, 10 ms ticks)
+        # in one thread over the CPU reveal's process spent per request (the module's docstring)
         "decrypt_cpu_us": round(cpu_d * 1e6), "reveal_cpu_us_per_request": round(cpu_r * 1e6),
         "cpu_ratio": round(cpu_d / cpu_r, 2),
+        "reveal_user_us_per_request": round(per(1) * 1e6), "reveal_sys_us_per_request": round(per(2) * 1e6),
+        "reveal_context_switches_per_request": [round(per(3), 2), round(per(4), 2)],
+        "bench_cpu_us_per_request": round(per(5) * 1e6),
     }  # fmt: skip
 
 
@@ -221,6 +245,25 @@ def decrypt_cpu(decryptor: Decryptor, values: list[str]) -> float:
     for value in values:
         decryptor.decrypt(value)
     return (time.thread_time() - start) / len(values)
+
+
+def process_counts(pid: int) -> tuple[float, float, float, int, int]:
+    """Process `pid` so far, all its threads: CPU seconds (schedstat, ns), user and system seconds (stat,
+    ticks), voluntary and involuntary context switches."""
+    tick = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ran, voluntary, involuntary = 0, 0, 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            ran += int((task / "schedstat").read_text().split()[0])
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    voluntary += int(line.split()[1])
+                elif line.startswith("nonvoluntary_ctxt_switches:"):
+                    involuntary += int(line.split()[1])
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+    return ran / 1e9, int(fields[11]) / tick, int(fields[12]) / tick, voluntary, involuntary
 
 
 def tree_cpu(pid: int) -> float:

@@ -67,6 +67,12 @@ def _decode(component: bytes, what: str) -> bytes:
         return component.replace(b"+", b" ")
     if _BAD_ESCAPE.search(component):
         raise _malformed(f"invalid percent-escape in a form {what}")
+    if b"%" in component and b"+" not in component:
+        # an encrypted value as `_escape_value` writes it: the only escapes are base64's three, and three
+        # replaces cost about 1 µs where unquote_to_bytes costs 9 µs for a 500-byte message (reveal)
+        fast = component.replace(b"%2B", b"+").replace(b"%2F", b"/").replace(b"%3D", b"=")
+        if b"%" not in fast:
+            return fast
     return unquote_to_bytes(component.replace(b"+", b" "))
 
 

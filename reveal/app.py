@@ -8,6 +8,11 @@ followed; the upstream's answer is streamed back with its bytes unchanged (no de
 The upstream client is the edge's pooled HTTP/1.1 client (`edge_proxy.OriginPool`, one pool per route):
 it sends the headers it is given and nothing else (no User-Agent, Accept or Accept-Encoding of its own),
 never follows a redirect and never decompresses.
+
+`Reveal` is served as the edge's proxy is: a service of aiohttp's low-level server (`edge_proxy.start_site`),
+with no Application, router or middleware between the connection and `Reveal.handle` (reveal had one
+catch-all route, so the router only added work per request). What the router did that reveal needs is
+done in `handle`: `Expect: 100-continue` answered, another expectation refused with 417, before the gate.
 """
 
 from __future__ import annotations
@@ -16,10 +21,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
+from aiohttp.http import HttpVersion11
 from multidict import CIMultiDict
 
 from decryptor import AuditLog, Decryptor
@@ -33,6 +37,7 @@ from .fields import Revealed, RouteFields, reveal_body
 from .metrics import NO_ROUTE, RevealMetrics
 from .routes import RevealConfig, Route
 from .settings import RevealSettings
+from .threads import DecryptThreads
 
 log = logging.getLogger("fle.reveal")
 
@@ -44,14 +49,14 @@ def refusal(status: int, reason: str) -> web.Response:
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 
-_ROUTE = web.RequestKey("fle_reveal_route", str)  # the name of the route a request matched (a label)
 _ONE_WRITE_BODY = 64 * 1024  # an answer complete and at most this long goes back in one write (as the edge)
 _NO_BODY_EXPECTED = ("GET", "HEAD")  # an empty body of these is sent as no body at all
 
 
 class Reveal:
-    """What the handler needs: routes, decryptor, audit, settings, metrics, the upstream pools and decrypt
-    threads; `in_flight` counts the requests being handled (drain waits for it to reach 0)."""
+    """The service `start_site` serves (edge_proxy.Service): routes, decryptor, audit, settings, metrics,
+    the upstream pools and decrypt threads; `in_flight` counts the requests being handled (drain waits for
+    it to reach 0)."""
 
     def __init__(
         self,
@@ -68,10 +73,11 @@ class Reveal:
         self.metrics = metrics or RevealMetrics()
         self.in_flight = 0
         self.fields = {route.name: RouteFields.of(route) for route in config.routes}
-        self.pool = ThreadPoolExecutor(settings.decrypt_threads, thread_name_prefix="fle-reveal")
+        self.threads = DecryptThreads(settings.decrypt_threads)
         self.upstreams: dict[str, OriginPool] = {}
 
     async def start(self) -> None:
+        self.threads.start(asyncio.get_running_loop())
         for route in self.config.routes:
             self.upstreams[route.name] = OriginPool(
                 route.upstream,
@@ -81,20 +87,23 @@ class Reveal:
                 ssl_context=route.ssl_context,
             )
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.close()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.threads.stop()
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.headers.get("Expect"):  # before anything else, as aiohttp's router did
+            await _expect(request)
         metrics = self.metrics
         self.in_flight += 1
         metrics.in_flight.inc()
         start = time.perf_counter()
         status = "aborted"  # the answer was cut (client gone, upstream ended early)
+        matched: list[str] = []  # the name of the route the request matched, once it has (a label)
         try:
             try:
-                response = await self._handle(request)
+                response = await self._handle(request, matched)
             except RevealRefused as e:
                 path = raw_path(request.raw_path)[:200]  # never the query (nor a fragment): a value in it
                 log.info("refused %s %s: %s %s", request.method, path, e.reason, e.detail)
@@ -103,22 +112,23 @@ class Reveal:
             status = f"{response.status // 100}xx"
             return response
         finally:
-            metrics.requests.labels(request.get(_ROUTE, NO_ROUTE), status).inc()
+            metrics.request_counter(matched[0] if matched else NO_ROUTE, status).inc()
             metrics.duration.observe(time.perf_counter() - start)
             metrics.in_flight.dec()
             self.in_flight -= 1
 
     def _open(self, route: Route, body: bytes, content_type: str) -> tuple[bytes, list[Revealed]]:
-        """reveal_body on a decrypt thread, timed there (not the wait for a free thread)."""
+        """reveal_body on a decrypt thread, timed there (not the wait for a free thread). Only for a route
+        that reveals something: one that reveals nothing skips the hand-off to a thread and back (two GIL
+        hand-offs and a wake-up of the loop per request)."""
         start = time.perf_counter()
         try:
             return reveal_body(route, self.fields[route.name], self.decryptor, body, content_type,
                                self.settings.limits)  # fmt: skip
         finally:
-            if route.names or route.pointers:
-                self.metrics.decrypt_duration.observe(time.perf_counter() - start)
+            self.metrics.decrypt_duration.observe(time.perf_counter() - start)
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: web.BaseRequest, matched: list[str]) -> web.StreamResponse:
         caller = gate.authenticate(self.config, request.headers.get("Proxy-Authorization"))
         try:
             path, query = gate.check_target(request.raw_path)
@@ -127,7 +137,7 @@ class Reveal:
             audit.refused(self.audit, audit.request_id(), caller.name, route_name, e.reason, e.detail)
             raise
         route = gate.match(self.config, path, caller, request.method)
-        request[_ROUTE] = route.name
+        matched.append(route.name)
         settings = self.settings
         facts = RequestFacts.from_head(  # the head read once (fields/facts.py)
             request.method, request.raw_path, request.headers,
@@ -145,15 +155,16 @@ class Reveal:
             raise RevealRefused(Reason.UNSUPPORTED_CONTENT_ENCODING, "a revealed body must not be compressed")
         request_id = audit.request_id()
         content_type = facts.content_type or ""
-        loop = asyncio.get_running_loop()
+        revealed: list[Revealed] = []
         try:
-            body, revealed = await loop.run_in_executor(self.pool, self._open, route, body, content_type)
+            if route.names or route.pointers:  # a route that reveals nothing forwards the body as it came
+                body, revealed = await self.threads.run(self._open, route, body, content_type)
         except RevealRefused as e:
             audit.refused(self.audit, request_id, caller.name, route.name, e.reason, e.detail)
             raise
         audit.record(self.audit, "sending", request_id, caller.name, route.name, revealed)
         if revealed:
-            self.metrics.values_revealed.labels(route.name).inc(len(revealed))
+            self.metrics.revealed_counter(route.name).inc(len(revealed))
         # the rest of the path and the query, as sent (check_target refused any that could mean two things)
         target = route.upstream.raw_path + path[len(route.prefix) :] + (f"?{query}" if query else "")
         try:
@@ -164,7 +175,7 @@ class Reveal:
 
     async def _forward(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         route: Route,
         target: str,
         body: bytes,
@@ -214,27 +225,14 @@ class Reveal:
             upstream.close()  # an answer not read to its end cuts its connection (never reused)
 
 
-REVEAL = web.AppKey("reveal", Reveal)
-
-
-def make_app(
-    config: RevealConfig,
-    decryptor: Decryptor,
-    audit_log: AuditLog,
-    settings: RevealSettings,
-    metrics: RevealMetrics | None = None,
-) -> web.Application:
-    """The reveal application: one catch-all route, the upstream pools opened and closed with the app."""
-    reveal = Reveal(config, decryptor, audit_log, settings, metrics)
-    app = web.Application(client_max_size=settings.limits.max_body_bytes)
-    app[REVEAL] = reveal
-
-    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        await reveal.start()
-        yield
-        await reveal.close()
-
-    app.cleanup_ctx.append(lifecycle)
-    # every path reaches the gate, one whose decoded form holds a newline too (`.*` would stop there: 404)
-    app.router.add_route("*", r"/{tail:[\s\S]*}", reveal.handle)
-    return app
+async def _expect(request: web.BaseRequest) -> None:
+    """What aiohttp's router did with an `Expect` header (its default expect handler), before the handler:
+    `100-continue` of an HTTP/1.1 request answered with `100 Continue`, another expectation refused (417)."""
+    expect = request.headers.get("Expect", "")
+    if request.version == HttpVersion11:
+        if expect.lower() == "100-continue":
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0  # the answer's body has not started
+            await request.writer.drain()
+        else:
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")

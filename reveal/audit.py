@@ -9,7 +9,8 @@ must still leave a trace of the plaintext that left), and the upstream's status 
 second line (`phase` "answered", or "failed" with a `reason`) carries the same request_id and field. A
 request refused while its fields were opened, or for its path (`PathRefused`, before anything is read),
 writes one line of phase "refused" with the reason and its detail. The
-lines go through decryptor.AuditLog (one JSON line, written whole under a lock, flushed). No plaintext and
+lines go through decryptor.AuditLog (whole JSON lines under a lock, flushed; a phase's lines for all of a
+request's values in one write). No plaintext and
 no ciphertext is ever passed here: only names.
 """
 
@@ -56,6 +57,8 @@ def record(
     upstream_status: int | None = None,
     reason: str | None = None,
 ) -> None:
+    """One line per revealed value, all of them in one write (flushed before this returns)."""
+    lines = []
     for value in revealed:
         line = {
             "event": "fle.reveal",
@@ -70,7 +73,8 @@ def record(
         }
         if reason is not None:
             line["reason"] = reason
-        log.event(line)
+        lines.append(line)
+    log.events(lines)
 
 
 def refused(log: AuditLog, request_id: str, caller: str, route: str | None, reason: str, detail: str) -> None:

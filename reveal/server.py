@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from decryptor import AuditLog, Decryptor
 from edge_proxy import CannotListen, Listener, drain, start_site, until_signalled
 
-from .app import REVEAL, make_app
+from .app import Reveal
 from .metrics import RevealMetrics
 from .routes import RevealConfig
 from .settings import RevealSettings
@@ -38,20 +38,20 @@ async def start_reveal(
 ) -> tuple[Listener, str]:
     """Serve reveal on host:port (0: any free port); returns the listener (cleanup() stops it) and URL."""
     settings = settings or RevealSettings()
-    return await _start(make_app(config, decryptor, audit_log, settings, metrics), host, port, settings,
+    return await _start(Reveal(config, decryptor, audit_log, settings, metrics), host, port, settings,
                         ssl_context, reuse_port)  # fmt: skip
 
 
 async def _start(
-    app: web.Application,
+    reveal: Reveal,
     host: str,
     port: int,
     settings: RevealSettings,
     ssl_context: ssl.SSLContext | None,
     reuse_port: bool,
 ) -> tuple[Listener, str]:
-    return await start_site(
-        app,
+    return await start_site(  # the low-level server, as the edge's proxy (app.py says why)
+        reveal,
         host,
         port,
         ssl_context=ssl_context,
@@ -101,8 +101,7 @@ async def serve_reveal(
     from dying of it.
     """
     metrics = RevealMetrics()
-    app = make_app(config, decryptor, audit_log, settings, metrics)
-    reveal = app[REVEAL]
+    reveal = Reveal(config, decryptor, audit_log, settings, metrics)
     loop = asyncio.get_running_loop()
     draining = False
     loop.add_signal_handler(
@@ -110,7 +109,7 @@ async def serve_reveal(
     )
     try:
         try:
-            listener, url = await _start(app, host, port, settings, ssl_context, reuse_port)
+            listener, url = await _start(reveal, host, port, settings, ssl_context, reuse_port)
         except OSError as e:
             raise CannotListen("reveal", host, port, e) from e
         admin_listener: Listener | None = None

@@ -179,3 +179,65 @@ def test_no_sdk_noise_on_failed_decrypts(
     captured = capfd.readouterr()
     for output in (captured.out, captured.err, caplog.text):
         assert "Traceback" not in output and "Error on closing" not in output
+
+
+def test_events_written_together_are_one_write_whole_lines_and_none_for_nothing(tmp_path: Path) -> None:
+    """reveal writes a phase's lines for all of a request's values with `events`: one write and one flush
+    (the lines reach the file before it returns), contiguous even with other threads writing."""
+    import concurrent.futures
+    import io
+
+    class Writes(io.StringIO):  # a real text stream that also notes each write it is given
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes = 0
+
+        def write(self, s: str) -> int:
+            self.writes += 1
+            return super().write(s)
+
+    stream = Writes()
+    log = AuditLog(stream=stream)
+    log.events([{"event": "t", "n": i} for i in range(3)])
+    log.events([])
+    assert stream.writes == 1
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["n"] for line in lines] == [0, 1, 2] and len({line["time"] for line in lines}) == 1
+
+    log = AuditLog(str(tmp_path / "a.jsonl"))
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for i in range(200):
+            lines = [{"event": "t", "request": i, "n": n, "pad": "p" * 300} for n in range(3)]
+            pool.submit(log.events, lines)
+    log.close()
+    written = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert len(written) == 600
+    for start in range(0, 600, 3):  # each request's three lines together, in order
+        group = written[start : start + 3]
+        assert [line["n"] for line in group] == [0, 1, 2] and len({line["request"] for line in group}) == 1
+
+
+def test_events_are_written_in_pieces_of_at_most_pipe_buf_a_line_never_split() -> None:
+    """Several lines go in one write only while it stays within PIPE_BUF (4096 bytes), the size up to which
+    a write to a pipe shared by several processes never interleaves with another's; a longer line is one
+    write of its own, as every line was before."""
+    import io
+
+    class Writes(io.StringIO):  # a real text stream that also notes each write it is given
+        def __init__(self) -> None:
+            super().__init__()
+            self.sizes: list[int] = []
+
+        def write(self, s: str) -> int:
+            self.sizes.append(len(s.encode("utf-8")))
+            return super().write(s)
+
+    stream = Writes()
+    log = AuditLog(stream=stream)
+    log.events(
+        [{"event": "t", "n": n, "pad": "é" * 600} for n in range(10)] + [{"event": "t", "pad": "x" * 5000}]
+    )
+    assert len(stream.sizes) > 1 and all(size <= 4096 for size in stream.sizes[:-1])
+    assert stream.sizes[-1] > 4096  # the long line alone
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line.get("n") for line in lines] == [*range(10), None]

@@ -1,5 +1,5 @@
-"""The fast percent-encoding of encrypted form values gives exactly what urllib's quote gives, and the
-fast decoding of a form component exactly what unquote_to_bytes gives."""
+"""The fast percent-encoding of encrypted form values gives exactly what urllib's quote gives, and the fast
+decoding of a form component (reveal reads encrypted values with it) exactly what unquote_to_bytes gives."""
 
 from __future__ import annotations
 
@@ -38,3 +38,19 @@ def test_decoding_a_component_is_unquote_after_plus(component: bytes) -> None:
             _decode(component, "value")
     else:
         assert _decode(component, "value") == unquote_to_bytes(component.replace(b"+", b" "))
+
+
+@given(st.binary(max_size=2000))
+def test_an_escaped_base64_value_decodes_exactly_as_unquote_does(raw: bytes) -> None:
+    escaped = _escape_value(base64.b64encode(raw))
+    assert _decode(escaped, "value") == unquote_to_bytes(escaped) == base64.b64encode(raw)
+
+
+_VALID_PIECES = [b"%2B", b"%2F", b"%3D", b"%2b", b"%3d", b"%25", b"%41", b"+", b"a", b"Z", b"9", b"/", b"="]
+_FORM_BYTES = st.lists(st.sampled_from(_VALID_PIECES))
+
+
+@given(_FORM_BYTES)
+def test_any_other_valid_value_decodes_as_unquote_does(pieces: list[bytes]) -> None:
+    component = b"".join(pieces)  # valid escapes only: a bad one is refused before decoding
+    assert _decode(component, "value") == unquote_to_bytes(component.replace(b"+", b" "))

@@ -399,3 +399,32 @@ async def test_a_long_answer_is_streamed_back_and_a_cut_one_stays_cut(stack, rsa
     lines = [json.loads(line) for line in rev.audit.read_text().splitlines()]
     phases = [(line["phase"], line["upstream_status"]) for line in lines[-2:]]
     assert phases == [("sending", None), ("answered", 200)]
+
+
+async def test_expect_100_continue_is_answered_before_the_body_and_another_expectation_is_417(
+    stack, rsa_key
+) -> None:
+    """What aiohttp's router did for reveal (served by the low-level server now, app.py): a caller that
+    waits for `100 Continue` (curl does for a body over 1 KB) gets it before it sends the body, and is then
+    revealed as any other; an expectation reveal does not know is refused with 417, nothing forwarded."""
+    rev, proc = stack
+    host, port = rev.url.removeprefix("http://").rsplit(":", 1)
+    body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}".encode()
+    head = (f"POST /processor/charges HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: {FORM}\r\nContent-Length: {len(body)}\r\n")  # fmt: skip
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"{head}Expect: 100-continue\r\n\r\n".encode())
+    assert await asyncio.wait_for(reader.readline(), 10) == b"HTTP/1.1 100 Continue\r\n"
+    assert await asyncio.wait_for(reader.readline(), 10) == b"\r\n"
+    writer.write(body)
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 201")
+    assert len(proc.seen) == 1 and proc.seen[0].body.startswith(b"card_number=" + CARD)
+
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"{head}Expect: something-else\r\n\r\n".encode() + body)
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 417")
+    assert len(proc.seen) == 1
