@@ -103,19 +103,34 @@ class DecryptService:
         """Each value's result, in order; up to `workers` of them in flight at once (in each process)."""
         processes = self._process_pool() if len(values) >= MIN_PROCESS_BATCH else None
         if processes is not None:
-            try:
-                outcomes = processes.decrypt([value for value, _ in values])
-            except BrokenExecutor as e:  # a worker died (killed, out of memory): threads from now on
-                log.warning("decrypting on threads only: a worker process stopped (%s)", type(e).__name__)
-                self._stop_processes()
-                return self.decrypt_all(values, caller)
-            for (_, subject), (result, _pid) in zip(values, outcomes, strict=True):
-                self.audit.record(caller, subject, result)
-            self.last_batch_pids = frozenset(pid for _, pid in outcomes)
-            return [result for result, _ in outcomes]
+            return self._decrypt_on_processes(processes, values, caller)
         self.last_batch_pids = frozenset({os.getpid()})
         futures = [self._pool.submit(self._one, value, subject, caller) for value, subject in values]
         return [f.result() for f in futures]
+
+    def _decrypt_on_processes(
+        self, processes: ProcessDecryptor, values: Sequence[tuple[object, Subject]], caller: Caller
+    ) -> list[Decrypted | DecryptError]:
+        """decrypt_all on the worker processes: each chunk audited, in request order, as it comes back,
+        while the workers decrypt the next ones. When a worker dies, the values not yet audited go to
+        the threads, so every value is still audited exactly once."""
+        results: list[Decrypted | DecryptError] = []
+        pids: set[int] = set()
+        try:
+            for outcomes in processes.decrypt_chunks([value for value, _ in values]):
+                start = len(results)
+                chunk = values[start : start + len(outcomes)]
+                for (_, subject), (result, pid) in zip(chunk, outcomes, strict=True):
+                    self.audit.record(caller, subject, result)
+                    results.append(result)
+                    pids.add(pid)
+        except BrokenExecutor as e:  # a worker died (killed, out of memory): threads from now on
+            log.warning("decrypting on threads only: a worker process stopped (%s)", type(e).__name__)
+            self._stop_processes()
+            results += self.decrypt_all(values[len(results) :], caller)
+            pids |= self.last_batch_pids
+        self.last_batch_pids = frozenset(pids)
+        return results
 
     def _process_pool(self) -> ProcessDecryptor | None:
         """The worker processes, started on the first large batch; None (threads) where they cannot run."""

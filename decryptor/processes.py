@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 LAMBDA_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 
 Outcome = tuple[Decrypted | DecryptError, int]  # a value's result and the pid of the process that did it
+
+# the smallest chunk sent to a worker: below this, a chunk's round trip (pickling, the pipes, the worker's
+# threads starting on it and draining) costs more than the balance it buys
+MIN_CHUNK = 16
 
 # the worker process's own decryptor and threads, made once by _start
 _decryptor: Decryptor | None = None
@@ -79,6 +83,19 @@ def _decrypt_chunk(values: Sequence[object]) -> list[Outcome]:
     return list(_threads.map(_decrypt_one, values))
 
 
+def chunk_sizes(count: int, processes: int) -> list[int]:
+    """Guided chunking: each chunk half of an even share of what is left, MIN_CHUNK at least. Early chunks
+    are large (few round trips), the last ones small, so the workers finish nearly together and the parent,
+    which audits each chunk as it completes, has only a small last chunk left to audit after the work."""
+    sizes: list[int] = []
+    left = count
+    while left > 0:
+        size = min(left, max(MIN_CHUNK, math.ceil(left / (2 * processes))))
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
 class ProcessDecryptor:
     """A pool of `processes` spawned workers, each with its own keystore and `threads` threads."""
 
@@ -87,12 +104,24 @@ class ProcessDecryptor:
         self._pool, pids = spawn_pool(processes, _start, (keystore_path, policy, threads), _ready)
         self.pids = frozenset(pids)
 
-    def decrypt(self, values: Sequence[object]) -> list[Outcome]:
-        """Each value's result and the pid that decrypted it, in order; chunks spread over the workers."""
-        size = max(1, math.ceil(len(values) / (self.processes * 4)))
-        chunks = [values[i : i + size] for i in range(0, len(values), size)]
-        futures = [self._pool.submit(_decrypt_chunk, chunk) for chunk in chunks]
-        return [outcome for f in futures for outcome in f.result()]
+    def decrypt_chunks(self, values: Sequence[object]) -> Iterator[list[Outcome]]:
+        """Each value's result and the pid that decrypted it, chunk after chunk in order, each chunk as
+        soon as it and every one before it is done, while later chunks are still being decrypted: the
+        caller audits a chunk as it comes instead of after the whole batch (Amdahl: the parent's serial
+        work is what keeps two processes from twice one core's rate). BrokenExecutor from the iteration
+        when a worker died; chunks already yielded stay valid. Closing the iterator early cancels the
+        chunks not yet started."""
+        futures = []
+        start = 0
+        for size in chunk_sizes(len(values), self.processes):
+            futures.append(self._pool.submit(_decrypt_chunk, values[start : start + size]))
+            start += size
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

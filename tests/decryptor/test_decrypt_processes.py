@@ -13,12 +13,13 @@ import json
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import DecryptorConfig, DecryptorConfigError, handler
-from decryptor.processes import MIN_PROCESS_BATCH
+from decryptor.processes import MIN_CHUNK, MIN_PROCESS_BATCH, chunk_sizes
 from esdk_format import is_message
 from store import SqliteStore, Submission
 from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt
@@ -195,4 +196,47 @@ def test_a_killed_worker_falls_back_to_threads(
     assert handler.lambda_handler({"ciphertexts": values}, None) == expected
     assert service.last_batch_pids == {os.getpid()}
     assert len(decrypt_env.audit_lines()) == 2 * MIN_PROCESS_BATCH
+    handler.reset_cache()
+
+
+def test_chunks_cover_the_batch_large_first_small_last() -> None:
+    for count, processes in [(MIN_PROCESS_BATCH, 2), (1000, 2), (1000, 8), (5, 2), (4097, 3)]:
+        sizes = chunk_sizes(count, processes)
+        assert sum(sizes) == count and all(size > 0 for size in sizes)
+        assert sizes == sorted(sizes, reverse=True)  # the workers finish on small chunks, together
+        assert all(size >= MIN_CHUNK for size in sizes[:-1])
+    assert chunk_sizes(1000, 2)[:3] == [250, 188, 141]
+
+
+@pytest.mark.parametrize("make_keystore", ["file_keystore_factory"], indirect=True)
+def test_a_worker_killed_mid_batch_leaves_every_value_audited_once(
+    decrypt_env: DecryptEnv, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are audited as they come back; when a worker dies after some were, the rest go to the
+    threads: every value answered in order and audited exactly once, the processes' lines in order."""
+    monkeypatch.setenv("FLE_DECRYPT_PROCESSES", "2")
+    handler.reset_cache()
+    count = 1000  # the most an event takes: long enough on two processes (0.3 s or more) to be cut
+    values = [proxy_encrypt(rsa_key, f"v{i}".encode()) for i in range(count)]
+    expected = {"results": [{"plaintext": f"v{i}"} for i in range(count)]}
+    small = values[:MIN_PROCESS_BATCH]
+    handler.lambda_handler({"ciphertexts": small}, None)  # start the workers
+    (service,) = handler.cached_services()
+    workers = service.last_batch_pids
+    before = len(decrypt_env.audit_lines())
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(handler.lambda_handler, {"ciphertexts": values}, None)
+        deadline = time.monotonic() + 30
+        while len(decrypt_env.audit_lines()) == before and not answer.done() and time.monotonic() < deadline:
+            time.sleep(0.002)  # until the first chunk is audited
+        os.kill(min(workers), signal.SIGKILL)
+        assert answer.result(60) == expected
+    # the batch was cut in the middle: part on the workers, the rest on this process's threads
+    assert os.getpid() in service.last_batch_pids and service.last_batch_pids & workers
+    audit = [json.loads(line) for line in decrypt_env.audit_lines()[before:]]
+    indexes = [line["index"] for line in audit]
+    assert sorted(indexes) == list(range(count))  # each value once: none twice, none missing
+    on_processes = next(i for i, index in enumerate(indexes) if index != i)  # threads finish out of order
+    assert 0 < on_processes < count
+    assert all(line["outcome"] == "decrypted" for line in audit)
     handler.reset_cache()
