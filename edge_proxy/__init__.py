@@ -13,6 +13,7 @@ from .pipeline.accesslog import raw_path
 from .pipeline.app import Proxy, build_app
 from .pipeline.body import read_limited
 from .pipeline.buffering import Buffering
+from .pipeline.head import expect
 from .pipeline.headers import end_to_end
 from .pipeline.reload import reload_config
 from .pipeline.runtime import RUNTIME, Runtime
@@ -43,6 +44,7 @@ __all__ = [
     "build_app",
     "drain",
     "end_to_end",
+    "expect",
     "loops",
     "raw_path",
     "read_limited",

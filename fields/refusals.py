@@ -59,7 +59,7 @@ class Reason(StrEnum):
         "HopByHopNominationClientError", 400, _E,
         "a Connection header names Content-Type, Content-Length, Transfer-Encoding, Content-Encoding or Host",
     )  # fmt: skip
-    EXPECTATION_FAILED = "ExpectationFailed", 417, _E, "an Expect header other than 100-continue"
+    EXPECTATION_FAILED = "ExpectationFailed", 417, _B, "an Expect header other than 100-continue"
     MALFORMED_CONTENT_TYPE = (
         "MalformedContentTypeClientError", 400, _B,
         "the Content-Type is outside the strict grammar (any request with a body), sent twice, or under a "

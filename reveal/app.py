@@ -12,7 +12,8 @@ never follows a redirect and never decompresses.
 `Reveal` is served as the edge's proxy is: a service of aiohttp's low-level server (`edge_proxy.start_site`),
 with no Application, router or middleware between the connection and `Reveal.handle` (reveal had one
 catch-all route, so the router only added work per request). What the router did that reveal needs is
-done in `handle`: `Expect: 100-continue` answered, another expectation refused with 417, before the gate.
+done in `_handle` with the edge's own check (`edge_proxy.expect`): `Expect: 100-continue` answered, another
+expectation refused (417 ExpectationFailed, counted and logged as every refusal), before the gate.
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ import logging
 import time
 
 from aiohttp import web
-from aiohttp.http import HttpVersion11
 from multidict import CIMultiDict
 
 from decryptor import AuditLog, Decryptor
-from edge_proxy import OriginPool, UpstreamError, UpstreamTimeout, end_to_end, raw_path, read_limited
+from edge_proxy import OriginPool, UpstreamError, UpstreamTimeout, end_to_end, expect, raw_path, read_limited
 from fields.errors import Reason, RequestRefused
 from fields.facts import RequestFacts
 
@@ -93,8 +93,6 @@ class Reveal:
         self.threads.stop()
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        if request.headers.get("Expect"):  # before anything else, as aiohttp's router did
-            await _expect(request)
         metrics = self.metrics
         self.in_flight += 1
         metrics.in_flight.inc()
@@ -129,6 +127,10 @@ class Reveal:
             self.metrics.decrypt_duration.observe(time.perf_counter() - start)
 
     async def _handle(self, request: web.BaseRequest, matched: list[str]) -> web.StreamResponse:
+        if request.headers.get("Expect"):  # before anything else, as aiohttp's router did (the edge's check)
+            refused = await expect(request)
+            if refused is not None:
+                raise RevealRefused(refused.reason, refused.detail, status=refused.status)
         caller = gate.authenticate(self.config, request.headers.get("Proxy-Authorization"))
         try:
             path, query = gate.check_target(request.raw_path)
@@ -224,15 +226,3 @@ class Reveal:
         finally:
             upstream.close()  # an answer not read to its end cuts its connection (never reused)
 
-
-async def _expect(request: web.BaseRequest) -> None:
-    """What aiohttp's router did with an `Expect` header (its default expect handler), before the handler:
-    `100-continue` of an HTTP/1.1 request answered with `100 Continue`, another expectation refused (417)."""
-    expect = request.headers.get("Expect", "")
-    if request.version == HttpVersion11:
-        if expect.lower() == "100-continue":
-            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            request.writer.output_size = 0  # the answer's body has not started
-            await request.writer.drain()
-        else:
-            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")

@@ -34,6 +34,7 @@ EXPORTED = [
     "build_app",
     "drain",
     "end_to_end",
+    "expect",
     "loops",
     "raw_path",
     "read_limited",

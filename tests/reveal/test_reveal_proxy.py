@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -424,7 +425,10 @@ async def test_expect_100_continue_is_answered_before_the_body_and_another_expec
 
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(f"{head}Expect: something-else\r\n\r\n".encode() + body)
-    status = await asyncio.wait_for(reader.readline(), 10)
+    answer_head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", answer_head).group(1))  # type: ignore[union-attr]
+    answer_body = await asyncio.wait_for(reader.readexactly(length), 10)
     writer.close()
-    assert status.startswith(b"HTTP/1.1 417")
+    assert answer_head.startswith(b"HTTP/1.1 417")
+    assert json.loads(answer_body) == {"error": "ExpectationFailed"}  # the shared refusal vocabulary
     assert len(proc.seen) == 1
