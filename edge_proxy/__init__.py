@@ -7,12 +7,13 @@ Other packages (reveal, fle) use only the names exported here (`__all__`, tests/
 from fields.errors import ProxyError, RequestRefused
 from fields.limits import Limits
 
-from .origin_client.errors import UpstreamError, UpstreamTimeout
+from .origin_client.errors import PoolBusy, UpstreamError, UpstreamTimeout
 from .origin_client.pool import OriginPool
 from .pipeline.accesslog import raw_path
 from .pipeline.app import Proxy, build_app
 from .pipeline.body import read_limited
 from .pipeline.buffering import Buffering
+from .pipeline.forward import ClientWriteTimeout, write_within
 from .pipeline.head import expect
 from .pipeline.headers import end_to_end
 from .pipeline.reload import reload_config
@@ -28,10 +29,12 @@ __all__ = [
     "Buffering",
     "CannotListen",
     "ClientLimits",
+    "ClientWriteTimeout",
     "ConfigSource",
     "Limits",
     "Listener",
     "OriginPool",
+    "PoolBusy",
     "Proxy",
     "ProxyError",
     "ProxySettings",
@@ -52,4 +55,5 @@ __all__ = [
     "start_site",
     "tls_context",
     "until_signalled",
+    "write_within",
 ]

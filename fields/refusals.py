@@ -155,6 +155,7 @@ class Reason(StrEnum):
     PLAINTEXT_BREAKS_FRAMING = (
         "PlaintextBreaksFraming", 422, _R, "a part's plaintext holds the multipart boundary",
     )  # fmt: skip
+    UPSTREAM_BUSY = "UpstreamBusy", 503, _R, "no upstream connection came free in time"
     UPSTREAM_TIMEOUT = "UpstreamTimeout", 504, _R, "the upstream gave no answer in time"
     UPSTREAM_UNAVAILABLE = "UpstreamUnavailable", 502, _R, "the upstream cannot be reached"
 

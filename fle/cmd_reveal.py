@@ -43,6 +43,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--audit-file", metavar="PATH", help="append audit lines here (default: stdout)")
     p.add_argument("--upstream-connect-timeout", type=float, default=10.0, metavar="S")
     p.add_argument("--upstream-read-timeout", type=float, default=30.0, metavar="S")
+    p.add_argument(
+        "--upstream-wait-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="for a free upstream connection when all are in use; then 503 UpstreamBusy",
+    )
+    p.add_argument(
+        "--client-write-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="one write of the answer waiting this long for the caller cuts the connection",
+    )
     p.add_argument("--client-idle-timeout", type=float, default=60.0, metavar="S")
     p.add_argument(
         "--workers",
@@ -100,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             client_idle=args.client_idle_timeout,
             upstream_connect=args.upstream_connect_timeout,
             upstream_read=args.upstream_read_timeout,
+            upstream_wait=args.upstream_wait_timeout,
+            client_write=args.client_write_timeout,
         )
         audit_log = AuditLog(args.audit_file)
         missing = keys_not_held(config, keystore)

@@ -27,7 +27,18 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from decryptor import AuditLog, Decryptor
-from edge_proxy import OriginPool, UpstreamError, UpstreamTimeout, end_to_end, expect, raw_path, read_limited
+from edge_proxy import (
+    ClientWriteTimeout,
+    OriginPool,
+    PoolBusy,
+    UpstreamError,
+    UpstreamTimeout,
+    end_to_end,
+    expect,
+    raw_path,
+    read_limited,
+    write_within,
+)
 from fields.errors import Reason, RequestRefused
 from fields.facts import RequestFacts
 
@@ -84,6 +95,7 @@ class Reveal:
                 size=self.settings.pool_size,
                 connect_timeout=self.settings.upstream_connect,
                 read_timeout=self.settings.upstream_read,
+                wait_timeout=self.settings.upstream_wait,
                 ssl_context=route.ssl_context,
             )
 
@@ -197,6 +209,8 @@ class Reveal:
             upstream = await upstreams.request(
                 method, target, headers, body if body or method not in _NO_BODY_EXPECTED else None
             )
+        except PoolBusy:
+            raise RevealRefused(Reason.UPSTREAM_BUSY, f"{route.name}: every connection in use") from None
         except UpstreamTimeout:
             raise RevealRefused(Reason.UPSTREAM_TIMEOUT, f"{route.name}: no answer in time") from None
         except UpstreamError as e:
@@ -214,15 +228,19 @@ class Reveal:
             response = web.StreamResponse(status=status, reason=upstream.reason, headers=answer_headers)
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
-            await response.prepare(request)
+            write_timeout = self.settings.client_write
             try:
+                await write_within(response.prepare(request), write_timeout)
                 while chunk := await upstream.read():
-                    await response.write(chunk)
+                    await write_within(response.write(chunk), write_timeout)
+                await write_within(response.write_eof(), write_timeout)
             except UpstreamError:
                 log.warning("upstream %s ended its answer early", route.name)
                 raise
-            await response.write_eof()
+            except ClientWriteTimeout:  # a caller not reading holds no upstream connection for ever
+                log.warning("caller on route %s read nothing for %s s: cut", route.name, write_timeout)
+                if request.transport is not None:
+                    request.transport.abort()
             return response
         finally:
             upstream.close()  # an answer not read to its end cuts its connection (never reused)
-

@@ -4,6 +4,7 @@ loopback with a certificate from that CA, a routes file naming it, and the revea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import gzip
 import hashlib
@@ -85,6 +86,7 @@ class Seen:
     connection: int  # id of the TCP transport the request came on (pooling)
 
 
+HUGE_PIECES = 1024  # of 64 KiB each, in the processor's /huge answer
 STREAMED_PIECES = 8  # of 64 KiB each, in the processor's /stream answer
 
 
@@ -107,6 +109,14 @@ def processor_app(seen: list[Seen]) -> web.Application:
             return web.Response(status=200, body=packed, headers={"Content-Encoding": "gzip"})
         if request.path.endswith("/redirect"):
             return web.Response(status=302, headers={"Location": "https://127.0.0.1:1/elsewhere"})
+        if request.path.endswith("/huge"):  # 64 MiB as fast as it is read: more than any socket buffers
+            response = web.StreamResponse(status=200)
+            await response.prepare(request)
+            with contextlib.suppress(ConnectionError):  # the reader went away
+                for _ in range(HUGE_PIECES):
+                    await response.write(b"h" * 64 * 1024)
+                await response.write_eof()
+            return response
         if request.path.endswith("/stream") or request.path.endswith("/cut"):
             # chunked, in pieces with pauses: not all there when the head is read; /cut ends it by a reset
             response = web.StreamResponse(status=200, headers={"X-Processor": "fake"})

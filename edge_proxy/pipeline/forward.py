@@ -91,7 +91,7 @@ class ClientWriteTimeout(Exception):
     """The client took none of its answer for the client write timeout."""
 
 
-async def _write(write: Awaitable[object], timeout: float) -> None:
+async def write_within(write: Awaitable[object], timeout: float) -> None:
     """One write to the client, which waits only when its buffers are full; bounded by `timeout`."""
     try:
         async with asyncio.timeout(timeout):
@@ -135,10 +135,10 @@ async def relay(
             task.add_done_callback(lambda _: buffered("disk" if spool.spilled else "memory"))
             read = pump.take
         try:
-            await _write(response.prepare(request), write_timeout)
+            await write_within(response.prepare(request), write_timeout)
             while chunk := await read():
-                await _write(response.write(chunk), write_timeout)
-            await _write(response.write_eof(), write_timeout)
+                await write_within(response.write(chunk), write_timeout)
+            await write_within(response.write_eof(), write_timeout)
         except UpstreamError as e:
             # the name is computed only when the line is written, not per request
             log.warning("origin %s: response broke off: %s", origin_name(origin), type(e).__name__)

@@ -18,10 +18,12 @@ EXPORTED = [
     "Buffering",
     "CannotListen",
     "ClientLimits",
+    "ClientWriteTimeout",
     "ConfigSource",
     "Limits",
     "Listener",
     "OriginPool",
+    "PoolBusy",
     "Proxy",
     "ProxyError",
     "ProxySettings",
@@ -42,6 +44,7 @@ EXPORTED = [
     "start_site",
     "tls_context",
     "until_signalled",
+    "write_within",
 ]
 
 

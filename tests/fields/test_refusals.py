@@ -64,6 +64,7 @@ CONTRACT = {
     "decrypt_failed": 400,
     "PlaintextNotText": 422,
     "PlaintextBreaksFraming": 422,
+    "UpstreamBusy": 503,
     "UpstreamTimeout": 504,
     "UpstreamUnavailable": 502,
 }

@@ -5,6 +5,7 @@ backend in test_reveal_backends.py). Each refusal shows that nothing reached the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import urllib.parse
@@ -16,9 +17,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fixtures_decryptor import KeySpec, proxy_encrypt, sdk_encrypt
+from tests.fixtures_process import eventually_async
 from tests.helpers import write_file_keystore
 from tests.reveal_support import (
+    HUGE_PIECES,
     OTHER_TOKEN,
+    STREAMED_PIECES,
     TOKEN,
     Processor,
     RevealUnderTest,
@@ -312,6 +316,57 @@ async def test_an_upstream_that_does_not_answer_in_time_is_504(tmp_path, file_ke
             assert (status, json.loads(answer)["error"]) == (504, "UpstreamTimeout")
 
 
+async def test_a_full_upstream_pool_is_a_bounded_wait_then_503(tmp_path, file_keystore) -> None:
+    """Every connection of a route's pool in use: the next request waits --upstream-wait-timeout, not for
+    ever, and is answered 503 UpstreamBusy with nothing sent."""
+    from reveal.settings import RevealSettings
+
+    pki = make_pki(tmp_path / "pki")
+    async with processor(pki) as proc:
+        routes = write_routes(tmp_path, proc.url, ca_file=pki.ca)
+        settings = RevealSettings(pool_size=1, upstream_wait=0.3)
+        async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl", settings) as rev:
+            holding = asyncio.create_task(post(f"{rev.url}/processor/slow", "a=1", FORM, bearer()))
+            await eventually_async(lambda: proc.seen, timeout=10)  # the one connection is in use
+            status, _, answer = await asyncio.wait_for(
+                post(f"{rev.url}/processor/charges", "a=2", FORM, bearer()), 10
+            )
+            assert (status, json.loads(answer)["error"]) == (503, "UpstreamBusy")
+            assert [s.body for s in proc.seen] == [b"a=1"]
+            assert (await holding)[0] == 201
+
+
+async def test_a_caller_that_stops_reading_is_cut_after_the_write_timeout(tmp_path, file_keystore) -> None:
+    """An answer the caller stops reading: one write waiting --client-write-timeout cuts the connection
+    (and the upstream's with it), instead of holding both for ever."""
+    from reveal.settings import RevealSettings
+
+    pki = make_pki(tmp_path / "pki")
+    async with processor(pki) as proc:
+        routes = write_routes(tmp_path, proc.url, ca_file=pki.ca)
+        settings = RevealSettings(client_write=0.5)
+        async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl", settings) as rev:
+            host, port = rev.url.removeprefix("http://").rsplit(":", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            head = f"POST /processor/huge HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Bearer {TOKEN}\r\n"
+            writer.write(f"{head}Content-Type: {FORM}\r\nContent-Length: 3\r\n\r\na=1".encode())
+            assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 200")
+            writer.transport.pause_reading()  # read nothing more: the buffers fill, reveal's write waits
+            await asyncio.sleep(3)  # well past the write timeout
+
+            async def read_to_the_end() -> int:
+                writer.transport.resume_reading()
+                got = 0
+                with contextlib.suppress(ConnectionError):  # cut: an end or a reset, either way early
+                    while chunk := await reader.read(1 << 20):
+                        got += len(chunk)
+                return got
+
+            got = await asyncio.wait_for(read_to_the_end(), 10)
+            writer.close()
+            assert got < HUGE_PIECES * 64 * 1024  # the connection was cut, not the answer finished
+
+
 async def test_values_are_decrypted_on_reveal_worker_threads_not_the_event_loop(
     tmp_path, file_keystore, rsa_key
 ) -> None:
@@ -387,7 +442,6 @@ async def test_the_upstream_gets_the_callers_headers_and_none_of_reveals_own(sta
 async def test_a_long_answer_is_streamed_back_and_a_cut_one_stays_cut(stack, rsa_key) -> None:
     """An answer not all there when its head is read goes back piece by piece, byte for byte; one the
     upstream cuts short reaches the caller cut short (never completed or padded), after its audit lines."""
-    from tests.reveal_support import STREAMED_PIECES
 
     rev, proc = stack
     body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}"
