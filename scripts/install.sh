@@ -59,6 +59,16 @@ lock=requirements/runtime.txt
 stamp=".venv/.installed-$(basename "$lock" .txt)"
 fingerprint=$(cat pyproject.toml "$lock" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
+  # pip first, at the lock's own version and hashes: the pip a new venv brings (23.2 on Python 3.11.7)
+  # resolves a dependency's extras (pip-audit's `CacheControl[filecache]>=0.13`) to the newest release
+  # instead of the locked one, and then refuses it as unpinned; pip 23.3 and newer keep the lock's pin.
+  pip_pin=$(awk '/^pip==/ {p=1} p && /^[a-z]/ && !/^pip==/ {exit} p && !/^ *#/' "$lock")
+  if [ -n "$pip_pin" ]; then
+    pip_lock=$(mktemp)
+    printf '%s\n' "$pip_pin" | sed '$ s/ *\\$//' > "$pip_lock"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$pip_lock"
+    rm -f "$pip_lock"
+  fi
   .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
   # setuptools warns that an editable install lets same-named folders shadow the package: that is what it
   # is for here (the checkout is the package), so the ten-line banner is silenced.
