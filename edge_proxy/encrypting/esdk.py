@@ -64,19 +64,38 @@ class FieldKey:
             self.headers[suite] = OneKeyHeader(suite, self.provider_id, self.key_name, FRAME_LENGTH)
 
 
-def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
-    """Return one complete ESDK message (v1, 0x0178) holding `plaintext`; `random` is injectable for tests.
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """One message up to its body, made before its value is known: its data key drawn and wrapped, its
+    content key derived, its header written and authenticated. Nothing in it depends on the value, so it
+    can be made ahead (`openings.Openings`); it must seal exactly one value (`seal`), never two."""
 
-    The data key and the message id are fresh per message, drawn in one call (48 bytes: the key, then the
-    id): one system call where two were made."""
+    head: bytes = field(repr=False)  # the header and its authentication
+    aead: AESGCM = field(repr=False)  # keyed with the message's derived content key
+    message_id: bytes = field(repr=False)
+
+
+def open_message(key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> Opening:
+    """A new message (v1, 0x0178) for `key`: data key and message id fresh, drawn in one call (48 bytes:
+    the key, then the id), one system call where two were made. The data key itself is dropped here; only
+    the content key derived from it is kept, inside the AESGCM object."""
     drawn = random(48)
     data_key, message_id = drawn[:32], drawn[32:]
     wrapped = key.public_key.encrypt(data_key, _OAEP)
     header = key.headers[SUITE_ID].serialize(message_id, wrapped)
-    derived = hkdf_sha256_no_salt(data_key, _INFO_PREFIX + message_id)
-    aead = AESGCM(derived)
+    aead = AESGCM(hkdf_sha256_no_salt(data_key, _INFO_PREFIX + message_id))
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
-    return b"".join([header, _ZERO_IV, header_tag, *framed_body(aead, message_id, plaintext)])
+    return Opening(header + _ZERO_IV + header_tag, aead, message_id)
+
+
+def seal(opening: Opening, plaintext: bytes) -> bytes:
+    """The complete message: `opening`'s head, then `plaintext` in frames under its content key."""
+    return b"".join([opening.head, *framed_body(opening.aead, opening.message_id, plaintext)])
+
+
+def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
+    """Return one complete ESDK message (v1, 0x0178) holding `plaintext`; `random` is injectable for tests."""
+    return seal(open_message(key, random), plaintext)
 
 
 def hkdf_sha256_no_salt(key: bytes, info: bytes) -> bytes:

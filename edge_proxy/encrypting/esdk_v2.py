@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from esdk_format import Suite
 
-from .esdk import _OAEP, FieldKey, framed_body
+from .esdk import _OAEP, FieldKey, Opening, seal
 
 SUITE_ID = Suite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 _IV_LENGTH = 12
@@ -46,10 +46,9 @@ def _hkdf_pair(data_key: bytes, message_id: bytes) -> tuple[bytes, bytes]:
     return hmac.digest(prk, _COMMIT_INFO, "sha512")[:32], hmac.digest(prk, _DERIVE_INFO, "sha512")[:32]
 
 
-def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
-    """Return one complete ESDK message (v2, 0x0478) holding `plaintext`; `random` is injectable for tests.
-
-    The data key and the message id are fresh per message, drawn in one call (the key, then the id)."""
+def open_message(key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> Opening:
+    """A new message (v2, 0x0478) for `key`, up to its body (see `esdk.Opening`): data key and message id
+    fresh, drawn in one call (the key, then the id)."""
     drawn = random(64)
     data_key, message_id = drawn[:32], drawn[32:]
     wrapped = key.public_key.encrypt(data_key, _OAEP)
@@ -57,4 +56,9 @@ def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os
     header = key.headers[SUITE_ID].serialize(message_id, wrapped, commitment)
     aead = AESGCM(derived)
     header_tag = aead.encrypt(_ZERO_IV, b"", header)  # empty plaintext: the result is the 16-byte tag
-    return b"".join([header, header_tag, *framed_body(aead, message_id, plaintext)])
+    return Opening(header + header_tag, aead, message_id)
+
+
+def encrypt(plaintext: bytes, key: FieldKey, random: Callable[[int], bytes] = os.urandom) -> bytes:
+    """Return one complete ESDK message (v2, 0x0478) holding `plaintext`; `random` is injectable for tests."""
+    return seal(open_message(key, random), plaintext)
