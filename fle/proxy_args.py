@@ -10,6 +10,7 @@ import argparse
 import os
 
 from edge_proxy import Buffering, ClientLimits, Limits, Timeouts
+from edge_proxy.encrypting.openings import DEFAULT_AHEAD
 from edge_proxy.serving import workers
 from edge_proxy.serving.loops import CHOICES
 
@@ -53,6 +54,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="index keys of the profiles' blind indexes (Fle:Indexes; docs/search.md), "
         "default $FLE_INDEX_KEYS",
+    )
+    p.add_argument(
+        "--messages-ahead",
+        type=int,
+        default=DEFAULT_AHEAD,
+        metavar="N",
+        help="ESDK messages opened ahead per public key and suite, each used for one value only, made on "
+        "the event loop between requests (0: each value opens its own when it comes; docs/security.md)",
     )
     limits = p.add_argument_group("limits (defaults: CloudFront's field-level encryption quotas)")
     _count(limits, "--max-body-bytes", _DEFAULT_LIMITS.max_body_bytes)

@@ -1,20 +1,26 @@
-"""Bind each encryption entity of a config to its message key, once, so the hot path only encrypts."""
+"""Bind each encryption entity of a config to its message key, once, so the hot path only encrypts: it takes
+a message opened ahead for the entity's key (`openings.Openings`) and seals the value into it."""
 
 from __future__ import annotations
 
 import base64
 from binascii import b2a_base64
 from collections.abc import Callable
+from functools import partial
 
 from profiles import EncryptionEntity, FleConfig
 
 from . import esdk, esdk_v2
+from .openings import DEFAULT_AHEAD, Openings
 
 
 class FieldEncryptor:
     """Encrypts decoded field values for the entities of one FLE config."""
 
-    def __init__(self, config: FleConfig) -> None:
+    def __init__(self, config: FleConfig, ahead: int = DEFAULT_AHEAD) -> None:
+        """`ahead`: messages opened ahead per key and suite (0: each value opens its own when it comes)."""
+        self._ahead = ahead
+        self._openings: dict[tuple[int, int], Openings] = {}  # (id of the FieldKey, suite): its pool
         self._keys: dict[EncryptionEntity, esdk.FieldKey] = {}
         # the same keys by the identity of the config's own entity objects: a request's tag is one of them,
         # and hashing an entity (its key, provider id and every pattern, field by field) cost more per field
@@ -36,17 +42,26 @@ class FieldEncryptor:
 
         It returns the standard base64 of one ESDK message holding the value; ValueError for another suite.
         """
-        encode = _ENCODERS.get(suite)
-        if encode is None:
+        open_message = _OPENERS.get(suite)
+        if open_message is None:
             raise ValueError(f"unsupported algorithm suite {suite:#06x}")
-        keys, by_identity = self._keys, self._by_identity
+        seal = esdk.seal
+        pools = {entity: self._pool(key, suite, open_message) for entity, key in self._keys.items()}
+        by_identity = {ident: (entity, pools[entity]) for ident, (entity, _) in self._by_identity.items()}
 
         def encrypt(value: bytes, entity: EncryptionEntity) -> bytes:
             hit = by_identity.get(id(entity))
-            key = hit[1] if hit is not None and hit[0] is entity else keys[entity]  # else: an equal entity
-            return b2a_base64(encode(value, key), newline=False)  # base64.b64encode without its frame
+            pool = hit[1] if hit is not None and hit[0] is entity else pools[entity]  # else: an equal entity
+            return b2a_base64(seal(pool.take(), value), newline=False)  # base64.b64encode without its frame
 
         return encrypt
+
+    def _pool(self, key: esdk.FieldKey, suite: int, open_message: Callable[..., esdk.Opening]) -> Openings:
+        """The one pool of `key` and `suite`, shared by every profile of this config that writes them."""
+        pool = self._openings.get((id(key), suite))
+        if pool is None:
+            pool = self._openings[(id(key), suite)] = Openings(partial(open_message, key), self._ahead)
+        return pool
 
     def __call__(self, value: bytes, entity: EncryptionEntity, suite: int = esdk.SUITE_ID) -> bytes:
         """The standard base64 of one ESDK message holding `value`, in `suite` (0x0178 or 0x0478)."""
@@ -56,6 +71,10 @@ class FieldEncryptor:
         return base64.b64encode(encode(value, self._keys[entity]))
 
 
+_OPENERS: dict[int, Callable[..., esdk.Opening]] = {
+    esdk.SUITE_ID: esdk.open_message,
+    esdk_v2.SUITE_ID: esdk_v2.open_message,
+}
 _ENCODERS: dict[int, Callable[[bytes, esdk.FieldKey], bytes]] = {
     esdk.SUITE_ID: esdk.encrypt,
     esdk_v2.SUITE_ID: esdk_v2.encrypt,

@@ -20,6 +20,7 @@ from typing import Any
 
 from blindindex.keys import IndexKeys
 from edge_proxy.encrypting.encryptor import FieldEncryptor
+from edge_proxy.encrypting.openings import DEFAULT_AHEAD
 from fields.selection import Selection, Transform
 from profiles import FleConfig, Profile
 
@@ -33,11 +34,16 @@ class CompiledConfig:
     """One loaded FLE config with, per profile, its selection and its suite's encoder bound to the keys."""
 
     def __init__(
-        self, config: FleConfig, encryptor: FieldEncryptor | None = None, index_keys: IndexKeys | None = None
+        self,
+        config: FleConfig,
+        encryptor: FieldEncryptor | None = None,
+        index_keys: IndexKeys | None = None,
+        ahead: int = DEFAULT_AHEAD,
     ) -> None:
-        """ConfigError when a profile indexes a field with a key `index_keys` cannot compute (or lacks)."""
+        """ConfigError when a profile indexes a field with a key `index_keys` cannot compute (or lacks).
+        `ahead`: messages opened ahead per key and suite (encrypting/openings.py; 0: none)."""
         self.config = config
-        self.encryptor = encryptor or FieldEncryptor(config)
+        self.encryptor = encryptor or FieldEncryptor(config, ahead)
         self.index_keys = index_keys
         self._profiles: dict[int, Compiled] = {}
         for profile in config.profiles:

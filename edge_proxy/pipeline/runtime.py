@@ -39,7 +39,9 @@ class Runtime:
     def __init__(self, settings: ProxySettings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.live = Live(CompiledConfig(settings.config, index_keys=settings.index_keys))
+        self.live = Live(
+            CompiledConfig(settings.config, index_keys=settings.index_keys, ahead=settings.messages_ahead)
+        )
         self.draining = False
         self.metrics.config_info.set(time.time())
 

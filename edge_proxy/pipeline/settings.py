@@ -8,6 +8,7 @@ from pathlib import Path
 from yarl import URL
 
 from blindindex.keys import IndexKeys
+from edge_proxy.encrypting.openings import DEFAULT_AHEAD
 from edge_proxy.serving.guards import ClientLimits
 from fields.limits import Limits
 from profiles import FleConfig
@@ -56,3 +57,9 @@ class ProxySettings:
     client: ClientLimits = field(default_factory=ClientLimits)  # header size/count/time, connections
     buffering: Buffering = field(default_factory=Buffering)  # request bodies and answers (buffering.py)
     index_keys: IndexKeys | None = None  # blind indexes' keys (--index-keys); read once, at start
+    # ESDK messages opened ahead per public key and suite (--messages-ahead; encrypting/openings.py)
+    messages_ahead: int = DEFAULT_AHEAD
+
+    def __post_init__(self) -> None:
+        if self.messages_ahead < 0:
+            raise ValueError("--messages-ahead must be 0 (off) or more")

@@ -313,6 +313,7 @@ async def test_cli_usage_errors(tmp_path: Path, config_dir: Path) -> None:
         (("--tls-cert", "c.pem"), "--tls-cert and --tls-key go together"),
         (("--max-body-bytes", "0"), "max_body_bytes must be a positive"),
         (("--client-idle-timeout", "0"), "client_idle must be greater than 0"),
+        (("--messages-ahead", "-1"), "--messages-ahead must be 0 (off) or more"),
         (("--tls-cert", "nope.pem", "--tls-key", "nope.pem"), "cannot load TLS certificate"),
     ]:
         process = fle(*base, *extra, separate_stderr=True)
