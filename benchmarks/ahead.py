@@ -17,9 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import wrk
-from .cpu_per_request import interleaved
-from .servers import FORM, FORM_TYPE, PASS_TYPE, running, write_config
+from .cpu_per_request import print_medians, warm_then_interleaved
+from .servers import FORM_TYPE, PASS_TYPE, running, write_config
 
 
 def main(argv: list[str]) -> int:
@@ -34,12 +33,8 @@ def main(argv: list[str]) -> int:
             proxy = servers.fle_proxy(origin, config, name=f"ahead{n}", extra=("--messages-ahead", n))
             targets.append((f"FLE, ahead {n}", proxy, FORM_TYPE))
         targets.append(("pass-through", proxy, PASS_TYPE))
-        for _, server, content_type in targets:  # warm up
-            wrk.run(server.url + "/submit", body=FORM, content_type=content_type, connections=8, seconds=1)
-        cpu, rps = interleaved(targets, seconds, repeats)
-        for name, values in cpu.items():
-            runs = ", ".join(f"{x:.0f}" for x in values)
-            print(f"{name:16s} cpu µs/request median {statistics.median(values):6.1f} (runs {runs})")
+        cpu, rps = warm_then_interleaved(targets, seconds, repeats)
+        print_medians(cpu)
         for name, values in cpu.items():
             if name != "pass-through":
                 by_cpu = [p / f for p, f in zip(cpu["pass-through"], values, strict=True)]

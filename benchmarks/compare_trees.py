@@ -18,9 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import wrk
-from .cpu_per_request import interleaved
-from .servers import FORM, FORM_TYPE, PASS_TYPE, running, write_config
+from .cpu_per_request import print_medians, warm_then_interleaved
+from .servers import FORM_TYPE, PASS_TYPE, running, write_config
 
 
 def main(argv: list[str]) -> int:
@@ -43,13 +42,9 @@ def main(argv: list[str]) -> int:
             ("other pass", before, PASS_TYPE),
             ("reference", reference, PASS_TYPE),
         ]
-        for _, server, content_type in targets:  # warm up
-            wrk.run(server.url + "/submit", body=FORM, content_type=content_type, connections=8, seconds=1)
-        cpu, _ = interleaved(targets, seconds, repeats)
+        cpu, _ = warm_then_interleaved(targets, seconds, repeats)
         median = {name: statistics.median(values) for name, values in cpu.items() if values}
-        for name, value in median.items():
-            runs = ", ".join(f"{x:.0f}" for x in cpu[name])
-            print(f"{name:10s} cpu µs/request median {value:7.1f} (runs {runs})")
+        print_medians(cpu)
         for path in ("form", "pass"):
             ratio = median[f"this {path}"] / median[f"other {path}"]
             print(f"{path}: this/other CPU per request = {ratio:.3f}")

@@ -38,6 +38,24 @@ def interleaved(
     return cpu, rps
 
 
+def warm_then_interleaved(
+    targets: list[Target], seconds: float, repeats: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """`interleaved` after one short wrk run per target (connections opened, caches and pools warm)."""
+    for _, server, content_type in targets:
+        wrk.run(server.url + "/submit", body=FORM, content_type=content_type, connections=8, seconds=1)
+    return interleaved(targets, seconds, repeats)
+
+
+def print_medians(cpu: dict[str, list[float]], rps: dict[str, list[float]] | None = None) -> None:
+    """One line per target: median CPU µs per request, every round's figure, and the median rps if given."""
+    width = max(len(name) for name in cpu)
+    for name, values in cpu.items():
+        runs = ", ".join(f"{x:.0f}" for x in values)
+        line = f"{name:{width}s} cpu µs/request median {statistics.median(values):7.1f} (runs {runs})"
+        print(line + (f"  rps median {statistics.median(rps[name]):.0f}" if rps else ""))
+
+
 def main(argv: list[str]) -> int:
     seconds = float(argv[0]) if argv else 3.0
     repeats = int(argv[1]) if len(argv) > 1 else 3
@@ -46,15 +64,8 @@ def main(argv: list[str]) -> int:
         fle = servers.fle_proxy(origin, write_config(Path(tmp) / "config"))
         reference = servers.reference(origin)
         targets = [("fle", fle, FORM_TYPE), ("pass", fle, PASS_TYPE), ("ref", reference, PASS_TYPE)]
-        for _, server, content_type in targets:  # warm up
-            wrk.run(server.url + "/submit", body=FORM, content_type=content_type, connections=8, seconds=1)
-        cpu, rps = interleaved(targets, seconds, repeats)
-        for name in cpu:
-            runs = ", ".join(f"{x:.0f}" for x in cpu[name])
-            print(
-                f"{name:5s} cpu µs/request median {statistics.median(cpu[name]):7.1f} (runs {runs})"
-                f"  rps median {statistics.median(rps[name]):.0f}"
-            )
+        cpu, rps = warm_then_interleaved(targets, seconds, repeats)
+        print_medians(cpu, rps)
     return 0
 
 

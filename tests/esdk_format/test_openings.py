@@ -19,7 +19,7 @@ from edge_proxy.encrypting.encryptor import FieldEncryptor
 from edge_proxy.encrypting.openings import Openings
 from esdk_format import read_prefix
 from keystore.tooling import public_pem
-from profiles import load_config_dir
+from profiles import EncryptionEntity, FleConfig, load_config_dir
 from profiles.examples import write_example_config
 from tests.helpers import raw_master_key
 
@@ -109,12 +109,17 @@ async def test_a_forked_child_never_uses_an_opening_its_parent_made(rsa_key: rsa
     assert [opening.message_id for opening in pool._ready] == parents  # the parent's pool is untouched
 
 
+def example_config(rsa_key: rsa.RSAPrivateKey, directory: Path) -> tuple[FleConfig, EncryptionEntity]:
+    """The sample config under `rsa_key`'s public key, and its one encryption entity."""
+    write_example_config(directory, public_pem(rsa_key.public_key()))
+    config = load_config_dir(directory).only_config()
+    return config, config.profiles[0].entities[0]
+
+
 async def test_the_field_encryptor_seals_into_its_pool_and_the_sdk_decrypts(
     rsa_key: rsa.RSAPrivateKey, tmp_path: Path
 ) -> None:
-    write_example_config(tmp_path, public_pem(rsa_key.public_key()))
-    config = load_config_dir(tmp_path).only_config()
-    entity = config.profiles[0].entities[0]
+    config, entity = example_config(rsa_key, tmp_path)
     encryptor = FieldEncryptor(config, ahead=5)
     encrypt = encryptor.for_suite(esdk.SUITE_ID)
     [pool] = encryptor._openings.values()
@@ -139,9 +144,7 @@ async def test_the_proxy_settings_size_every_pool_and_a_reload_keeps_it(
     from edge_proxy.pipeline.reload import reload_config
     from edge_proxy.pipeline.runtime import Runtime
 
-    write_example_config(tmp_path, public_pem(rsa_key.public_key()))
-    config = load_config_dir(tmp_path).only_config()
-    entity = config.profiles[0].entities[0]
+    config, entity = example_config(rsa_key, tmp_path)
     for ahead in (0, 3):
         settings = ProxySettings(
             URL("http://127.0.0.1:1"), config, source=ConfigSource(tmp_path, None), messages_ahead=ahead
