@@ -11,15 +11,17 @@ from functools import partial
 from profiles import EncryptionEntity, FleConfig
 
 from . import esdk, esdk_v2
-from .openings import DEFAULT_AHEAD, Openings
+from .openings import DEFAULT_AHEAD, Counted, Openings
 
 
 class FieldEncryptor:
     """Encrypts decoded field values for the entities of one FLE config."""
 
-    def __init__(self, config: FleConfig, ahead: int = DEFAULT_AHEAD) -> None:
-        """`ahead`: messages opened ahead per key and suite (0: each value opens its own when it comes)."""
+    def __init__(self, config: FleConfig, ahead: int = DEFAULT_AHEAD, counted: Counted | None = None) -> None:
+        """`ahead`: messages opened ahead per key and suite (0: each value opens its own when it comes);
+        `counted`: told how many messages each pool opens, ahead or inline (openings.Openings)."""
         self._ahead = ahead
+        self._counted = counted
         self._openings: dict[tuple[int, int], Openings] = {}  # (id of the FieldKey, suite): its pool
         self._keys: dict[EncryptionEntity, esdk.FieldKey] = {}
         # the same keys by the identity of the config's own entity objects: a request's tag is one of them,
@@ -60,7 +62,9 @@ class FieldEncryptor:
         """The one pool of `key` and `suite`, shared by every profile of this config that writes them."""
         pool = self._openings.get((id(key), suite))
         if pool is None:
-            pool = self._openings[(id(key), suite)] = Openings(partial(open_message, key), self._ahead)
+            pool = self._openings[(id(key), suite)] = Openings(
+                partial(open_message, key), self._ahead, self._counted
+            )
         return pool
 
     def __call__(self, value: bytes, entity: EncryptionEntity, suite: int = esdk.SUITE_ID) -> bytes:

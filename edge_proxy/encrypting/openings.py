@@ -37,20 +37,26 @@ DEFAULT_AHEAD = 32
 _DELAY = 0.002
 _BATCH = 16  # at most this many per callback (~0.6 ms of the loop), the rest in the next one
 
+Counted = Callable[[str, int], None]  # (when: "ahead" or "inline", how many)
+
 _pools: weakref.WeakSet[Openings] = weakref.WeakSet()
 
 
 class Openings:
     """Up to `ahead` openings of one key and suite, refilled on the event loop shortly after a take."""
 
-    __slots__ = ("__weakref__", "_ahead", "_open", "_ready", "_scheduled", "made_inline")
+    __slots__ = ("__weakref__", "_ahead", "_counted", "_open", "_ready", "_scheduled", "made_inline")
 
-    def __init__(self, open_one: Callable[[], Opening], ahead: int = DEFAULT_AHEAD) -> None:
+    def __init__(
+        self, open_one: Callable[[], Opening], ahead: int = DEFAULT_AHEAD, counted: Counted | None = None
+    ) -> None:
+        """`counted(when, n)`: told of every `n` openings made, `when` "ahead" or "inline" (the metrics)."""
         if ahead < 0:
             raise ValueError("ahead must be 0 (off) or more")
         self._ready: deque[Opening] = deque()
         self._open = open_one
         self._ahead = ahead
+        self._counted = counted
         self._scheduled = False
         self.made_inline = 0  # takes that found the pool empty (read by tests and benchmarks)
         _pools.add(self)
@@ -65,6 +71,8 @@ class Openings:
         except IndexError:
             self.made_inline += 1
             opening = self._open()
+            if self._counted is not None:
+                self._counted("inline", 1)
         if not self._scheduled and self._ahead:
             self._schedule()
         return opening
@@ -79,8 +87,11 @@ class Openings:
 
     def _refill(self) -> None:
         self._scheduled = False
-        for _ in range(min(self._ahead - len(self._ready), _BATCH)):
+        made = min(self._ahead - len(self._ready), _BATCH)
+        for _ in range(made):
             self._ready.append(self._open())
+        if self._counted is not None and made > 0:
+            self._counted("ahead", made)
         if len(self._ready) < self._ahead:
             self._schedule()
 

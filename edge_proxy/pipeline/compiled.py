@@ -20,7 +20,7 @@ from typing import Any
 
 from blindindex.keys import IndexKeys
 from edge_proxy.encrypting.encryptor import FieldEncryptor
-from edge_proxy.encrypting.openings import DEFAULT_AHEAD
+from edge_proxy.encrypting.openings import DEFAULT_AHEAD, Counted
 from fields.selection import Selection, Transform
 from profiles import FleConfig, Profile
 
@@ -39,11 +39,13 @@ class CompiledConfig:
         encryptor: FieldEncryptor | None = None,
         index_keys: IndexKeys | None = None,
         ahead: int = DEFAULT_AHEAD,
+        counted: Counted | None = None,
     ) -> None:
         """ConfigError when a profile indexes a field with a key `index_keys` cannot compute (or lacks).
-        `ahead`: messages opened ahead per key and suite (encrypting/openings.py; 0: none)."""
+        `ahead`: messages opened ahead per key and suite (encrypting/openings.py; 0: none), `counted` told
+        of each batch made (the metrics)."""
         self.config = config
-        self.encryptor = encryptor or FieldEncryptor(config, ahead)
+        self.encryptor = encryptor or FieldEncryptor(config, ahead, counted)
         self.index_keys = index_keys
         self._profiles: dict[int, Compiled] = {}
         for profile in config.profiles:

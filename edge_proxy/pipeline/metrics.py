@@ -69,6 +69,12 @@ class Metrics:
             buckets=_STEP_BUCKETS,
             registry=r,
         )
+        self.messages_opened = Counter(
+            "fle_proxy_messages_opened",
+            "ESDK messages opened for field values, ahead of them (--messages-ahead) or inline (pool empty).",
+            ("when",),
+            registry=r,
+        )
         # multiprocess_mode: how `fle proxy --workers N` adds up the workers' gauges (shared_metrics.py)
         self.in_flight = Gauge(
             "fle_proxy_in_flight_requests", "Requests being handled.", registry=r, multiprocess_mode="livesum"
@@ -107,6 +113,7 @@ class Metrics:
         self._refusals: dict[Reason, Counter] = {}
         self._origin_errors: dict[str, Counter] = {}
         self._buffered: dict[tuple[str, str], Counter] = {}
+        self._opened = {when: self.messages_opened.labels(when) for when in ("ahead", "inline")}
 
     def count_request(self, method: str, action: str, status: int, seconds: float) -> None:
         """One answered request: `requests` and `duration`; the label values are few (codes and names)."""
@@ -133,6 +140,10 @@ class Metrics:
         if counter is None:
             counter = self._origin_errors[kind] = self.origin_errors.labels(kind)
         counter.inc()
+
+    def count_messages_opened(self, when: str, count: int) -> None:
+        """`count` ESDK messages opened, `when` "ahead" (a pool's refill) or "inline" (its pool was empty)."""
+        self._opened[when].inc(count)
 
     def count_connection_refused(self, limit: str) -> None:
         """A client connection closed at once by a connection limit (guards.py)."""

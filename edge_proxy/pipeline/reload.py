@@ -18,9 +18,7 @@ def _load(runtime: Runtime) -> CompiledConfig:
     source = runtime.settings.source
     assert source is not None
     config = load_config_dir(source.directory).only_config(source.config_id)
-    return CompiledConfig(
-        config, index_keys=runtime.settings.index_keys, ahead=runtime.settings.messages_ahead
-    )
+    return runtime.compile(config)
 
 
 async def reload_config(runtime: Runtime) -> bool:

@@ -39,11 +39,18 @@ class Runtime:
     def __init__(self, settings: ProxySettings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        self.live = Live(
-            CompiledConfig(settings.config, index_keys=settings.index_keys, ahead=settings.messages_ahead)
-        )
+        self.live = Live(self.compile(settings.config))
         self.draining = False
         self.metrics.config_info.set(time.time())
+
+    def compile(self, config: FleConfig) -> CompiledConfig:
+        """`config` compiled with this proxy's index keys and openings (at start and on every reload)."""
+        return CompiledConfig(
+            config,
+            index_keys=self.settings.index_keys,
+            ahead=self.settings.messages_ahead,
+            counted=self.metrics.count_messages_opened,
+        )
 
     def swap(self, compiled: CompiledConfig) -> None:
         """Make `compiled` the active config for every request that starts from now on."""

@@ -204,6 +204,37 @@ async def test_admin_endpoints_and_metrics(canary: Canary, config_dir: Path) -> 
 
 
 @pytest.mark.both_loops
+async def test_messages_opened_ahead_are_counted_and_serve_the_next_values(
+    canary: Canary, config_dir: Path
+) -> None:
+    """The first values find the pool empty and open their own (inline); the loop then opens
+    --messages-ahead (32) for the key, and the next value is sealed into one of those."""
+    canary.protect("404-555-0150", "555-0199", "404-555-0177")
+
+    def opened(text: str, when: str) -> float:
+        prefix = f'fle_proxy_messages_opened_total{{when="{when}"}} '
+        return float(next(line for line in text.splitlines() if line.startswith(prefix))[len(prefix) :])
+
+    async with proxy_stack(canary, config_dir) as stack, aiohttp.ClientSession() as session:
+
+        async def scrape() -> str:
+            async with session.get(stack.admin + "/metrics") as response:
+                return await response.text()
+
+        await post(f"{stack.url}/x", "phone=404-555-0150&phone=555-0199")
+
+        async def pool_full() -> bool:
+            return opened(await scrape(), "ahead") == 32
+
+        await eventually_async(pool_full, timeout=10)
+        await post(f"{stack.url}/x", "phone=404-555-0177")
+        text = await scrape()
+    assert opened(text, "inline") == 2  # the first request's two values, before any refill
+    assert "fle_proxy_fields_encrypted_total 3.0" in text
+    assert 32 <= opened(text, "ahead") <= 33  # the third value took one; its replacement may be made
+
+
+@pytest.mark.both_loops
 async def test_access_log_is_json_and_never_holds_a_value(
     canary: Canary, config_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
