@@ -67,6 +67,11 @@ class FieldEncryptor:
             )
         return pool
 
+    def arm(self) -> None:
+        """On the event loop, after a rewrite that ran in a thread: refill what it took (Openings.arm)."""
+        for pool in self._openings.values():
+            pool.arm()
+
     def __call__(self, value: bytes, entity: EncryptionEntity, suite: int = esdk.SUITE_ID) -> bytes:
         """The standard base64 of one ESDK message holding `value`, in `suite` (0x0178 or 0x0478)."""
         encode = _ENCODERS.get(suite)

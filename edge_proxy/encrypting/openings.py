@@ -16,7 +16,8 @@ What does not change, and is tested (tests/esdk_format/test_openings.py):
 - nothing is written anywhere: openings live in this process's memory only, where the values they will
   protect also pass in plaintext, so holding a few content keys ahead adds no reader the proxy did not
   already have;
-- with an empty pool, or outside an event loop (the CLI, a thread), a value opens its own message inline.
+- with an empty pool, or outside an event loop (the CLI), a value opens its own message inline; takes in
+  a thread (a rewrite that calls a token runs off the loop) are refilled once the loop calls `arm`.
 """
 
 from __future__ import annotations
@@ -45,7 +46,16 @@ _pools: weakref.WeakSet[Openings] = weakref.WeakSet()
 class Openings:
     """Up to `ahead` openings of one key and suite, refilled on the event loop shortly after a take."""
 
-    __slots__ = ("__weakref__", "_ahead", "_counted", "_open", "_ready", "_scheduled", "made_inline")
+    __slots__ = (
+        "__weakref__",
+        "_ahead",
+        "_counted",
+        "_open",
+        "_ready",
+        "_scheduled",
+        "_wanted",
+        "made_inline",
+    )
 
     def __init__(
         self, open_one: Callable[[], Opening], ahead: int = DEFAULT_AHEAD, counted: Counted | None = None
@@ -58,6 +68,7 @@ class Openings:
         self._ahead = ahead
         self._counted = counted
         self._scheduled = False
+        self._wanted = False  # taken from a thread with no loop: `arm` makes the refill, on the loop
         self.made_inline = 0  # takes that found the pool empty (read by tests and benchmarks)
         _pools.add(self)
 
@@ -77,11 +88,19 @@ class Openings:
             self._schedule()
         return opening
 
+    def arm(self) -> None:
+        """On the event loop, after takes made in a thread without one (a rewrite run off the loop because
+        it calls a token): arm the refill those takes could not."""
+        if self._wanted and not self._scheduled:
+            self._schedule()
+
     def _schedule(self) -> None:
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop in this thread: nothing is made ahead, each take opens its own
+        except RuntimeError:  # no loop in this thread: the refill waits for `arm` (else none is made)
+            self._wanted = True
             return
+        self._wanted = False
         self._scheduled = True
         loop.call_later(_DELAY, self._refill)
 
@@ -98,7 +117,7 @@ class Openings:
     def forget(self) -> None:
         """Drop every opening made so far (a forked child must never use its parent's)."""
         self._ready.clear()
-        self._scheduled = False
+        self._scheduled = self._wanted = False
 
 
 def _forget_all_in_child() -> None:

@@ -27,7 +27,7 @@ read it whole.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -66,7 +66,9 @@ def multipart_stream(
     selection, encrypt = live.compiled.bound(profile)  # compiled when the config loaded
     rewriter = MultipartRewriter(facts.content_type or "", selection, encrypt, runtime.settings.limits)
     blocking = live.compiled.blocking(profile)  # a token's HMAC: feed off the event loop
-    return _rewritten(request, rewriter, limit, runtime.settings.timeouts.client_idle, outcome, blocking)
+    idle = runtime.settings.timeouts.client_idle
+    arm = live.compiled.encryptor.arm if blocking else None  # refill, on the loop, what the thread took
+    return _rewritten(request, rewriter, limit, idle, outcome, arm)
 
 
 async def _rewritten(
@@ -75,19 +77,28 @@ async def _rewritten(
     limit: int,
     idle: float,
     outcome: Outcome,
-    blocking: bool = False,
+    arm: Callable[[], None] | None = None,
 ) -> AsyncIterator[bytes]:
+    """`arm` given: feed the rewriter off the event loop (it calls a token), then call `arm` on the loop."""
     size = 0
     try:
         async for chunk in idle_chunks(request.content, idle):
             size += len(chunk)
             if size > limit:
                 raise too_long(limit)
-            out = await asyncio.to_thread(rewriter.feed, chunk) if blocking else rewriter.feed(chunk)
+            if arm is None:
+                out = rewriter.feed(chunk)
+            else:
+                out = await asyncio.to_thread(rewriter.feed, chunk)
+                arm()
             outcome.fields_encrypted = rewriter.encrypted
             if out:
                 yield out
-        tail = await asyncio.to_thread(rewriter.close) if blocking else rewriter.close()
+        if arm is None:
+            tail = rewriter.close()
+        else:
+            tail = await asyncio.to_thread(rewriter.close)
+            arm()
         if tail:
             yield tail
     except ClientIdle:

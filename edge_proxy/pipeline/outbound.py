@@ -98,6 +98,7 @@ async def _rewrite(
             rewritten, count = await asyncio.to_thread(
                 rewrite_body, decision, plain, content_type, live.compiled, limits
             )
+            live.compiled.encryptor.arm()  # the thread took messages opened ahead; refill them here
         else:
             rewritten, count = rewrite_body(decision, plain, content_type, live.compiled, limits)
     except RequestRefused:

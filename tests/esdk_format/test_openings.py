@@ -82,6 +82,22 @@ async def test_ahead_zero_never_makes_one_ahead(rsa_key: rsa.RSAPrivateKey) -> N
         Openings(lambda: esdk.open_message(key), ahead=-1)
 
 
+async def test_takes_in_a_thread_are_refilled_once_the_loop_arms_the_pool(rsa_key: rsa.RSAPrivateKey) -> None:
+    """A rewrite that calls a token runs in a thread, where no timer can be armed: the pipeline calls
+    `arm` back on the loop, and only then are the openings made."""
+    key = field_key(rsa_key)
+    pool = Openings(lambda: esdk.open_message(key), ahead=4)
+    await asyncio.to_thread(lambda: [pool.take() for _ in range(2)])
+    await settle()
+    assert len(pool) == 0 and pool.made_inline == 2  # nothing armed from the thread
+    pool.arm()
+    await settle()
+    assert len(pool) == 4
+    pool.arm()  # nothing wanted any more: arming again makes nothing
+    await settle()
+    assert len(pool) == 4 and pool.made_inline == 2
+
+
 async def test_a_forked_child_never_uses_an_opening_its_parent_made(rsa_key: rsa.RSAPrivateKey) -> None:
     """Two processes holding the same opening would seal two values under one content key and IV (an
     AES-GCM nonce reused): the child must forget the parent's pool at fork."""
