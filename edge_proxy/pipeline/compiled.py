@@ -16,7 +16,9 @@ keys the proxy was given (every key made ready here, at load: a request never me
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from blindindex.keys import IndexKeys
 from edge_proxy.encrypting.encryptor import FieldEncryptor
@@ -25,6 +27,8 @@ from fields.selection import Selection, Transform
 from profiles import FleConfig, Profile
 
 from .indexing import IndexedTransform, check_keys, indexed_selection
+
+T = TypeVar("T")
 
 # (profile, selection, transform, blocking): tags are the entity, or indexing.IndexTag with indexes
 Compiled = tuple[Profile, Selection[Any], Transform[Any], bool]
@@ -64,6 +68,14 @@ class CompiledConfig:
         """True when rewriting under `profile` calls a token (a pkcs11 index key): run it off the loop."""
         hit = self._profiles.get(id(profile))
         return hit is not None and hit[0] is profile and hit[3]
+
+    async def off_the_loop(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` in a thread, for a rewrite under a `blocking` profile; then, back on the loop, the
+        messages it took from the pools opened ahead are refilled (a thread cannot arm their timer)."""
+        try:
+            return await asyncio.to_thread(call, *args)
+        finally:
+            self.encryptor.arm()
 
     def bound(self, profile: Profile) -> tuple[Selection[Any], Transform[Any]]:
         """The selection and the encrypt function of `profile`, one of this config's (looked up by identity:

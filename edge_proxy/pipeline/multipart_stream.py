@@ -26,8 +26,7 @@ read it whole.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -65,10 +64,9 @@ def multipart_stream(
         raise too_long(limit)
     selection, encrypt = live.compiled.bound(profile)  # compiled when the config loaded
     rewriter = MultipartRewriter(facts.content_type or "", selection, encrypt, runtime.settings.limits)
-    blocking = live.compiled.blocking(profile)  # a token's HMAC: feed off the event loop
-    idle = runtime.settings.timeouts.client_idle
-    arm = live.compiled.encryptor.arm if blocking else None  # refill, on the loop, what the thread took
-    return _rewritten(request, rewriter, limit, idle, outcome, arm)
+    # a token's HMAC: feed off the event loop
+    off_loop = live.compiled.off_the_loop if live.compiled.blocking(profile) else None
+    return _rewritten(request, rewriter, limit, runtime.settings.timeouts.client_idle, outcome, off_loop)
 
 
 async def _rewritten(
@@ -77,28 +75,20 @@ async def _rewritten(
     limit: int,
     idle: float,
     outcome: Outcome,
-    arm: Callable[[], None] | None = None,
+    off_loop: Callable[..., Awaitable[Any]] | None = None,
 ) -> AsyncIterator[bytes]:
-    """`arm` given: feed the rewriter off the event loop (it calls a token), then call `arm` on the loop."""
+    """`off_loop` given (CompiledConfig.off_the_loop): the rewriter is fed through it, in a thread."""
     size = 0
     try:
         async for chunk in idle_chunks(request.content, idle):
             size += len(chunk)
             if size > limit:
                 raise too_long(limit)
-            if arm is None:
-                out = rewriter.feed(chunk)
-            else:
-                out = await asyncio.to_thread(rewriter.feed, chunk)
-                arm()
+            out = rewriter.feed(chunk) if off_loop is None else await off_loop(rewriter.feed, chunk)
             outcome.fields_encrypted = rewriter.encrypted
             if out:
                 yield out
-        if arm is None:
-            tail = rewriter.close()
-        else:
-            tail = await asyncio.to_thread(rewriter.close)
-            arm()
+        tail = rewriter.close() if off_loop is None else await off_loop(rewriter.close)
         if tail:
             yield tail
     except ClientIdle:

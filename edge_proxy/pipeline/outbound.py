@@ -16,7 +16,6 @@ would be forwarded is read as a form, as Rack reads it. Every header fact comes 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator
@@ -95,10 +94,9 @@ async def _rewrite(
     try:
         content_type = facts.content_type or ""
         if decision.profile is not None and live.compiled.blocking(decision.profile):  # a token's HMAC
-            rewritten, count = await asyncio.to_thread(
+            rewritten, count = await live.compiled.off_the_loop(
                 rewrite_body, decision, plain, content_type, live.compiled, limits
             )
-            live.compiled.encryptor.arm()  # the thread took messages opened ahead; refill them here
         else:
             rewritten, count = rewrite_body(decision, plain, content_type, live.compiled, limits)
     except RequestRefused:
