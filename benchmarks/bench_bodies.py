@@ -20,6 +20,7 @@ from email.policy import HTTP
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from edge_proxy import Limits
+from edge_proxy.encrypting import esdk
 from edge_proxy.encrypting.encryptor import FieldEncryptor
 from fields import json_body, multipart
 from fields.json_pointer import parse_pointer_pattern
@@ -53,7 +54,7 @@ def main() -> None:
     config = FleConfig(
         "C", "", False, (ContentTypeProfile("application/json", BodyFormat.JSON, json_profile),), False, ()
     )
-    encrypt = FieldEncryptor(config)
+    encrypt = FieldEncryptor(config).for_suite(esdk.SUITE_ID)
     travellers = [{"name": f"T{i}", "passport": f"P{i:08d}", "notes": "x" * 80} for i in range(10)]
     filler = [{"id": i, "tags": ["a", "b", "c"], "price": i * 1.25, "ok": True} for i in range(4000)]
     document = json.dumps({"travellers": travellers, "items": filler}).encode()
@@ -75,7 +76,7 @@ def main() -> None:
             False,
             (),
         )
-    )
+    ).for_suite(esdk.SUITE_ID)
     boundary = b"----bench7MA4YWxkTrZu0gW"
     upload = bytes(range(256)) * 4096  # 1 MiB
     body = b"".join(

@@ -3,7 +3,6 @@ a message opened ahead for the entity's key (`openings.Openings`) and seals the 
 
 from __future__ import annotations
 
-import base64
 from binascii import b2a_base64
 from collections.abc import Callable
 from functools import partial
@@ -72,19 +71,8 @@ class FieldEncryptor:
         for pool in self._openings.values():
             pool.arm()
 
-    def __call__(self, value: bytes, entity: EncryptionEntity, suite: int = esdk.SUITE_ID) -> bytes:
-        """The standard base64 of one ESDK message holding `value`, in `suite` (0x0178 or 0x0478)."""
-        encode = _ENCODERS.get(suite)
-        if encode is None:
-            raise ValueError(f"unsupported algorithm suite {suite:#06x}")
-        return base64.b64encode(encode(value, self._keys[entity]))
-
 
 _OPENERS: dict[int, Callable[..., esdk.Opening]] = {
     esdk.SUITE_ID: esdk.open_message,
     esdk_v2.SUITE_ID: esdk_v2.open_message,
-}
-_ENCODERS: dict[int, Callable[[bytes, esdk.FieldKey], bytes]] = {
-    esdk.SUITE_ID: esdk.encrypt,
-    esdk_v2.SUITE_ID: esdk_v2.encrypt,
 }
