@@ -104,19 +104,20 @@ def build_settings(args: argparse.Namespace) -> ProxySettings:
             disk_bytes=args.buffer_disk_bytes,
             directory=args.buffer_dir,
         )
-        if args.messages_ahead < 0:
-            raise ValueError("--messages-ahead must be 0 (off) or more")
     except ValueError as e:
         raise cli.CliError(str(e)) from e
     settings = proxy_settings(args.config, args.origin, args.config_id, limits=limits, timeouts=timeouts)
     index_keys = _index_keys(args.index_keys, settings.config)
-    return dataclasses.replace(
-        settings,
-        client=client,
-        buffering=buffering,
-        index_keys=index_keys,
-        messages_ahead=args.messages_ahead,
-    )
+    try:  # ProxySettings checks --messages-ahead
+        return dataclasses.replace(
+            settings,
+            client=client,
+            buffering=buffering,
+            index_keys=index_keys,
+            messages_ahead=args.messages_ahead,
+        )
+    except ValueError as e:
+        raise cli.CliError(str(e)) from e
 
 
 def _index_keys(path: str | None, config: FleConfig) -> IndexKeys | None:
