@@ -59,7 +59,10 @@ def _drive(url: str, request: bytes, count: int) -> None:
             s.sendall(request)
             data = b""
             while True:
-                data += s.recv(65536)
+                piece = s.recv(65536)
+                if not piece:  # the proxy closed the connection: no answer will come
+                    raise RuntimeError(f"the proxy closed the connection after {data[:200]!r}")
+                data += piece
                 head, sep, body = data.partition(b"\r\n\r\n")
                 if sep:
                     length = re.search(rb"(?i)content-length: *(\d+)", head)
@@ -95,7 +98,8 @@ def _start(
             return process
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"{name} did not listen")
+    _stop(process)  # never left running behind a failed start
+    raise RuntimeError(f"{name} did not listen within 300 s")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -125,7 +129,7 @@ def _profiled(
 # Run in the proxy's process (`python -c`, so that it needs nothing of this checkout): count the bytecode
 # instructions each function executes, from SIGUSR1 to SIGUSR2, then write them as JSON to the file named.
 _OPCODES = """
-import collections, json, runpy, signal, sys, threading
+import collections, json, os, runpy, signal, sys, threading
 counts = collections.Counter()
 on = False
 def local(frame, event, arg):
@@ -142,8 +146,9 @@ def start(*_):
 def stop(*_):
     global on
     on = False
-    with open(OUT, "w") as out:
+    with open(OUT + ".part", "w") as out:
         json.dump([[*k, n] for k, n in counts.items()], out)
+    os.replace(OUT + ".part", OUT)  # whole or absent: the reader waits for the file to appear
 OUT = sys.argv.pop(1)
 signal.signal(signal.SIGUSR1, start)
 signal.signal(signal.SIGUSR2, stop)
@@ -176,11 +181,10 @@ def opcodes(
         _drive(url, request, n)
         process.send_signal(signal.SIGUSR2)
         deadline = time.monotonic() + 30
-        while not out.exists() or not out.stat().st_size:
+        while not out.exists():
             if time.monotonic() > deadline:
                 raise SystemExit("no opcode counts written")
             time.sleep(0.2)
-        time.sleep(0.5)
     finally:
         _stop(process)
     rows = json.loads(out.read_text())
@@ -234,6 +238,11 @@ def profile(
         print(f"{calls:6.2f} {own * 1e6:7.2f}  {name}")
 
 
+def _callgrind_control(*args: str | int) -> None:
+    """Tell the proxy under callgrind to zero, switch on or dump its counts (bounded: a wedged valgrind)."""
+    subprocess.run(["callgrind_control", *map(str, args)], check=True, capture_output=True, timeout=60)
+
+
 def callgrind(
     tree: Path, origin: str, config: Path, servers: Servers, request: bytes, n: int, keep: Path | None
 ) -> None:
@@ -246,10 +255,10 @@ def callgrind(
     url = f"http://127.0.0.1:{port}"
     try:
         _drive(url, request, max(n // 10, 1))
-        subprocess.run(["callgrind_control", "-z", str(process.pid)], check=True, capture_output=True)
-        subprocess.run(["callgrind_control", "-i", "on", str(process.pid)], check=True, capture_output=True)
+        _callgrind_control("-z", process.pid)
+        _callgrind_control("-i", "on", process.pid)
         _drive(url, request, n)
-        subprocess.run(["callgrind_control", "-d", str(process.pid)], check=True, capture_output=True)
+        _callgrind_control("-d", process.pid)
     finally:
         _stop(process)
     totals = []

@@ -71,6 +71,19 @@ def fle_env(extra: dict[str, str] | None = None, *, base: dict[str, str] | None 
     return {**(os.environ if base is None else base), "PYTHONPATH": str(ROOT), **(extra or {})}
 
 
+def run_module(module: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` from this checkout, to its end (its own bound, below the test's: a module
+    that starts servers stops them itself when it ends, which it cannot do if pytest-timeout kills it)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=fle_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class FleProcess:
     """A running command with its output collected line by line (stdout and stderr, in arrival order)."""
 

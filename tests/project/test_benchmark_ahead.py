@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[2]
+from tests.fixtures_process import run_module
 
 pytestmark = [
     pytest.mark.benchmark,
@@ -23,13 +20,7 @@ pytestmark = [
 
 
 def test_the_ahead_comparison_prints_each_value_against_pass_through() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ahead", "0.5", "1", "8", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    run = run_module("benchmarks.ahead", "0.5", "1", "8", "0", timeout=240)
     assert run.returncode == 0, run.stderr[-2000:]
     for n in ("8", "0"):
         assert re.search(rf"^FLE, ahead {n} +cpu µs/request median +\d", run.stdout, re.M), run.stdout

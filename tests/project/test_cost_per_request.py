@@ -7,25 +7,17 @@ Counts, not times: the same on any machine, however loaded. The proxy runs in pr
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+import pytest
+
+from tests.fixtures_process import run_module
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(300)]
 
 
 def test_a_pass_through_request_builds_its_facts_in_one_call_and_never_calls_the_machine() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cost_per_request", "--requests", "200", "--top", "500"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_module("benchmarks.cost_per_request", "--requests", "200", "--top", "500", timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     calls = {
         m.group(2): float(m.group(1))

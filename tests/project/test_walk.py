@@ -7,26 +7,16 @@ handlers, patched modules) would add calls that are not the request's.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+from tests.fixtures_process import ROOT, run_module
+
 PAGE = ROOT / "docs" / "architecture.md"
 
 
 def test_the_page_states_the_walk_as_measured() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.walk"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_module("benchmarks.walk", timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     modules = [line for line in done.stdout.splitlines() if line.endswith(".py")]
     section = PAGE.read_text().split("## One form POST, from the socket to the origin")[1].split("\n## ")[0]
