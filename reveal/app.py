@@ -139,10 +139,6 @@ class Reveal:
             self.metrics.decrypt_duration.observe(time.perf_counter() - start)
 
     async def _handle(self, request: web.BaseRequest, matched: list[str]) -> web.StreamResponse:
-        if request.headers.get("Expect"):  # before anything else, as aiohttp's router did (the edge's check)
-            refused = await expect(request)
-            if refused is not None:
-                raise RevealRefused(refused.reason, refused.detail, status=refused.status)
         caller = gate.authenticate(self.config, request.headers.get("Proxy-Authorization"))
         try:
             path, query = gate.check_target(request.raw_path)
@@ -152,6 +148,11 @@ class Reveal:
             raise
         route = gate.match(self.config, path, caller, request.method)
         matched.append(route.name)
+        # only a caller, path and method that passed are told to send their body (100 Continue)
+        if request.headers.get("Expect"):  # the edge's check
+            refused = await expect(request)
+            if refused is not None:
+                raise RevealRefused(refused.reason, refused.detail, status=refused.status)
         settings = self.settings
         facts = RequestFacts.from_head(  # the head read once (fields/facts.py)
             request.method, request.raw_path, request.headers,

@@ -461,7 +461,8 @@ async def test_expect_100_continue_is_answered_before_the_body_and_another_expec
 ) -> None:
     """What aiohttp's router did for reveal (served by the low-level server now, app.py): a caller that
     waits for `100 Continue` (curl does for a body over 1 KB) gets it before it sends the body, and is then
-    revealed as any other; an expectation reveal does not know is refused with 417, nothing forwarded."""
+    revealed as any other; an expectation reveal does not know is refused with 417, nothing forwarded. Only
+    once the caller, path and method have passed: an unauthenticated caller is refused without a 100."""
     rev, proc = stack
     host, port = rev.url.removeprefix("http://").rsplit(":", 1)
     body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}".encode()
@@ -485,4 +486,13 @@ async def test_expect_100_continue_is_answered_before_the_body_and_another_expec
     writer.close()
     assert answer_head.startswith(b"HTTP/1.1 417")
     assert json.loads(answer_body) == {"error": "ExpectationFailed"}  # the shared refusal vocabulary
+    assert len(proc.seen) == 1
+
+    # a caller that has not passed the gate is never invited to send its body: refused, no 100 Continue
+    reader, writer = await asyncio.open_connection(host, int(port))
+    anonymous = head.replace(f"Proxy-Authorization: Bearer {TOKEN}\r\n", "")
+    writer.write(f"{anonymous}Expect: 100-continue\r\n\r\n".encode())
+    status = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 407"), status
     assert len(proc.seen) == 1
