@@ -64,6 +64,13 @@ _ONE_WRITE_BODY = 64 * 1024  # an answer complete and at most this long goes bac
 _NO_BODY_EXPECTED = ("GET", "HEAD")  # an empty body of these is sent as no body at all
 
 
+class _Cut(Exception):
+    """The answer was cut partway (its head already sent): `handle` returns it, counted as aborted."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        self.response = response
+
+
 class Reveal:
     """The service `start_site` serves (edge_proxy.Service): routes, decryptor, audit, settings, metrics,
     the upstream pools and decrypt threads; `in_flight` counts the requests being handled (drain waits for
@@ -114,6 +121,8 @@ class Reveal:
         try:
             try:
                 response = await self._handle(request, matched)
+            except _Cut as cut:  # counted as "aborted", not by the status its head went out with
+                return cut.response
             except RevealRefused as e:
                 path = raw_path(request.raw_path)[:200]  # never the query (nor a fragment): a value in it
                 log.info("refused %s %s: %s %s", request.method, path, e.reason, e.detail)
@@ -242,6 +251,7 @@ class Reveal:
                 log.warning("caller on route %s read nothing for %s s: cut", route.name, write_timeout)
                 if request.transport is not None:
                     request.transport.abort()
+                raise _Cut(response) from None
             return response
         finally:
             upstream.close()  # an answer not read to its end cuts its connection (never reused)

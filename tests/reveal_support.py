@@ -26,6 +26,7 @@ from decryptor import AuditLog, Decryptor
 from edge_proxy import start_site, tls_context
 from keystore import Keystore
 from reveal import load_routes
+from reveal.metrics import RevealMetrics
 from reveal.server import start_reveal
 from reveal.settings import RevealSettings
 
@@ -187,6 +188,7 @@ def write_routes(
 class RevealUnderTest:
     url: str
     audit: Path
+    metrics: RevealMetrics
 
     def audit_lines(self) -> list[dict[str, Any]]:
         if not self.audit.exists():
@@ -201,9 +203,12 @@ async def reveal_running(
     audit_log = AuditLog(str(audit))
     decryptor = Decryptor(Keystore.from_file(keystore))
     config = load_routes(routes)
-    listener, url = await start_reveal(config, decryptor, audit_log, "127.0.0.1", 0, settings=settings)
+    metrics = RevealMetrics()
+    listener, url = await start_reveal(
+        config, decryptor, audit_log, "127.0.0.1", 0, settings=settings, metrics=metrics
+    )
     try:
-        yield RevealUnderTest(url, audit)
+        yield RevealUnderTest(url, audit, metrics)
     finally:
         await listener.cleanup()
         audit_log.close()

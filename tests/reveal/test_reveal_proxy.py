@@ -365,6 +365,10 @@ async def test_a_caller_that_stops_reading_is_cut_after_the_write_timeout(tmp_pa
             got = await asyncio.wait_for(read_to_the_end(), 10)
             writer.close()
             assert got < HUGE_PIECES * 64 * 1024  # the connection was cut, not the answer finished
+            counted = rev.metrics.registry.get_sample_value
+            labels = {"route": "processor", "status": "aborted"}
+            assert counted("fle_reveal_requests_total", labels) == 1.0  # a cut, not a 2xx answered
+            assert counted("fle_reveal_requests_total", {**labels, "status": "2xx"}) is None
 
 
 async def test_values_are_decrypted_on_reveal_worker_threads_not_the_event_loop(
