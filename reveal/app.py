@@ -96,20 +96,26 @@ class Reveal:
 
     async def start(self) -> None:
         self.threads.start(asyncio.get_running_loop())
-        for route in self.config.routes:
-            self.upstreams[route.name] = OriginPool(
-                route.upstream,
-                size=self.settings.pool_size,
-                connect_timeout=self.settings.upstream_connect,
-                read_timeout=self.settings.upstream_read,
-                wait_timeout=self.settings.upstream_wait,
-                ssl_context=route.ssl_context,
-            )
+        try:
+            for route in self.config.routes:
+                self.upstreams[route.name] = OriginPool(
+                    route.upstream,
+                    size=self.settings.pool_size,
+                    connect_timeout=self.settings.upstream_connect,
+                    read_timeout=self.settings.upstream_read,
+                    wait_timeout=self.settings.upstream_wait,
+                    ssl_context=route.ssl_context,
+                )
+        except BaseException:  # start_site stops only a service that started: leave no thread behind
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
-        for upstream in self.upstreams.values():
-            await upstream.close()
-        self.threads.stop()
+        try:
+            for upstream in self.upstreams.values():
+                await upstream.close()
+        finally:  # the decrypt threads are told to stop whatever a pool's close raised
+            self.threads.stop()
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         metrics = self.metrics
