@@ -29,10 +29,10 @@ _Job = tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]] | None
 class DecryptThreads:
     """`count` threads taking jobs from one queue; `run` awaits one job's result (or its exception)."""
 
-    def __init__(self, count: int, name: str = "fle-reveal") -> None:
+    def __init__(self, count: int) -> None:
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True) for i in range(count)
+            threading.Thread(target=self._work, name=f"fle-reveal_{i}", daemon=True) for i in range(count)
         ]
         self._loop: asyncio.AbstractEventLoop | None = None
 

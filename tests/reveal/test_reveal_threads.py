@@ -35,11 +35,12 @@ async def test_a_result_and_an_error_come_back_to_the_request_that_waits() -> No
 async def test_at_most_count_jobs_run_at_once_and_a_cancelled_one_never_runs() -> None:
     threads = DecryptThreads(1)
     threads.start(asyncio.get_running_loop())
-    release = threading.Event()
+    release, started = threading.Event(), threading.Event()
     ran: list[str] = []
 
     def job(name: str) -> str:
         ran.append(name)
+        started.set()
         release.wait(10)
         return name
 
@@ -47,7 +48,7 @@ async def test_at_most_count_jobs_run_at_once_and_a_cancelled_one_never_runs() -
         first = threads.run(job, "first")
         second = threads.run(job, "second")  # queued behind the first: the only thread is busy
         third = threads.run(job, "third")
-        await asyncio.sleep(0.2)
+        assert await asyncio.to_thread(started.wait, 10)  # the only thread holds the first job
         assert ran == ["first"]
         second.cancel()  # its request went away before a thread took it
         release.set()
