@@ -7,10 +7,10 @@ many: the defaults shown in --help come from the settings classes themselves.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
-from edge_proxy import Buffering, ClientLimits, Limits, Timeouts
-from edge_proxy.encrypting.openings import DEFAULT_AHEAD
+from edge_proxy import Buffering, ClientLimits, Limits, ProxySettings, Timeouts
 from edge_proxy.serving import workers
 from edge_proxy.serving.loops import CHOICES
 
@@ -20,6 +20,7 @@ _DEFAULT_LIMITS = Limits()
 _DEFAULT_TIMEOUTS = Timeouts()
 _DEFAULT_CLIENT = ClientLimits()
 _DEFAULT_BUFFERING = Buffering()
+_DEFAULT_AHEAD = next(f.default for f in dataclasses.fields(ProxySettings) if f.name == "messages_ahead")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--messages-ahead",
         type=int,
-        default=DEFAULT_AHEAD,
+        default=_DEFAULT_AHEAD,
         metavar="N",
         help="ESDK messages opened ahead per public key and suite, each used for one value only, made on "
         "the event loop between requests (0: each value opens its own when it comes; docs/security.md)",
