@@ -78,3 +78,26 @@ def test_usage_errors(args: list[str]) -> None:
     process = fle(*args)
     output = process.finish(timeout=30)
     assert process.returncode == 2 and "Traceback" not in output
+
+
+def test_fle_reveal_flag_defaults_are_reveal_settings_defaults() -> None:
+    """`fle reveal`'s parser does not import reveal (fle starts light, test_startup.py), so its timeout
+    defaults are written there again: they must stay RevealSettings' own."""
+    from fle import cli
+    from reveal.settings import RevealSettings
+
+    args = cli.build_parser().parse_args(["reveal", "--routes", "routes.toml"])
+    defaults = RevealSettings()
+    assert (
+        args.client_idle_timeout,
+        args.upstream_connect_timeout,
+        args.upstream_read_timeout,
+        args.upstream_wait_timeout,
+        args.client_write_timeout,
+    ) == (
+        defaults.client_idle,
+        defaults.upstream_connect,
+        defaults.upstream_read,
+        defaults.upstream_wait,
+        defaults.client_write,
+    )
