@@ -99,6 +99,10 @@ class ProxyStack:
     runtime: Runtime
     canary: Canary
 
+    def sample(self, name: str, **labels: str) -> float:
+        """The value of one series of the proxy's metrics now (0 when it has none yet)."""
+        return self.runtime.metrics.registry.get_sample_value(name, labels) or 0.0
+
 
 @asynccontextmanager
 async def proxy_stack(

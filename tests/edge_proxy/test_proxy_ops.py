@@ -210,28 +210,19 @@ async def test_messages_opened_ahead_are_counted_and_serve_the_next_values(
     """The first values find the pool empty and open their own (inline); the loop then opens
     --messages-ahead (32) for the key, and the next value is sealed into one of those."""
     canary.protect("404-555-0150", "555-0199", "404-555-0177")
+    async with proxy_stack(canary, config_dir) as stack:
 
-    def opened(text: str, when: str) -> float:
-        prefix = f'fle_proxy_messages_opened_total{{when="{when}"}} '
-        return float(next(line for line in text.splitlines() if line.startswith(prefix))[len(prefix) :])
-
-    async with proxy_stack(canary, config_dir) as stack, aiohttp.ClientSession() as session:
-
-        async def scrape() -> str:
-            async with session.get(stack.admin + "/metrics") as response:
-                return await response.text()
+        def opened(when: str) -> float:
+            return stack.sample("fle_proxy_messages_opened_total", when=when)
 
         await post(f"{stack.url}/x", "phone=404-555-0150&phone=555-0199")
-
-        async def pool_full() -> bool:
-            return opened(await scrape(), "ahead") == 32
-
-        await eventually_async(pool_full, timeout=10)
+        await eventually_async(lambda: opened("ahead") == 32, timeout=10)
         await post(f"{stack.url}/x", "phone=404-555-0177")
-        text = await scrape()
-    assert opened(text, "inline") == 2  # the first request's two values, before any refill
-    assert "fle_proxy_fields_encrypted_total 3.0" in text
-    assert 32 <= opened(text, "ahead") <= 33  # the third value took one; its replacement may be made
+        assert opened("inline") == 2  # the first request's two values, before any refill
+        assert stack.sample("fle_proxy_fields_encrypted_total") == 3
+        assert 32 <= opened("ahead") <= 33  # the third value took one; its replacement may be made
+        async with aiohttp.ClientSession() as session, session.get(stack.admin + "/metrics") as response:
+            assert 'fle_proxy_messages_opened_total{when="inline"} 2.0' in await response.text()
 
 
 @pytest.mark.both_loops
