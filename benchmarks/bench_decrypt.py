@@ -55,7 +55,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from benchmarks import needs
 from benchmarks.bench_keystore import SOFTHSM, softhsm_backend, start_moto, start_softhsm
 from decryptor import handler
-from decryptor.processes import MIN_PROCESS_BATCH
+from decryptor.config import MIN_PROCESS_BATCH
 from edge_proxy.encrypting import esdk
 from keystore import DEFAULT_WRAPPING
 from store import SqliteStore, Submission

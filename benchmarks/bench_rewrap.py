@@ -197,7 +197,7 @@ def main() -> None:
         "--dry-run", action="store_true", help="scaling runs as `fle rewrap --dry-run`: no store writes"
     )
     args = parser.parse_args()
-    from decryptor.processes import MIN_PROCESS_BATCH
+    from decryptor.config import MIN_PROCESS_BATCH
     from decryptor.rewrap_store import new_key_for
 
     counts = [int(n) for n in args.processes.split(",")]

@@ -22,13 +22,13 @@ from keystore import Keystore, KeystoreConfigError
 from store import Store, StoreError, Submission, open_store
 
 from .audit import AuditLog, Caller, Subject
-from .config import KEYSTORE_ENV, STORE_ENV, DecryptorConfig
+from .config import KEYSTORE_ENV, MIN_PROCESS_BATCH, STORE_ENV, DecryptorConfig
 from .core import Decrypted, Decryptor
 from .errors import DecryptError
 from .events import Request
 from .indexes import ConfigIndexes
 from .match import match, normalizer_for
-from .processes import MIN_PROCESS_BATCH, ProcessDecryptor
+from .processes import ProcessDecryptor
 from .reasons import Reason
 
 log = logging.getLogger(__name__)

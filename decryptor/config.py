@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -40,6 +41,7 @@ MAX_PROCESSES = 64
 # would pay for ~50 ms of work; from 256 values (~0.25 s on one core) a long-lived service gains.
 # Here, not in processes.py, so that `fle decrypt --help` can say it without importing the decryptor.
 MIN_PROCESS_BATCH = 256
+LAMBDA_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 
 
 def _int(value: str, name: str, low: int, high: int) -> int:
@@ -52,11 +54,20 @@ def _int(value: str, name: str, low: int, high: int) -> int:
     return number
 
 
+def default_processes(env: Mapping[str, str]) -> int:
+    """The cores this process may run on; 1 on AWS Lambda, where the pool's semaphores cannot be made
+    (processes.py)."""
+    if env.get(LAMBDA_ENV):
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def processes_setting(env: Mapping[str, str]) -> int:
     """FLE_DECRYPT_PROCESSES, else the cores this process may use (1 on AWS Lambda), at most MAX_PROCESSES;
     DecryptorConfigError names the variable. `fle decrypt` and `fle rewrap` share it."""
-    from .processes import default_processes  # here: this module is light, `fle` flags' help reads it
-
     default = min(default_processes(env), MAX_PROCESSES)
     return _int(env.get(PROCESSES_ENV) or str(default), PROCESSES_ENV, 1, MAX_PROCESSES)
 

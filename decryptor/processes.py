@@ -21,21 +21,18 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from keystore import Keystore
 
-from .config import MIN_PROCESS_BATCH as MIN_PROCESS_BATCH  # batch.py, rewrap_pool.py read it here
 from .core import Decrypted, Decryptor
 from .errors import DecryptError
 from .policy import Policy
 from .worker_pool import START_TIMEOUT, spawn_pool
 
 log = logging.getLogger(__name__)
-
-LAMBDA_ENV = "AWS_LAMBDA_FUNCTION_NAME"
 
 Outcome = tuple[Decrypted | DecryptError, int]  # a value's result and the pid of the process that did it
 
@@ -46,16 +43,6 @@ MIN_CHUNK = 16
 # the worker process's own decryptor and threads, made once by _start
 _decryptor: Decryptor | None = None
 _threads: ThreadPoolExecutor | None = None
-
-
-def default_processes(env: Mapping[str, str]) -> int:
-    """The cores this process may run on; 1 on AWS Lambda, where the pool's semaphores cannot be made."""
-    if env.get(LAMBDA_ENV):
-        return 1
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _start(keystore_path: str, policy: Policy, threads: int, barrier: Any) -> None:

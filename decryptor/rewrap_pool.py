@@ -19,7 +19,7 @@ from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
 
 from keystore import Keystore
 
-from .processes import MIN_PROCESS_BATCH
+from .config import MIN_PROCESS_BATCH
 from .rewrap import KeyRef, NewKey
 from .rewrap_processes import ProcessRewrapper
 from .rewrap_work import ValueOutcome, ValueRewrapper

@@ -19,7 +19,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import DecryptorConfig, DecryptorConfigError, handler
-from decryptor.processes import MIN_CHUNK, MIN_PROCESS_BATCH, chunk_sizes
+from decryptor.config import MIN_PROCESS_BATCH
+from decryptor.processes import MIN_CHUNK, chunk_sizes
 from esdk_format import is_message
 from store import SqliteStore, Submission
 from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, KeySpec, proxy_encrypt, sdk_encrypt

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from decryptor.processes import MIN_PROCESS_BATCH
+from decryptor.config import MIN_PROCESS_BATCH
 from fle.cmd_decrypt import render_table
 from store import SqliteStore, Submission
 from tests.fixtures_decryptor import BEFORE_ANY_BACKEND, DecryptEnv, proxy_encrypt

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import AuditLog, Caller
-from decryptor.processes import MIN_PROCESS_BATCH
+from decryptor.config import MIN_PROCESS_BATCH
 from decryptor.rewrap import KeyRef
 from decryptor.rewrap_store import Rewrapper, new_key_for
 from fle import cli

@@ -25,7 +25,7 @@ from aws_encryption_sdk.identifiers import CommitmentPolicy
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from decryptor import AuditLog, Caller
-from decryptor.processes import MIN_PROCESS_BATCH
+from decryptor.config import MIN_PROCESS_BATCH
 from decryptor.rewrap import KeyRef, NewKey, RewrapError, names_key
 from decryptor.rewrap_pool import RewrapPool
 from decryptor.rewrap_processes import ProcessRewrapper
