@@ -78,44 +78,30 @@ class AuditLog:
         self, caller: Caller, subject: Subject, result: Decrypted | DecryptError, time: str | None = None
     ) -> None:
         """Write the line for one value (the plaintext in `result` is never read here)."""
-        line: dict[str, Any] = {
-            "time": time or _now(),
-            "event": "fle.decrypt",
-            "outcome": "decrypted" if isinstance(result, Decrypted) else "refused",
-            "caller": caller.to_json(),
-            "item_id": subject.item_id,
-            "field": subject.field,
-            "index": subject.index,
-        }
-        if isinstance(result, Decrypted):
-            line.update(
-                provider_id=result.provider_id, key_name=result.key_name, suite=suite_name(result.suite)
-            )
-        else:
-            provider_id, key_name = result.key or (None, None)
-            line.update(
-                provider_id=provider_id,
-                key_name=key_name,
-                suite=suite_name(result.suite) if result.suite is not None else None,
-                reason=str(result.reason),
-                detail=result.audit_detail,
-            )
-        text = json.dumps(line, ensure_ascii=False) + "\n"
-        with self._lock:
-            out = self._out()
-            out.write(text)
-            out.flush()
+        self.records(caller, ((subject, result),), time)
+
+    def records(
+        self,
+        caller: Caller,
+        results: Iterable[tuple[Subject, Decrypted | DecryptError]],
+        time: str | None = None,
+    ) -> None:
+        """Write the lines of several values together (a chunk of a batch), as `events` writes its lines."""
+        self._write([_value_line(caller, subject, result) for subject, result in results], time)
 
     def event(self, line: dict[str, Any]) -> None:
         """Write a record of another event (e.g. `fle.rewrap`), `time` first; the caller keeps values out."""
         self.events((line,))
 
     def events(self, lines: Iterable[dict[str, Any]]) -> None:
-        """Write records of other events together (reveal writes a request's values' lines so): one time,
-        whole lines, never interleaved with another thread's, in as few writes as keep each one at most
-        PIPE_BUF bytes (a line longer than that is a write of its own, as every line used to be), each
-        flushed before this returns."""
-        now = _now()
+        """Write records of other events together (reveal writes a request's values' lines so)."""
+        self._write(lines)
+
+    def _write(self, lines: Iterable[dict[str, Any]], time: str | None = None) -> None:
+        """One time, `time` first in every line; whole lines, never interleaved with another thread's, in as
+        few writes as keep each one at most PIPE_BUF bytes (a line longer than that is a write of its own,
+        as every line used to be), each flushed before this returns."""
+        now = time or _now()
         texts = [json.dumps({"time": now, **line}, ensure_ascii=False) + "\n" for line in lines]
         with self._lock:
             out = self._out()
@@ -136,3 +122,27 @@ class AuditLog:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def _value_line(caller: Caller, subject: Subject, result: Decrypted | DecryptError) -> dict[str, Any]:
+    """The audit line of one value, without its time (the plaintext in `result` is never read here)."""
+    line: dict[str, Any] = {
+        "event": "fle.decrypt",
+        "outcome": "decrypted" if isinstance(result, Decrypted) else "refused",
+        "caller": caller.to_json(),
+        "item_id": subject.item_id,
+        "field": subject.field,
+        "index": subject.index,
+    }
+    if isinstance(result, Decrypted):
+        line.update(provider_id=result.provider_id, key_name=result.key_name, suite=suite_name(result.suite))
+    else:
+        provider_id, key_name = result.key or (None, None)
+        line.update(
+            provider_id=provider_id,
+            key_name=key_name,
+            suite=suite_name(result.suite) if result.suite is not None else None,
+            reason=str(result.reason),
+            detail=result.audit_detail,
+        )
+    return line

@@ -120,10 +120,12 @@ class DecryptService:
             for outcomes in processes.decrypt_chunks([value for value, _ in values]):
                 start = len(results)
                 chunk = values[start : start + len(outcomes)]
-                for (_, subject), (result, pid) in zip(chunk, outcomes, strict=True):
-                    self.audit.record(caller, subject, result)
-                    results.append(result)
-                    pids.add(pid)
+                done = [
+                    (subject, result) for (_, subject), (result, _pid) in zip(chunk, outcomes, strict=True)
+                ]
+                self.audit.records(caller, done)  # the chunk's lines in a few writes, not one per value
+                results += [result for _, result in done]
+                pids.update(pid for _, pid in outcomes)
         except BrokenExecutor as e:  # a worker died (killed, out of memory): threads from now on
             log.warning("decrypting on threads only: a worker process stopped (%s)", type(e).__name__)
             self._stop_processes()

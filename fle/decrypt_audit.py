@@ -7,6 +7,7 @@ aws-encryption-sdk under it) is left to the run of `fle decrypt`, not to every `
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import TextIO
 
 from decryptor import AuditLog, Caller, Decrypted, DecryptError, Subject
@@ -20,10 +21,15 @@ class NotingAudit(AuditLog):
         self.refused: list[tuple[Subject, DecryptError]] = []
         self._noted = threading.Lock()
 
-    def record(
-        self, caller: Caller, subject: Subject, result: Decrypted | DecryptError, time: str | None = None
+    def records(
+        self,
+        caller: Caller,
+        results: Iterable[tuple[Subject, Decrypted | DecryptError]],
+        time: str | None = None,
     ) -> None:
-        super().record(caller, subject, result, time)
-        if isinstance(result, DecryptError):
+        results = list(results)
+        super().records(caller, results, time)
+        refused = [(subject, result) for subject, result in results if isinstance(result, DecryptError)]
+        if refused:
             with self._noted:
-                self.refused.append((subject, result))
+                self.refused += refused
