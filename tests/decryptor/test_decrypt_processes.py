@@ -230,6 +230,7 @@ def test_a_worker_killed_mid_batch_leaves_every_value_audited_once(
         deadline = time.monotonic() + 30
         while len(decrypt_env.audit_lines()) == before and not answer.done() and time.monotonic() < deadline:
             time.sleep(0.002)  # until the first chunk is audited
+        assert not answer.done(), "the batch ended before a worker could be killed mid-batch"
         os.kill(min(workers), signal.SIGKILL)
         assert answer.result(60) == expected
     # the batch was cut in the middle: part on the workers, the rest on this process's threads
