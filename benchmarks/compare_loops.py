@@ -16,9 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import wrk
-from .cpu_per_request import interleaved
-from .servers import FORM, FORM_TYPE, PASS_TYPE, running, write_config
+from .cpu_per_request import print_medians, warm_then_interleaved
+from .servers import FORM_TYPE, PASS_TYPE, running, write_config
 
 
 def main(argv: list[str]) -> int:
@@ -34,17 +33,12 @@ def main(argv: list[str]) -> int:
             for path, content_type in (("form", FORM_TYPE), ("pass", PASS_TYPE))
             for loop, proxy in proxies.items()
         ]
-        for _, server, content_type in targets:  # warm up
-            wrk.run(server.url + "/submit", body=FORM, content_type=content_type, connections=8, seconds=1)
         load_before = os.getloadavg()
-        cpu, rps = interleaved(targets, seconds, repeats)
+        cpu, rps = warm_then_interleaved(targets, seconds, repeats)
         load_after = os.getloadavg()
-    cpu_median = {name: statistics.median(values) for name, values in cpu.items() if values}
-    rps_median = {name: statistics.median(values) for name, values in rps.items() if values}
-    for name, value in cpu_median.items():
-        runs = ", ".join(f"{x:.0f}" for x in cpu[name])
-        rate = rps_median[name]
-        print(f"{name:12s} cpu µs/request median {value:7.1f} (runs {runs})  rps median {rate:.0f}")
+    cpu_median = {name: statistics.median(values) for name, values in cpu.items()}
+    rps_median = {name: statistics.median(values) for name, values in rps.items()}
+    print_medians(cpu, rps)
     for path in ("form", "pass"):
         cpu_ratio = cpu_median[f"uvloop {path}"] / cpu_median[f"asyncio {path}"]
         rps_ratio = rps_median[f"uvloop {path}"] / rps_median[f"asyncio {path}"]

@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
             ("reference", reference, PASS_TYPE),
         ]
         cpu, _ = warm_then_interleaved(targets, seconds, repeats)
-        median = {name: statistics.median(values) for name, values in cpu.items() if values}
+        median = {name: statistics.median(values) for name, values in cpu.items()}
         print_medians(cpu)
         for path in ("form", "pass"):
             ratio = median[f"this {path}"] / median[f"other {path}"]
