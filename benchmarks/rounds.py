@@ -163,13 +163,18 @@ def warm_up(contenders: list[Contender], seconds: float = 1.0) -> None:
         )
 
 
-def ratio_per_round(a: list[Sample], b: list[Sample], attr: str, invert: bool = False) -> Stat:
-    """`a.attr / b.attr` round by round (or `b / a` with `invert`, for costs), then median and range."""
+def ratios_per_round(a: list[Sample], b: list[Sample], attr: str, invert: bool = False) -> list[float]:
+    """`a.attr / b.attr` round by round (or `b / a` with `invert`, for costs); NaN for a zero divisor."""
     values = []
     for x, y in zip(a, b, strict=True):
         num, den = (getattr(y, attr), getattr(x, attr)) if invert else (getattr(x, attr), getattr(y, attr))
         values.append(num / den if den else float("nan"))
-    return Stat.of(values)
+    return values
+
+
+def ratio_per_round(a: list[Sample], b: list[Sample], attr: str, invert: bool = False) -> Stat:
+    """`ratios_per_round`, then their median and range."""
+    return Stat.of(ratios_per_round(a, b, attr, invert))
 
 
 def stat(samples: list[Sample], attr: str) -> Stat:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .headline import Comparison
 from .results import Results
-from .rounds import Sample, Stat, cores, ratio_per_round
+from .rounds import Stat, cores, ratio_per_round, ratios_per_round
 
 # Issue 27, "Targets" (ratios in one run, every contender --workers 1)
 FLE_VS_PASSTHROUGH = 0.70  # requests/s and CPU basis
@@ -229,15 +229,6 @@ def issue27_ratio_verdicts(r: Results) -> list[Verdict]:
     return out
 
 
-def _gains(uv: list[Sample], aio: list[Sample], attr: str, invert: bool) -> list[float]:
-    """uvloop's gain round by round: uvloop/asyncio rps, or asyncio/uvloop CPU per request (`invert`)."""
-    gains = []
-    for u, a in zip(uv, aio, strict=True):
-        num, den = (getattr(a, attr), getattr(u, attr)) if invert else (getattr(u, attr), getattr(a, attr))
-        gains.append(num / den if den else float("nan"))
-    return gains
-
-
 def uvloop_verdicts(r: Results) -> list[Verdict]:
     """uvloop's gain on the encrypting path at least its gain on pass-through: per round, (FLE on uvloop /
     FLE on asyncio) / (pass-through on uvloop / pass-through on asyncio), median >= 1; in requests/s and
@@ -252,8 +243,10 @@ def uvloop_verdicts(r: Results) -> list[Verdict]:
             why = "not in this run (uvloop not installed, `--no-uvloop`, or `--only` without proxy)"
             out.append(_not_measured(target, goal, why))
             continue
-        fle = _gains(h.samples["fle_uvloop"], h.samples["fle"], attr, invert)
-        passthrough = _gains(h.samples["passthrough_uvloop"], h.samples["passthrough"], attr, invert)
+        fle = ratios_per_round(h.samples["fle_uvloop"], h.samples["fle"], attr, invert)
+        passthrough = ratios_per_round(
+            h.samples["passthrough_uvloop"], h.samples["passthrough"], attr, invert
+        )
         relative = Stat.of([f / p if p else float("nan") for f, p in zip(fle, passthrough, strict=True)])
         errors = _errors(h, *names)
         measured = (
