@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .headline import Comparison
 from .results import Results
-from .rounds import Sample, Stat, cores, ratio_per_round, stat
+from .rounds import Sample, Stat, cores, ratio_per_round, share, stat
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -23,7 +23,7 @@ def span(s: Stat, fmt: str = ",.0f") -> str:
 
 
 def other_share(samples: list[Sample]) -> Stat:
-    return Stat.of([s.share(s.other_cpu_s) for s in samples])
+    return share(samples, "other_cpu_s")
 
 
 def cpu_breakdown(h: Comparison) -> list[str]:
@@ -46,9 +46,9 @@ def cpu_breakdown(h: Comparison) -> list[str]:
                 f"{stat(s, 'proxy_us').median:.0f}",
                 f"{stat(s, 'wrk_us').median:.0f}",
                 f"{stat(s, 'origin_us').median:.0f}",
-                f"{Stat.of([x.share(x.proxy_cpu_s) for x in s]).median:.0%}",
-                f"{Stat.of([x.share(x.wrk_cpu_s) for x in s]).median:.0%}",
-                f"{Stat.of([x.share(x.origin_cpu_s) for x in s]).median:.0%}",
+                f"{share(s, 'proxy_cpu_s').median:.0%}",
+                f"{share(s, 'wrk_cpu_s').median:.0%}",
+                f"{share(s, 'origin_cpu_s').median:.0%}",
                 f"{other_share(s).median:.0%}",
             ]
         )
@@ -134,11 +134,11 @@ def lone_section(r: Results) -> list[str]:
         rows.append(
             [
                 name,
-                span(Stat.of([s.p50_ms for s in samples]), ".3f"),
-                span(Stat.of([s.p99_ms for s in samples]), ".3f"),
-                f"{Stat.of([s.mean_ms for s in samples]).median:.3f}",
+                span(stat(samples, "p50_ms"), ".3f"),
+                span(stat(samples, "p99_ms"), ".3f"),
+                f"{stat(samples, 'mean_ms').median:.3f}",
                 f"{max(s.max_ms for s in samples):.2f}",
-                f"{Stat.of([s.proxy_us for s in samples]).median:.0f}",
+                f"{stat(samples, 'proxy_us').median:.0f}",
                 str(sum(s.requests for s in samples)),
                 str(sum(s.errors for s in samples)),
             ]
@@ -204,9 +204,9 @@ def workers_section(r: Results) -> list[str]:
                 f"{proxy:.0f}",
                 f"{wrk_us:.0f}",
                 f"{origin:.0f}",
-                f"{Stat.of([s.share(s.proxy_cpu_s) for s in samples]).median:.0%}",
-                f"{Stat.of([s.share(s.wrk_cpu_s) for s in samples]).median:.0%}",
-                f"{Stat.of([s.share(s.origin_cpu_s) for s in samples]).median:.0%}",
+                f"{share(samples, 'proxy_cpu_s').median:.0%}",
+                f"{share(samples, 'wrk_cpu_s').median:.0%}",
+                f"{share(samples, 'origin_cpu_s').median:.0%}",
                 f"{other_share(samples).median:.0%}",
                 f"{ceiling:,.0f}",
             ]

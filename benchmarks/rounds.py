@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,5 +178,11 @@ def ratio_per_round(a: list[Sample], b: list[Sample], attr: str, invert: bool = 
     return Stat.of(ratios_per_round(a, b, attr, invert))
 
 
-def stat(samples: list[Sample], attr: str) -> Stat:
+def stat(samples: Sequence[object], attr: str) -> Stat:
+    """Median and range of one attribute over rounds' samples (a Sample, a LoneSample, ...)."""
     return Stat.of([float(getattr(s, attr)) for s in samples])
+
+
+def share(samples: list[Sample], cpu_attr: str) -> Stat:
+    """Median and range of the share of all cores one process took (`cpu_attr`: its CPU seconds)."""
+    return Stat.of([s.share(getattr(s, cpu_attr)) for s in samples])

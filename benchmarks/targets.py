@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .headline import Comparison
 from .results import Results
-from .rounds import Stat, cores, ratio_per_round, ratios_per_round
+from .rounds import Stat, cores, ratio_per_round, ratios_per_round, share
 
 # Issue 27, "Targets" (ratios in one run, every contender --workers 1)
 FLE_VS_PASSTHROUGH = 0.70  # requests/s and CPU basis
@@ -110,9 +110,9 @@ def workers_verdict(r: Results) -> list[Verdict]:
         return []
     scaling = ratio_per_round(w.samples["2"], w.samples["1"], "rps")
     two = w.samples["2"]
-    wrk_share = Stat.of([s.share(s.wrk_cpu_s) for s in two]).median
-    origin_share = Stat.of([s.share(s.origin_cpu_s) for s in two]).median
-    other_share = Stat.of([s.share(s.other_cpu_s) for s in two]).median
+    wrk_share = share(two, "wrk_cpu_s").median
+    origin_share = share(two, "origin_cpu_s").median
+    other_share = share(two, "other_cpu_s").median
     measured = (
         f"x{scaling.median:.2f} rps ({scaling.low:.2f}-{scaling.high:.2f}); of the {cores()} cores wrk took "
         f"{wrk_share:.0%}, the origin {origin_share:.0%}, other processes {other_share:.0%}"
