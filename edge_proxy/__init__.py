@@ -13,7 +13,7 @@ from .pipeline.accesslog import raw_path
 from .pipeline.app import Proxy, build_app
 from .pipeline.body import read_limited
 from .pipeline.buffering import Buffering
-from .pipeline.forward import ClientWriteTimeout, write_within
+from .pipeline.forward import ClientWriteTimeout, answer_to, stream_answer
 from .pipeline.head import expect
 from .pipeline.headers import end_to_end
 from .pipeline.reload import reload_config
@@ -43,6 +43,7 @@ __all__ = [
     "Timeouts",
     "UpstreamError",
     "UpstreamTimeout",
+    "answer_to",
     "build_admin_app",
     "build_app",
     "drain",
@@ -53,7 +54,7 @@ __all__ = [
     "read_limited",
     "reload_config",
     "start_site",
+    "stream_answer",
     "tls_context",
     "until_signalled",
-    "write_within",
 ]

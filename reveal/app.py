@@ -33,11 +33,12 @@ from edge_proxy import (
     PoolBusy,
     UpstreamError,
     UpstreamTimeout,
+    answer_to,
     end_to_end,
     expect,
     raw_path,
     read_limited,
-    write_within,
+    stream_answer,
 )
 from fields.errors import Reason, RequestRefused
 from fields.facts import RequestFacts
@@ -60,7 +61,6 @@ def refusal(status: int, reason: str) -> web.Response:
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 
-_ONE_WRITE_BODY = 64 * 1024  # an answer complete and at most this long goes back in one write (as the edge)
 _NO_BODY_EXPECTED = ("GET", "HEAD")  # an empty body of these is sent as no body at all
 
 
@@ -233,26 +233,17 @@ class Reveal:
             raise RevealRefused(Reason.UPSTREAM_UNAVAILABLE, f"{route.name}: {type(e).__name__}") from None
         try:
             audit.record(self.audit, "answered", request_id, caller, route.name, revealed, upstream.status)
-            status = upstream.status
-            answer_headers = end_to_end(upstream.headers)
-            if upstream.content_length is not None and method != "HEAD" and status not in (204, 304):
-                whole = upstream.body_if_complete(_ONE_WRITE_BODY)
-                if whole is not None:  # all here already: one write (Content-Length is the body's)
-                    return web.Response(
-                        status=status, reason=upstream.reason, headers=answer_headers, body=whole
-                    )
-            response = web.StreamResponse(status=status, reason=upstream.reason, headers=answer_headers)
-            if upstream.content_length is not None:
-                response.content_length = upstream.content_length
+            response = answer_to(request, upstream)  # the edge's: one write when all here, else streamed
+            if isinstance(response, web.Response):
+                return response
             write_timeout = self.settings.client_write
             try:
-                await write_within(response.prepare(request), write_timeout)
-                while chunk := await upstream.read():
-                    await write_within(response.write(chunk), write_timeout)
-                await write_within(response.write_eof(), write_timeout)
-            except UpstreamError:
+                await stream_answer(request, response, upstream.read, write_timeout)
+            except UpstreamError:  # as the edge: the connection is closed, the answer counted as cut
                 log.warning("upstream %s ended its answer early", route.name)
-                raise
+                if request.transport is not None:
+                    request.transport.close()
+                raise _Cut(response) from None
             except ClientWriteTimeout:  # a caller not reading holds no upstream connection for ever
                 log.warning("caller on route %s read nothing for %s s: cut", route.name, write_timeout)
                 if request.transport is not None:

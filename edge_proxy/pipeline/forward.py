@@ -100,6 +100,36 @@ async def write_within(write: Awaitable[object], timeout: float) -> None:
         raise ClientWriteTimeout() from None
 
 
+def answer_to(request: web.BaseRequest, upstream: OriginResponse) -> web.StreamResponse:
+    """What answers `upstream` to the client: a `web.Response` holding the whole body when it is small and
+    all here already (one write, its Content-Length the body's), else a StreamResponse with the origin's
+    status, reason, end-to-end headers and Content-Length, for `stream_answer` (the edge's and reveal's)."""
+    status = upstream.status
+    headers = end_to_end(upstream.headers)
+    if upstream.content_length is not None and request.method != "HEAD" and status not in (204, 304):
+        body = upstream.body_if_complete(ONE_WRITE_BODY)
+        if body is not None:
+            return web.Response(status=status, reason=upstream.reason, headers=headers, body=body)
+    response = web.StreamResponse(status=status, reason=upstream.reason, headers=headers)
+    if upstream.content_length is not None:
+        response.content_length = upstream.content_length
+    return response
+
+
+async def stream_answer(
+    request: web.BaseRequest,
+    response: web.StreamResponse,
+    read: Callable[[], Awaitable[bytes]],
+    write_timeout: float,
+) -> None:
+    """The head, every piece `read` gives until an empty one, and the end, each write bounded by
+    `write_timeout` (ClientWriteTimeout); UpstreamError from `read` when the answer broke off."""
+    await write_within(response.prepare(request), write_timeout)
+    while chunk := await read():
+        await write_within(response.write(chunk), write_timeout)
+    await write_within(response.write_eof(), write_timeout)
+
+
 async def relay(
     request: web.BaseRequest,
     upstream: OriginResponse,
@@ -118,16 +148,11 @@ async def relay(
     pump: ResponsePump | None = None
     task: asyncio.Task[None] | None = None
     try:
-        outcome.origin_status = status = upstream.status
-        headers = end_to_end(upstream.headers)
-        if upstream.content_length is not None and request.method != "HEAD" and status not in (204, 304):
-            body = upstream.body_if_complete(ONE_WRITE_BODY)
-            if body is not None:
-                return web.Response(status=status, reason=upstream.reason, headers=headers, body=body)
-        response = web.StreamResponse(status=status, reason=upstream.reason, headers=headers)
-        if upstream.content_length is not None:
-            response.content_length = upstream.content_length
-        read = upstream.read
+        outcome.origin_status = upstream.status
+        response = answer_to(request, upstream)
+        if isinstance(response, web.Response):  # all here: one write
+            return response
+        read: Callable[[], Awaitable[bytes]] = upstream.read
         if buffering.response and not upstream.complete:
             spool = Spool(buffering.memory_bytes, budget, buffering.directory)
             pump = ResponsePump(spool, buffering.max_response_bytes)
@@ -135,10 +160,7 @@ async def relay(
             task.add_done_callback(lambda _: buffered("disk" if spool.spilled else "memory"))
             read = pump.take
         try:
-            await write_within(response.prepare(request), write_timeout)
-            while chunk := await read():
-                await write_within(response.write(chunk), write_timeout)
-            await write_within(response.write_eof(), write_timeout)
+            await stream_answer(request, response, read, write_timeout)
         except UpstreamError as e:
             # the name is computed only when the line is written, not per request
             log.warning("origin %s: response broke off: %s", origin_name(origin), type(e).__name__)

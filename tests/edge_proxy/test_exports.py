@@ -32,6 +32,7 @@ EXPORTED = [
     "Timeouts",
     "UpstreamError",
     "UpstreamTimeout",
+    "answer_to",
     "build_admin_app",
     "build_app",
     "drain",
@@ -42,9 +43,9 @@ EXPORTED = [
     "read_limited",
     "reload_config",
     "start_site",
+    "stream_answer",
     "tls_context",
     "until_signalled",
-    "write_within",
 ]
 
 

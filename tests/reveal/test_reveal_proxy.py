@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -443,9 +444,12 @@ async def test_the_upstream_gets_the_callers_headers_and_none_of_reveals_own(sta
     assert seen.headers["Host"] == proc.url.removeprefix("https://").split("/")[0]
 
 
-async def test_a_long_answer_is_streamed_back_and_a_cut_one_stays_cut(stack, rsa_key) -> None:
+async def test_a_long_answer_is_streamed_back_and_a_cut_one_stays_cut(
+    stack, rsa_key, caplog: pytest.LogCaptureFixture
+) -> None:
     """An answer not all there when its head is read goes back piece by piece, byte for byte; one the
-    upstream cuts short reaches the caller cut short (never completed or padded), after its audit lines."""
+    upstream cuts short reaches the caller cut short (never completed or padded), after its audit lines,
+    and is counted as aborted, with reveal's own warning, not a server error and its traceback."""
 
     rev, proc = stack
     body = f"card_number={urllib.parse.quote(proxy_encrypt(rsa_key, CARD), safe='')}"
@@ -455,6 +459,10 @@ async def test_a_long_answer_is_streamed_back_and_a_cut_one_stays_cut(stack, rsa
     with pytest.raises(aiohttp.ClientPayloadError):
         await post(f"{rev.url}/processor/cut", body, FORM, bearer())
     assert [s.path_qs for s in proc.seen] == ["/v1/stream", "/v1/cut"]
+    counted = rev.metrics.registry.get_sample_value
+    assert counted("fle_reveal_requests_total", {"route": "processor", "status": "aborted"}) == 1.0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("ended its answer early" in r.getMessage() for r in caplog.records)
     lines = [json.loads(line) for line in rev.audit.read_text().splitlines()]
     phases = [(line["phase"], line["upstream_status"]) for line in lines[-2:]]
     assert phases == [("sending", None), ("answered", 200)]
