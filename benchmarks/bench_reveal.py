@@ -40,10 +40,15 @@ pkcs11 (SoftHSM2) backends, all started at once and measured round by round in t
 of the same backend here: requests/s of each N, its ratio to N=1, and where the CPU went per request (reveal's
 processes, read from /proc, and this process: the load generator and the upstream). On a machine whose
 cores are shared with the load generator, the speedup of N workers is bounded by what the load generator
-leaves: read it with the CPU columns.
+leaves: read it with the CPU columns. With `--load wrk` the load generator is wrk (one thread, the values
+in turn, `post.lua`) and the upstream a Node server (`reveal_upstream.js`, which counts the bodies that
+arrived in plaintext): each costs a few per cent of what reveal does per request, where the aiohttp client
+and upstream of this process cost about a third, so the second worker gets nearly the whole second core.
+Each tree is then driven for `--seconds` per round, and every value reaching the upstream is still checked.
 
     python3 -m benchmarks.bench_reveal [--items 300] [--rounds 2] [--workers 8] [--concurrency 16] [--apart]
     python3 -m benchmarks.bench_reveal --processes 1,2 [--items 600] [--rounds 3] [--concurrency 32]
+        [--load aiohttp|wrk] [--seconds 4]
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -68,6 +74,7 @@ import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from benchmarks import wrk
 from benchmarks.bench_decrypt import write_file_keystore, write_keystore
 from benchmarks.bench_keystore import SOFTHSM, softhsm_backend, start_moto, start_softhsm
 from decryptor import AuditLog, Decryptor
@@ -79,6 +86,8 @@ from reveal.server import start_reveal
 from reveal.settings import RevealSettings
 
 TOKEN = "bench-token"
+UPSTREAM_JS = Path(__file__).with_name("reveal_upstream.js")
+FORM = "application/x-www-form-urlencoded"
 
 
 def ciphertexts(public: rsa.RSAPublicKey, items: int) -> list[str]:
@@ -91,6 +100,11 @@ def decrypt_rate(decryptor: Decryptor, values: list[str], pool: ThreadPoolExecut
     opened = list(pool.map(decryptor.decrypt, values))
     assert all(o.plaintext.startswith(b"4111") for o in opened)
     return len(values) / (time.perf_counter() - start)
+
+
+def form_body(value: str) -> str:
+    """The form a caller sends reveal: an amount in clear and the card number as the edge encrypted it."""
+    return f"amount=1.00&card_number={urllib.parse.quote(value, safe='')}"
 
 
 def write_routes(directory: Path, upstream: str) -> Path:
@@ -110,12 +124,11 @@ async def reveal_rate(
 ) -> float:
     received.clear()
     todo = iter(values)
-    headers = {"Proxy-Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-www-form-urlencoded"}
+    headers = {"Proxy-Authorization": f"Bearer {TOKEN}", "Content-Type": FORM}
 
     async def client(session: aiohttp.ClientSession) -> None:
         for value in todo:
-            body = f"amount=1.00&card_number={urllib.parse.quote(value, safe='')}"
-            async with session.post(f"{url}{prefix}charges", data=body, headers=headers) as r:
+            async with session.post(f"{url}{prefix}charges", data=form_body(value), headers=headers) as r:
                 assert r.status == 200, await r.text()
                 await r.read()
 
@@ -296,11 +309,7 @@ async def measure_processes(
     try:
         for name, (keystore, values) in backends.items():
             for count in counts:
-                command = [sys.executable, "-m", "fle", "reveal", "--routes", str(routes),
-                           "--listen", "127.0.0.1:0", "--keystore", str(keystore), "--workers", str(count),
-                           "--audit-file", str(root / f"audit-{name}-{count}.jsonl")]  # fmt: skip
-                process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-                url = await asyncio.to_thread(_listening_url, process)
+                process, url = await asyncio.to_thread(start_tree, routes, keystore, count, root / name)
                 processes[name, count] = process, url
                 await reveal_rate(url, values[: 4 * args.concurrency], args.concurrency, received)  # warm
         decryptors = {
@@ -329,6 +338,18 @@ async def measure_processes(
         for process, _ in processes.values():
             process.wait(timeout=40)
         await upstream.cleanup()
+    return summarise(backends, counts, decrypt, through)
+
+
+def summarise(
+    backends: dict[str, tuple[Path, list[str]]],
+    counts: list[int],
+    decrypt: dict[str, list[float]],
+    through: dict[tuple[str, int], list[tuple[float, float, float]]],
+    split: dict[tuple[str, int], dict[str, list[float]]] | None = None,
+) -> dict[str, dict]:
+    """Per backend and worker count, medians over the rounds of (requests/s, reveal CPU per request, load
+    generator and upstream CPU per request); `split`: more CPU figures per request (seconds), by name."""
     result: dict[str, dict] = {}
     for name in backends:
         d = statistics.median(decrypt[name])
@@ -337,6 +358,7 @@ async def measure_processes(
         for count in counts:
             runs = through[name, count]
             rate = statistics.median(r for r, _, _ in runs)
+            more = (split or {}).get((name, count), {})
             entry[f"workers_{count}"] = {
                 "reveal_requests_per_s": round(rate),
                 "ratio_to_decrypt": round(rate / d, 2),
@@ -349,9 +371,118 @@ async def measure_processes(
                 # the CPU went to other processes (a shared machine) or reveal waited on something else
                 "reveal_cores_used": round(statistics.median(r * c for r, c, _ in runs), 2),
                 "loadgen_and_upstream_cores_used": round(statistics.median(r * c for r, _, c in runs), 2),
+                **{
+                    f"{what}_cpu_ms_per_request": round(statistics.median(v) * 1e3, 3)
+                    for what, v in more.items()
+                },
             }
+            if count != counts[0]:  # each round's two rates were taken one after the other: steadier
+                firsts = through[name, counts[0]]
+                entry[f"workers_{count}"][f"speedup_over_{counts[0]}_per_round"] = round(
+                    statistics.median(r / f for (r, _, _), (f, _, _) in zip(runs, firsts, strict=True)), 2
+                )
         result[name] = entry
     return result
+
+
+def start_tree(routes: Path, keystore: Path, count: int, audit: Path) -> tuple[subprocess.Popen[str], str]:
+    """`fle reveal --workers count` as a process tree of its own; the process and its URL once it listens."""
+    command = [sys.executable, "-m", "fle", "reveal", "--routes", str(routes), "--listen", "127.0.0.1:0",
+               "--keystore", str(keystore), "--workers", str(count),
+               "--audit-file", f"{audit}-{count}.jsonl"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        return process, _listening_url(process)
+    except BaseException:
+        process.kill()
+        raise
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_processes_wrk(
+    backends: dict[str, tuple[Path, list[str]]], root: Path, args: argparse.Namespace, counts: list[int]
+) -> dict[str, dict]:
+    """`measure_processes` with the load in C and Node (`--load wrk`): wrk sends each backend's values in
+    turn for `args.seconds` per tree and round; the Node upstream counts what arrived in plaintext."""
+    upstream = subprocess.Popen(["node", str(UPSTREAM_JS)], stdout=subprocess.PIPE, text=True)
+    processes: dict[tuple[str, int], tuple[subprocess.Popen[str], str]] = {}
+    try:
+        assert upstream.stdout is not None
+        upstream_url = f"http://127.0.0.1:{upstream.stdout.readline().split()[-1]}"
+        routes = write_routes(root, upstream_url)
+        bodies: dict[str, Path] = {}
+        for name, (keystore, values) in backends.items():
+            bodies[name] = root / f"bodies-{name}.txt"
+            bodies[name].write_text("".join(form_body(v) + "\n" for v in values))
+            for count in counts:
+                processes[name, count] = start_tree(routes, keystore, count, root / name)
+
+        def load(name: str, url: str, seconds: float) -> wrk.WrkResult:
+            result = wrk.run(
+                f"{url}/up/charges",
+                body=b"",
+                content_type=FORM,
+                connections=args.concurrency,
+                seconds=seconds,
+                bodies=bodies[name],
+                header=("Proxy-Authorization", f"Bearer {TOKEN}"),
+            )
+            if result.errors or not result.requests:
+                raise RuntimeError(f"wrk against reveal ({name}): {result.errors} errors, {result.requests}")
+            return result
+
+        for (name, _), (_, url) in processes.items():
+            load(name, url, 1)  # warm: keystore opened, pools started, every worker has served
+        decryptors = {name: Decryptor(Keystore.from_file(ks)) for name, (ks, _) in backends.items()}
+        decrypt: dict[str, list[float]] = {name: [] for name in backends}
+        through: dict[tuple[str, int], list[tuple[float, float, float]]] = {key: [] for key in processes}
+        split: dict[tuple[str, int], dict[str, list[float]]] = {
+            key: {"wrk": [], "upstream": []} for key in processes
+        }
+        answered = 0
+        with ThreadPoolExecutor(args.workers) as pool:
+            for name, (_, values) in backends.items():
+                decryptors[name].decrypt(values[0])
+            for _ in range(args.rounds):
+                for name, (_, values) in backends.items():
+                    decrypt[name].append(decrypt_rate(decryptors[name], values, pool))
+                    for count in counts:
+                        process, url = processes[name, count]
+                        reveal_before, upstream_before = tree_cpu(process.pid), cpu_seconds(upstream.pid)
+                        result = load(name, url, args.seconds)
+                        n = result.requests
+                        reveal_cpu = (tree_cpu(process.pid) - reveal_before) / n
+                        upstream_cpu = (cpu_seconds(upstream.pid) - upstream_before) / n
+                        through[name, count].append((result.rps, reveal_cpu, upstream_cpu + result.cpu_s / n))
+                        split[name, count]["wrk"].append(result.cpu_s / n)
+                        split[name, count]["upstream"].append(upstream_cpu)
+                        answered += n
+        with urllib.request.urlopen(f"{upstream_url}/counts", timeout=10) as reply:
+            arrived = json.load(reply)
+        # every body reveal forwarded held its value in plaintext; wrk's answers are at most what arrived
+        # (a request in flight when wrk stops arrives, uncounted by wrk); wrk sent the values in turn (both
+        # backends' values hold the same card numbers)
+        if (
+            arrived["other"]
+            or arrived["plaintext"] < answered
+            or arrived["distinct"] < min(args.items, answered)
+        ):
+            raise RuntimeError(
+                f"the upstream saw {arrived} for {answered} answers: not all revealed, or not each value"
+            )
+    finally:
+        for process, _ in processes.values():
+            process.terminate()
+        for process, _ in processes.values():
+            process.wait(timeout=40)
+        upstream.terminate()
+        upstream.wait(timeout=10)
+    return {**summarise(backends, counts, decrypt, through, split), "upstream_saw": arrived}
 
 
 def _listening_url(process: subprocess.Popen[str]) -> str:
@@ -376,6 +507,13 @@ def main() -> None:
     parser.add_argument(
         "--processes", metavar="N,M", help="fle reveal --workers N (and M...) as process trees of their own"
     )
+    parser.add_argument(
+        "--load",
+        choices=("aiohttp", "wrk"),
+        default="aiohttp",
+        help="with --processes: the load generator and upstream (aiohttp, here; or wrk and Node)",
+    )
+    parser.add_argument("--seconds", type=float, default=4.0, help="with --load wrk: seconds per tree, round")
     args = parser.parse_args()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if args.processes:
@@ -396,9 +534,12 @@ def main() -> None:
                 "file": (write_file_keystore(root, key), ciphertexts(key.public_key(), args.items)),
                 "pkcs11": (pkcs11, ciphertexts(token_public, args.items)),
             }
-            measured = asyncio.run(measure_processes(backends, root, args, counts))
+            if args.load == "wrk":
+                measured = measure_processes_wrk(backends, root, args, counts)
+            else:
+                measured = asyncio.run(measure_processes(backends, root, args, counts))
         print(json.dumps({
-            "items": args.items, "rounds": args.rounds, "decrypt_threads": args.workers,
+            "items": args.items, "rounds": args.rounds, "decrypt_threads": args.workers, "load": args.load,
             "concurrency": args.concurrency, "pkcs11_sessions": args.sessions, "cpus": os.cpu_count(),
             "load_average": [round(x, 1) for x in os.getloadavg()], **measured,
         }, indent=2))  # fmt: skip

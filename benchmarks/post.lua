@@ -1,8 +1,30 @@
--- wrk script for the proxy benchmarks: POST one fixed body, optional pacing and request cap,
--- and a machine-readable summary line. Settings come from the environment (see benchmarks/wrk.py).
+-- wrk script for the proxy benchmarks: POST one fixed body (or bodies from a file, in turn), optional
+-- pacing and request cap, and a machine-readable summary line. Settings come from the environment (see
+-- benchmarks/wrk.py).
 wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY") or ""
 wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE") or "application/x-www-form-urlencoded"
+
+local header_name, header_value = (os.getenv("BENCH_HEADER") or ""):match("^([^:]+):%s*(.*)$")
+if header_name then
+  wrk.headers[header_name] = header_value
+end
+
+local bodies_file = os.getenv("BENCH_BODIES") or ""
+if bodies_file ~= "" then
+  -- one body per line, sent in turn: each request a different value (reveal decrypts every one). The
+  -- requests are formatted once, on the first call, so a request costs wrk a table lookup.
+  local bodies, prepared, next_one = {}, nil, 0
+  for line in io.lines(bodies_file) do bodies[#bodies + 1] = line end
+  function request()
+    if prepared == nil then
+      prepared = {}
+      for k, body in ipairs(bodies) do prepared[k] = wrk.format(nil, nil, nil, body) end
+    end
+    next_one = next_one % #prepared + 1
+    return prepared[next_one]
+  end
+end
 
 local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
 local max_requests = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "0")

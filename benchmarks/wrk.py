@@ -86,8 +86,11 @@ def run(
     seconds: float,
     delay_ms: int = 0,
     max_requests: int = 0,
+    bodies: Path | None = None,
+    header: tuple[str, str] | None = None,
 ) -> WrkResult:
-    """One wrk run with one thread (the proxies under test need the other cores)."""
+    """One wrk run with one thread (the proxies under test need the other cores). `bodies`: a file of
+    bodies, one per line, sent in turn instead of `body`; `header`: one more request header (name, value)."""
     if not shutil.which("wrk"):
         raise WrkError("wrk is not installed (Debian: apt-get install wrk)")
     env = dict(
@@ -96,6 +99,8 @@ def run(
         BENCH_CONTENT_TYPE=content_type,
         BENCH_DELAY_MS=str(delay_ms),
         BENCH_MAX_REQUESTS=str(max_requests),
+        BENCH_BODIES=str(bodies) if bodies is not None else "",
+        BENCH_HEADER=f"{header[0]}: {header[1]}" if header is not None else "",
     )
     duration = max(1, round(seconds))
     command = [
