@@ -413,7 +413,10 @@ def measure_processes_wrk(
     processes: dict[tuple[str, int], tuple[subprocess.Popen[str], str]] = {}
     try:
         assert upstream.stdout is not None
-        upstream_url = f"http://127.0.0.1:{upstream.stdout.readline().split()[-1]}"
+        first = upstream.stdout.readline().split()  # "listening PORT", or nothing if node failed
+        if not first:
+            raise RuntimeError(f"the Node upstream exited ({upstream.wait()}) before it listened")
+        upstream_url = f"http://127.0.0.1:{first[-1]}"
         routes = write_routes(root, upstream_url)
         bodies: dict[str, Path] = {}
         for name, (keystore, values) in backends.items():
@@ -515,6 +518,8 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=4.0, help="with --load wrk: seconds per tree, round")
     args = parser.parse_args()
+    if args.load != "aiohttp" and not args.processes:
+        parser.error("--load wrk measures worker trees: give --processes too")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if args.processes:
         counts = [int(n) for n in args.processes.split(",")]
