@@ -40,7 +40,6 @@ class CompiledConfig:
     def __init__(
         self,
         config: FleConfig,
-        encryptor: FieldEncryptor | None = None,
         index_keys: IndexKeys | None = None,
         ahead: int = DEFAULT_AHEAD,
         counted: Counted | None = None,
@@ -49,7 +48,7 @@ class CompiledConfig:
         `ahead`: messages opened ahead per key and suite (encrypting/openings.py; 0: none), `counted` told
         of each batch made (the metrics)."""
         self.config = config
-        self.encryptor = encryptor or FieldEncryptor(config, ahead, counted)
+        self.encryptor = FieldEncryptor(config, ahead, counted)
         self.index_keys = index_keys
         self._profiles: dict[int, Compiled] = {}
         for profile in config.profiles:
