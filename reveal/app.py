@@ -28,7 +28,6 @@ from multidict import CIMultiDict
 
 from decryptor import AuditLog, Decryptor
 from edge_proxy import (
-    ClientWriteTimeout,
     OriginPool,
     PoolBusy,
     UpstreamError,
@@ -237,18 +236,13 @@ class Reveal:
             if isinstance(response, web.Response):
                 return response
             write_timeout = self.settings.client_write
-            try:
-                await stream_answer(request, response, upstream.read, write_timeout)
-            except UpstreamError:  # as the edge: the connection is closed, the answer counted as cut
+            cut = await stream_answer(request, response, upstream.read, write_timeout)
+            if cut is None:
+                return response
+            if isinstance(cut, UpstreamError):  # as the edge: the connection closed, counted as cut
                 log.warning("upstream %s ended its answer early", route.name)
-                if request.transport is not None:
-                    request.transport.close()
-                raise _Cut(response) from None
-            except ClientWriteTimeout:  # a caller not reading holds no upstream connection for ever
+            else:  # a caller not reading holds no upstream connection for ever
                 log.warning("caller on route %s read nothing for %s s: cut", route.name, write_timeout)
-                if request.transport is not None:
-                    request.transport.abort()
-                raise _Cut(response) from None
-            return response
+            raise _Cut(response)
         finally:
             upstream.close()  # an answer not read to its end cuts its connection (never reused)

@@ -121,13 +121,25 @@ async def stream_answer(
     response: web.StreamResponse,
     read: Callable[[], Awaitable[bytes]],
     write_timeout: float,
-) -> None:
+) -> UpstreamError | ClientWriteTimeout | None:
     """The head, every piece `read` gives until an empty one, and the end, each write bounded by
-    `write_timeout` (ClientWriteTimeout); UpstreamError from `read` when the answer broke off."""
-    await write_within(response.prepare(request), write_timeout)
-    while chunk := await read():
-        await write_within(response.write(chunk), write_timeout)
-    await write_within(response.write_eof(), write_timeout)
+    `write_timeout`. None when the answer went out whole; else what cut it, the client's connection already
+    ended: closed when `read` raised UpstreamError (the answer broke off), aborted on ClientWriteTimeout
+    (what the client has not read is dropped: the connection cannot go on)."""
+    try:
+        await write_within(response.prepare(request), write_timeout)
+        while chunk := await read():
+            await write_within(response.write(chunk), write_timeout)
+        await write_within(response.write_eof(), write_timeout)
+    except UpstreamError as e:
+        if request.transport is not None:
+            request.transport.close()
+        return e
+    except ClientWriteTimeout as e:
+        if request.transport is not None:
+            request.transport.abort()
+        return e
+    return None
 
 
 async def relay(
@@ -159,18 +171,13 @@ async def relay(
             task = asyncio.get_running_loop().create_task(pump.run(upstream))
             task.add_done_callback(lambda _: buffered("disk" if spool.spilled else "memory"))
             read = pump.take
-        try:
-            await stream_answer(request, response, read, write_timeout)
-        except UpstreamError as e:
+        cut = await stream_answer(request, response, read, write_timeout)
+        if isinstance(cut, UpstreamError):
             # the name is computed only when the line is written, not per request
-            log.warning("origin %s: response broke off: %s", origin_name(origin), type(e).__name__)
+            log.warning("origin %s: response broke off: %s", origin_name(origin), type(cut).__name__)
             outcome.origin_error = "broken"
-            if request.transport is not None:
-                request.transport.close()
-        except ClientWriteTimeout:
+        elif cut is not None:
             outcome.reason = "ClientWriteTimeout"
-            if request.transport is not None:
-                request.transport.abort()  # what it has not read is dropped: the connection cannot go on
         return response
     finally:
         if task is not None and not task.done():
