@@ -60,6 +60,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -77,8 +78,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from benchmarks import wrk
 from benchmarks.bench_decrypt import write_file_keystore, write_keystore
 from benchmarks.bench_keystore import SOFTHSM, softhsm_backend, start_moto, start_softhsm
+from benchmarks.servers import FORM_TYPE, Server, Servers, cpu_seconds, running
 from decryptor import AuditLog, Decryptor
-from edge_proxy import start_site
+from edge_proxy import Listener, start_site
 from edge_proxy.encrypting import esdk
 from keystore import Keystore
 from reveal import load_routes
@@ -87,7 +89,6 @@ from reveal.settings import RevealSettings
 
 TOKEN = "bench-token"
 UPSTREAM_JS = Path(__file__).with_name("reveal_upstream.js")
-FORM = "application/x-www-form-urlencoded"
 
 
 def ciphertexts(public: rsa.RSAPublicKey, items: int) -> list[str]:
@@ -124,7 +125,7 @@ async def reveal_rate(
 ) -> float:
     received.clear()
     todo = iter(values)
-    headers = {"Proxy-Authorization": f"Bearer {TOKEN}", "Content-Type": FORM}
+    headers = {"Proxy-Authorization": f"Bearer {TOKEN}", "Content-Type": FORM_TYPE}
 
     async def client(session: aiohttp.ClientSession) -> None:
         for value in todo:
@@ -279,66 +280,157 @@ def process_counts(pid: int) -> tuple[float, float, float, int, int]:
     return ran / 1e9, int(fields[11]) / tick, int(fields[12]) / tick, voluntary, involuntary
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process `pid` and its live children, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    pids = [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
-    used = 0.0
-    for each in pids:
-        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        used += (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14 and 15 of stat)
-    return used
+class _AiohttpLoad:
+    """The default load of `--processes`: this process's aiohttp client sends every value once per round
+    (`reveal_rate`, which checks each answer and each body at the upstream), to an aiohttp upstream here."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.received: list[bytes] = []
+        self.url = ""
+        self._site: Listener | None = None
+
+    async def start(self, servers: Servers) -> None:
+        async def upstream_handler(request: web.Request) -> web.Response:
+            self.received.append(await request.read())
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_post("/charges", upstream_handler)
+        self._site, self.url = await start_site(app, "127.0.0.1", 0)
+
+    async def warm(self, name: str, values: list[str], url: str) -> None:
+        await reveal_rate(url, values[: 4 * self.args.concurrency], self.args.concurrency, self.received)
+
+    async def drive(self, name: str, values: list[str], url: str) -> tuple[int, float, dict[str, float]]:
+        """Answers, requests/s, and the load's CPU seconds by part (here: client and upstream together)."""
+        before = time.process_time()
+        rate = await reveal_rate(url, values, self.args.concurrency, self.received)
+        return len(values), rate, {"loadgen_and_upstream": time.process_time() - before}
+
+    def checked(self) -> dict[str, object]:
+        return {}  # reveal_rate checked every answer and body as it went
+
+    async def stop(self) -> None:
+        if self._site is not None:
+            await self._site.cleanup()
+
+
+class _WrkLoad:
+    """`--load wrk`: wrk (one thread, `post.lua` sending a backend's values in turn for `--seconds`) and the
+    Node upstream (`reveal_upstream.js`), each a few per cent of reveal's CPU per request; at the end the
+    upstream's counts say every body arrived revealed, each value among them."""
+
+    def __init__(self, args: argparse.Namespace, root: Path, backends: dict[str, tuple[Path, list[str]]]):
+        if shutil.which("node") is None:
+            raise SystemExit("--load wrk needs Node.js (scripts/install.sh --test installs it)")
+        self.args = args
+        self.url = ""
+        self._bodies: dict[str, Path] = {}
+        for name, (_, values) in backends.items():
+            self._bodies[name] = root / f"bodies-{name}.txt"
+            self._bodies[name].write_text("".join(form_body(v) + "\n" for v in values))
+        self._upstream: Server | None = None
+        self._answered = 0  # by wrk, over every run
+        self._longest = 0  # the most answers of one run: each wrk starts again at the first value
+
+    async def start(self, servers: Servers) -> None:
+        self._upstream = await asyncio.to_thread(
+            servers.start, "upstream", str(UPSTREAM_JS), "--listen", "{listen}", program="node"
+        )
+        self.url = self._upstream.url
+
+    async def warm(self, name: str, values: list[str], url: str) -> None:
+        await self.drive(name, values, url, seconds=1)
+
+    async def drive(
+        self, name: str, values: list[str], url: str, seconds: float | None = None
+    ) -> tuple[int, float, dict[str, float]]:
+        """Answers, requests/s, and the CPU seconds of wrk and of the upstream."""
+        assert self._upstream is not None
+        before = cpu_seconds([self._upstream.pid])
+        result = await asyncio.to_thread(
+            wrk.run,
+            f"{url}/up/charges",
+            body=b"",
+            content_type=FORM_TYPE,
+            connections=self.args.concurrency,
+            seconds=self.args.seconds if seconds is None else seconds,
+            bodies=self._bodies[name],
+            header=("Proxy-Authorization", f"Bearer {TOKEN}"),
+        )
+        if result.errors or not result.requests:
+            raise RuntimeError(f"wrk against reveal ({name}): {result.errors} errors, {result.requests}")
+        self._answered += result.requests
+        self._longest = max(self._longest, result.requests)
+        return (
+            result.requests,
+            result.rps,
+            {"wrk": result.cpu_s, "upstream": cpu_seconds([self._upstream.pid]) - before},
+        )
+
+    def checked(self) -> dict[str, object]:
+        """What the upstream saw: every body it got held its value revealed, at least as many as wrk counted
+        answers (a request in flight when wrk stops arrives, uncounted), and each value (both backends'
+        values hold the same card numbers) up to what the longest run could send."""
+        with urllib.request.urlopen(f"{self.url}/counts", timeout=10) as reply:
+            arrived = json.load(reply)
+        wanted = min(self.args.items, self._longest)
+        if arrived["other"] or arrived["plaintext"] < self._answered or arrived["distinct"] < wanted:
+            raise RuntimeError(
+                f"the upstream saw {arrived} for {self._answered} answers: not all revealed, or not each"
+            )
+        return {"upstream_saw": arrived}
+
+    async def stop(self) -> None:
+        pass  # the upstream is one of the Servers, stopped with them
 
 
 async def measure_processes(
     backends: dict[str, tuple[Path, list[str]]], root: Path, args: argparse.Namespace, counts: list[int]
 ) -> dict[str, dict]:
-    """Per backend: its decrypt rate here, and `fle reveal --workers N` for each N, with CPU per request."""
-    received: list[bytes] = []
-
-    async def upstream_handler(request: web.Request) -> web.Response:
-        received.append(await request.read())
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/charges", upstream_handler)
-    upstream, upstream_url = await start_site(app, "127.0.0.1", 0)
-    routes = write_routes(root, upstream_url)
-    processes: dict[tuple[str, int], tuple[subprocess.Popen[str], str]] = {}
+    """Per backend: its decrypt rate here, and `fle reveal --workers N` for each N, with CPU per request:
+    reveal's processes (read from /proc) and the load's (the load generator and the upstream)."""
+    load = _WrkLoad(args, root, backends) if args.load == "wrk" else _AiohttpLoad(args)
     loop = asyncio.get_running_loop()
-    try:
-        for name, (keystore, values) in backends.items():
-            for count in counts:
-                process, url = await asyncio.to_thread(start_tree, routes, keystore, count, root / name)
-                processes[name, count] = process, url
-                await reveal_rate(url, values[: 4 * args.concurrency], args.concurrency, received)  # warm
-        decryptors = {
-            name: Decryptor(Keystore.from_file(keystore)) for name, (keystore, _) in backends.items()
-        }
-        decrypt: dict[str, list[float]] = {name: [] for name in backends}
-        through: dict[tuple[str, int], list[tuple[float, float, float]]] = {key: [] for key in processes}
-        with ThreadPoolExecutor(args.workers) as pool:
-            for name, (_, values) in backends.items():
-                decryptors[name].decrypt(values[0])
-            for _ in range(args.rounds):
+    with running(root) as servers:  # every process stopped at the end: SIGTERM, then SIGKILL
+        await load.start(servers)
+        try:
+            routes = write_routes(root, load.url)
+            trees: dict[tuple[str, int], Server] = {}
+            for name, (keystore, values) in backends.items():
+                for count in counts:
+                    trees[name, count] = await asyncio.to_thread(
+                        servers.start, f"reveal-{name}-{count}", "-m", "fle", "reveal",
+                        "--routes", str(routes), "--listen", "{listen}", "--keystore", str(keystore),
+                        "--workers", str(count), "--audit-file", str(root / f"audit-{name}-{count}.jsonl"),
+                    )  # fmt: skip
+                    await load.warm(name, values, trees[name, count].url)  # keys, pools, every worker
+            decryptors = {name: Decryptor(Keystore.from_file(ks)) for name, (ks, _) in backends.items()}
+            decrypt: dict[str, list[float]] = {name: [] for name in backends}
+            through: dict[tuple[str, int], list[tuple[float, float, float]]] = {key: [] for key in trees}
+            split: dict[tuple[str, int], dict[str, list[float]]] = {key: {} for key in trees}
+            with ThreadPoolExecutor(args.workers) as pool:
                 for name, (_, values) in backends.items():
-                    decrypt[name].append(
-                        await loop.run_in_executor(None, decrypt_rate, decryptors[name], values, pool)
-                    )
-                    for count in counts:
-                        process, url = processes[name, count]
-                        reveal_before, here_before = tree_cpu(process.pid), time.process_time()
-                        rate = await reveal_rate(url, values, args.concurrency, received)
-                        reveal_cpu = (tree_cpu(process.pid) - reveal_before) / len(values)
-                        here_cpu = (time.process_time() - here_before) / len(values)
-                        through[name, count].append((rate, reveal_cpu, here_cpu))
-    finally:
-        for process, _ in processes.values():
-            process.terminate()
-        for process, _ in processes.values():
-            process.wait(timeout=40)
-        await upstream.cleanup()
-    return summarise(backends, counts, decrypt, through)
+                    decryptors[name].decrypt(values[0])
+                for _ in range(args.rounds):
+                    for name, (_, values) in backends.items():
+                        decrypt[name].append(
+                            await loop.run_in_executor(None, decrypt_rate, decryptors[name], values, pool)
+                        )
+                        for count in counts:
+                            tree = trees[name, count]
+                            before = cpu_seconds(tree.pids())
+                            answers, rate, load_cpu = await load.drive(name, values, tree.url)
+                            reveal_cpu = (cpu_seconds(tree.pids()) - before) / answers
+                            through[name, count].append((rate, reveal_cpu, sum(load_cpu.values()) / answers))
+                            if len(load_cpu) > 1:  # its parts too (wrk, upstream)
+                                for part, seconds in load_cpu.items():
+                                    split[name, count].setdefault(part, []).append(seconds / answers)
+            checked = load.checked()
+        finally:
+            await load.stop()
+    return {**summarise(backends, counts, decrypt, through, split), **checked}
 
 
 def summarise(
@@ -383,109 +475,6 @@ def summarise(
                 )
         result[name] = entry
     return result
-
-
-def start_tree(routes: Path, keystore: Path, count: int, audit: Path) -> tuple[subprocess.Popen[str], str]:
-    """`fle reveal --workers count` as a process tree of its own; the process and its URL once it listens."""
-    command = [sys.executable, "-m", "fle", "reveal", "--routes", str(routes), "--listen", "127.0.0.1:0",
-               "--keystore", str(keystore), "--workers", str(count),
-               "--audit-file", f"{audit}-{count}.jsonl"]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    try:
-        return process, _listening_url(process)
-    except BaseException:
-        process.kill()
-        raise
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process `pid` so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def measure_processes_wrk(
-    backends: dict[str, tuple[Path, list[str]]], root: Path, args: argparse.Namespace, counts: list[int]
-) -> dict[str, dict]:
-    """`measure_processes` with the load in C and Node (`--load wrk`): wrk sends each backend's values in
-    turn for `args.seconds` per tree and round; the Node upstream counts what arrived in plaintext."""
-    upstream = subprocess.Popen(["node", str(UPSTREAM_JS)], stdout=subprocess.PIPE, text=True)
-    processes: dict[tuple[str, int], tuple[subprocess.Popen[str], str]] = {}
-    try:
-        assert upstream.stdout is not None
-        first = upstream.stdout.readline().split()  # "listening PORT", or nothing if node failed
-        if not first:
-            raise RuntimeError(f"the Node upstream exited ({upstream.wait()}) before it listened")
-        upstream_url = f"http://127.0.0.1:{first[-1]}"
-        routes = write_routes(root, upstream_url)
-        bodies: dict[str, Path] = {}
-        for name, (keystore, values) in backends.items():
-            bodies[name] = root / f"bodies-{name}.txt"
-            bodies[name].write_text("".join(form_body(v) + "\n" for v in values))
-            for count in counts:
-                processes[name, count] = start_tree(routes, keystore, count, root / name)
-
-        def load(name: str, url: str, seconds: float) -> wrk.WrkResult:
-            result = wrk.run(
-                f"{url}/up/charges",
-                body=b"",
-                content_type=FORM,
-                connections=args.concurrency,
-                seconds=seconds,
-                bodies=bodies[name],
-                header=("Proxy-Authorization", f"Bearer {TOKEN}"),
-            )
-            if result.errors or not result.requests:
-                raise RuntimeError(f"wrk against reveal ({name}): {result.errors} errors, {result.requests}")
-            return result
-
-        for (name, _), (_, url) in processes.items():
-            load(name, url, 1)  # warm: keystore opened, pools started, every worker has served
-        decryptors = {name: Decryptor(Keystore.from_file(ks)) for name, (ks, _) in backends.items()}
-        decrypt: dict[str, list[float]] = {name: [] for name in backends}
-        through: dict[tuple[str, int], list[tuple[float, float, float]]] = {key: [] for key in processes}
-        split: dict[tuple[str, int], dict[str, list[float]]] = {
-            key: {"wrk": [], "upstream": []} for key in processes
-        }
-        answered = 0
-        with ThreadPoolExecutor(args.workers) as pool:
-            for name, (_, values) in backends.items():
-                decryptors[name].decrypt(values[0])
-            for _ in range(args.rounds):
-                for name, (_, values) in backends.items():
-                    decrypt[name].append(decrypt_rate(decryptors[name], values, pool))
-                    for count in counts:
-                        process, url = processes[name, count]
-                        reveal_before, upstream_before = tree_cpu(process.pid), cpu_seconds(upstream.pid)
-                        result = load(name, url, args.seconds)
-                        n = result.requests
-                        reveal_cpu = (tree_cpu(process.pid) - reveal_before) / n
-                        upstream_cpu = (cpu_seconds(upstream.pid) - upstream_before) / n
-                        through[name, count].append((result.rps, reveal_cpu, upstream_cpu + result.cpu_s / n))
-                        split[name, count]["wrk"].append(result.cpu_s / n)
-                        split[name, count]["upstream"].append(upstream_cpu)
-                        answered += n
-        with urllib.request.urlopen(f"{upstream_url}/counts", timeout=10) as reply:
-            arrived = json.load(reply)
-        # every body reveal forwarded held its value in plaintext; wrk's answers are at most what arrived
-        # (a request in flight when wrk stops arrives, uncounted by wrk); wrk sent the values in turn (both
-        # backends' values hold the same card numbers)
-        if (
-            arrived["other"]
-            or arrived["plaintext"] < answered
-            or arrived["distinct"] < min(args.items, answered)
-        ):
-            raise RuntimeError(
-                f"the upstream saw {arrived} for {answered} answers: not all revealed, or not each value"
-            )
-    finally:
-        for process, _ in processes.values():
-            process.terminate()
-        for process, _ in processes.values():
-            process.wait(timeout=40)
-        upstream.terminate()
-        upstream.wait(timeout=10)
-    return {**summarise(backends, counts, decrypt, through, split), "upstream_saw": arrived}
 
 
 def _listening_url(process: subprocess.Popen[str]) -> str:
@@ -539,10 +528,7 @@ def main() -> None:
                 "file": (write_file_keystore(root, key), ciphertexts(key.public_key(), args.items)),
                 "pkcs11": (pkcs11, ciphertexts(token_public, args.items)),
             }
-            if args.load == "wrk":
-                measured = measure_processes_wrk(backends, root, args, counts)
-            else:
-                measured = asyncio.run(measure_processes(backends, root, args, counts))
+            measured = asyncio.run(measure_processes(backends, root, args, counts))
         print(json.dumps({
             "items": args.items, "rounds": args.rounds, "decrypt_threads": args.workers, "load": args.load,
             "concurrency": args.concurrency, "pkcs11_sessions": args.sessions, "cpus": os.cpu_count(),

@@ -16,6 +16,7 @@ if bodies_file ~= "" then
   -- requests are formatted once, on the first call, so a request costs wrk a table lookup.
   local bodies, prepared, next_one = {}, nil, 0
   for line in io.lines(bodies_file) do bodies[#bodies + 1] = line end
+  if #bodies == 0 then error("BENCH_BODIES " .. bodies_file .. " holds no body") end
   function request()
     if prepared == nil then
       prepared = {}

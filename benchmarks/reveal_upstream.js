@@ -3,7 +3,7 @@
 // load took about a third of what reveal did per request). It answers every POST with "ok" and counts the
 // bodies that arrived with the value in plaintext (`card_number=4111...`, as the benchmark's values begin),
 // those that did not, and the distinct values seen (so the benchmark knows wrk sent each in turn); GET
-// /counts gives the three as JSON. It prints its port on its first line.
+// /counts gives the three as JSON. `node reveal_upstream.js --listen HOST:PORT`.
 "use strict";
 const http = require("http");
 
@@ -29,4 +29,10 @@ const server = http.createServer((request, response) => {
   });
 });
 server.keepAliveTimeout = 60000;
-server.listen(0, "127.0.0.1", () => console.log(`listening ${server.address().port}`));
+const listen = process.argv[process.argv.indexOf("--listen") + 1] || "";
+const [host, port] = [listen.slice(0, listen.lastIndexOf(":")), Number(listen.slice(listen.lastIndexOf(":") + 1))];
+if (!host || !port) {
+  console.error("usage: node reveal_upstream.js --listen HOST:PORT");
+  process.exit(2);
+}
+server.listen(port, host, () => console.log(`listening on ${host}:${port}`));

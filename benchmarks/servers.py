@@ -90,12 +90,13 @@ class Servers:
     workdir: Path
     started: list[Server] = field(default_factory=list)
 
-    def start(self, name: str, *args: str, root: Path = ROOT) -> Server:
-        """Start `python ARGS` with the code of the tree at `root` (this checkout unless told otherwise)."""
+    def start(self, name: str, *args: str, root: Path = ROOT, program: str = sys.executable) -> Server:
+        """Start `python ARGS` (or `program ARGS`, e.g. node) with the code of the tree at `root` (this
+        checkout unless told otherwise); `{listen}` in ARGS becomes the free host:port it must listen on."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = self.workdir / f"{name}.log"
-        command = [sys.executable, *[a.replace("{listen}", f"127.0.0.1:{port}") for a in args]]
+        command = [program, *[a.replace("{listen}", f"127.0.0.1:{port}") for a in args]]
         env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         with log.open("wb") as out:
             process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
