@@ -16,6 +16,7 @@ sends SIGTERM (or the signal the test is about), then SIGKILL if the process doe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -73,15 +74,29 @@ def fle_env(extra: dict[str, str] | None = None, *, base: dict[str, str] | None 
 
 def run_module(module: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     """`python -m module args` from this checkout, to its end (its own bound, below the test's: a module
-    that starts servers stops them itself when it ends, which it cannot do if pytest-timeout kills it)."""
-    return subprocess.run(
+    that starts servers stops them itself when it ends, which it cannot do if pytest-timeout kills it).
+    Past `timeout` it is interrupted (SIGINT: its `finally` blocks stop what it started), then, 10 s later,
+    its whole process group is killed, and TimeoutExpired is raised."""
+    with subprocess.Popen(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=fle_env(),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-    )
+        start_new_session=True,  # its own process group: whatever it started goes with it
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.communicate(timeout=10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 class FleProcess:
