@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -329,10 +330,12 @@ async def test_a_full_upstream_pool_is_a_bounded_wait_then_503(tmp_path, file_ke
         async with reveal_running(routes, file_keystore, tmp_path / "audit.jsonl", settings) as rev:
             holding = asyncio.create_task(post(f"{rev.url}/processor/slow", "a=1", FORM, bearer()))
             await eventually_async(lambda: proc.seen, timeout=10)  # the one connection is in use
+            started = time.monotonic()
             status, _, answer = await asyncio.wait_for(
                 post(f"{rev.url}/processor/charges", "a=2", FORM, bearer()), 10
             )
             assert (status, json.loads(answer)["error"]) == (503, "UpstreamBusy")
+            assert time.monotonic() - started >= 0.25  # it waited for a connection first, not refused at once
             assert [s.body for s in proc.seen] == [b"a=1"]
             assert (await holding)[0] == 201
 
