@@ -11,7 +11,6 @@ average before and after (the machine may be shared: read the figures against it
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -36,9 +35,7 @@ def main(argv: list[str]) -> int:
         load_before = os.getloadavg()
         cpu, rps = warm_then_interleaved(targets, seconds, repeats)
         load_after = os.getloadavg()
-    cpu_median = {name: statistics.median(values) for name, values in cpu.items()}
-    rps_median = {name: statistics.median(values) for name, values in rps.items()}
-    print_medians(cpu, rps)
+    cpu_median, rps_median = print_medians(cpu, rps)
     for path in ("form", "pass"):
         cpu_ratio = cpu_median[f"uvloop {path}"] / cpu_median[f"asyncio {path}"]
         rps_ratio = rps_median[f"uvloop {path}"] / rps_median[f"asyncio {path}"]

@@ -13,7 +13,6 @@ hardening: `git worktree add /tmp/before <commit>` then `python -m benchmarks.co
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -43,8 +42,7 @@ def main(argv: list[str]) -> int:
             ("reference", reference, PASS_TYPE),
         ]
         cpu, _ = warm_then_interleaved(targets, seconds, repeats)
-        median = {name: statistics.median(values) for name, values in cpu.items()}
-        print_medians(cpu)
+        median, _ = print_medians(cpu)
         for path in ("form", "pass"):
             ratio = median[f"this {path}"] / median[f"other {path}"]
             print(f"{path}: this/other CPU per request = {ratio:.3f}")

@@ -32,8 +32,9 @@ def interleaved(
             result = wrk.run(
                 server.url + "/submit", body=FORM, content_type=content_type, connections=16, seconds=seconds
             )
-            if result.requests:
-                cpu[name].append((cpu_seconds(server.pids()) - before) / result.requests * 1e6)
+            if not result.requests:  # a round without a figure would pair the others' rounds wrongly
+                raise wrk.WrkError(f"{name}: wrk got no answer in {seconds} s")
+            cpu[name].append((cpu_seconds(server.pids()) - before) / result.requests * 1e6)
             rps[name].append(result.rps)
     return cpu, rps
 
@@ -47,13 +48,19 @@ def warm_then_interleaved(
     return interleaved(targets, seconds, repeats)
 
 
-def print_medians(cpu: dict[str, list[float]], rps: dict[str, list[float]] | None = None) -> None:
-    """One line per target: median CPU µs per request, every round's figure, and the median rps if given."""
+def print_medians(
+    cpu: dict[str, list[float]], rps: dict[str, list[float]] | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One line per target: median CPU µs per request, every round's figure, and the median rps if given.
+    Returns the medians printed: CPU per request, and requests/s (empty without `rps`)."""
+    cpu_median = {name: statistics.median(values) for name, values in cpu.items()}
+    rps_median = {name: statistics.median(values) for name, values in (rps or {}).items()}
     width = max(len(name) for name in cpu)
     for name, values in cpu.items():
         runs = ", ".join(f"{x:.0f}" for x in values)
-        line = f"{name:{width}s} cpu µs/request median {statistics.median(values):7.1f} (runs {runs})"
-        print(line + (f"  rps median {statistics.median(rps[name]):.0f}" if rps else ""))
+        line = f"{name:{width}s} cpu µs/request median {cpu_median[name]:7.1f} (runs {runs})"
+        print(line + (f"  rps median {rps_median[name]:.0f}" if rps else ""))
+    return cpu_median, rps_median
 
 
 def main(argv: list[str]) -> int:

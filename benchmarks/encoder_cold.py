@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
     }
     print(f"{'step':34s}" + "".join(f"{name:>26s}" for name in BETWEEN))
     for name, (step, messages) in steps.items():
-        row = [per_call(step, between, calls // messages) / messages for between in BETWEEN.values()]
+        row = [per_call(step, between, max(1, calls // messages)) / messages for between in BETWEEN.values()]
         print(f"{name:34s}" + "".join(f"{x:23.1f} µs" for x in row))
     return 0
 
