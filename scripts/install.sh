@@ -63,11 +63,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
   # resolves a dependency's extras (pip-audit's `CacheControl[filecache]>=0.13`) to the newest release
   # instead of the locked one, and then refuses it as unpinned; pip 23.3 and newer keep the lock's pin.
   pip_pin=$(awk '/^pip==/ {p=1} p && /^[a-z]/ && !/^pip==/ {exit} p && !/^ *#/' "$lock")
-  if [ -n "$pip_pin" ]; then
-    pip_lock=$(mktemp)
-    printf '%s\n' "$pip_pin" | sed '$ s/ *\\$//' > "$pip_lock"
-    .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$pip_lock"
-    rm -f "$pip_lock"
+  if [ -n "$pip_pin" ]; then  # the pin, its last line's continuation cut, read from a pipe (no temp file)
+    .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes \
+      -r <(printf '%s\n' "$pip_pin" | sed '$ s/ *\\$//')
   fi
   .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$lock"
   # setuptools warns that an editable install lets same-named folders shadow the package: that is what it
